@@ -1,0 +1,208 @@
+/**
+ * The segment codec: the assignment's text header `SYN|||ACK|||FIN|||SEQ|||DATA`.
+ *
+ * - `SYN`, `ACK`, `FIN` are flags, written `0` or `1`.
+ * - `SEQ` is a sequence number in decimal ASCII, `0 <= SEQ < 2^32`. Leading
+ *   zeros are accepted on input (other implementations pad it) and never
+ *   written.
+ * - `DATA` is every byte after the fourth separator, raw: it may be binary,
+ *   may contain `|||`, and is never decoded as text.
+ *
+ * @example A SYN+ACK with sequence number 8
+ * ```ts
+ * import { createSegment, parseSegment } from "./segment.ts";
+ *
+ * const bytes = createSegment({ syn: true, ack: true, fin: false, seq: 8, data: new Uint8Array() });
+ * console.log(new TextDecoder().decode(bytes)); // "1|||1|||0|||8|||"
+ * console.log(parseSegment(bytes).seq); // 8
+ * ```
+ *
+ * @module
+ */
+
+/** One segment of the protocol, decoded. */
+export interface Segment {
+  /** SYN flag: opens a connection. */
+  syn: boolean;
+  /** ACK flag: acknowledges everything before `seq`. */
+  ack: boolean;
+  /** FIN flag: closes a connection. */
+  fin: boolean;
+  /** Sequence number, an integer with `0 <= seq < 2^32`. */
+  seq: number;
+  /** Payload bytes (empty for control segments). */
+  data: Uint8Array;
+}
+
+/** The number of distinct sequence numbers: arithmetic on them wraps modulo this. */
+export const SEQ_MODULUS = 2 ** 32;
+
+/** The separator between the fields of the header. */
+export const SEGMENT_SEPARATOR = "|||";
+
+/** Thrown by {@linkcode parseSegment} for any datagram that is not a well-formed segment. */
+export class SegmentError extends Error {
+  /** Creates an error whose message starts with "Cannot parse segment: ". */
+  constructor(reason: string) {
+    super(`Cannot parse segment: ${reason}`);
+    this.name = "SegmentError";
+  }
+}
+
+/**
+ * Adds `n` to the sequence number `seq`, modulo 2^32.
+ *
+ * @example
+ * ```ts
+ * import { seqAdd } from "./segment.ts";
+ * console.log(seqAdd(2 ** 32 - 1, 2)); // 1
+ * ```
+ */
+export function seqAdd(seq: number, n: number): number {
+  return (seq + n) % SEQ_MODULUS;
+}
+
+/**
+ * Tells whether sequence number `a` comes strictly before `b`, in the circular
+ * order of RFC 9293 (section 3.4): true when `b - a`, modulo 2^32, is in
+ * `1 .. 2^31 - 1`.
+ *
+ * @example
+ * ```ts
+ * import { seqBefore } from "./segment.ts";
+ * console.log(seqBefore(2 ** 32 - 1, 3)); // true: 3 comes after the wrap
+ * ```
+ */
+export function seqBefore(a: number, b: number): boolean {
+  const distance = (b - a + SEQ_MODULUS) % SEQ_MODULUS;
+  return distance !== 0 && distance < SEQ_MODULUS / 2;
+}
+
+/** Throws a `RangeError` unless `seq` is an integer with `0 <= seq < 2^32`. */
+function checkSeq(seq: number): void {
+  if (!Number.isInteger(seq) || seq < 0 || seq >= SEQ_MODULUS) {
+    throw new RangeError(
+      `Cannot create segment: SEQ is ${seq}, expected an integer in 0..${SEQ_MODULUS - 1}`,
+    );
+  }
+}
+
+const encoder = new TextEncoder();
+const PIPE = 0x7c;
+const ZERO = 0x30;
+const ONE = 0x31;
+
+/**
+ * Encodes a segment as `SYN|||ACK|||FIN|||SEQ|||DATA` bytes.
+ *
+ * @throws {RangeError} when `seq` is not an integer in `0 .. 2^32 - 1`.
+ *
+ * @example
+ * ```ts
+ * import { createSegment } from "./segment.ts";
+ * const data = new TextEncoder().encode("Mensaje de prueba");
+ * const bytes = createSegment({ syn: false, ack: false, fin: false, seq: 98, data });
+ * console.log(new TextDecoder().decode(bytes)); // "0|||0|||0|||98|||Mensaje de prueba"
+ * ```
+ */
+export function createSegment(segment: Segment): Uint8Array {
+  checkSeq(segment.seq);
+  const header = encoder.encode(
+    `${segment.syn ? 1 : 0}|||${segment.ack ? 1 : 0}|||${segment.fin ? 1 : 0}|||${segment.seq}|||`,
+  );
+  const bytes = new Uint8Array(header.length + segment.data.length);
+  bytes.set(header);
+  bytes.set(segment.data, header.length);
+  return bytes;
+}
+
+/** Index of the first `|||` in `bytes` at or after `from`, or -1. */
+function findSeparator(bytes: Uint8Array, from: number): number {
+  for (
+    let i = bytes.indexOf(PIPE, from);
+    i !== -1 && i + 2 < bytes.length;
+    i = bytes.indexOf(PIPE, i + 1)
+  ) {
+    if (bytes[i + 1] === PIPE && bytes[i + 2] === PIPE) return i;
+  }
+  return -1;
+}
+
+/** Shows up to 20 bytes of a field in an error message, escaping what is not printable ASCII. */
+function show(field: Uint8Array): string {
+  let text = "";
+  for (const byte of field.subarray(0, 20)) {
+    text += byte >= 0x20 && byte < 0x7f && byte !== 0x22 && byte !== 0x5c
+      ? String.fromCharCode(byte)
+      : `\\x${byte.toString(16).padStart(2, "0")}`;
+  }
+  return `"${text}${field.length > 20 ? "…" : ""}"`;
+}
+
+const FLAG_NAMES = ["SYN", "ACK", "FIN"] as const;
+
+/**
+ * Decodes `SYN|||ACK|||FIN|||SEQ|||DATA` bytes into a {@linkcode Segment}.
+ * The returned `data` is a copy: `bytes` may be reused afterwards.
+ *
+ * @throws {SegmentError} for every malformed input (a missing separator, a
+ * flag other than `0`/`1`, a SEQ that is not decimal digits or not below
+ * 2^32), and never any other error.
+ *
+ * @example
+ * ```ts
+ * import { parseSegment } from "./segment.ts";
+ * const segment = parseSegment(new TextEncoder().encode("0|||1|||0|||115|||"));
+ * console.log(segment.ack, segment.seq); // true 115
+ * ```
+ */
+export function parseSegment(bytes: Uint8Array): Segment {
+  const flags = [false, false, false];
+  let start = 0;
+  for (let field = 0; field < 3; field++) {
+    const end = findSeparator(bytes, start);
+    if (end === -1) {
+      throw new SegmentError(`missing separator "|||" after the ${FLAG_NAMES[field]} flag`);
+    }
+    const value = bytes.subarray(start, end);
+    if (value.length !== 1 || (value[0] !== ZERO && value[0] !== ONE)) {
+      throw new SegmentError(`flag ${FLAG_NAMES[field]} is ${show(value)}, expected "0" or "1"`);
+    }
+    flags[field] = value[0] === ONE;
+    start = end + 3;
+  }
+  const end = findSeparator(bytes, start);
+  if (end === -1) throw new SegmentError(`missing separator "|||" after SEQ`);
+  if (end === start) throw new SegmentError(`SEQ is empty, expected a decimal number`);
+  let seq = 0;
+  for (let i = start; i < end; i++) {
+    const digit = bytes[i] - ZERO;
+    if (digit < 0 || digit > 9) {
+      throw new SegmentError(
+        `SEQ is ${show(bytes.subarray(start, end))}, expected a decimal number`,
+      );
+    }
+    seq = seq * 10 + digit;
+    if (seq >= SEQ_MODULUS) {
+      throw new SegmentError(
+        `SEQ is ${show(bytes.subarray(start, end))}, expected a number below ${SEQ_MODULUS}`,
+      );
+    }
+  }
+  return { syn: flags[0], ack: flags[1], fin: flags[2], seq, data: bytes.slice(end + 3) };
+}
+
+/**
+ * Names a segment's flags the way the report and the traces do: `SYN`,
+ * `SYN+ACK`, `ACK`, `FIN`, `FIN+ACK`, or `DATA` when no flag is set.
+ *
+ * @example
+ * ```ts
+ * import { segmentKind } from "./segment.ts";
+ * console.log(segmentKind({ syn: true, ack: true, fin: false, seq: 1, data: new Uint8Array() })); // "SYN+ACK"
+ * ```
+ */
+export function segmentKind(segment: Pick<Segment, "syn" | "ack" | "fin">): string {
+  const names = FLAG_NAMES.filter((_, i) => [segment.syn, segment.ack, segment.fin][i]);
+  return names.length === 0 ? "DATA" : names.join("+");
+}

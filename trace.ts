@@ -1,0 +1,98 @@
+/**
+ * Trace events: one per segment a socket sends or receives, and one per
+ * timeout. The client and server write them as JSON lines (`--trace-file`)
+ * or as text (`--trace`); the diagram and plot tools read them back.
+ *
+ * @module
+ */
+
+/** What happened to a segment, or that a timer expired. */
+export type TraceKind = "send" | "recv" | "timeout";
+
+/** One event of a socket's life, as written to a trace file (one JSON object per line). */
+export interface TraceEvent {
+  /** Wall-clock time in milliseconds since the Unix epoch, fractional, so traces of two processes merge. */
+  time: number;
+  /** `send`: a segment went out; `recv`: a segment came in from the peer; `timeout`: a wait expired. */
+  kind: TraceKind;
+  /** The socket's own address, `host:port`. */
+  local: string;
+  /** The peer's address, `host:port` (for `timeout`, the address waited on). */
+  peer: string;
+  /** Flags of the segment: `SYN`, `SYN+ACK`, `ACK`, `DATA`, `FIN`, `FIN+ACK` (for `timeout`, of the segment waited for). */
+  flags: string;
+  /** Sequence number of the segment (for `timeout`, the one sent and unacknowledged). */
+  seq: number;
+  /** Payload length in bytes. */
+  len: number;
+  /** For `send`: this segment was sent before and is sent again. */
+  retransmission?: boolean;
+  /** For `recv`: this segment, or this acknowledgement, was already received. */
+  duplicate?: boolean;
+  /** For `send` and `timeout`: the retransmission timeout in force, in ms. */
+  rto?: number;
+}
+
+/** Receives trace events. */
+export type TraceSink = (event: TraceEvent) => void;
+
+/**
+ * Formats an event as one line of text for `--trace`:
+ * time (ms since `origin`), direction, flags, seq, length, marks.
+ *
+ * @example
+ * ```ts
+ * import { formatTraceLine } from "./trace.ts";
+ * const line = formatTraceLine({
+ *   time: 1012.5, kind: "send", local: "127.0.0.1:5000", peer: "127.0.0.1:8000",
+ *   flags: "DATA", seq: 42, len: 16, retransmission: true, rto: 3,
+ * }, 1000);
+ * console.log(line); // "   12.500 ms  →  DATA     seq=42 len=16  [retransmission, rto 3 ms]"
+ * ```
+ */
+export function formatTraceLine(event: TraceEvent, origin: number): string {
+  const time = (event.time - origin).toFixed(3).padStart(9);
+  const arrow = event.kind === "send" ? "→" : event.kind === "recv" ? "←" : "⏱";
+  const marks: string[] = [];
+  if (event.kind === "timeout") marks.push("timeout");
+  if (event.retransmission) marks.push("retransmission");
+  if (event.duplicate) marks.push("duplicate");
+  if (event.rto !== undefined && event.kind !== "recv") marks.push(`rto ${round(event.rto)} ms`);
+  const tail = marks.length > 0 ? `  [${marks.join(", ")}]` : "";
+  return `${time} ms  ${arrow}  ${event.flags.padEnd(8)} seq=${event.seq} len=${event.len}${tail}`;
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 100) / 100;
+}
+
+/**
+ * Parses a trace file's text (JSON lines) into events, skipping blank lines.
+ *
+ * @throws {SyntaxError} naming the line that is not a JSON trace event.
+ */
+export function parseTrace(text: string): TraceEvent[] {
+  const events: TraceEvent[] = [];
+  text.split("\n").forEach((line, index) => {
+    if (line.trim() === "") return;
+    let event: unknown;
+    try {
+      event = JSON.parse(line);
+    } catch {
+      throw new SyntaxError(`Cannot parse trace: line ${index + 1} is not JSON`);
+    }
+    if (!isTraceEvent(event)) {
+      throw new SyntaxError(`Cannot parse trace: line ${index + 1} is not a trace event`);
+    }
+    events.push(event);
+  });
+  return events;
+}
+
+function isTraceEvent(value: unknown): value is TraceEvent {
+  if (typeof value !== "object" || value === null) return false;
+  const e = value as Record<string, unknown>;
+  return typeof e.time === "number" &&
+    (e.kind === "send" || e.kind === "recv" || e.kind === "timeout") &&
+    typeof e.flags === "string" && typeof e.seq === "number" && typeof e.len === "number";
+}
