@@ -199,10 +199,13 @@ export function parseSegment(bytes: Uint8Array): Segment {
  * @example
  * ```ts
  * import { segmentKind } from "./segment.ts";
- * console.log(segmentKind({ syn: true, ack: true, fin: false, seq: 1, data: new Uint8Array() })); // "SYN+ACK"
+ * console.log(segmentKind({ syn: true, ack: true, fin: false })); // "SYN+ACK"
  * ```
  */
 export function segmentKind(segment: Pick<Segment, "syn" | "ack" | "fin">): string {
-  const names = FLAG_NAMES.filter((_, i) => [segment.syn, segment.ack, segment.fin][i]);
+  // ACK comes last: a FIN that acknowledges is "FIN+ACK", like "SYN+ACK".
+  const names = (["SYN", "FIN", "ACK"] as const).filter((_, i) =>
+    [segment.syn, segment.fin, segment.ack][i]
+  );
   return names.length === 0 ? "DATA" : names.join("+");
 }

@@ -1,0 +1,545 @@
+/**
+ * Seeded, deterministic network faults: a pure decision model
+ * ({@linkcode FaultModel}) and an injector ({@linkcode FaultInjector}) that
+ * slips it under a {@linkcode DatagramLink}, so that tests can lose,
+ * duplicate, reorder and delay datagrams reproducibly.
+ *
+ * @example Drop the second SYN+ACK the server sends, and 10 % of everything else
+ * ```ts
+ * import { FaultInjector } from "./faults.ts";
+ * import { udpLink } from "./link.ts";
+ *
+ * const faults = new FaultInjector({
+ *   seed: 7,
+ *   out: { loss: 0.1 },
+ *   rules: [{ direction: "out", kind: "SYN+ACK", nth: 2, action: "drop" }],
+ * });
+ * const link = faults.wrap(udpLink({ hostname: "127.0.0.1", port: 0 }));
+ * link.close();
+ * console.log(faults.stats.out.dropped); // 0
+ * ```
+ *
+ * @module
+ */
+
+import type { Addr, DatagramLink, LinkWrapper } from "./link.ts";
+import { parseSegment, segmentKind } from "./segment.ts";
+
+/**
+ * Creates a small seeded pseudo-random generator (mulberry32, 32-bit state)
+ * returning numbers in `[0, 1)`. The same seed always gives the same
+ * sequence, on every platform; it is fast and good enough for fault
+ * injection, not for cryptography. Only the low 32 bits of `seed` count.
+ *
+ * @example
+ * ```ts
+ * import { mulberry32 } from "./faults.ts";
+ * const a = mulberry32(42);
+ * const b = mulberry32(42);
+ * console.log(a() === b()); // true
+ * ```
+ */
+export function mulberry32(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * The random faults of one direction. Every field is optional and defaults to
+ * 0 (no fault).
+ */
+export interface FaultConfig {
+  /** Probability, 0..1, that a datagram is dropped. */
+  loss?: number;
+  /** Probability, 0..1, that a datagram that is not dropped is delivered twice. */
+  duplicate?: number;
+  /**
+   * Probability, 0..1, that a datagram is held back and delivered right after
+   * the next datagram of the same link and direction.
+   */
+  reorder?: number;
+  /** Delay in milliseconds added to every delivered copy. */
+  delay?: number;
+  /** Each copy's delay varies uniformly in `delay ± jitter` ms (never below 0). */
+  jitter?: number;
+}
+
+/** The direction of a datagram seen from the wrapped link: `out` is `send`, `in` is `receive`. */
+export type FaultDirection = "out" | "in";
+
+/** A deterministic fault: "drop the 3rd SYN+ACK this side sends". */
+export interface FaultRule {
+  /** Which direction the rule watches. */
+  direction: FaultDirection;
+  /** A {@linkcode segmentKind} name (`SYN`, `SYN+ACK`, `ACK`, `DATA`, `FIN`, `FIN+ACK`) or `any`. */
+  kind: string;
+  /**
+   * 1-based: the rule fires on the nth datagram of this kind in this
+   * direction, counted across all links wrapped by the same injector.
+   */
+  nth: number;
+  /** What happens to that datagram. */
+  action: "drop" | "duplicate";
+}
+
+/** What {@linkcode FaultModel.decide} decided for one datagram. */
+export interface FaultDecision {
+  /**
+   * One delay in ms per copy to deliver: `[]` drops the datagram, `[0]`
+   * delivers it now, `[0, 0]` delivers it twice now, `[25]` in 25 ms.
+   */
+  deliver: number[];
+  /**
+   * True when the datagram should be held back and delivered (its `deliver`
+   * delays then counting from that moment) right after the next datagram of
+   * the same link and direction: this is how reordering works. Never true
+   * for a dropped datagram.
+   */
+  hold: boolean;
+}
+
+const PROBABILITIES = ["loss", "duplicate", "reorder"] as const;
+const DURATIONS = ["delay", "jitter"] as const;
+
+/** Throws a `RangeError` unless every field of `config` is in range. */
+function checkConfig(config: FaultConfig): void {
+  for (const name of PROBABILITIES) {
+    const value = config[name] ?? 0;
+    if (!(value >= 0 && value <= 1)) {
+      throw new RangeError(
+        `Cannot create fault model: ${name} is ${value}, expected a probability in 0..1`,
+      );
+    }
+  }
+  for (const name of DURATIONS) {
+    const value = config[name] ?? 0;
+    if (!(value >= 0 && Number.isFinite(value))) {
+      throw new RangeError(
+        `Cannot create fault model: ${name} is ${value}, expected a number of ms >= 0`,
+      );
+    }
+  }
+}
+
+/**
+ * The pure decision logic of random faults for one direction: no sockets, no
+ * timers, no clock. Each call to {@linkcode FaultModel.decide} draws from the
+ * random source in a fixed order (loss; then duplicate and reorder; then one
+ * jitter draw per copy when `jitter > 0`), so the same seed and the same
+ * sequence of calls always give the same decisions.
+ *
+ * @example
+ * ```ts
+ * import { FaultModel, mulberry32 } from "./faults.ts";
+ * const model = new FaultModel(mulberry32(1), { loss: 0.5, delay: 10 });
+ * const { deliver } = model.decide();
+ * console.log(deliver.length === 0 || deliver[0] === 10); // true
+ * ```
+ */
+export class FaultModel {
+  readonly #random: () => number;
+  readonly #config: Required<FaultConfig>;
+
+  /**
+   * Creates a model drawing from `random` (for example {@linkcode mulberry32}).
+   *
+   * @throws {RangeError} when a probability is outside 0..1 or a delay or
+   * jitter is negative or not finite.
+   */
+  constructor(random: () => number, config: FaultConfig = {}) {
+    checkConfig(config);
+    this.#random = random;
+    this.#config = {
+      loss: config.loss ?? 0,
+      duplicate: config.duplicate ?? 0,
+      reorder: config.reorder ?? 0,
+      delay: config.delay ?? 0,
+      jitter: config.jitter ?? 0,
+    };
+  }
+
+  /** The configuration, with defaults filled in. */
+  get config(): Readonly<Required<FaultConfig>> {
+    return this.#config;
+  }
+
+  /** Decides the fate of the next datagram. */
+  decide(): FaultDecision {
+    const { loss, duplicate, reorder, delay, jitter } = this.#config;
+    if (this.#random() < loss) return { deliver: [], hold: false };
+    const copies = this.#random() < duplicate ? 2 : 1;
+    const hold = this.#random() < reorder;
+    const deliver: number[] = [];
+    for (let i = 0; i < copies; i++) {
+      const offset = jitter > 0 ? (this.#random() * 2 - 1) * jitter : 0;
+      deliver.push(Math.max(0, Math.round(delay + offset)));
+    }
+    return { deliver, hold };
+  }
+}
+
+/** What an injector did with one datagram, most notable fault first. */
+export type FaultAction = "deliver" | "drop" | "duplicate" | "reorder" | "delay";
+
+/** One line of {@linkcode FaultInjector.log}. */
+export interface FaultLogEntry {
+  /** `out` for a datagram sent through a wrapped link, `in` for one received. */
+  direction: FaultDirection;
+  /** The segment's {@linkcode segmentKind}, or `INVALID` when it does not parse. */
+  kind: string;
+  /** The segment's sequence number, or `null` when it does not parse. */
+  seq: number | null;
+  /** The fault applied (`delay` only when nothing else happened). */
+  action: FaultAction;
+  /** The delays of the copies delivered (`[]` when dropped). */
+  delays: number[];
+  /** True when a {@linkcode FaultRule} decided, rather than the random model. */
+  rule: boolean;
+  /** The destination (`out`) or the source (`in`) of the datagram. */
+  peer: Addr;
+}
+
+/** Counters for one direction of a {@linkcode FaultInjector}. */
+export interface FaultStats {
+  /** Datagrams offered: sent by the protocol (`out`) or read from the network (`in`). */
+  datagrams: number;
+  /** Copies actually handed on (duplicates count twice; discarded ones not at all). */
+  delivered: number;
+  /** Datagrams dropped. */
+  dropped: number;
+  /** Datagrams delivered twice. */
+  duplicated: number;
+  /** Datagrams held back behind the next one. */
+  reordered: number;
+  /** Datagrams with at least one copy delayed by more than 0 ms. */
+  delayed: number;
+}
+
+/** Options of {@linkcode FaultInjector}. */
+export interface FaultInjectorOptions {
+  /** Seed of the random faults (`out` and `in` draw from two streams derived from it). */
+  seed: number;
+  /** Random faults applied to `send`. Default: none. */
+  out?: FaultConfig;
+  /** Random faults applied to `receive`. Default: none. */
+  in?: FaultConfig;
+  /** Deterministic faults, checked before the random model. Default: none. */
+  rules?: FaultRule[];
+  /** Keep every decision in {@linkcode FaultInjector.log}. Default: true. */
+  log?: boolean;
+  /** Called synchronously with every decision (for traces and progress). */
+  onDecision?: (entry: FaultLogEntry) => void;
+}
+
+/** The decision for one datagram, as the wrapped link applies it. */
+interface Verdict {
+  delays: number[];
+  hold: boolean;
+}
+
+/** A datagram waiting for a timer or for the next datagram. */
+interface Pending {
+  data: Uint8Array;
+  peer: Addr;
+  delays: number[];
+}
+
+function emptyStats(): FaultStats {
+  return { datagrams: 0, delivered: 0, dropped: 0, duplicated: 0, reordered: 0, delayed: 0 };
+}
+
+/**
+ * Injects seeded faults under any number of links. Wrap every link of one side
+ * (a listener, the child sockets it creates, a client) with the same
+ * injector: rules count datagrams across all of them, and the random faults of
+ * each direction come from one seeded stream.
+ *
+ * How a wrapped link applies a decision:
+ * - drop: `send` resolves without sending; `receive` silently waits for the next datagram;
+ * - duplicate: the datagram is sent twice, or returned by two calls to `receive`;
+ * - delay: the copy is sent (or made available to `receive`) by a timer;
+ * - reorder: the datagram is held and released right after the next datagram of
+ *   the same link and direction has been handled (whatever its fate). While one
+ *   datagram is held the next one is never held, so `reorder: 1` turns
+ *   `A B C D` into `B A D C`. A datagram still held, or still waiting for its
+ *   timer, when the link closes is discarded.
+ *
+ * Without delay, `send` goes straight through (no timer, no copy). Datagrams
+ * that do not parse as segments go through the random model, but no rule
+ * matches them. When a rule fires, the random model is skipped for that
+ * datagram. Closing a wrapped link clears all its timers.
+ *
+ * @example Duplicate every DATA segment received
+ * ```ts
+ * import { FaultInjector } from "./faults.ts";
+ * import { udpLink } from "./link.ts";
+ *
+ * const faults = new FaultInjector({ seed: 1, in: { duplicate: 1 } });
+ * const link = faults.wrap(udpLink({ hostname: "127.0.0.1", port: 0 }));
+ * link.close();
+ * ```
+ */
+export class FaultInjector {
+  /** Counters per direction. */
+  readonly stats: { readonly out: FaultStats; readonly in: FaultStats } = {
+    out: emptyStats(),
+    in: emptyStats(),
+  };
+  /** Every decision, in order (empty when the `log` option is false). */
+  readonly log: FaultLogEntry[] = [];
+  /** Wraps a link so that its `send` and `receive` suffer this injector's faults. */
+  readonly wrap: LinkWrapper;
+
+  readonly #models: Record<FaultDirection, FaultModel>;
+  readonly #rules: FaultRule[];
+  readonly #counts = new Map<string, number>();
+  readonly #keepLog: boolean;
+  readonly #onDecision?: (entry: FaultLogEntry) => void;
+
+  /**
+   * Creates an injector.
+   *
+   * @throws {RangeError} when a fault configuration is out of range or a
+   * rule's `nth` is not a positive integer.
+   */
+  constructor(options: FaultInjectorOptions) {
+    const seed = options.seed >>> 0;
+    this.#models = {
+      out: new FaultModel(mulberry32(seed), options.out),
+      in: new FaultModel(mulberry32((seed ^ 0x9e3779b9) >>> 0), options.in),
+    };
+    this.#rules = [...(options.rules ?? [])];
+    for (const rule of this.#rules) {
+      if (!Number.isInteger(rule.nth) || rule.nth < 1) {
+        throw new RangeError(
+          `Cannot create fault rule: nth is ${rule.nth}, expected an integer >= 1`,
+        );
+      }
+    }
+    this.#keepLog = options.log ?? true;
+    this.#onDecision = options.onDecision;
+    this.wrap = (link) =>
+      new FaultyLink(
+        link,
+        (direction, data, peer, canHold) => this.#decide(direction, data, peer, canHold),
+        this.stats,
+      );
+  }
+
+  /** Decides the fate of one datagram, updates the counters and the log. */
+  #decide(direction: FaultDirection, data: Uint8Array, peer: Addr, canHold: boolean): Verdict {
+    let kind = "INVALID";
+    let seq: number | null = null;
+    try {
+      const segment = parseSegment(data);
+      kind = segmentKind(segment);
+      seq = segment.seq;
+    } catch {
+      // Not a segment: random faults only.
+    }
+    const stats = this.stats[direction];
+    stats.datagrams++;
+    let verdict: Verdict | undefined;
+    if (seq !== null) {
+      for (const key of [kind, "any"]) {
+        const count = (this.#counts.get(`${direction} ${key}`) ?? 0) + 1;
+        this.#counts.set(`${direction} ${key}`, count);
+        for (const rule of this.#rules) {
+          if (rule.direction === direction && rule.kind === key && rule.nth === count) {
+            verdict ??= { delays: rule.action === "drop" ? [] : [0, 0], hold: false };
+          }
+        }
+      }
+    }
+    const rule = verdict !== undefined;
+    if (!verdict) {
+      const decision = this.#models[direction].decide();
+      verdict = { delays: decision.deliver, hold: decision.hold && canHold };
+    }
+    let action: FaultAction = "deliver";
+    if (verdict.delays.length === 0) {
+      stats.dropped++;
+      action = "drop";
+    } else {
+      if (verdict.delays.some((delay) => delay > 0)) {
+        stats.delayed++;
+        action = "delay";
+      }
+      if (verdict.hold) {
+        stats.reordered++;
+        action = "reorder";
+      }
+      if (verdict.delays.length > 1) {
+        stats.duplicated++;
+        action = "duplicate";
+      }
+    }
+    if (this.#keepLog || this.#onDecision) {
+      const entry = { direction, kind, seq, action, delays: verdict.delays, rule, peer };
+      if (this.#keepLog) this.log.push(entry);
+      this.#onDecision?.(entry);
+    }
+    return verdict;
+  }
+}
+
+type Decide = (
+  direction: FaultDirection,
+  data: Uint8Array,
+  peer: Addr,
+  canHold: boolean,
+) => Verdict;
+
+/** The largest UDP payload, so that the inner receive never truncates. */
+const MAX_DATAGRAM = 65536;
+
+/** A link whose `send` and `receive` go through an injector's decisions. */
+class FaultyLink implements DatagramLink {
+  readonly #inner: DatagramLink;
+  readonly #decide: Decide;
+  readonly #stats: { readonly out: FaultStats; readonly in: FaultStats };
+  readonly #timers = new Set<ReturnType<typeof setTimeout>>();
+  #closed = false;
+  #heldOut?: Pending;
+  #heldIn?: Pending;
+  /** Received datagrams (copies) ready for `receive`. */
+  readonly #ready: Array<{ data: Uint8Array; from: Addr }> = [];
+  /** The one inner `receive` in flight, shared by concurrent callers. */
+  #pull?: Promise<void>;
+  #failure?: { error: unknown };
+  #buffer?: Uint8Array;
+  #wake = Promise.withResolvers<void>();
+
+  constructor(
+    inner: DatagramLink,
+    decide: Decide,
+    stats: { readonly out: FaultStats; readonly in: FaultStats },
+  ) {
+    this.#inner = inner;
+    this.#decide = decide;
+    this.#stats = stats;
+  }
+
+  get localAddr(): Addr {
+    return this.#inner.localAddr;
+  }
+
+  async send(data: Uint8Array, to: Addr): Promise<void> {
+    if (this.#closed) throw new Deno.errors.BadResource("Cannot send: the link is closed");
+    const held = this.#heldOut;
+    const verdict = this.#decide("out", data, to, held === undefined);
+    if (verdict.hold) {
+      this.#heldOut = { data: data.slice(), peer: to, delays: verdict.delays };
+      return;
+    }
+    this.#heldOut = undefined;
+    await this.#sendCopies({ data, peer: to, delays: verdict.delays });
+    if (held) await this.#sendCopies(held);
+  }
+
+  async #sendCopies(pending: Pending): Promise<void> {
+    for (const delay of pending.delays) {
+      if (delay <= 0) {
+        await this.#inner.send(pending.data, pending.peer);
+        this.#stats.out.delivered++;
+      } else {
+        const data = pending.data.slice();
+        this.#later(delay, () => {
+          this.#inner.send(data, pending.peer).then(
+            () => this.#stats.out.delivered++,
+            () => {}, // like a datagram lost on the wire
+          );
+        });
+      }
+    }
+  }
+
+  async receive(buffer: Uint8Array): Promise<[Uint8Array, Addr]> {
+    for (;;) {
+      const next = this.#ready.shift();
+      if (next) {
+        const length = Math.min(next.data.length, buffer.length);
+        buffer.set(next.data.subarray(0, length));
+        this.#stats.in.delivered++;
+        return [buffer.subarray(0, length), next.from];
+      }
+      if (this.#closed) {
+        await this.#pull; // the inner receive settles (and frees its socket) first
+        throw new Deno.errors.BadResource("Cannot receive: the link is closed");
+      }
+      if (this.#failure) {
+        const { error } = this.#failure;
+        this.#failure = undefined;
+        throw error;
+      }
+      this.#pull ??= this.#pullOnce();
+      await Promise.race([this.#pull, this.#wake.promise]);
+    }
+  }
+
+  /** Reads one datagram from the inner link and files it according to its fate. */
+  async #pullOnce(): Promise<void> {
+    try {
+      this.#buffer ??= new Uint8Array(MAX_DATAGRAM);
+      const [bytes, from] = await this.#inner.receive(this.#buffer);
+      const held = this.#heldIn;
+      const verdict = this.#decide("in", bytes, from, held === undefined);
+      if (verdict.hold) {
+        this.#heldIn = { data: bytes.slice(), peer: from, delays: verdict.delays };
+        return;
+      }
+      this.#heldIn = undefined;
+      this.#fileIncoming({ data: bytes, peer: from, delays: verdict.delays });
+      if (held) this.#fileIncoming(held);
+    } catch (error) {
+      if (!this.#closed) this.#failure = { error };
+    } finally {
+      this.#pull = undefined;
+    }
+  }
+
+  #fileIncoming(pending: Pending): void {
+    for (const delay of pending.delays) {
+      const datagram = { data: pending.data.slice(), from: pending.peer };
+      if (delay <= 0) {
+        this.#ready.push(datagram);
+      } else {
+        this.#later(delay, () => {
+          this.#ready.push(datagram);
+          this.#wakeUp();
+        });
+      }
+    }
+  }
+
+  #wakeUp(): void {
+    this.#wake.resolve();
+    this.#wake = Promise.withResolvers<void>();
+  }
+
+  #later(delay: number, action: () => void): void {
+    const timer = setTimeout(() => {
+      this.#timers.delete(timer);
+      if (!this.#closed) action();
+    }, delay);
+    this.#timers.add(timer);
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const timer of this.#timers) clearTimeout(timer);
+    this.#timers.clear();
+    this.#heldOut = undefined;
+    this.#heldIn = undefined;
+    this.#ready.length = 0;
+    this.#wakeUp();
+    this.#inner.close();
+  }
+}

@@ -1,0 +1,346 @@
+import assert from "node:assert/strict";
+import { type Addr, type DatagramLink, sameAddr, udpLink } from "../link.ts";
+import { type RelayEvent, startRelay } from "../relay.ts";
+
+const SEED = 7;
+const LOOPBACK = { hostname: "127.0.0.1", port: 0 };
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** Rejects with a message naming `what` and the seed if `promise` takes longer than `ms`. */
+async function within<T>(promise: Promise<T>, what: string, ms = 2000): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`Timed out after ${ms} ms waiting for ${what} (seed ${SEED})`)),
+      ms,
+    );
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Receives one datagram as text, with its sender. */
+async function receiveText(link: DatagramLink, what: string): Promise<[string, Addr]> {
+  const [bytes, from] = await within(link.receive(new Uint8Array(2048)), what);
+  return [decoder.decode(bytes), from];
+}
+
+function send(link: DatagramLink, text: string, to: Addr): Promise<void> {
+  return link.send(encoder.encode(text), to);
+}
+
+/** Resolves once `count` events match `predicate`. */
+function eventWaiter(predicate: (event: RelayEvent) => boolean, count = 1) {
+  const done = Promise.withResolvers<void>();
+  let seen = 0;
+  return {
+    onEvent(event: RelayEvent) {
+      if (predicate(event) && ++seen === count) done.resolve();
+    },
+    reached: done.promise,
+  };
+}
+
+Deno.test("the relay mirrors the server's new port and forwards bytes both ways", async () => {
+  const events: RelayEvent[] = [];
+  const server = udpLink(LOOPBACK);
+  const child = udpLink(LOOPBACK); // the server's socket for one accepted connection
+  const client = udpLink(LOOPBACK);
+  const relay = await startRelay({
+    listen: LOOPBACK,
+    target: server.localAddr,
+    seed: SEED,
+    onEvent: (event) => events.push(event),
+  });
+  try {
+    await send(client, "0|||...SYN", relay.addr);
+    const [syn, upstream] = await receiveText(server, "the SYN at the server");
+    assert.equal(syn, "0|||...SYN");
+    assert.ok(!sameAddr(upstream, client.localAddr), "the server sees the relay, not the client");
+
+    await send(child, "SYN+ACK from the child", upstream);
+    const [synAck, mirror] = await receiveText(client, "the SYN+ACK at the client");
+    assert.equal(synAck, "SYN+ACK from the child");
+    assert.notEqual(mirror.port, relay.addr.port, `seed ${SEED}: answer from a new relay port`);
+    assert.notEqual(mirror.port, child.localAddr.port, "the client never sees the server");
+
+    await send(client, "ACK to the new port", mirror);
+    const [ack, sender] = await receiveText(child, "the ACK at the child");
+    assert.equal(ack, "ACK to the new port");
+    assert.deepEqual(sender, upstream, "one upstream socket per client");
+
+    const payload = new Uint8Array(1500).map((_, i) => i % 251);
+    await child.send(payload, upstream);
+    const [bytes, from] = await within(client.receive(new Uint8Array(2048)), "the payload");
+    assert.deepEqual(bytes, payload);
+    assert.deepEqual(from, mirror);
+
+    await send(server, "from the listening port", upstream);
+    const [text, listening] = await receiveText(client, "the listener's datagram");
+    assert.equal(text, "from the listening port");
+    assert.deepEqual(listening, relay.addr, "the listening port is mirrored by the relay's own");
+
+    assert.deepEqual(relay.stats, {
+      toServer: {
+        received: 2,
+        forwarded: 2,
+        dropped: 0,
+        duplicated: 0,
+        reordered: 0,
+        delayed: 0,
+      },
+      toClient: {
+        received: 3,
+        forwarded: 3,
+        dropped: 0,
+        duplicated: 0,
+        reordered: 0,
+        delayed: 0,
+      },
+      connections: 1,
+      active: 1,
+    });
+    assert.deepEqual(
+      events.filter((event) => event.type !== "datagram"),
+      [
+        {
+          type: "connection",
+          client: client.localAddr,
+          upstream: { ...LOOPBACK, port: upstream.port },
+        },
+        { type: "mirror", client: client.localAddr, server: child.localAddr, mirror },
+      ],
+    );
+  } finally {
+    await relay.close();
+    server.close();
+    child.close();
+    client.close();
+  }
+});
+
+Deno.test("with loss 1 toward the server nothing arrives there", async () => {
+  const drops = eventWaiter((event) => event.type === "datagram" && event.action === "drop", 3);
+  const server = udpLink(LOOPBACK);
+  const client = udpLink(LOOPBACK);
+  const relay = await startRelay({
+    listen: LOOPBACK,
+    target: server.localAddr,
+    toServer: { loss: 1 },
+    seed: SEED,
+    onEvent: drops.onEvent,
+  });
+  try {
+    for (const text of ["one", "two", "three"]) await send(client, text, relay.addr);
+    await within(drops.reached, "three drops");
+    // Nothing was sent: the first datagram the server gets is one sent around the relay.
+    await send(client, "direct", server.localAddr);
+    assert.deepEqual(await receiveText(server, "the direct datagram"), [
+      "direct",
+      client.localAddr,
+    ]);
+    assert.equal(relay.stats.toServer.dropped, 3, `seed ${SEED}`);
+    assert.equal(relay.stats.toServer.forwarded, 0, `seed ${SEED}`);
+  } finally {
+    await relay.close();
+    server.close();
+    client.close();
+  }
+});
+
+Deno.test("faults apply to each direction independently", async () => {
+  const server = udpLink(LOOPBACK);
+  const client = udpLink(LOOPBACK);
+  const relay = await startRelay({
+    listen: LOOPBACK,
+    target: server.localAddr,
+    toClient: { duplicate: 1 },
+    seed: SEED,
+  });
+  try {
+    await send(client, "once", relay.addr);
+    const [text, upstream] = await receiveText(server, "the request");
+    assert.equal(text, "once");
+    await send(server, "twice", upstream);
+    assert.equal((await receiveText(client, "the first copy"))[0], "twice");
+    assert.equal((await receiveText(client, "the second copy"))[0], "twice");
+    // The single copy toward the server came first: the server's next datagram is the new one.
+    await send(client, "again", relay.addr);
+    assert.equal((await receiveText(server, "the second request"))[0], "again");
+    assert.equal(relay.stats.toServer.duplicated, 0, `seed ${SEED}`);
+    assert.equal(relay.stats.toClient.duplicated, 1, `seed ${SEED}`);
+    assert.equal(relay.stats.toClient.forwarded, 2, `seed ${SEED}`);
+  } finally {
+    await relay.close();
+    server.close();
+    client.close();
+  }
+});
+
+Deno.test("the oldest client is evicted beyond maxClients, and idle ones expire", async () => {
+  const events: RelayEvent[] = [];
+  const idle = eventWaiter((event) => event.type === "expire" && event.reason === "idle");
+  const server = udpLink(LOOPBACK);
+  const first = udpLink(LOOPBACK);
+  const second = udpLink(LOOPBACK);
+  const relay = await startRelay({
+    listen: LOOPBACK,
+    target: server.localAddr,
+    maxClients: 1,
+    idleTimeout: 50,
+    onEvent: (event) => {
+      events.push(event);
+      idle.onEvent(event);
+    },
+  });
+  try {
+    await send(first, "first", relay.addr);
+    const [, firstUpstream] = await receiveText(server, "the first client's datagram");
+    await send(second, "second", relay.addr);
+    const [, secondUpstream] = await receiveText(server, "the second client's datagram");
+    assert.notDeepEqual(firstUpstream, secondUpstream);
+    assert.deepEqual(events.filter((event) => event.type === "expire")[0], {
+      type: "expire",
+      client: first.localAddr,
+      reason: "evicted",
+    });
+    await within(idle.reached, "the idle expiry");
+    assert.equal(relay.stats.connections, 2);
+    assert.equal(relay.stats.active, 0);
+  } finally {
+    await relay.close();
+    server.close();
+    first.close();
+    second.close();
+  }
+});
+
+Deno.test("close() releases every port and timer of the relay", async () => {
+  const answers = eventWaiter(
+    (event) => event.type === "datagram" && event.direction === "toClient",
+    2,
+  );
+  const mirrors: Addr[] = [];
+  const server = udpLink(LOOPBACK);
+  const child = udpLink(LOOPBACK);
+  const client = udpLink(LOOPBACK);
+  const relay = await startRelay({
+    listen: LOOPBACK,
+    target: server.localAddr,
+    toClient: { delay: 60_000 },
+    seed: SEED,
+    onEvent: (event) => {
+      if (event.type === "mirror") mirrors.push(event.mirror);
+      answers.onEvent(event);
+    },
+  });
+  try {
+    await send(client, "hello", relay.addr);
+    const [, upstream] = await receiveText(server, "the request");
+    await send(child, "held by a long delay", upstream);
+    await send(server, "held too", upstream);
+    await within(answers.reached, "the relay to delay both answers");
+  } finally {
+    await relay.close();
+    await relay.close(); // harmless
+    server.close();
+    child.close();
+    client.close();
+  }
+  assert.equal(mirrors.length, 1);
+  assert.equal(relay.stats.toClient.delayed, 2, `seed ${SEED}`);
+  assert.equal(relay.stats.toClient.forwarded, 0, `seed ${SEED}`);
+  assert.equal(relay.stats.active, 0);
+  // The listening port and the mirror port are free again.
+  for (const addr of [relay.addr, mirrors[0]]) udpLink(addr).close();
+});
+
+const canRun = (await Deno.permissions.query({ name: "run" })).state === "granted" &&
+  (await Deno.permissions.query({ name: "read" })).state === "granted";
+const relayScript = new URL("../relay.ts", import.meta.url).pathname;
+
+async function runCli(args: string[]) {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--no-prompt", "--allow-net", relayScript, ...args],
+    stdout: "piped",
+    stderr: "piped",
+    stdin: "null",
+  }).output();
+  return {
+    code: output.code,
+    stdout: decoder.decode(output.stdout),
+    stderr: decoder.decode(output.stderr),
+  };
+}
+
+Deno.test({
+  name: "the CLI prints help, rejects bad usage and reports a busy port in one line",
+  ignore: !canRun,
+  async fn() {
+    const help = await runCli(["--help"]);
+    assert.equal(help.code, 0);
+    assert.match(help.stdout, /Usage:.*\n[\s\S]*Example:/);
+
+    for (
+      const bad of [[], ["--listen", "9000"], ["--listen", "x", "--target", "localhost:1"], [
+        "--listen",
+        "9000",
+        "--target",
+        "localhost:1",
+        "--loss",
+        "2",
+      ], ["--bogus"]]
+    ) {
+      const result = await runCli(bad);
+      assert.equal(result.code, 2, `args ${bad.join(" ")}: ${result.stderr}`);
+      assert.match(result.stderr, /Usage:/);
+    }
+
+    const busy = udpLink(LOOPBACK);
+    try {
+      const result = await runCli([
+        "--listen",
+        String(busy.localAddr.port),
+        "--target",
+        "localhost:9",
+      ]);
+      assert.equal(result.code, 1, result.stderr);
+      assert.equal(result.stderr.trim().split("\n").length, 1, result.stderr);
+      assert.match(result.stderr, /address in use/);
+    } finally {
+      busy.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "the CLI relays for --duration and prints a summary",
+  ignore: !canRun,
+  async fn() {
+    const server = udpLink(LOOPBACK);
+    try {
+      const result = await runCli([
+        "--listen",
+        "0",
+        "--target",
+        `localhost:${server.localAddr.port}`,
+        "--loss",
+        "0.2",
+        "--seed",
+        String(SEED),
+        "--duration",
+        "0.2",
+      ]);
+      assert.equal(result.code, 0, result.stderr);
+      assert.match(result.stderr, /seed 7/);
+      assert.match(result.stderr, /to server: 0 received, 0 forwarded, 0 dropped/);
+      assert.match(result.stderr, /to client: 0 received/);
+    } finally {
+      server.close();
+    }
+  },
+});
