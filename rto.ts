@@ -14,8 +14,11 @@ export interface RtoPolicy {
   readonly srtt: number | undefined;
   /** Feeds one round-trip measurement, in ms (Karn's rule: never of a retransmitted segment). */
   sample(rtt: number): void;
-  /** The timeout for the next retransmission of a segment whose last timeout was `rto`. */
-  backoff(rto: number): number;
+  /**
+   * The timeout for the next retransmission of a segment whose last timeout
+   * was `rto`, after `retries` retransmissions of it so far (1 for the first).
+   */
+  backoff(rto: number, retries: number): number;
 }
 
 /** Bounds of the adaptive timeout, in milliseconds. */
@@ -28,6 +31,14 @@ export interface AdaptiveRtoOptions {
   max?: number;
   /** Clock granularity G of RFC 6298. Default 1. */
   granularity?: number;
+  /**
+   * Retransmissions of one segment that keep the same timeout before it starts
+   * doubling. Default 6, as Linux's `tcp_thin_linear_timeouts` does for thin
+   * streams (fewer than 4 segments in flight): Stop & Wait is the thinnest
+   * stream there is, and at loss rates near 50% per round trip doubling from
+   * the first timeout makes the expected wait per segment grow without bound.
+   */
+  linearRetries?: number;
 }
 
 /** Default bounds of the adaptive timeout. */
@@ -36,23 +47,26 @@ export const ADAPTIVE_RTO_DEFAULTS: Required<AdaptiveRtoOptions> = {
   min: 2,
   max: 500,
   granularity: 1,
+  linearRetries: 6,
 };
 
 /**
  * The adaptive timeout of RFC 6298: `SRTT` and `RTTVAR` smoothed from
- * measurements, `RTO = SRTT + max(G, 4 * RTTVAR)` clamped to `[min, max]`,
- * doubled on each retransmission of one segment, bounded by `max`. Unlike
- * RFC 6298 (5.7), a doubled timeout is not carried over to the next segment:
- * every new segment starts again from the smoothed estimate, so at high loss
- * one unlucky segment does not slow down all the following ones.
+ * measurements, `RTO = SRTT + max(G, 4 * RTTVAR)` clamped to `[min, max]`.
+ * A segment sent again keeps its timeout for `linearRetries` retransmissions
+ * (Linux's linear timeouts for thin streams), then doubles it on each one,
+ * bounded by `max`. Unlike RFC 6298 (5.7), a doubled timeout is not carried
+ * over to the next segment: every new segment starts again from the smoothed
+ * estimate, so at high loss one unlucky segment does not slow down all the
+ * following ones.
  *
  * @example
  * ```ts
  * import { AdaptiveRto } from "./rto.ts";
- * const rto = new AdaptiveRto({ initial: 100, min: 2, max: 500 });
+ * const rto = new AdaptiveRto({ initial: 100, min: 2, max: 500, linearRetries: 1 });
  * rto.sample(10); // SRTT = 10, RTTVAR = 5
  * console.log(rto.rto); // 30 = 10 + 4 * 5
- * console.log(rto.backoff(30)); // 60
+ * console.log(rto.backoff(30, 1), rto.backoff(30, 2)); // 30 60
  * ```
  */
 export class AdaptiveRto implements RtoPolicy {
@@ -95,9 +109,12 @@ export class AdaptiveRto implements RtoPolicy {
     this.#rto = this.#clamp(this.#srtt + Math.max(this.#options.granularity, 4 * this.#rttvar));
   }
 
-  /** Doubles `rto`, bounded by the maximum (RFC 6298 section 5.5). */
-  backoff(rto: number): number {
-    return this.#clamp(rto * 2);
+  /**
+   * Keeps `rto` for the first `linearRetries` retransmissions of a segment,
+   * then doubles it, bounded by the maximum (RFC 6298 section 5.5).
+   */
+  backoff(rto: number, retries: number): number {
+    return retries <= this.#options.linearRetries ? rto : this.#clamp(rto * 2);
   }
 
   #clamp(ms: number): number {
@@ -114,7 +131,7 @@ export class AdaptiveRto implements RtoPolicy {
  * import { FixedRto } from "./rto.ts";
  * const rto = new FixedRto(500);
  * rto.sample(3);
- * console.log(rto.rto, rto.backoff(500)); // 500 500
+ * console.log(rto.rto, rto.backoff(500, 9)); // 500 500
  * ```
  */
 export class FixedRto implements RtoPolicy {
@@ -137,7 +154,7 @@ export class FixedRto implements RtoPolicy {
   sample(_rtt: number): void {}
 
   /** Returns `rto` unchanged. */
-  backoff(rto: number): number {
+  backoff(rto: number, _retries: number): number {
     return rto;
   }
 }

@@ -64,7 +64,7 @@ export interface SocketStats {
   bytesSent: number;
   /** Data bytes received in DATA segments that were accepted. */
   bytesReceived: number;
-  /** Segments sent again after a timeout. */
+  /** Segments sent again: after a timeout, and the repeated last ACKs of `close`. */
   retransmissions: number;
   /** Timeouts expired while waiting for the peer. */
   timeouts: number;
@@ -433,6 +433,11 @@ export class SocketTCP {
     }
     const connection = await this.#enter("send", options.signal);
     try {
+      if (connection.peerClosed) {
+        throw new ConnectionClosedError(
+          `Cannot send: peer ${formatAddr(this.#peer!)} closed the connection`,
+        );
+      }
       await this.#transmit(connection, new TextEncoder().encode(String(length)), options.signal);
       const mss = this.#settings.mss;
       let sent = 0;
@@ -501,7 +506,7 @@ export class SocketTCP {
       }
       this.#stats.timeouts++;
       this.#trace("timeout", segment, to, { rto });
-      rto = this.#rto.backoff(rto);
+      rto = this.#rto.backoff(rto, attempt + 1);
     }
     throw new PeerTimeoutError(formatAddr(to), waitingFor, this.#settings.maxRetries + 1);
   }
@@ -775,7 +780,7 @@ export class SocketTCP {
     if (verdict.duplicate) this.#stats.duplicates++;
     if (verdict.ignored) this.#stats.ignored++;
     this.#trace("recv", segment, from, { duplicate: verdict.duplicate });
-    if (verdict.reply) this.#send(verdict.reply, from, verdict.duplicate ?? false);
+    if (verdict.reply) this.#send(verdict.reply, from, false);
     this.#wake();
   }
 

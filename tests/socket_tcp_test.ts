@@ -1,0 +1,358 @@
+/**
+ * SocketTCP over real loopback UDP, with each fault of the assignment forced
+ * by a rule of the fault injector: the bytes arrive exactly once, in order,
+ * and both ends finish.
+ */
+import assert from "node:assert/strict";
+import { ConnectionClosedError, PeerTimeoutError, SocketTCP } from "../socket_tcp.ts";
+import { createSegment, parseSegment } from "../segment.ts";
+import { udpLink } from "../link.ts";
+import { cuttable, events, open, randomBytes, recvMessage } from "./_harness.ts";
+import { FaultInjector, type FaultRule } from "../faults.ts";
+import type { TraceEvent } from "../trace.ts";
+
+const MESSAGE = new TextEncoder().encode("Hola, mundo TCP!!!!!"); // 20 bytes: a length segment and 2 data segments
+
+function drop(direction: "out" | "in", kind: string, nth: number): FaultRule {
+  return { direction, kind, nth, action: "drop" };
+}
+
+/** Client sends MESSAGE, server receives it, client closes, server recvCloses. */
+async function transferAndClose(
+  pair: Awaited<ReturnType<typeof open>>,
+  message = MESSAGE,
+  buffSize = 1024,
+): Promise<void> {
+  const [, received] = await Promise.all([
+    pair.client.send(message),
+    recvMessage(pair.server, message.length, buffSize),
+  ]);
+  assert.deepEqual(received, message);
+  await Promise.all([pair.client.close(), pair.server.recvClose()]);
+}
+
+Deno.test("the static codec methods are the codec's", () => {
+  const bytes = SocketTCP.createSegment({
+    syn: true,
+    ack: true,
+    fin: false,
+    seq: 8,
+    data: new Uint8Array(),
+  });
+  assert.equal(new TextDecoder().decode(bytes), "1|||1|||0|||8|||");
+  assert.equal(SocketTCP.parseSegment(bytes).seq, 8);
+});
+
+Deno.test("accept returns a new socket on a different port, with the sequence numbers of the handshake", async () => {
+  await using pair = await open();
+  assert.notEqual(pair.server.localAddr.port, pair.listener.localAddr.port);
+  assert.equal(pair.client.remoteAddr?.port, pair.server.localAddr.port);
+  const [syn] = events(pair.clientSide.trace, "send", "SYN");
+  assert.ok(syn.seq >= 0 && syn.seq <= 100, `ISN ${syn.seq} in 0..100`);
+  assert.deepEqual(events(pair.serverSide.trace, "send", "SYN+ACK").map((e) => e.seq), [
+    syn.seq + 1,
+  ]);
+  assert.deepEqual(events(pair.clientSide.trace, "send", "ACK").map((e) => e.seq), [syn.seq + 2]);
+  await transferAndClose(pair);
+  // Length segment "20" at x+2, then 16 + 4 bytes.
+  const x = syn.seq;
+  assert.deepEqual(
+    events(pair.clientSide.trace, "send", "DATA").map((e) => [e.seq, e.len]),
+    [[x + 2, 2], [x + 4, 16], [x + 20, 4]],
+  );
+  assert.deepEqual(events(pair.serverSide.trace, "send", "ACK").map((e) => e.seq), [
+    x + 4,
+    x + 20,
+    x + 24,
+  ]);
+  assert.deepEqual(events(pair.clientSide.trace, "send", "FIN").map((e) => e.seq), [x + 24]);
+  assert.deepEqual(events(pair.serverSide.trace, "send", "FIN+ACK").map((e) => e.seq), [x + 25]);
+  // The last ACK, three times.
+  assert.deepEqual(events(pair.clientSide.trace, "send", "ACK").map((e) => e.seq), [
+    x + 2,
+    x + 26,
+    x + 26,
+    x + 26,
+  ]);
+});
+
+Deno.test("a lost SYN is sent again", async () => {
+  await using pair = await open({ client: { rules: [drop("out", "SYN", 1)] } });
+  assert.equal(events(pair.clientSide.trace, "send", "SYN").length, 2);
+  await transferAndClose(pair);
+});
+
+Deno.test("a lost SYN+ACK is answered again by the same new socket, and opens no second connection", async () => {
+  await using pair = await open({ server: { rules: [drop("out", "SYN+ACK", 1)] } });
+  const synAcks = events(pair.serverSide.trace, "send", "SYN+ACK");
+  assert.ok(synAcks.length >= 2, `${synAcks.length} SYN+ACKs`);
+  assert.equal(new Set(synAcks.map((e) => e.local)).size, 1, "all SYN+ACKs from one socket");
+  assert.ok(pair.listener.stats.duplicates >= 1, "the repeated SYN was recognised");
+  await transferAndClose(pair);
+});
+
+Deno.test("the handshake's last ACK lost: the first length segment completes it", async () => {
+  const trace: TraceEvent[] = [];
+  const faults = new FaultInjector({ seed: 1, rules: [drop("out", "ACK", 1)] });
+  const listener = new SocketTCP({ timeout: 200, onTrace: (e) => trace.push(e) });
+  listener.bind({ hostname: "127.0.0.1", port: 0 });
+  const client = new SocketTCP({ timeout: 200, link: faults.wrap });
+  const accepting = listener.accept();
+  await client.connect(listener.localAddr); // returns: the client sent its ACK (lost)
+  const sending = client.send(MESSAGE);
+  const [server] = await accepting; // completed by the length segment, not by the ACK
+  assert.deepEqual(await server.recv(100), MESSAGE);
+  await sending;
+  await Promise.all([client.close(), server.recvClose()]);
+  await listener.close();
+  assert.equal(events(trace, "send", "SYN+ACK").length, 1, "no SYN+ACK was sent again");
+  const ack = events(trace, "recv", "ACK")[0];
+  assert.ok(
+    ack.seq > events(trace, "recv", "DATA")[0].seq,
+    "the first ACK received is the last one of the close",
+  );
+});
+
+Deno.test("the handshake's last ACK lost when the server sends first: the client ACKs the repeated SYN+ACK", async () => {
+  const pair = await open({ client: { rules: [drop("out", "ACK", 1)] } });
+  try {
+    const [, received] = await Promise.all([
+      pair.server.send(MESSAGE),
+      recvMessage(pair.client, 20, 7),
+    ]);
+    assert.deepEqual(received, MESSAGE);
+    assert.ok(events(pair.clientSide.trace, "recv", "SYN+ACK").length >= 2);
+    await Promise.all([pair.server.close(), pair.client.recvClose()]);
+  } finally {
+    await pair.listener.close();
+  }
+});
+
+Deno.test("the handshake's last ACK lost and the client closes at once: its FIN completes the handshake", async () => {
+  const pair = await open({ client: { rules: [drop("out", "ACK", 1)] } });
+  await Promise.all([pair.client.close(), pair.server.recvClose()]);
+  await pair.listener.close();
+  const x = events(pair.clientSide.trace, "send", "SYN")[0].seq;
+  assert.deepEqual(events(pair.serverSide.trace, "recv", "FIN").map((e) => e.seq), [x + 2]);
+});
+
+Deno.test("a segment that arrives before accept returns is kept", async () => {
+  const listener = new SocketTCP({ timeout: 20 });
+  listener.bind({ hostname: "127.0.0.1", port: 0 });
+  const client = new SocketTCP({ timeout: 20 });
+  await client.connect(listener.localAddr);
+  const sending = client.send(MESSAGE); // before anyone calls accept
+  const [server] = await listener.accept();
+  assert.deepEqual(await server.recv(100), MESSAGE);
+  await sending;
+  await Promise.all([client.close(), server.recvClose()]);
+  await listener.close();
+});
+
+Deno.test("a lost data segment is sent again and delivered once", async () => {
+  await using pair = await open({ client: { rules: [drop("out", "DATA", 2)] } });
+  await transferAndClose(pair, MESSAGE, 5);
+  const resent = events(pair.clientSide.trace, "send", "DATA").filter((e) => e.retransmission);
+  assert.deepEqual(resent.map((e) => e.len), [16]);
+  assert.equal(pair.server.stats.bytesReceived, 20);
+});
+
+Deno.test("a lost ACK makes the receiver acknowledge the duplicate again, and deliver it once", async () => {
+  await using pair = await open({ server: { rules: [drop("out", "ACK", 2)] } });
+  await transferAndClose(pair);
+  assert.equal(pair.server.stats.duplicates, 1);
+  assert.equal(pair.server.stats.bytesReceived, 20);
+});
+
+Deno.test("the last data ACK lost: the receiver answers the duplicate from recvClose", async () => {
+  await using pair = await open({ server: { rules: [drop("out", "ACK", 3)] } });
+  await transferAndClose(pair);
+  const lastData = events(pair.serverSide.trace, "recv", "DATA").at(-1)!;
+  assert.equal(lastData.duplicate, true);
+  assert.equal(events(pair.serverSide.trace, "send", "ACK").length, 4);
+});
+
+Deno.test("the last data ACK lost: the receiver answers the duplicate between recv calls", async () => {
+  await using pair = await open({ server: { rules: [drop("out", "ACK", 3)] } });
+  const [, first] = await Promise.all([pair.client.send(MESSAGE), pair.server.recv(100)]);
+  assert.deepEqual(first, MESSAGE);
+  // The server now sends back; the client's retransmitted last segment was answered meanwhile.
+  const reply = new TextEncoder().encode("respuesta");
+  const [, second] = await Promise.all([pair.server.send(reply), pair.client.recv(100)]);
+  assert.deepEqual(second, reply);
+});
+
+Deno.test("a lost FIN is sent again", async () => {
+  await using pair = await open({ client: { rules: [drop("out", "FIN", 1)] } });
+  await transferAndClose(pair);
+  assert.equal(events(pair.clientSide.trace, "send", "FIN").length, 2);
+  assert.equal(events(pair.serverSide.trace, "recv", "FIN").length, 1);
+});
+
+Deno.test("a lost FIN+ACK: host A sends FIN again and host B answers again", async () => {
+  await using pair = await open({ server: { rules: [drop("out", "FIN+ACK", 1)] } });
+  await transferAndClose(pair);
+  assert.ok(events(pair.clientSide.trace, "recv", "FIN+ACK").length >= 1);
+});
+
+Deno.test("the last ACK lost: host A's copies end host B", async () => {
+  await using pair = await open({ client: { rules: [drop("out", "ACK", 2)] } });
+  await transferAndClose(pair);
+  assert.equal(
+    events(pair.serverSide.trace, "recv", "ACK").filter((e) => e.seq > 30).length >= 1,
+    true,
+  );
+});
+
+Deno.test("every last ACK lost: host B gives up after 3 timeouts and ends", async () => {
+  // The server receives one ACK in the handshake; every later one is lost.
+  await using pair = await open({
+    server: { rules: [2, 3, 4, 5, 6, 7, 8].map((n) => drop("in", "ACK", n)) },
+  });
+  await transferAndClose(pair);
+  assert.equal(events(pair.serverSide.trace, "timeout", "FIN+ACK").length, 3);
+});
+
+Deno.test("close gives up after 3 FINs when the peer is gone", async () => {
+  const pair = await open({ server: { rules: [1, 2, 3].map((n) => drop("in", "FIN", n)) } });
+  await pair.client.close();
+  assert.equal(events(pair.clientSide.trace, "send", "FIN").length, 3);
+  await pair.server.close();
+  await pair.listener.close();
+});
+
+Deno.test("both ends closing at once both finish", async () => {
+  const pair = await open();
+  await Promise.all([pair.client.close(), pair.server.close()]);
+  await pair.listener.close();
+});
+
+Deno.test("connect to a port nobody listens on fails with PeerTimeoutError after the retries", async () => {
+  const probe = udpLink({ hostname: "127.0.0.1", port: 0 });
+  const port = probe.localAddr.port;
+  probe.close();
+  const client = new SocketTCP({ timeout: 5, maxRetries: 3 });
+  const error = await client.connect({ hostname: "127.0.0.1", port }).catch((e) => e);
+  assert.ok(error instanceof PeerTimeoutError, String(error));
+  assert.ok(error instanceof Deno.errors.TimedOut);
+  assert.match(error.message, new RegExp(`127\\.0\\.0\\.1:${port}.*SYN\\+ACK.*4 tries`));
+});
+
+Deno.test("send to a vanished peer fails with PeerTimeoutError naming the peer and the ACK", async () => {
+  const link = cuttable();
+  const pair = await open({ socket: { maxRetries: 3 }, serverWrap: link.wrap });
+  link.cut();
+  const error = await pair.client.send(MESSAGE).catch((e) => e);
+  assert.ok(error instanceof PeerTimeoutError, String(error));
+  assert.match(error.message, new RegExp(`${pair.server.localAddr.port}.*no ACK after 4 tries`));
+  assert.equal(events(pair.clientSide.trace, "send", "DATA").length, 4);
+  await pair.client.close(); // 3 unanswered FINs, then assumes the peer closed
+  await pair.server.close();
+  await pair.listener.close();
+});
+
+Deno.test("send after the peer closed fails with ConnectionClosedError", async () => {
+  const pair = await open();
+  const [, error] = await Promise.all([pair.server.close(), pair.client.recv(1).catch((e) => e)]);
+  assert.ok(error instanceof ConnectionClosedError, String(error));
+  await assert.rejects(pair.client.send(MESSAGE), ConnectionClosedError);
+  await pair.client.recvClose();
+  await pair.listener.close();
+});
+
+Deno.test("recv and recvClose give up when the peer sends nothing for idleTimeout", async () => {
+  const link = cuttable();
+  const pair = await open({ socket: { idleTimeout: 30 }, serverWrap: link.wrap });
+  link.cut();
+  const recvError = await pair.server.recv(10).catch((e) => e);
+  assert.ok(recvError instanceof PeerTimeoutError, String(recvError));
+  assert.match(recvError.message, /no data/);
+  const closeError = await pair.server.recvClose().catch((e) => e);
+  assert.ok(closeError instanceof PeerTimeoutError, String(closeError));
+  assert.match(closeError.message, /no FIN/);
+  await pair.client.close();
+  await pair.listener.close();
+});
+
+Deno.test("recv rejects with ConnectionClosedError when the peer closes instead of sending", async () => {
+  const pair = await open();
+  const [error] = await Promise.all([pair.server.recv(10).catch((e) => e), pair.client.close()]);
+  assert.ok(error instanceof ConnectionClosedError, String(error));
+  await pair.server.recvClose();
+  await pair.listener.close();
+});
+
+Deno.test("datagrams from other addresses and malformed datagrams are ignored and counted", async () => {
+  await using pair = await open();
+  const intruder = udpLink({ hostname: "127.0.0.1", port: 0 });
+  const x = events(pair.clientSide.trace, "send", "SYN")[0].seq;
+  const forged = createSegment({
+    syn: false,
+    ack: false,
+    fin: false,
+    seq: x + 2,
+    data: new TextEncoder().encode("3"),
+  });
+  const receiving = recvMessage(pair.server, MESSAGE.length, 1024);
+  await intruder.send(forged, pair.server.localAddr);
+  await intruder.send(new TextEncoder().encode("garbage"), pair.server.localAddr);
+  await intruder.send(
+    new TextEncoder().encode("0|||1|||0|||99999999999|||"),
+    pair.client.localAddr,
+  );
+  await pair.client.send(MESSAGE);
+  assert.deepEqual(await receiving, MESSAGE);
+  intruder.close();
+  assert.equal(pair.server.stats.foreign, 1);
+  assert.equal(pair.server.stats.malformed, 1);
+  assert.equal(pair.client.stats.malformed, 1);
+  assert.equal(parseSegment(forged).seq, x + 2);
+});
+
+Deno.test("recv returns min(remaining, buffSize) and keeps the rest for the next calls", async () => {
+  await using pair = await open();
+  const message = randomBytes(100, 7);
+  const sending = pair.client.send(message);
+  const pieces = [
+    await pair.server.recv(30),
+    await pair.server.recv(30),
+    await pair.server.recv(1000),
+  ];
+  await sending;
+  assert.deepEqual(pieces.map((p) => p.length), [30, 30, 40]);
+  assert.deepEqual(new Uint8Array([...pieces[0], ...pieces[1], ...pieces[2]]), message);
+  // Then a new message begins.
+  const [, next] = await Promise.all([
+    pair.client.send(new Uint8Array([1, 2, 3])),
+    pair.server.recv(1000),
+  ]);
+  assert.deepEqual(next, new Uint8Array([1, 2, 3]));
+});
+
+Deno.test("an empty message arrives as an empty array", async () => {
+  await using pair = await open();
+  const [, got] = await Promise.all([pair.client.send(new Uint8Array()), pair.server.recv(10)]);
+  assert.equal(got.length, 0);
+});
+
+Deno.test("a length segment announcing more than maxMessageLength ends recv with a ProtocolError", async () => {
+  await using pair = await open({ socket: { maxMessageLength: 10, maxRetries: 2 } });
+  const [sendResult, recvResult] = await Promise.allSettled([
+    pair.client.send(randomBytes(11, 1)),
+    pair.server.recv(100),
+  ]);
+  assert.equal(recvResult.status, "rejected");
+  assert.match(
+    String((recvResult as PromiseRejectedResult).reason),
+    /length 11, more than the maximum 10/,
+  );
+  assert.equal(sendResult.status, "rejected");
+});
+
+Deno.test("calls after close reject with BadResource", async () => {
+  const pair = await open();
+  await Promise.all([pair.client.close(), pair.server.recvClose()]);
+  await pair.listener.close();
+  await assert.rejects(pair.client.send(MESSAGE), Deno.errors.BadResource);
+  await assert.rejects(pair.server.recv(1), Deno.errors.BadResource);
+});
