@@ -251,11 +251,12 @@ export class Connection {
     if (this.state === "syn-received") {
       // The last ACK of the handshake, or — if it was lost — the first segment
       // the client sends after it (data, a length, or a FIN), all at x+2.
-      if (segment.seq !== this.seq || (ack && (fin || segment.data.length > 0))) {
-        return { ignored: true };
-      }
+      const pureAck = ack && !fin && segment.data.length === 0;
+      const data = !ack && !fin && segment.data.length > 0;
+      const finOnly = fin && !ack;
+      if (segment.seq !== this.seq || !(pureAck || data || finOnly)) return { ignored: true };
       this.state = "established";
-      if (ack) return {};
+      if (pureAck) return {};
     } else if (this.state === "syn-sent") {
       return { ignored: true };
     }

@@ -1,8 +1,24 @@
 /**
  * socket-tcp: a simplified TCP, with Stop & Wait, on top of UDP.
  *
- * This entry re-exports the public API: the segment codec of the assignment's
- * text header `SYN|||ACK|||FIN|||SEQ|||DATA`.
+ * This entry re-exports the public API: {@linkcode SocketTCP}, a socket with
+ * the shape of Python's connection-oriented sockets; the segment codec of the
+ * assignment's text header `SYN|||ACK|||FIN|||SEQ|||DATA`; the pure protocol
+ * table ({@linkcode Connection}) and retransmission timers; and the seeded
+ * fault injector and lossy relay used to test it all.
+ *
+ * @example A message over loopback
+ * ```ts
+ * import { SocketTCP } from "./mod.ts";
+ *
+ * await using listener = new SocketTCP();
+ * listener.bind({ hostname: "127.0.0.1", port: 0 });
+ * const client = new SocketTCP();
+ * const [[server]] = await Promise.all([listener.accept(), client.connect(listener.localAddr)]);
+ * const [, got] = await Promise.all([client.send(new TextEncoder().encode("¡Hola!")), server.recv(1024)]);
+ * await Promise.all([client.close(), server.recvClose()]);
+ * console.log(new TextDecoder().decode(got)); // "¡Hola!"
+ * ```
  *
  * @example Encode and decode a segment
  * ```ts
@@ -25,7 +41,7 @@ export {
   seqAdd,
   seqBefore,
 } from "./segment.ts";
-export { type Addr, type DatagramLink, formatAddr, type LinkWrapper } from "./link.ts";
+export { type Addr, type DatagramLink, formatAddr, type LinkWrapper, udpLink } from "./link.ts";
 export {
   formatTraceLine,
   parseTrace,
@@ -33,3 +49,35 @@ export {
   type TraceKind,
   type TraceSink,
 } from "./trace.ts";
+export {
+  ConnectionClosedError,
+  PeerTimeoutError,
+  ProtocolError,
+  type SocketStats,
+  SocketTCP,
+  type SocketTCPOptions,
+} from "./socket_tcp.ts";
+export { Connection, type ConnectionOptions, type State, type Verdict } from "./connection.ts";
+export { AdaptiveRto, type AdaptiveRtoOptions, FixedRto, type RtoPolicy } from "./rto.ts";
+export {
+  type FaultAction,
+  type FaultConfig,
+  type FaultDecision,
+  type FaultDirection,
+  FaultInjector,
+  type FaultInjectorOptions,
+  type FaultLogEntry,
+  FaultModel,
+  type FaultRule,
+  type FaultStats,
+  mulberry32,
+} from "./faults.ts";
+export {
+  type Relay,
+  type RelayDirection,
+  type RelayDirectionStats,
+  type RelayEvent,
+  type RelayOptions,
+  type RelayStats,
+  startRelay,
+} from "./relay.ts";

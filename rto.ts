@@ -140,7 +140,11 @@ export class FixedRto implements RtoPolicy {
   /** Always `undefined`: a fixed timeout measures nothing. */
   readonly srtt: number | undefined = undefined;
 
-  /** @throws {RangeError} unless `ms` is a positive finite number. */
+  /**
+   * Creates a fixed timeout of `ms` milliseconds.
+   *
+   * @throws {RangeError} unless `ms` is a positive finite number.
+   */
   constructor(ms: number) {
     if (!(ms > 0) || !Number.isFinite(ms)) {
       throw new RangeError(
