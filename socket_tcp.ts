@@ -473,7 +473,13 @@ export class SocketTCP {
   /** Sends one segment and waits for its ACK, retransmitting on timeout. */
   async #transmit(connection: Connection, data: Uint8Array, signal?: AbortSignal): Promise<void> {
     const segment = connection.dataSegment(data);
-    await this.#exchange(segment, this.#peer!, () => connection.acknowledged, "ACK", signal);
+    const done = () => connection.acknowledged || connection.peerClosed;
+    await this.#exchange(segment, this.#peer!, done, "ACK", signal);
+    if (!connection.acknowledged) {
+      throw new ConnectionClosedError(
+        `Peer ${formatAddr(this.#peer!)} closed the connection before acknowledging seq ${segment.seq}`,
+      );
+    }
   }
 
   /**
@@ -658,8 +664,13 @@ export class SocketTCP {
     }
     if (this.#busy) throw new TypeError(`Cannot ${call} while ${this.#busy} is in progress`);
     this.#busy = call;
-    // A socket returned by accept is established; one still in the handshake waits for it.
-    while (!connection.established) await this.#waitEvent(Infinity, signal);
+    try {
+      // A socket returned by accept is established; one still in the handshake waits for it.
+      while (!connection.established) await this.#waitEvent(Infinity, signal);
+    } catch (error) {
+      this.#busy = null;
+      throw error;
+    }
     return connection;
   }
 

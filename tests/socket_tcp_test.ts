@@ -356,3 +356,54 @@ Deno.test("calls after close reject with BadResource", async () => {
   await assert.rejects(pair.client.send(MESSAGE), Deno.errors.BadResource);
   await assert.rejects(pair.server.recv(1), Deno.errors.BadResource);
 });
+
+Deno.test("IPv6 loopback works on both ends", async () => {
+  const listener = new SocketTCP({ timeout: 20 });
+  listener.bind({ hostname: "::1", port: 0 });
+  const client = new SocketTCP({ timeout: 20 });
+  const [[server]] = await Promise.all([
+    listener.accept(),
+    client.connect({ hostname: "[::1]", port: listener.localAddr.port }),
+  ]);
+  assert.equal(client.remoteAddr?.hostname, "::1");
+  const [, got] = await Promise.all([client.send(MESSAGE), server.recv(100)]);
+  assert.deepEqual(got, MESSAGE);
+  await Promise.all([client.close(), server.recvClose()]);
+  await listener.close();
+});
+
+Deno.test("localhost means 127.0.0.1 on both ends, whatever the resolver prefers", async () => {
+  const listener = new SocketTCP({ timeout: 20 });
+  listener.bind({ hostname: "localhost", port: 0 });
+  assert.equal(listener.localAddr.hostname, "127.0.0.1");
+  const client = new SocketTCP({ timeout: 20 });
+  const [[server]] = await Promise.all([
+    listener.accept(),
+    client.connect({ hostname: "localhost", port: listener.localAddr.port }),
+  ]);
+  assert.equal(server.localAddr.hostname, "127.0.0.1");
+  await Promise.all([client.close(), server.recvClose()]);
+  await listener.close();
+});
+
+Deno.test("a sender whose peer closes in the middle of a message fails at once with ConnectionClosedError", async () => {
+  const pair = await open({ socket: { maxMessageLength: 5 } });
+  const sending = pair.client.send(randomBytes(64, 3)).catch((e) => e);
+  await assert.rejects(pair.server.recv(100), /more than the maximum 5/);
+  await pair.server.close();
+  const error = await sending;
+  assert.ok(error instanceof ConnectionClosedError, String(error));
+  await pair.client.recvClose();
+  await pair.listener.close();
+});
+
+Deno.test("bind rejects names other than localhost, and a second bind", () => {
+  const socket = new SocketTCP();
+  assert.throws(
+    () => socket.bind({ hostname: "example.com", port: 0 }),
+    /expected an IP address or "localhost"/,
+  );
+  socket.bind({ hostname: "127.0.0.1", port: 0 });
+  assert.throws(() => socket.bind({ hostname: "127.0.0.1", port: 0 }), /already bound/);
+  return socket.close();
+});
