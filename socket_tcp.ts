@@ -23,6 +23,7 @@ import {
 import { AdaptiveRto, type AdaptiveRtoOptions, FixedRto, type RtoPolicy } from "./rto.ts";
 import { createSegment, parseSegment, type Segment, SegmentError, segmentKind } from "./segment.ts";
 import type { TraceSink } from "./trace.ts";
+import { WaitQueue } from "./wait_queue.ts";
 
 /** Tuning of a {@linkcode SocketTCP}. Every field is optional; the defaults are the assignment's. */
 export interface SocketTCPOptions {
@@ -207,8 +208,8 @@ export class SocketTCP {
   #expectedHost: string | null = null;
   #busy: string | null = null;
 
-  /** Wakes the calls waiting for something to arrive. */
-  #waiters = new Set<() => void>();
+  /** Where the calls wait for something to arrive, or for a timeout. */
+  readonly #events = new WaitQueue();
 
   // Listener.
   #syns = new Map<string, PendingSyn>();
@@ -477,7 +478,9 @@ export class SocketTCP {
     await this.#exchange(segment, this.#peer!, done, "ACK", signal);
     if (!connection.acknowledged) {
       throw new ConnectionClosedError(
-        `Peer ${formatAddr(this.#peer!)} closed the connection before acknowledging seq ${segment.seq}`,
+        `Peer ${
+          formatAddr(this.#peer!)
+        } closed the connection before acknowledging seq ${segment.seq}`,
       );
     }
   }
@@ -693,35 +696,15 @@ export class SocketTCP {
 
   /**
    * Waits for the next segment from the peer (true) or `ms` (false).
-   * Rejects with `BadResource` when the socket is released, and with the
+   * Rejects with `BadResource` once the socket is released, and with the
    * signal's reason when `signal` aborts.
    */
   #waitEvent(ms: number, signal?: AbortSignal): Promise<boolean> {
-    if (this.#released) return Promise.reject(new Deno.errors.BadResource("The socket was closed"));
-    signal?.throwIfAborted();
-    return new Promise((resolve, reject) => {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const finish = (value: boolean, error?: unknown) => {
-        if (timer !== undefined) clearTimeout(timer);
-        this.#waiters.delete(wake);
-        signal?.removeEventListener("abort", onAbort);
-        if (error !== undefined) reject(error);
-        else resolve(value);
-      };
-      const wake = () =>
-        finish(
-          true,
-          this.#released ? new Deno.errors.BadResource("The socket was closed") : undefined,
-        );
-      const onAbort = () => finish(false, signal!.reason);
-      this.#waiters.add(wake);
-      signal?.addEventListener("abort", onAbort, { once: true });
-      if (Number.isFinite(ms)) timer = setTimeout(() => finish(false), Math.max(0, ms));
-    });
+    return this.#events.wait(ms, signal);
   }
 
   #wake(): void {
-    for (const wake of [...this.#waiters]) wake();
+    this.#events.notify();
   }
 
   async #readLoop(link: DatagramLink): Promise<void> {
@@ -837,7 +820,7 @@ export class SocketTCP {
     }
     this.#released = true;
     this.#link?.close();
-    this.#wake();
+    this.#events.close(new Deno.errors.BadResource("The socket was closed"));
     const children = [...this.#syns.values()].map((entry) => entry.child).filter((c) => c !== null);
     await Promise.all([
       this.#reader,
