@@ -345,10 +345,12 @@ export class SocketTCP {
   #onSyn(segment: Segment, from: Addr): void {
     const key = `${formatAddr(from)}#${segment.seq}`;
     const known = this.#syns.get(key);
+    this.#stats.segmentsReceived++;
+    this.#trace("recv", segment, from, { duplicate: known !== undefined });
     if (known) {
       // A repeated SYN: the same new socket answers again; nothing new opens.
       this.#stats.duplicates++;
-      if (known.child) known.child.#deliver(segment);
+      if (known.child) known.child.#answerSyn(segment);
       return;
     }
     this.#forgetOldSyns();
@@ -382,6 +384,12 @@ export class SocketTCP {
     });
     this.#handshakes.add(handshake);
     handshake.finally(() => this.#handshakes.delete(handshake));
+  }
+
+  /** A repeated SYN, received by the listener: answer it again from this new socket. */
+  #answerSyn(segment: Segment): void {
+    const reply = this.#connection?.onSegment(segment).reply;
+    if (reply && this.#peer) this.#send(reply, this.#peer, true, this.#rto.rto);
   }
 
   #forgetOldSyns(): void {

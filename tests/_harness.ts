@@ -67,7 +67,12 @@ export async function open(options: PairOptions = {}): Promise<Pair> {
   const listener = new SocketTCP(serverSide.options);
   listener.bind({ hostname: "127.0.0.1", port: 0 });
   const client = new SocketTCP(clientSide.options);
-  const [[server]] = await Promise.all([listener.accept(), client.connect(listener.localAddr)]);
+  // Bounded: a test that cannot connect fails instead of hanging.
+  const signal = AbortSignal.timeout(10_000);
+  const [[server]] = await Promise.all([
+    listener.accept({ signal }),
+    client.connect(listener.localAddr, { signal }),
+  ]);
   return {
     listener,
     client,
