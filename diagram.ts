@@ -1,0 +1,493 @@
+/**
+ * Sequence diagrams from traces: merges the trace events of a client, a
+ * server, or both, pairs every segment sent with its reception on the other
+ * side, and draws a Mermaid `sequenceDiagram` in Markdown. A segment sent and
+ * never received is drawn as lost (`-x`); retransmissions, duplicates and
+ * timeouts are marked; long transfers are summarised.
+ *
+ * Command line: `deno task diagram trace.jsonl [more.jsonl] > out.md`.
+ *
+ * @example
+ * ```ts
+ * import { traceToMermaid } from "./diagram.ts";
+ * const md = traceToMermaid([
+ *   { time: 0, kind: "send", local: "127.0.0.1:5000", peer: "127.0.0.1:8000", flags: "SYN", seq: 50, len: 0 },
+ * ]);
+ * console.log(md.includes("SYN seq=50")); // true
+ * ```
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { parseTrace, type TraceEvent } from "./trace.ts";
+
+/** The role of an endpoint in a connection. */
+export type Role = "client" | "listener" | "server";
+
+/** One endpoint (a UDP port) of the trace. */
+export interface Participant {
+  /** Mermaid identifier. */
+  id: string;
+  /** Role of the endpoint. */
+  role: Role;
+  /** Its port. */
+  port: number;
+  /** Shown name, e.g. `Servidor :8000`. */
+  label: string;
+}
+
+/** What became of a segment sent. */
+export type Fate = "received" | "lost" | "unheard" | "unknown";
+
+/** A step of the diagram: a segment (an arrow) or a timeout (a note). */
+export interface Step {
+  /** `segment` for an arrow, `timeout` for a note. */
+  type: "segment" | "timeout";
+  /** Time of the step (the send, or the reception when the send is not in the trace), epoch ms. */
+  time: number;
+  /** Sender (for a timeout, the endpoint whose timer expired). */
+  from: Participant;
+  /** Receiver (for a timeout, the peer waited on). */
+  to: Participant;
+  /** Flags, as in the trace. */
+  flags: string;
+  /** Sequence number. */
+  seq: number;
+  /** Payload length. */
+  len: number;
+  /**
+   * `received`: both ends traced it; `lost`: sent, and the receiver's trace
+   * does not have it; `unheard`: sent after the receiver had closed;
+   * `unknown`: only one end is in the trace.
+   */
+  fate: Fate;
+  /** The sender marked it as a retransmission. */
+  retransmission: boolean;
+  /** The receiver marked it as a duplicate. */
+  duplicate: boolean;
+  /** For a timeout, the timeout in ms. */
+  rto?: number;
+  /** The send event, if traced. */
+  send?: TraceEvent;
+  /** The receive event, if traced. */
+  recv?: TraceEvent;
+}
+
+/** The parsed picture of a trace. */
+export interface SequenceModel {
+  /** Endpoints, client first, then the listener, then the server's new sockets. */
+  participants: Participant[];
+  /** Steps, by time. */
+  steps: Step[];
+}
+
+/** Options of {@linkcode renderMermaid}. */
+export interface DiagramOptions {
+  /** Summarise when there are more than this many arrows. Default 40. */
+  maxArrows?: number;
+  /** Arrows kept at the start of a summarised diagram. Default 12. */
+  head?: number;
+  /** Arrows kept at the end of a summarised diagram. Default 12. */
+  tail?: number;
+  /** Name participants by role only, without ports (stable across runs). Default false. */
+  hidePorts?: boolean;
+  /** Draw only the steps from this time (epoch ms) on, with a note counting the ones left out. */
+  since?: number;
+}
+
+/** Port of a `host:port` address (also `[v6]:port`). */
+export function portOf(address: string): number {
+  const match = /:(\d+)$/.exec(address);
+  return match ? Number(match[1]) : NaN;
+}
+
+const ROLE_ORDER: Record<Role, number> = { client: 0, listener: 1, server: 2 };
+
+/** Works out which port is the client, the listener, and the server's new socket. */
+function classify(events: TraceEvent[]): Map<number, Role> {
+  const roles = new Map<number, Role>();
+  const set = (port: number, role: Role) => {
+    if (!Number.isNaN(port) && !roles.has(port)) roles.set(port, role);
+  };
+  for (const e of events) {
+    if (e.kind === "send" && e.flags === "SYN") {
+      set(portOf(e.local), "client");
+      set(portOf(e.peer), "listener");
+    } else if (e.kind === "recv" && e.flags === "SYN+ACK") {
+      set(portOf(e.local), "client");
+      set(portOf(e.peer), "server");
+    } else if (e.kind === "send" && e.flags === "SYN+ACK") {
+      set(portOf(e.local), "server");
+      set(portOf(e.peer), "client");
+    } else if (e.kind === "recv" && e.flags === "SYN") {
+      set(portOf(e.peer), "client");
+    }
+  }
+  // The rest: the peer of a client is a server, the peer of a server a client.
+  for (const e of events) {
+    const local = portOf(e.local), peer = portOf(e.peer);
+    const known = roles.get(local) ?? roles.get(peer);
+    if (roles.has(local) && !roles.has(peer)) {
+      set(peer, roles.get(local) === "client" ? "server" : "client");
+    } else if (roles.has(peer) && !roles.has(local)) {
+      set(local, roles.get(peer) === "client" ? "server" : "client");
+    } else if (known === undefined) {
+      set(local, "client");
+      set(peer, "server");
+    }
+  }
+  return roles;
+}
+
+function participants(roles: Map<number, Role>, hidePorts: boolean): Map<number, Participant> {
+  const sorted = [...roles].sort((a, b) => ROLE_ORDER[a[1]] - ROLE_ORDER[b[1]]);
+  const counts = new Map<Role, number>();
+  for (const [, role] of sorted) counts.set(role, (counts.get(role) ?? 0) + 1);
+  const out = new Map<number, Participant>();
+  const used = new Map<Role, number>();
+  for (const [port, role] of sorted) {
+    const n = (used.get(role) ?? 0) + 1;
+    used.set(role, n);
+    const prefix = role === "client" ? "C" : role === "listener" ? "L" : "S";
+    const id = counts.get(role)! > 1 ? `${prefix}${n}` : prefix;
+    const name = role === "client" ? "Cliente" : "Servidor";
+    const label = hidePorts && counts.get(role) === 1
+      ? role === "client"
+        ? "Cliente"
+        : role === "listener"
+        ? "Servidor (escucha)"
+        : "Servidor (socket nuevo)"
+      : `${name} :${port}`;
+    out.set(port, { id, role, port, label });
+  }
+  return out;
+}
+
+/** Side of a role: the client, or the server (listener and new sockets together). */
+function side(role: Role): "client" | "server" {
+  return role === "client" ? "client" : "server";
+}
+
+/** Tolerance, in ms, for clocks of two processes when a reception seems to precede its send. */
+const CLOCK_SLACK = 5;
+
+/**
+ * Builds the diagram's model from trace events (of one or both ends, in any
+ * order): pairs each receive with the latest unpaired send of the same
+ * flags, seq and length from the other side, no later than the receive; a
+ * send left unpaired was lost (or found the receiver closed).
+ *
+ * The listener does not trace the SYNs it receives (its new socket traces
+ * only the repeated ones it is handed), so an unpaired SYN counts as received
+ * when it is the last SYN the client sent before the server's first SYN+ACK.
+ */
+export function buildModel(
+  events: readonly TraceEvent[],
+  options: { hidePorts?: boolean } = {},
+): SequenceModel {
+  const sorted = [...events].sort((a, b) => a.time - b.time);
+  const roles = classify(sorted);
+  const people = participants(roles, options.hidePorts ?? false);
+  const who = (address: string): Participant => people.get(portOf(address))!;
+  const traced = new Set<"client" | "server">();
+  const lastSeen = new Map<number, number>();
+  for (const e of sorted) {
+    traced.add(side(who(e.local).role));
+    lastSeen.set(portOf(e.local), e.time);
+  }
+
+  // Pair each reception with the latest unpaired send before it of the same
+  // segment from the other side: a retransmission that arrives is the copy
+  // received, and the earlier copy is the one lost.
+  const matched = new Set<TraceEvent>();
+  const pairOf = new Map<TraceEvent, TraceEvent>();
+  for (const r of sorted) {
+    if (r.kind !== "recv") continue;
+    const here = side(who(r.local).role);
+    let best: TraceEvent | undefined;
+    for (const e of sorted) {
+      if (e.time > r.time + CLOCK_SLACK) break;
+      if (
+        e.kind === "send" && !pairOf.has(e) && side(who(e.local).role) !== here &&
+        e.flags === r.flags && e.seq === r.seq && e.len === r.len
+      ) best = e;
+    }
+    if (best) {
+      pairOf.set(best, r);
+      matched.add(r);
+    }
+  }
+  const steps: Step[] = [];
+  const firstSynAck = sorted.find((e) => e.kind === "send" && e.flags === "SYN+ACK");
+  for (const e of sorted) {
+    if (e.kind === "timeout") {
+      steps.push({
+        type: "timeout",
+        time: e.time,
+        from: who(e.local),
+        to: who(e.peer),
+        flags: e.flags,
+        seq: e.seq,
+        len: e.len,
+        fate: "unknown",
+        retransmission: false,
+        duplicate: false,
+        rto: e.rto,
+        send: e,
+      });
+      continue;
+    }
+    if (e.kind !== "send") continue;
+    const from = who(e.local), to = who(e.peer);
+    const otherSide = side(to.role);
+    const recv = pairOf.get(e);
+    let fate: Fate;
+    if (recv) {
+      fate = "received";
+    } else if (!traced.has(otherSide)) {
+      fate = "unknown";
+    } else if (e.flags === "SYN" && firstSynAck && synAnswered(sorted, e, firstSynAck)) {
+      fate = "received";
+    } else {
+      const last = lastSeen.get(to.port);
+      fate = last !== undefined && last < e.time ? "unheard" : "lost";
+    }
+    steps.push({
+      type: "segment",
+      time: e.time,
+      from,
+      to,
+      flags: e.flags,
+      seq: e.seq,
+      len: e.len,
+      fate,
+      retransmission: e.retransmission ?? false,
+      duplicate: recv?.duplicate ?? false,
+      send: e,
+      recv,
+    });
+  }
+  // Receptions whose send is not in the trace: the other end's trace is missing.
+  for (const r of sorted) {
+    if (r.kind !== "recv" || matched.has(r)) continue;
+    const from = who(r.peer);
+    // SYNs are sent to the listener, which hands repeated ones to its new socket.
+    const to = r.flags === "SYN" ? listenerOf(people) ?? who(r.local) : who(r.local);
+    steps.push({
+      type: "segment",
+      time: r.time,
+      from,
+      to,
+      flags: r.flags,
+      seq: r.seq,
+      len: r.len,
+      fate: "unknown",
+      retransmission: false,
+      duplicate: r.duplicate ?? false,
+      recv: r,
+    });
+  }
+  steps.sort((a, b) => a.time - b.time);
+  const list = [...people.values()].sort((a, b) =>
+    ROLE_ORDER[a.role] - ROLE_ORDER[b.role] || a.port - b.port
+  );
+  return { participants: list, steps };
+}
+
+function listenerOf(people: Map<number, Participant>): Participant | undefined {
+  return [...people.values()].find((p) => p.role === "listener");
+}
+
+/** The SYN `syn` is the last one sent before the server's first SYN+ACK for it. */
+function synAnswered(sorted: TraceEvent[], syn: TraceEvent, synAck: TraceEvent): boolean {
+  if (synAck.seq !== syn.seq + 1 || synAck.time < syn.time) return false;
+  return !sorted.some((e) =>
+    e.kind === "send" && e.flags === "SYN" && e.local === syn.local && e.time > syn.time &&
+    e.time < synAck.time
+  );
+}
+
+/** The label of an arrow: flags, seq, length of data, marks. */
+export function arrowLabel(
+  step: Pick<Step, "flags" | "seq" | "len" | "retransmission" | "duplicate">,
+): string {
+  const marks: string[] = [];
+  if (step.retransmission) marks.push("retransmisión");
+  if (step.duplicate) marks.push("duplicado");
+  const len = step.flags === "DATA" || step.len > 0 ? ` len=${step.len}` : "";
+  const tail = marks.length > 0 ? ` (${marks.join(", ")})` : "";
+  return `${step.flags} seq=${step.seq}${len}${tail}`;
+}
+
+function noteSpan(a: Participant, b: Participant): string {
+  return a.id === b.id ? a.id : `${a.id},${b.id}`;
+}
+
+function renderStep(step: Step): string[] {
+  if (step.type === "timeout") {
+    const rto = step.rto !== undefined ? ` (${round(step.rto)} ms)` : "";
+    return [
+      `    Note over ${step.from.id}: ⏱ timeout${rto}: sin respuesta a ${step.flags} seq=${step.seq}`,
+    ];
+  }
+  const label = arrowLabel(step);
+  const span = noteSpan(step.from, step.to);
+  switch (step.fate) {
+    case "lost":
+      return [`    ${step.from.id}-x${step.to.id}: ${label}`, `    Note over ${span}: perdido`];
+    case "unheard":
+      return [
+        `    ${step.from.id}--x${step.to.id}: ${label}`,
+        `    Note over ${span}: sin receptor: ${step.to.label} ya cerró`,
+      ];
+    default:
+      return [`    ${step.from.id}->>${step.to.id}: ${label}`];
+  }
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 100) / 100;
+}
+
+function summary(steps: Step[], what: string): string {
+  const arrows = steps.filter((s) => s.type === "segment");
+  const parts: string[] = [];
+  const lost = arrows.filter((s) => s.fate === "lost").length;
+  const retx = arrows.filter((s) => s.retransmission).length;
+  const timeouts = steps.length - arrows.length;
+  if (lost) parts.push(`${lost} perdidos`);
+  if (retx) parts.push(`${retx} retransmisiones`);
+  if (timeouts) parts.push(`${timeouts} timeouts`);
+  return `… ${arrows.length} segmentos${what}${parts.length ? ` (${parts.join(", ")})` : ""} …`;
+}
+
+/** Renders a model as a Markdown fenced Mermaid `sequenceDiagram`. */
+export function renderMermaid(model: SequenceModel, options: DiagramOptions = {}): string {
+  const maxArrows = options.maxArrows ?? 40;
+  const head = options.head ?? 12;
+  const tail = options.tail ?? 12;
+  const { participants: people } = model;
+  let steps = model.steps;
+  const lines = ["```mermaid", "sequenceDiagram"];
+  for (const p of people) lines.push(`    participant ${p.id} as ${p.label}`);
+  const first = people[0], last = people[people.length - 1];
+  const span = first && last ? noteSpan(first, last) : "";
+  if (options.since !== undefined) {
+    const before = steps.filter((s) => s.time < options.since!);
+    steps = steps.filter((s) => s.time >= options.since!);
+    if (before.length > 0) lines.push(`    Note over ${span}: ${summary(before, " anteriores")}`);
+  }
+  const arrowIndexes = steps.flatMap((s, i) => s.type === "segment" ? [i] : []);
+  if (arrowIndexes.length > maxArrows && head + tail < arrowIndexes.length) {
+    const cutStart = arrowIndexes[head];
+    const cutEnd = arrowIndexes[arrowIndexes.length - tail];
+    for (const s of steps.slice(0, cutStart)) lines.push(...renderStep(s));
+    lines.push(`    Note over ${span}: ${summary(steps.slice(cutStart, cutEnd), "")}`);
+    for (const s of steps.slice(cutEnd)) lines.push(...renderStep(s));
+  } else {
+    for (const s of steps) lines.push(...renderStep(s));
+  }
+  lines.push("```");
+  return lines.join("\n") + "\n";
+}
+
+/**
+ * Draws trace events as a Mermaid sequence diagram in Markdown: {@linkcode buildModel}
+ * then {@linkcode renderMermaid}.
+ *
+ * @example
+ * ```ts
+ * import { traceToMermaid } from "./diagram.ts";
+ * const md = traceToMermaid([
+ *   { time: 0, kind: "send", local: "127.0.0.1:5000", peer: "127.0.0.1:8000", flags: "SYN", seq: 7, len: 0 },
+ * ]);
+ * console.log(md.split("\n")[4]); // "    C->>L: SYN seq=7"
+ * ```
+ */
+export function traceToMermaid(
+  events: readonly TraceEvent[],
+  options: DiagramOptions = {},
+): string {
+  return renderMermaid(buildModel(events, options), options);
+}
+
+const USAGE = `Usage: deno task diagram [options] trace.jsonl [more.jsonl ...] > out.md
+
+Draws a Mermaid sequence diagram (Markdown) from trace files written with
+--trace-file, of the client, the server, or both (they are merged by time).
+
+Options:
+  --max N      summarise when there are more than N segments (default 40)
+  --head N     segments kept at the start of a summary (default 12)
+  --tail N     segments kept at the end of a summary (default 12)
+  --no-ports   name participants by role only
+  -h, --help   show this help
+
+Example:
+  deno task diagram client.jsonl server.jsonl > diagrama.md
+`;
+
+/** The command line: returns the exit code. */
+export async function main(args: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      allowPositionals: true,
+      options: {
+        max: { type: "string" },
+        head: { type: "string" },
+        tail: { type: "string" },
+        "no-ports": { type: "boolean" },
+        help: { type: "boolean", short: "h" },
+      },
+    });
+  } catch (error) {
+    console.error(`${(error as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  if (positionals.length === 0) {
+    console.error(USAGE);
+    return 2;
+  }
+  const numbers: Record<string, number> = {};
+  for (const name of ["max", "head", "tail"] as const) {
+    const text = values[name];
+    if (text === undefined) continue;
+    const n = Number(text);
+    if (!Number.isInteger(n) || n < 0) {
+      console.error(`Cannot use --${name} ${text}: expected an integer >= 0\n\n${USAGE}`);
+      return 2;
+    }
+    numbers[name] = n;
+  }
+  const events: TraceEvent[] = [];
+  for (const path of positionals) {
+    try {
+      events.push(...parseTrace(await Deno.readTextFile(path)));
+    } catch (error) {
+      console.error(`diagram: ${path}: ${(error as Error).message}`);
+      return 1;
+    }
+  }
+  if (events.length === 0) {
+    console.error("diagram: the trace files hold no events");
+    return 1;
+  }
+  console.log(
+    traceToMermaid(events, {
+      maxArrows: numbers.max,
+      head: numbers.head,
+      tail: numbers.tail,
+      hidePorts: values["no-ports"],
+    }).trimEnd(),
+  );
+  return 0;
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));
