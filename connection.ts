@@ -15,7 +15,7 @@
  *
  * @module
  */
-import { type Segment, seqAdd, seqBefore } from "./segment.ts";
+import { quoteBytes, type Segment, seqAdd, seqBefore } from "./segment.ts";
 
 /** The states of a connection, after RFC 9293's names where one fits. */
 export type State =
@@ -60,8 +60,11 @@ export interface ConnectionOptions {
 }
 
 const EMPTY = new Uint8Array(0);
-const ASCII_DIGITS = /^[0-9]{1,16}$/;
 const decoder = new TextDecoder();
+
+function isDigits(bytes: Uint8Array): boolean {
+  return bytes.length > 0 && bytes.every((b) => b >= 0x30 && b <= 0x39);
+}
 
 function control(flags: { syn?: boolean; ack?: boolean; fin?: boolean }, seq: number): Segment {
   return {
@@ -295,13 +298,16 @@ export class Connection {
     }
     if (this.state !== "established" || this.error) return { ignored: true };
     if (this.#messageLeft === null) {
-      const text = decoder.decode(segment.data);
-      const length = ASCII_DIGITS.test(text) ? Number(text) : NaN;
+      const digits = isDigits(segment.data);
+      const length = digits ? Number(decoder.decode(segment.data)) : NaN;
       if (!(length <= this.#maxMessageLength)) {
+        const shown = segment.data.length <= 15 ? String(length) : quoteBytes(segment.data, 40);
         this.error = new ProtocolError(
-          Number.isNaN(length)
-            ? `Peer announced message length "${text.slice(0, 40)}", expected a decimal number`
-            : `Peer announced message length ${length}, more than the maximum ${this.#maxMessageLength}`,
+          digits
+            ? `Peer announced message length ${shown}, more than the maximum ${this.#maxMessageLength}`
+            : `Peer announced message length ${
+              quoteBytes(segment.data, 40)
+            }, expected a decimal number`,
         );
         return { ignored: true };
       }

@@ -128,15 +128,26 @@ function findSeparator(bytes: Uint8Array, from: number): number {
   return -1;
 }
 
-/** Shows up to 20 bytes of a field in an error message, escaping what is not printable ASCII. */
-function show(field: Uint8Array): string {
+/**
+ * Quotes bytes received from the network for an error message: at most
+ * `limit` of them, printable ASCII as it is and every other byte as `\xNN`,
+ * so that a peer cannot write control sequences to a terminal through our
+ * logs.
+ *
+ * @example
+ * ```ts
+ * import { quoteBytes } from "./segment.ts";
+ * console.log(quoteBytes(new Uint8Array([0x31, 0x1b, 0x5b]))); // "1\x1b["
+ * ```
+ */
+export function quoteBytes(bytes: Uint8Array, limit = 20): string {
   let text = "";
-  for (const byte of field.subarray(0, 20)) {
+  for (const byte of bytes.subarray(0, limit)) {
     text += byte >= 0x20 && byte < 0x7f && byte !== 0x22 && byte !== 0x5c
       ? String.fromCharCode(byte)
       : `\\x${byte.toString(16).padStart(2, "0")}`;
   }
-  return `"${text}${field.length > 20 ? "…" : ""}"`;
+  return `"${text}${bytes.length > limit ? "…" : ""}"`;
 }
 
 const FLAG_NAMES = ["SYN", "ACK", "FIN"] as const;
@@ -166,7 +177,9 @@ export function parseSegment(bytes: Uint8Array): Segment {
     }
     const value = bytes.subarray(start, end);
     if (value.length !== 1 || (value[0] !== ZERO && value[0] !== ONE)) {
-      throw new SegmentError(`flag ${FLAG_NAMES[field]} is ${show(value)}, expected "0" or "1"`);
+      throw new SegmentError(
+        `flag ${FLAG_NAMES[field]} is ${quoteBytes(value)}, expected "0" or "1"`,
+      );
     }
     flags[field] = value[0] === ONE;
     start = end + 3;
@@ -179,13 +192,13 @@ export function parseSegment(bytes: Uint8Array): Segment {
     const digit = bytes[i] - ZERO;
     if (digit < 0 || digit > 9) {
       throw new SegmentError(
-        `SEQ is ${show(bytes.subarray(start, end))}, expected a decimal number`,
+        `SEQ is ${quoteBytes(bytes.subarray(start, end))}, expected a decimal number`,
       );
     }
     seq = seq * 10 + digit;
     if (seq >= SEQ_MODULUS) {
       throw new SegmentError(
-        `SEQ is ${show(bytes.subarray(start, end))}, expected a number below ${SEQ_MODULUS}`,
+        `SEQ is ${quoteBytes(bytes.subarray(start, end))}, expected a number below ${SEQ_MODULUS}`,
       );
     }
   }

@@ -347,24 +347,25 @@ export class SocketTCP {
     const known = this.#syns.get(key);
     this.#stats.segmentsReceived++;
     this.#trace("recv", segment, from, { duplicate: known !== undefined });
-    if (known) {
+    if (known?.child) {
       // A repeated SYN: the same new socket answers again; nothing new opens.
       this.#stats.duplicates++;
-      if (known.child) known.child.#answerSyn(segment);
+      known.child.#answerSyn(segment);
       return;
     }
+    // A SYN whose handshake was dropped (backlog full) or gave up starts afresh.
+    if (known) this.#syns.delete(key);
     this.#forgetOldSyns();
     const pending = [...this.#syns.values()].filter((p) =>
       p.child && !p.child.#connection?.established
     );
     if (pending.length + this.#ready.length >= this.#settings.backlog) {
-      const oldest = pending[0];
-      if (!oldest?.child) {
-        this.#stats.backlogDrops++;
-        return;
-      }
       this.#stats.backlogDrops++;
-      void oldest.child.#release();
+      const oldest = pending[0];
+      if (!oldest) return; // every slot holds a connection waiting for accept: drop this SYN
+      const victim = oldest.child!;
+      oldest.child = null; // its client may SYN again and start afresh
+      void victim.#release();
     }
     const child = new SocketTCP(this.#options);
     child.#role = "connection";

@@ -1,0 +1,285 @@
+/**
+ * Soak test: hundreds of sequential transfers through a lossy relay
+ * ({@linkcode startRelay}) with loss, duplication and reordering in both
+ * directions, each message checked byte for byte. Prints the counts; exits 1
+ * when any transfer failed or differed. Not part of `deno task test`.
+ *
+ * ```sh
+ * deno task soak --count 200 --seed 7
+ * ```
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { mulberry32 } from "./faults.ts";
+import { formatAddr } from "./link.ts";
+import { startRelay } from "./relay.ts";
+import { SocketTCP, type SocketTCPOptions } from "./socket_tcp.ts";
+
+const USAGE = `Usage: deno task soak [options]
+
+Sequential transfers of random sizes through a lossy relay on 127.0.0.1,
+each checked byte for byte. Exits 1 if any transfer fails or differs.
+
+Options:
+  --count N       transfers to run (default 200)
+  --seconds S     stop starting new transfers after S seconds (default 300)
+  --seed N        seed of the sizes, the bytes and the relay's faults (default: the time)
+  --loss P        probability a datagram is dropped, each way (default 0.1)
+  --dup P         probability a datagram is duplicated, each way (default 0.05)
+  --reorder P     probability a datagram is reordered, each way (default 0.05)
+  --max-size N    largest message in bytes; sizes are uniform in 0..N (default 4096)
+  --quiet         print only failures and the summary
+  -h, --help      show this help
+
+Example:
+  deno task soak --count 50 --seed 7 --loss 0.2`;
+
+/** What the command line asked for. */
+interface SoakOptions {
+  count: number;
+  seconds: number;
+  seed: number;
+  loss: number;
+  dup: number;
+  reorder: number;
+  maxSize: number;
+  quiet: boolean;
+}
+
+class UsageError extends Error {}
+
+function parse(args: string[]): SoakOptions | null {
+  const { values } = parseArgs({
+    args,
+    options: {
+      count: { type: "string" },
+      seconds: { type: "string" },
+      seed: { type: "string" },
+      loss: { type: "string" },
+      dup: { type: "string" },
+      reorder: { type: "string" },
+      "max-size": { type: "string" },
+      quiet: { type: "boolean" },
+      help: { type: "boolean", short: "h" },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  if (values.help) return null;
+  const number = (name: string, text: string | undefined, fallback: number, check: string) => {
+    if (text === undefined) return fallback;
+    const value = Number(text);
+    const ok = check === "probability"
+      ? value >= 0 && value <= 1
+      : check === "positive"
+      ? Number.isInteger(value) && value >= 1
+      : Number.isInteger(value) && value >= 0;
+    if (text.trim() === "" || !ok) {
+      throw new UsageError(
+        `--${name} is "${text}", expected ${
+          check === "probability"
+            ? "a probability in 0..1"
+            : `an integer >= ${check === "positive" ? 1 : 0}`
+        }`,
+      );
+    }
+    return value;
+  };
+  return {
+    count: number("count", values.count, 200, "positive"),
+    seconds: number("seconds", values.seconds, 300, "positive"),
+    seed: number("seed", values.seed, Date.now() % 2 ** 31, "integer"),
+    loss: number("loss", values.loss, 0.1, "probability"),
+    dup: number("dup", values.dup, 0.05, "probability"),
+    reorder: number("reorder", values.reorder, 0.05, "probability"),
+    maxSize: number("max-size", values["max-size"], 4096, "integer"),
+    quiet: values.quiet ?? false,
+  };
+}
+
+/** Totals of a soak run. */
+interface Totals {
+  ok: number;
+  failed: number;
+  bytes: number;
+  retransmissions: number;
+  timeouts: number;
+  duplicatesSeen: number;
+}
+
+// Loss is applied on each way: generous retries so that only a real bug fails a transfer.
+const SOCKET: SocketTCPOptions = { maxRetries: 40, closeRetries: 12, idleTimeout: 10_000 };
+/** A transfer that takes longer than this is a failure (it would otherwise hang the soak). */
+const TRANSFER_LIMIT_MS = 60_000;
+
+function randomBytes(length: number, random: () => number): Uint8Array {
+  const bytes = new Uint8Array(length);
+  for (let i = 0; i < length; i++) bytes[i] = Math.floor(random() * 256);
+  return bytes;
+}
+
+function firstDifference(a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return i;
+  return n;
+}
+
+/** Receives one whole message of `length` bytes. */
+async function receiveAll(socket: SocketTCP, length: number, signal: AbortSignal) {
+  const out = new Uint8Array(length);
+  let filled = 0;
+  do {
+    const piece = await socket.recv(Math.max(1, length - filled), { signal });
+    out.set(piece.subarray(0, length - filled), filled);
+    filled += piece.length;
+  } while (filled < length);
+  return out;
+}
+
+/**
+ * One transfer: a new client connects through the relay, sends `size` seeded
+ * bytes, the server checks them and both ends close. Returns an error message,
+ * or null when the bytes matched and both ends finished.
+ */
+async function transfer(
+  listener: SocketTCP,
+  relayAddr: { hostname: string; port: number },
+  size: number,
+  seed: number,
+  totals: Totals,
+): Promise<string | null> {
+  const message = randomBytes(size, mulberry32(seed));
+  const client = new SocketTCP({ ...SOCKET, random: mulberry32(seed ^ 0x9e3779b9) });
+  const signal = AbortSignal.timeout(TRANSFER_LIMIT_MS);
+  let server: SocketTCP | null = null;
+  try {
+    const [[accepted]] = await Promise.all([
+      listener.accept({ signal }),
+      client.connect(relayAddr, { signal }),
+    ]);
+    server = accepted;
+    const [, received] = await Promise.all([
+      client.send(message, { signal }),
+      receiveAll(accepted, size, signal),
+    ]);
+    await Promise.all([client.close(), accepted.recvClose({ signal })]);
+    for (const socket of [client, accepted]) {
+      totals.retransmissions += socket.stats.retransmissions;
+      totals.timeouts += socket.stats.timeouts;
+      totals.duplicatesSeen += socket.stats.duplicates;
+    }
+    if (received.length !== size || firstDifference(received, message) !== size) {
+      return `received ${received.length} bytes, expected ${size}; first difference at byte ${
+        firstDifference(received, message)
+      }`;
+    }
+    totals.bytes += size;
+    return null;
+  } catch (error) {
+    return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  } finally {
+    await Promise.allSettled([client.close(), server?.close()]);
+  }
+}
+
+async function main(args: string[]): Promise<number> {
+  let options: SoakOptions | null;
+  try {
+    options = parse(args);
+  } catch (error) {
+    if (error instanceof UsageError || (error as { code?: string }).code?.startsWith("ERR_PARSE")) {
+      console.error(`soak: ${(error as Error).message}\n\n${USAGE}`);
+      return 2;
+    }
+    throw error;
+  }
+  if (!options) {
+    console.log(USAGE);
+    return 0;
+  }
+  const { count, seconds, seed, loss, dup, reorder, maxSize, quiet } = options;
+  const faults = { loss, duplicate: dup, reorder };
+  const listener = new SocketTCP(SOCKET);
+  listener.bind({ hostname: "127.0.0.1", port: 0 });
+  const relay = await startRelay({
+    listen: { hostname: "127.0.0.1", port: 0 },
+    target: listener.localAddr,
+    toServer: faults,
+    toClient: faults,
+    seed,
+  });
+  const percent = (p: number) => `${Math.round(p * 1000) / 10}%`;
+  if (!quiet) {
+    console.error(
+      `soak: ${count} transfers of 0..${maxSize} bytes through relay ${
+        formatAddr(relay.addr)
+      } -> ` +
+        `${formatAddr(listener.localAddr)}, loss ${percent(loss)}, dup ${percent(dup)}, ` +
+        `reorder ${percent(reorder)} each way, seed ${seed}`,
+    );
+  }
+  const totals: Totals = {
+    ok: 0,
+    failed: 0,
+    bytes: 0,
+    retransmissions: 0,
+    timeouts: 0,
+    duplicatesSeen: 0,
+  };
+  const sizes = mulberry32(seed);
+  const start = performance.now();
+  const progress = !quiet && Deno.stderr.isTerminal();
+  let run = 0;
+  let timedOut = false;
+  try {
+    for (; run < count; run++) {
+      if (performance.now() - start > seconds * 1000) {
+        timedOut = true;
+        break;
+      }
+      const size = Math.floor(sizes() * (maxSize + 1));
+      const transferSeed = (seed * 1000 + run) >>> 0;
+      const failure = await transfer(listener, relay.addr, size, transferSeed, totals);
+      if (failure) {
+        totals.failed++;
+        if (progress) console.error("");
+        console.error(
+          `soak: transfer ${run + 1} (${size} bytes, seed ${transferSeed}) failed: ${failure}`,
+        );
+      } else {
+        totals.ok++;
+      }
+      if (progress) {
+        Deno.stderr.writeSync(
+          new TextEncoder().encode(`\rsoak: ${run + 1}/${count} (${totals.failed} failed)`),
+        );
+      }
+    }
+  } finally {
+    if (progress) console.error("");
+    await relay.close();
+    await listener.close();
+  }
+  const elapsed = (performance.now() - start) / 1000;
+  const { toServer, toClient } = relay.stats;
+  console.log(
+    [
+      `transfers: ${totals.ok} ok, ${totals.failed} failed, ${run} of ${count} run` +
+      (timedOut ? ` (stopped by --seconds ${seconds})` : ""),
+      `bytes: ${totals.bytes} delivered byte-exact`,
+      `retransmissions: ${totals.retransmissions} (timeouts ${totals.timeouts}, ` +
+      `duplicates received ${totals.duplicatesSeen})`,
+      `relay to server: ${toServer.received} datagrams, ${toServer.dropped} dropped, ` +
+      `${toServer.duplicated} duplicated, ${toServer.reordered} reordered`,
+      `relay to client: ${toClient.received} datagrams, ${toClient.dropped} dropped, ` +
+      `${toClient.duplicated} duplicated, ${toClient.reordered} reordered`,
+      `seed: ${seed}; ${elapsed.toFixed(1)} s`,
+    ].join("\n"),
+  );
+  return totals.failed > 0 ? 1 : 0;
+}
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args));
+}

@@ -1,0 +1,396 @@
+/**
+ * Resource bounds and dead peers over loopback: a SYN flood from many ports is
+ * held to the listener's backlog (the oldest pending handshake dropped and
+ * counted) and a legitimate client still gets in; a client that vanishes
+ * mid-transfer frees the server's connection within `idleTimeout` (or the
+ * retries), and the listener keeps serving the next client.
+ *
+ * Nothing sleeps: every wait is for an event (a datagram handled, a socket
+ * closed), bounded by a deadline whose message names the seed.
+ */
+import assert from "node:assert/strict";
+import { mulberry32 } from "../faults.ts";
+import { type DatagramLink, type LinkWrapper, udpLink } from "../link.ts";
+import { createSegment, parseSegment, segmentKind } from "../segment.ts";
+import { PeerTimeoutError, SocketTCP, type SocketTCPOptions } from "../socket_tcp.ts";
+import type { TraceEvent } from "../trace.ts";
+import { cuttable, randomBytes, recvMessage } from "./_harness.ts";
+
+const SEED = Number(Deno.env.get("SEED") ?? Date.now() % 2 ** 31);
+const RERUN = `seed ${SEED} (rerun with SEED=${SEED})`;
+const LOOPBACK = { hostname: "127.0.0.1", port: 0 };
+
+/** Rejects with a message naming `what` and the seed when `promise` takes more than `ms`. */
+async function within<T>(promise: Promise<T>, what: string, ms = 5000): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`Timed out after ${ms} ms: ${what}, ${RERUN}`)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Wraps every link of a listener and of the sockets it opens: counts the
+ * links open now and at most, and the datagrams handled per local port (a
+ * datagram counts once the reader asks for the next one, so the socket's
+ * stats already include it).
+ */
+class Watch {
+  open = 0;
+  maxOpen = 0;
+  opened = 0;
+  readonly #handled = new Map<number, number>();
+  readonly #waiters = new Set<() => void>();
+
+  readonly wrap: LinkWrapper = (link: DatagramLink): DatagramLink => {
+    this.opened++;
+    this.open++;
+    this.maxOpen = Math.max(this.maxOpen, this.open);
+    let closed = false;
+    let pending = false;
+    const port = link.localAddr.port;
+    return {
+      get localAddr() {
+        return link.localAddr;
+      },
+      send: (data, to) => link.send(data, to),
+      receive: async (buffer) => {
+        if (pending) {
+          this.#handled.set(port, this.handled(port) + 1);
+          this.#wake();
+        }
+        pending = false;
+        const got = await link.receive(buffer);
+        pending = true;
+        return got;
+      },
+      close: () => {
+        if (!closed) {
+          closed = true;
+          this.open--;
+          this.#wake();
+        }
+        link.close();
+      },
+    };
+  };
+
+  handled(port: number): number {
+    return this.#handled.get(port) ?? 0;
+  }
+
+  #wake(): void {
+    for (const wake of [...this.#waiters]) wake();
+  }
+
+  /** Resolves once `condition()` holds, re-checked after each datagram handled or link closed. */
+  async until(condition: () => boolean, what: string, ms = 3000): Promise<void> {
+    const wait = async () => {
+      while (!condition()) {
+        await new Promise<void>((resolve) => {
+          const wake = () => {
+            this.#waiters.delete(wake);
+            resolve();
+          };
+          this.#waiters.add(wake);
+        });
+      }
+    };
+    try {
+      await within(wait(), what, ms);
+    } finally {
+      this.#wake();
+    }
+  }
+}
+
+function syn(seq: number): Uint8Array {
+  return createSegment({ syn: true, ack: false, fin: false, seq, data: new Uint8Array() });
+}
+
+/** Connects a new client to `listener`, sends `size` seeded bytes, checks them, closes both ends. */
+async function serveOne(
+  listener: SocketTCP,
+  size: number,
+  seed: number,
+  options: SocketTCPOptions = {},
+): Promise<void> {
+  const client = new SocketTCP({ timeout: 20, ...options, random: mulberry32(seed) });
+  const [[server]] = await within(
+    Promise.all([listener.accept(), client.connect(listener.localAddr)]),
+    "a legitimate client's handshake",
+  );
+  const message = randomBytes(size, seed);
+  const [, received] = await within(
+    Promise.all([client.send(message), recvMessage(server, size, 1024)]),
+    "a legitimate client's transfer",
+  );
+  assert.deepEqual(received, message, `the legitimate client's bytes differ, ${RERUN}`);
+  await within(Promise.all([client.close(), server.recvClose()]), "a legitimate client's close");
+}
+
+Deno.test("a SYN flood from 100 ports is held to the backlog, and a legitimate client still connects afterwards", async () => {
+  const BACKLOG = 16, PORTS = 100, PER_PORT = 10, ROUND = 50;
+  const watch = new Watch();
+  // Each pending handshake lives (3 + 1) * 50 ms at most, longer than the flood.
+  const listener = new SocketTCP({
+    backlog: BACKLOG,
+    timeout: 50,
+    maxRetries: 3,
+    link: watch.wrap,
+  });
+  listener.bind(LOOPBACK);
+  const port = listener.localAddr.port;
+  const intruders = Array.from({ length: PORTS }, () => udpLink(LOOPBACK));
+  try {
+    // Rounds of 50 SYNs, each round sent once the listener has handled the previous one,
+    // so that the kernel drops none of them.
+    const syns: [DatagramLink, number][] = [];
+    for (let k = 0; k < PER_PORT; k++) {
+      for (const [i, intruder] of intruders.entries()) syns.push([intruder, 1000 * i + k]);
+    }
+    for (let start = 0; start < syns.length; start += ROUND) {
+      for (const [intruder, seq] of syns.slice(start, start + ROUND)) {
+        await intruder.send(syn(seq), listener.localAddr);
+      }
+      const expected = Math.min(start + ROUND, syns.length);
+      await watch.until(() => watch.handled(port) >= expected, `SYN ${expected} handled`);
+    }
+    const total = PORTS * PER_PORT;
+    assert.equal(watch.handled(port), total);
+    // One new socket per SYN, never more than the backlog at once (plus the listener's own).
+    assert.equal(watch.opened, 1 + total);
+    assert.ok(watch.maxOpen <= 1 + BACKLOG, `${watch.maxOpen - 1} handshakes pending at once`);
+    const { backlogDrops } = listener.stats;
+    assert.ok(
+      backlogDrops >= total / 2 && backlogDrops <= total - BACKLOG,
+      `${backlogDrops} pending handshakes dropped of ${total}, ${RERUN}`,
+    );
+    // The handshakes that were not dropped give up on their own.
+    await watch.until(() => watch.open === 1, "every pending handshake ended", 2000);
+    assert.equal(listener.stats.malformed + listener.stats.foreign, 0);
+
+    await serveOne(listener, 2048, SEED);
+    assert.equal(listener.stats.backlogDrops, backlogDrops);
+  } finally {
+    for (const intruder of intruders) intruder.close();
+    await within(listener.close(), "closing the listener");
+  }
+});
+
+Deno.test("a legitimate client connects and transfers while a SYN flood keeps the backlog full", async () => {
+  const BACKLOG = 16, MAX_SYNS = 5000;
+  const watch = new Watch();
+  const listener = new SocketTCP({
+    backlog: BACKLOG,
+    timeout: 50,
+    maxRetries: 3,
+    link: watch.wrap,
+  });
+  listener.bind(LOOPBACK);
+  const intruder = udpLink(LOOPBACK);
+  // About one SYN per millisecond, from a timer (this is load, not synchronisation): the
+  // backlog stays full, and each pending handshake lives ~16 ms, far more than a loopback
+  // round trip. (A flood faster than one backlog per round trip starves every client: the
+  // oldest pending handshake, theirs, is always the one dropped.)
+  let sent = 0;
+  const sends = new Set<Promise<void>>();
+  const timer = setInterval(() => {
+    if (sent >= MAX_SYNS) return;
+    const sending = intruder.send(syn(sent++), listener.localAddr).catch(() => {});
+    sends.add(sending);
+    sending.finally(() => sends.delete(sending));
+  }, 1);
+  try {
+    await watch.until(() => listener.stats.backlogDrops > 0, "the backlog full");
+    const dropsBefore = listener.stats.backlogDrops;
+    await serveOne(listener, 2048, SEED, { maxRetries: 40 });
+    assert.ok(listener.stats.backlogDrops > dropsBefore, "the flood went on during the transfer");
+    // The listener, the pending handshakes, and the accepted connection.
+    assert.ok(watch.maxOpen <= 1 + BACKLOG + 1, `${watch.maxOpen} sockets open at once`);
+  } finally {
+    clearInterval(timer);
+    await within(Promise.allSettled(sends), "the last flood SYNs");
+    intruder.close();
+    await within(listener.close(), "closing the listener");
+  }
+});
+
+/**
+ * A link wrapper that drops every SYN+ACK the socket receives while `block` is
+ * true, and reports the first one it dropped.
+ */
+function synAckBlocker() {
+  let block = true;
+  let reportDrop: () => void = () => {};
+  const dropped = new Promise<void>((resolve) => reportDrop = resolve);
+  const wrap: LinkWrapper = (link) => ({
+    get localAddr() {
+      return link.localAddr;
+    },
+    send: (data, to) => link.send(data, to),
+    async receive(buffer) {
+      for (;;) {
+        const got = await link.receive(buffer);
+        let kind = "INVALID";
+        try {
+          kind = segmentKind(parseSegment(got[0]));
+        } catch {
+          // not a segment: hand it on
+        }
+        if (!block || kind !== "SYN+ACK") return got;
+        reportDrop();
+      }
+    },
+    close: () => link.close(),
+  });
+  return { wrap, dropped, unblock: () => void (block = false) };
+}
+
+Deno.test({
+  name:
+    "a client whose pending handshake was pushed out of the backlog gets in when it repeats its SYN",
+  fn: async () => {
+    const BACKLOG = 4;
+    const watch = new Watch();
+    const listener = new SocketTCP({
+      backlog: BACKLOG,
+      timeout: 20,
+      maxRetries: 5,
+      link: watch.wrap,
+    });
+    listener.bind(LOOPBACK);
+    const port = listener.localAddr.port;
+    const blocker = synAckBlocker();
+    const intruder = udpLink(LOOPBACK);
+    const client = new SocketTCP({
+      timeout: 20,
+      maxRetries: 10,
+      link: blocker.wrap,
+      random: () => 0.5,
+    });
+    const connecting = client.connect(listener.localAddr).then(() => undefined, (e) => e);
+    try {
+      // The listener answered the client's SYN (its SYN+ACK was dropped on the way)...
+      await within(blocker.dropped, "the first SYN+ACK");
+      // ...and a flood of BACKLOG SYNs pushes that pending handshake out.
+      const before = watch.handled(port);
+      for (let seq = 0; seq < BACKLOG; seq++) {
+        await intruder.send(syn(1000 + seq), listener.localAddr);
+      }
+      await watch.until(() => watch.handled(port) >= before + BACKLOG, "the flood handled");
+      assert.ok(listener.stats.backlogDrops >= 1, "the client's handshake was dropped");
+      blocker.unblock();
+      // The client's next SYN must start a new handshake.
+      const error = await within(connecting, "the client's connect");
+      assert.equal(error, undefined, `connect failed: ${error}`);
+      const [server] = await within(listener.accept(), "accept");
+      const message = randomBytes(100, SEED);
+      const [, received] = await within(
+        Promise.all([client.send(message), recvMessage(server, 100, 100)]),
+        "the transfer",
+      );
+      assert.deepEqual(received, message);
+      await within(Promise.all([client.close(), server.recvClose()]), "the close");
+    } finally {
+      intruder.close();
+      await connecting;
+      await client.close();
+      await within(listener.close(), "closing the listener");
+    }
+  },
+});
+
+/** A listener, a client whose link can be cut, and the accepted socket. */
+async function openCuttable(socket: SocketTCPOptions) {
+  const link = cuttable();
+  let dataSeen = 0;
+  let reached: { count: number; resolve: () => void } | null = null;
+  /** Resolves once the server has received `count` DATA segments (length segment included). */
+  const serverReceived = (count: number) =>
+    new Promise<void>((resolve) => {
+      if (dataSeen >= count) resolve();
+      else reached = { count, resolve };
+    });
+  const onTrace = (event: TraceEvent) => {
+    if (event.kind !== "recv" || event.flags !== "DATA" || event.duplicate) return;
+    dataSeen++;
+    if (reached && dataSeen >= reached.count) reached.resolve();
+  };
+  const listener = new SocketTCP({ timeout: 20, ...socket, onTrace });
+  listener.bind(LOOPBACK);
+  const client = new SocketTCP({
+    timeout: 20,
+    ...socket,
+    link: link.wrap,
+    random: mulberry32(SEED),
+  });
+  const [[server]] = await within(
+    Promise.all([listener.accept(), client.connect(listener.localAddr)]),
+    "the handshake",
+  );
+  return { listener, client, server, cut: link.cut, serverReceived };
+}
+
+const IDLE = 200;
+const DEAD_PEER = { idleTimeout: IDLE, maxRetries: 3, closeRetries: 2 };
+
+Deno.test("a client that vanishes mid-transfer frees the server's recv within idleTimeout, and the listener serves the next client", async () => {
+  const { listener, client, server, cut, serverReceived } = await openCuttable(DEAD_PEER);
+  try {
+    const message = randomBytes(4096, SEED);
+    const sending = client.send(message).then(() => undefined, (e) => e);
+    const receiving = recvMessage(server, 4096, 16).then(() => undefined, (e) => e);
+    // The length segment and 64 data segments (1 KiB) arrived: the client vanishes.
+    await within(serverReceived(65), "1 KiB at the server");
+    cut();
+    const cutAt = performance.now();
+    const recvError = await within(receiving, "the server's recv to give up", 3000);
+    const waited = performance.now() - cutAt;
+    assert.ok(recvError instanceof PeerTimeoutError, String(recvError));
+    assert.match(recvError.message, /stopped answering: no data/);
+    assert.ok(waited >= IDLE - 5 && waited < IDLE + 1000, `recv gave up after ${waited} ms`);
+    const sendError = await within(sending, "the client's send to give up");
+    assert.ok(sendError instanceof PeerTimeoutError, String(sendError));
+    const { bytesReceived } = server.stats;
+    assert.ok(bytesReceived >= 1024 && bytesReceived < 4096, `${bytesReceived} bytes received`);
+    // recvClose gives up the same way: the connection is freed.
+    const closeError = await within(server.recvClose(), "recvClose").then(() => null, (e) => e);
+    assert.ok(closeError instanceof PeerTimeoutError, String(closeError));
+
+    // The listener keeps serving.
+    await serveOne(listener, 1500, SEED + 1);
+  } finally {
+    await within(Promise.allSettled([client.close(), server.close()]), "closing the dead pair");
+    await within(listener.close(), "closing the listener");
+  }
+});
+
+Deno.test("a client that vanishes while the server sends makes the server's send fail after the retries", async () => {
+  const { listener, client, server, cut, serverReceived } = await openCuttable(DEAD_PEER);
+  try {
+    // A first message from the client, then the client vanishes while the server answers.
+    const request = randomBytes(20, SEED);
+    await within(Promise.all([client.send(request), recvMessage(server, 20, 20)]), "the request");
+    await serverReceived(3);
+    cut();
+    const start = performance.now();
+    const error = await within(server.send(randomBytes(4096, SEED + 2)), "the server's send")
+      .then(() => null, (e) => e);
+    const waited = performance.now() - start;
+    assert.ok(error instanceof PeerTimeoutError, String(error));
+    assert.match(error.message, /no ACK after 4 tries/);
+    // 4 tries of the length segment, 20 ms apart (fixed timeout), then the error.
+    assert.ok(waited < 1000, `send gave up after ${waited} ms`);
+    assert.equal(server.stats.segmentsSent - server.stats.retransmissions >= 1, true);
+
+    await serveOne(listener, 100, SEED + 3);
+  } finally {
+    await within(Promise.allSettled([client.close(), server.close()]), "closing the dead pair");
+    await within(listener.close(), "closing the listener");
+  }
+});
