@@ -724,7 +724,11 @@ export class SocketTCP {
         [bytes, from] = await link.receive(buffer);
       } catch {
         if (this.#released) return;
-        continue; // a transient error (an ICMP report on some systems): keep reading
+        // A transient error (an ICMP report on some systems): keep reading, but
+        // through the timer queue, so that a failing socket cannot starve the
+        // event loop in a loop of rejected promises.
+        await new Promise((resolve) => setTimeout(resolve, 1));
+        continue;
       }
       this.#onDatagram(bytes, from);
     }
