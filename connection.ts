@@ -105,6 +105,8 @@ export class Connection {
   // Receiving side.
   /** Bytes of the current incoming message not yet handed to the application; `null` between messages. */
   #messageLeft: number | null = null;
+  /** Length of the current incoming message, as its length segment announced. */
+  #messageLength = 0;
   /** Bytes of the current incoming message not yet received from the network. */
   #networkLeft = 0;
   #chunks: Uint8Array[] = [];
@@ -231,6 +233,16 @@ export class Connection {
     return out;
   }
 
+  /**
+   * The incoming message being read: its announced length and the bytes of it
+   * not yet handed to the application; `null` between messages.
+   */
+  get incoming(): { length: number; remaining: number } | null {
+    return this.#messageLeft === null
+      ? null
+      : { length: this.#messageLength, remaining: this.#messageLeft };
+  }
+
   /** The current incoming message stopped before its end because the peer closed. */
   get truncated(): boolean {
     return this.peerClosed && this.#messageLeft !== null && this.#networkLeft > 0;
@@ -312,6 +324,7 @@ export class Connection {
         return { ignored: true };
       }
       this.#messageLeft = length;
+      this.#messageLength = length;
       this.#networkLeft = length;
     } else {
       if (this.#networkLeft === 0) return { ignored: true }; // next message: wait until this one is read

@@ -243,6 +243,21 @@ export class SocketTCP {
     return this.#peer ? { ...this.#peer } : null;
   }
 
+  /**
+   * The incoming message being read: its announced length and the bytes of it
+   * that `recv` has not returned yet; `null` between messages (before a
+   * length segment arrived, or once the last byte was returned).
+   *
+   * @example Read exactly one message, whatever its length
+   * ```ts ignore
+   * const parts = [await conn.recv(65536)];
+   * while (conn.incoming) parts.push(await conn.recv(65536));
+   * ```
+   */
+  get incoming(): { length: number; remaining: number } | null {
+    return this.#connection?.incoming ?? null;
+  }
+
   /** What this socket did so far (a snapshot). */
   get stats(): SocketStats {
     return { ...this.#stats, rto: this.#rto.rto, srtt: this.#rto.srtt };

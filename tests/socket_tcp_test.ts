@@ -313,13 +313,15 @@ Deno.test("recv returns min(remaining, buffSize) and keeps the rest for the next
   await using pair = await open();
   const message = randomBytes(100, 7);
   const sending = pair.client.send(message);
-  const pieces = [
-    await pair.server.recv(30),
-    await pair.server.recv(30),
-    await pair.server.recv(1000),
-  ];
+  const pieces: Uint8Array[] = [];
+  const left: unknown[] = [];
+  for (const size of [30, 30, 1000]) {
+    pieces.push(await pair.server.recv(size));
+    left.push(pair.server.incoming);
+  }
   await sending;
   assert.deepEqual(pieces.map((p) => p.length), [30, 30, 40]);
+  assert.deepEqual(left, [{ length: 100, remaining: 70 }, { length: 100, remaining: 40 }, null]);
   assert.deepEqual(new Uint8Array([...pieces[0], ...pieces[1], ...pieces[2]]), message);
   // Then a new message begins.
   const [, next] = await Promise.all([

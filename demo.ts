@@ -1,0 +1,305 @@
+/**
+ * `deno task demo`: the whole project in one command. Starts a `servidor.ts`
+ * and a lossy relay on free ports, sends a generated sample file through
+ * them with `cliente.ts`, checks that the SHA-256 of what arrived matches
+ * what was sent; then sends the same file as plain UDP (`--udp`) through the
+ * same relay, and shows that it arrives damaged.
+ *
+ * Exits 0 unless the SocketTCP transfer is not byte-exact. Every wait is
+ * bounded: a process that hangs is killed and the demo fails.
+ *
+ * ```sh
+ * deno run --allow-net --allow-run demo.ts [--seed N] [--loss P] [--size BYTES]
+ * ```
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { formatCount, isUsageError, paint, parseInteger, Sha256, UsageError } from "./cli.ts";
+import { mulberry32 } from "./faults.ts";
+import { formatAddr } from "./link.ts";
+import { type RelayDirectionStats, startRelay } from "./relay.ts";
+
+const USAGE = `Usage: deno run --allow-net --allow-run demo.ts [options]
+
+Runs a servidor.ts, a lossy relay and a cliente.ts on free ports: a sample
+file crosses the relay over SocketTCP and arrives byte-exact; the same file
+sent as plain UDP through the same relay arrives damaged.
+
+Options:
+  --seed N      seed of the sample text and of the relay's faults (default 7)
+  --loss P      probability that the relay drops a datagram (default 0.2)
+  --size BYTES  size of the sample file (default 6000)
+  --help        print this help
+
+Example:
+  deno task demo`;
+
+/** How long any one step may take before the demo gives up. */
+const STEP_DEADLINE_MS = 60_000;
+
+const WORDS = (
+  "el la los las un una que de en y a por para con sin sobre entre hacia desde " +
+  "segmento paquete conexión señal número secuencia pérdida retransmisión acuse " +
+  "recibo emisor receptor servidor cliente mensaje archivo tiempo espera red " +
+  "datagrama orden duplicado confiable protocolo puerto dirección niño año " +
+  "corazón pingüino ñandú canción camión búsqueda envío"
+).split(" ");
+
+/**
+ * A deterministic sample file: Spanish-looking UTF-8 text with numbered lines.
+ *
+ * @example
+ * ```ts
+ * import { sampleText } from "./demo.ts";
+ * console.log(sampleText(100, 7).length); // 100
+ * ```
+ */
+export function sampleText(size: number, seed: number): Uint8Array {
+  const random = mulberry32(seed);
+  const encoder = new TextEncoder();
+  const parts: Uint8Array[] = [];
+  let length = 0;
+  for (let line = 1; length < size; line++) {
+    const words: string[] = [];
+    const count = 6 + Math.floor(random() * 8);
+    for (let i = 0; i < count; i++) words.push(WORDS[Math.floor(random() * WORDS.length)]);
+    const text = `${String(line).padStart(4, "0")}: ${words.join(" ")}.\n`;
+    const bytes = encoder.encode(text[0].toUpperCase() + text.slice(1));
+    parts.push(bytes);
+    length += bytes.length;
+  }
+  const out = new Uint8Array(length);
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  // Cut at `size` bytes, backing off to a character boundary so the text stays valid UTF-8.
+  let end = Math.min(size, out.length);
+  while (end > 0 && end < out.length && (out[end] & 0xc0) === 0x80) end--;
+  const cut = out.slice(0, end);
+  if (cut.length === size) return cut;
+  const padded = new Uint8Array(size).fill(0x0a);
+  padded.set(cut);
+  return padded;
+}
+
+/** A child process whose stderr is copied to ours, line by line, with a prefix. */
+interface Child {
+  process: Deno.ChildProcess;
+  /** The first stderr line that says "listening on HOST:PORT", as the port. */
+  port: Promise<number>;
+  /** What the child wrote on stdout: its length and SHA-256. */
+  stdout: Promise<{ bytes: number; sha256: string }>;
+  /** All stderr lines (resolves when stderr closes). */
+  stderr: Promise<string[]>;
+}
+
+function script(name: string): string {
+  return `${import.meta.dirname}/${name}`;
+}
+
+function startServer(args: string[], prefix: string): Child {
+  const process = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-net", script("servidor.ts"), ...args],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const port = Promise.withResolvers<number>();
+  const stderr = (async () => {
+    const lines: string[] = [];
+    let rest = "";
+    for await (const text of process.stderr.pipeThrough(new TextDecoderStream())) {
+      rest += text;
+      let newline;
+      while ((newline = rest.indexOf("\n")) >= 0) {
+        const line = rest.slice(0, newline);
+        rest = rest.slice(newline + 1);
+        lines.push(line);
+        console.error(`${prefix}${line}`);
+        const match = /listening on .*:(\d+)/.exec(line);
+        if (match) port.resolve(Number(match[1]));
+      }
+    }
+    if (rest) {
+      lines.push(rest);
+      console.error(`${prefix}${rest}`);
+    }
+    port.reject(new Error(`the server exited before listening:\n${lines.join("\n")}`));
+    return lines;
+  })();
+  const stdout = (async () => {
+    const hash = new Sha256();
+    let bytes = 0;
+    for await (const chunk of process.stdout) {
+      hash.update(chunk);
+      bytes += chunk.length;
+    }
+    return { bytes, sha256: hash.hex() };
+  })();
+  // Avoid unhandled rejections if nobody awaits the port.
+  port.promise.catch(() => {});
+  return { process, port: port.promise, stdout, stderr };
+}
+
+async function runClient(args: string[], input: Uint8Array): Promise<number> {
+  const process = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-net", script("cliente.ts"), ...args],
+    stdin: "piped",
+    stdout: "null",
+    stderr: "inherit",
+  }).spawn();
+  const writer = process.stdin.getWriter();
+  await writer.write(input).catch(() => {});
+  await writer.close().catch(() => {});
+  return (await within(process.status, process, "cliente.ts")).code;
+}
+
+/** Waits for `promise`; after the deadline, kills `process` and throws. */
+async function within<T>(
+  promise: Promise<T>,
+  process: Deno.ChildProcess,
+  name: string,
+  ms: number = STEP_DEADLINE_MS,
+): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      try {
+        process.kill("SIGKILL");
+      } catch {
+        // already gone
+      }
+      reject(new Error(`${name} did not finish within ${ms / 1000} s`));
+    }, ms);
+  });
+  try {
+    return await Promise.race([promise, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function title(text: string): void {
+  console.error(`\n${paint("bold", `== ${text}`)}`);
+}
+
+function describe(name: string, stats: RelayDirectionStats): string {
+  return `  ${name}: ${formatCount(stats.received)} datagrams, ${
+    formatCount(stats.dropped)
+  } dropped, ${formatCount(stats.duplicated)} duplicated, ${
+    formatCount(stats.reordered)
+  } reordered`;
+}
+
+/** Runs the demo; returns the exit code. */
+export async function main(args: string[]): Promise<number> {
+  let seed: number, loss: number, size: number;
+  try {
+    const { values } = parseArgs({
+      args,
+      strict: true,
+      options: {
+        seed: { type: "string" },
+        loss: { type: "string" },
+        size: { type: "string" },
+        help: { type: "boolean", default: false },
+      },
+    });
+    if (values.help) {
+      console.log(USAGE);
+      return 0;
+    }
+    seed = parseInteger(values.seed, "seed", 0, 2 ** 32 - 1) ?? 7;
+    size = parseInteger(values.size, "size", 0, 10_000_000) ?? 6000;
+    loss = values.loss === undefined ? 0.2 : Number(values.loss);
+    if (!(loss >= 0 && loss < 1)) throw new UsageError(`--loss is "${values.loss}", expected 0..1`);
+  } catch (error) {
+    if (!isUsageError(error)) throw error;
+    console.error(`demo: ${error.message}\n\n${USAGE}`);
+    return 2;
+  }
+
+  const sample = sampleText(size, seed);
+  const sent = Sha256.of(sample);
+  const faults = { loss, duplicate: 0.05, reorder: 0.05 };
+
+  title("1. servidor.ts, and a relay that loses datagrams between it and the client");
+  const server = startServer(["127.0.0.1", "0", "--once"], "  servidor │ ");
+  const serverPort = await within(server.port, server.process, "servidor.ts");
+  await using relay = await startRelay({
+    listen: { hostname: "127.0.0.1", port: 0 },
+    target: { hostname: "127.0.0.1", port: serverPort },
+    toServer: faults,
+    toClient: faults,
+    seed,
+  });
+  console.error(
+    `  relay    │ ${formatAddr(relay.addr)} -> 127.0.0.1:${serverPort}: loss ${loss}, ` +
+      `duplicate 0.05, reorder 0.05 each way, seed ${seed}`,
+  );
+
+  title(`2. cliente.ts sends a ${formatCount(size)}-byte sample through the relay (SocketTCP)`);
+  const clientCode = await runClient(["127.0.0.1", String(relay.addr.port)], sample);
+  // A client that failed leaves the server waiting for a connection: stop it (Ctrl+C).
+  if (clientCode !== 0) server.process.kill("SIGINT");
+  const serverCode = (await within(server.process.status, server.process, "servidor.ts")).code;
+  const received = await server.stdout;
+  await server.stderr;
+  const exact = clientCode === 0 && serverCode === 0 && received.sha256 === sent &&
+    received.bytes === sample.length;
+  console.error(`  sent     SHA-256 ${sent}\n  received SHA-256 ${received.sha256}`);
+  console.error(
+    exact
+      ? `  ${paint("green", "OK")}: ${formatCount(received.bytes)} bytes arrived byte-exact`
+      : `  ${paint("red", "FAILED")}: cliente exit ${clientCode}, servidor exit ${serverCode}, ` +
+        `${formatCount(received.bytes)} of ${formatCount(sample.length)} bytes`,
+  );
+  const afterTcp = relay.stats;
+
+  title("3. the same file as plain UDP (--udp) through the same relay: no ACKs, no retransmission");
+  const udpServer = startServer(
+    ["127.0.0.1", String(serverPort), "--udp", "--once", "--idle-timeout", "1000"],
+    "  servidor │ ",
+  );
+  await within(udpServer.port, udpServer.process, "servidor.ts --udp");
+  await runClient(["127.0.0.1", String(relay.addr.port), "--udp"], sample);
+  // The server ends the transfer 1 s after the last datagram; if none arrived at all, give up.
+  await within(udpServer.process.status, udpServer.process, "servidor.ts --udp", 15_000);
+  const udpReceived = await udpServer.stdout;
+  await udpServer.stderr;
+  const udpExact = udpReceived.sha256 === sent;
+  console.error(
+    udpExact
+      ? `  this time it arrived intact (${formatCount(udpReceived.bytes)} bytes): lucky seed`
+      : `  ${paint("yellow", "damaged")}: ${formatCount(udpReceived.bytes)} of ${
+        formatCount(sample.length)
+      } bytes, SHA-256 ${udpReceived.sha256.slice(0, 16)}… instead of ${sent.slice(0, 16)}…`,
+  );
+
+  title("Relay");
+  const total = relay.stats;
+  console.error(
+    `  SocketTCP transfer:\n${describe("to server", afterTcp.toServer)}\n${
+      describe("to client", afterTcp.toClient)
+    }`,
+  );
+  console.error(
+    `  whole demo:\n${describe("to server", total.toServer)}\n${
+      describe("to client", total.toClient)
+    }`,
+  );
+  console.error(
+    exact
+      ? `\n${paint("green", "demo: SocketTCP delivered the file byte-exact over a lossy network")}`
+      : `\n${paint("red", "demo: the SocketTCP transfer was NOT byte-exact")}`,
+  );
+  return exact ? 0 : 1;
+}
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args));
+}

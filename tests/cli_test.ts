@@ -1,0 +1,444 @@
+/**
+ * End-to-end tests of `cliente.ts` and `servidor.ts`: the real scripts run
+ * as child processes (with exactly the permissions their usage names), and
+ * files cross an in-process lossy relay (20 % loss, duplication and
+ * reordering, fixed seed). Every wait has a deadline; nothing sleeps.
+ */
+
+import assert from "node:assert/strict";
+import { mulberry32 } from "../faults.ts";
+import { type Relay, startRelay } from "../relay.ts";
+import { parseTrace } from "../trace.ts";
+
+const ROOT = `${import.meta.dirname}/..`;
+const SEED = 20240611;
+/** The longest any one process may run before the test kills it and fails. */
+const DEADLINE_MS = 20_000;
+const LOSSY = { loss: 0.2, duplicate: 0.05, reorder: 0.05 };
+
+const decoder = new TextDecoder();
+const encoder = new TextEncoder();
+
+/** A running script: its stdout bytes, its stderr lines as they come, and its exit. */
+class Script {
+  readonly child: Deno.ChildProcess;
+  readonly stdout: Promise<Uint8Array>;
+  readonly #lines: string[] = [];
+  readonly #waiters = new Set<() => void>();
+  readonly #stderrDone: Promise<void>;
+  #ended = false;
+  readonly #timer: ReturnType<typeof setTimeout>;
+  #killed = false;
+
+  constructor(
+    script: string,
+    args: string[],
+    options: { permissions?: string[]; stdin?: boolean } = {},
+  ) {
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--no-prompt",
+        ...(options.permissions ?? ["--allow-net"]),
+        `${ROOT}/${script}`,
+        ...args,
+      ],
+      stdin: options.stdin ? "piped" : "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    this.child = child;
+    this.#timer = setTimeout(() => {
+      this.#killed = true;
+      this.kill("SIGKILL");
+    }, DEADLINE_MS);
+    this.stdout = new Response(child.stdout).bytes();
+    this.#stderrDone = (async () => {
+      let rest = "";
+      for await (const text of child.stderr.pipeThrough(new TextDecoderStream())) {
+        rest += text;
+        const parts = rest.split("\n");
+        rest = parts.pop()!;
+        this.#lines.push(...parts);
+        this.#wake();
+      }
+      if (rest) this.#lines.push(rest);
+      this.#ended = true;
+      this.#wake();
+    })();
+  }
+
+  /** Set by {@linkcode startServer}: the port the server listens on. */
+  port = 0;
+
+  /** Kills the process if it still runs, and waits for it: for `await using`. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.kill("SIGKILL");
+    await Promise.allSettled([this.child.status, this.stdout, this.#stderrDone]);
+    clearTimeout(this.#timer);
+  }
+
+  /** Kills the process (harmless once it exited). */
+  kill(signal: Deno.Signal): void {
+    try {
+      this.child.kill(signal);
+    } catch {
+      // already exited
+    }
+  }
+
+  /** The stderr lines so far. */
+  get lines(): string[] {
+    return [...this.#lines];
+  }
+
+  /** Waits for a stderr line that matches; fails when stderr ends or at the deadline. */
+  async line(pattern: RegExp): Promise<RegExpExecArray> {
+    for (;;) {
+      for (const line of this.#lines) {
+        const match = pattern.exec(line);
+        if (match) return match;
+      }
+      if (this.#ended) {
+        throw new Error(`no stderr line matched ${pattern}:\n${this.#lines.join("\n")}`);
+      }
+      await new Promise<void>((resolve) => this.#waiters.add(resolve));
+    }
+  }
+
+  #wake(): void {
+    for (const wake of [...this.#waiters]) wake();
+    this.#waiters.clear();
+  }
+
+  /** Writes `bytes` to stdin and closes it. */
+  async feed(bytes: Uint8Array): Promise<void> {
+    const writer = this.child.stdin.getWriter();
+    await writer.write(bytes).catch(() => {});
+    await writer.close().catch(() => {});
+  }
+
+  /** Waits for the exit; returns the code, the stdout bytes and the stderr text. */
+  async result(): Promise<{ code: number; stdout: Uint8Array; stderr: string }> {
+    const [status, stdout] = await Promise.all([this.child.status, this.stdout, this.#stderrDone]);
+    clearTimeout(this.#timer);
+    assert.ok(
+      !this.#killed,
+      `the process was killed after ${DEADLINE_MS} ms:\n${this.lines.join("\n")}`,
+    );
+    return { code: status.code, stdout, stderr: this.#lines.join("\n") };
+  }
+}
+
+/** Starts a server on a free port; resolves once it logs "listening on HOST:PORT". */
+async function startServer(args: string[], permissions?: string[]): Promise<Script> {
+  const server = new Script("servidor.ts", ["127.0.0.1", "0", ...args], { permissions });
+  try {
+    const match = await server.line(/^servidor: listening on 127\.0\.0\.1:(\d+)/);
+    server.port = Number(match[1]);
+    return server;
+  } catch (error) {
+    await server[Symbol.asyncDispose]();
+    throw error;
+  }
+}
+
+function lossyRelay(port: number): Promise<Relay> {
+  return startRelay({
+    listen: { hostname: "127.0.0.1", port: 0 },
+    target: { hostname: "127.0.0.1", port },
+    toServer: LOSSY,
+    toClient: LOSSY,
+    seed: SEED,
+  });
+}
+
+async function runClient(
+  args: string[],
+  input: Uint8Array,
+  permissions?: string[],
+): Promise<{ code: number; stdout: Uint8Array; stderr: string }> {
+  const client = new Script("cliente.ts", args, { permissions, stdin: true });
+  await client.feed(input);
+  return await client.result();
+}
+
+function randomBytes(length: number, seed: number): Uint8Array {
+  const random = mulberry32(seed);
+  return Uint8Array.from({ length }, () => Math.floor(random() * 256));
+}
+
+const ASCII = encoder.encode(
+  Array.from({ length: 60 }, (_, i) => `Line ${i}: the quick brown fox jumps over the lazy dog.\n`)
+    .join(""),
+);
+const SPANISH = encoder.encode(
+  Array.from(
+    { length: 40 },
+    (_, i) => `Línea ${i}: ¿El pingüino Ñandú comió camarón? ¡Sí, señor! Acción, corazón, año.\n`,
+  ).join(""),
+);
+
+/** Sends `input` through a lossy relay to a `--once` server and returns what came out of it. */
+async function transferThroughRelay(
+  input: Uint8Array,
+  clientArgs: string[] = [],
+  clientPermissions?: string[],
+): Promise<{ received: Uint8Array; client: string; server: string; relay: Relay["stats"] }> {
+  await using server = await startServer(["--once"]);
+  await using relay = await lossyRelay(server.port);
+  const client = await runClient(
+    ["127.0.0.1", String(relay.addr.port), ...clientArgs],
+    input,
+    clientPermissions,
+  );
+  if (client.code !== 0) server.kill("SIGINT");
+  const served = await server.result();
+  assert.deepEqual(client.code, 0, `client failed (seed ${SEED}):\n${client.stderr}`);
+  assert.deepEqual(served.code, 0, `server failed (seed ${SEED}):\n${served.stderr}`);
+  return {
+    received: served.stdout,
+    client: client.stderr,
+    server: served.stderr,
+    relay: relay.stats,
+  };
+}
+
+Deno.test("an ASCII file crosses a lossy relay byte-exact, traced on stderr and in a file", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const traceFile = `${dir}/client.trace.jsonl`;
+    const result = await transferThroughRelay(
+      ASCII,
+      ["--trace", "--trace-file", traceFile],
+      ["--allow-net", `--allow-write=${traceFile}`],
+    );
+    assert.deepEqual(result.received, ASCII, `seed ${SEED}`);
+    assert.ok(result.relay.toServer.dropped > 0 && result.relay.toClient.dropped > 0);
+    assert.match(result.client, /→ {2}SYN +seq=\d+ len=0/);
+    assert.match(result.client, /\[.*retransmission/);
+    assert.match(result.client, /delivered to 127\.0\.0\.1:\d+: 3,\d{3} bytes/);
+    const events = parseTrace(await Deno.readTextFile(traceFile));
+    assert.deepEqual(events[0].kind, "send");
+    assert.deepEqual(events[0].flags, "SYN");
+    assert.ok(events.some((e) => e.retransmission), "the trace file shows retransmissions");
+    const sha = /SHA-256: ([0-9a-f]{64})/;
+    assert.deepEqual(sha.exec(result.client)?.[1], sha.exec(result.server)?.[1]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a UTF-8 Spanish text crosses a lossy relay byte-exact into --out DIR", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const permissions = ["--allow-net", `--allow-read=${dir}`, `--allow-write=${dir}`];
+    await using server = await startServer(["--once", "--out", dir], permissions);
+    await using relay = await lossyRelay(server.port);
+    const client = await runClient(["127.0.0.1", String(relay.addr.port)], SPANISH);
+    if (client.code !== 0) server.kill("SIGINT");
+    const served = await server.result();
+    assert.deepEqual(client.code, 0, client.stderr);
+    assert.deepEqual(served.code, 0, served.stderr);
+    assert.deepEqual(served.stdout.length, 0, "with --out nothing goes to stdout");
+    const files = [...Deno.readDirSync(dir)].map((entry) => entry.name);
+    assert.deepEqual(files.length, 1, `files: ${files}`);
+    assert.match(files[0], /^\d{8}-\d{6}\.\d{3}_127\.0\.0\.1_\d+\.bin$/);
+    assert.deepEqual(await Deno.readFile(`${dir}/${files[0]}`), SPANISH, `seed ${SEED}`);
+    assert.deepEqual(
+      decoder.decode(await Deno.readFile(`${dir}/${files[0]}`)),
+      decoder.decode(SPANISH),
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a random binary file crosses a lossy relay byte-exact", async () => {
+  const binary = randomBytes(4000, SEED);
+  const result = await transferThroughRelay(binary, ["--quiet"]);
+  assert.deepEqual(result.received, binary, `seed ${SEED}`);
+  assert.deepEqual(result.client, "", "--quiet prints nothing on success");
+});
+
+Deno.test({
+  name: "a regular file on stdin is streamed (sendStream) and arrives byte-exact",
+  ignore: Deno.build.os === "windows",
+  fn: async () => {
+    const dir = await Deno.makeTempDir();
+    try {
+      const binary = randomBytes(3000, SEED + 1);
+      const input = `${dir}/input.bin`;
+      await Deno.writeFile(input, binary);
+      await using server = await startServer(["--once"]);
+      await using relay = await lossyRelay(server.port);
+      const shell = new Deno.Command("sh", {
+        args: [
+          "-c",
+          `exec "$0" run --no-prompt --allow-net "$1" 127.0.0.1 "$2" < "$3"`,
+          Deno.execPath(),
+          `${ROOT}/cliente.ts`,
+          String(relay.addr.port),
+          input,
+        ],
+        stdout: "null",
+        stderr: "piped",
+        signal: AbortSignal.timeout(DEADLINE_MS),
+      });
+      const client = await shell.output();
+      if (client.code !== 0) server.kill("SIGINT");
+      const served = await server.result();
+      assert.deepEqual(client.code, 0, decoder.decode(client.stderr));
+      assert.deepEqual(served.stdout, binary, `seed ${SEED}`);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test("bad usage exits 2 with the usage; --help exits 0 with an example", async () => {
+  const cases: [string, string[], RegExp][] = [
+    ["cliente.ts", [], /expected HOST and PORT/],
+    ["cliente.ts", ["localhost", "99999"], /PORT is "99999"/],
+    ["cliente.ts", ["localhost", "8000", "--mss", "zero"], /--mss is "zero"/],
+    ["cliente.ts", ["localhost", "8000", "extra.txt"], /unexpected argument "extra.txt"/],
+    ["cliente.ts", ["localhost", "8000", "--bogus"], /Unknown option '--bogus'/],
+    ["servidor.ts", ["localhost", "8000", "--timeout", "-5"], /--timeout/],
+    ["servidor.ts", ["example.com"], /HOST is "example.com"/],
+  ];
+  const results = await Promise.all(
+    cases.map(([script, args]) => new Script(script, args).result()),
+  );
+  results.forEach((result, i) => {
+    const [script, args, message] = cases[i];
+    assert.deepEqual(result.code, 2, `${script} ${args.join(" ")}`);
+    assert.match(result.stderr, message);
+    assert.match(result.stderr, /Usage: deno run --allow-net/);
+    assert.ok(!/\n\s+at /.test(result.stderr), "no stack trace");
+  });
+  for (const script of ["cliente.ts", "servidor.ts"]) {
+    const help = await new Script(script, ["--help"]).result();
+    assert.deepEqual(help.code, 0);
+    assert.match(decoder.decode(help.stdout), /Example:\n {2}deno run --allow-net/);
+  }
+});
+
+Deno.test("a client with no server answering exits 1 with one line after its SYNs", async () => {
+  // A UDP socket that never answers: the SYNs go somewhere, nothing comes back.
+  const silent = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+  const port = (silent.addr as Deno.NetAddr).port;
+  let result;
+  try {
+    result = await runClient(
+      ["127.0.0.1", String(port), "--timeout", "10", "--retries", "3"],
+      ASCII,
+    );
+  } finally {
+    silent.close();
+  }
+  assert.deepEqual(result.code, 1);
+  assert.deepEqual(
+    result.stderr.trim(),
+    `cliente: no server answered at 127.0.0.1:${port} after 4 SYNs`,
+  );
+});
+
+Deno.test("a missing permission gives one line naming the flag to add", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const results = await Promise.all([
+      new Script("servidor.ts", ["127.0.0.1", "0", "--out", dir]).result(),
+      runClient(["127.0.0.1", "9", "--trace-file", `${dir}/t.jsonl`], ASCII),
+      runClient(["127.0.0.1", "9"], ASCII, []),
+    ]);
+    for (const result of results) assert.deepEqual(result.code, 1, result.stderr);
+    assert.deepEqual(
+      results[0].stderr.trim(),
+      `servidor: missing permission to use --out: run it with --allow-read=${dir} --allow-write=${dir}`,
+    );
+    assert.match(
+      results[1].stderr.trim(),
+      new RegExp(`^cliente: .* --allow-write=${dir}/t\\.jsonl$`),
+    );
+    assert.match(
+      results[2].stderr.trim(),
+      /^cliente: missing permission .*: run it with --allow-net$/,
+    );
+    assert.deepEqual([...Deno.readDirSync(dir)], []);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test(
+  "a client killed mid-transfer: the server survives, leaves no partial file, serves the next, and stops on Ctrl+C",
+  { ignore: Deno.build.os === "windows" },
+  async () => {
+    const dir = await Deno.makeTempDir();
+    try {
+      const permissions = ["--allow-net", `--allow-read=${dir}`, `--allow-write=${dir}`];
+      await using server = await startServer(
+        ["--out", dir, "--idle-timeout", "300"],
+        permissions,
+      );
+      // Large enough that the transfer (16 bytes per segment) is still running when it is killed.
+      const doomed = new Script("cliente.ts", ["127.0.0.1", String(server.port), "--quiet"], {
+        stdin: true,
+      });
+      await doomed.feed(randomBytes(400_000, SEED));
+      await server.line(/#1 .*: connected/);
+      const during = [...Deno.readDirSync(dir)].map((entry) => entry.name);
+      assert.ok(during.every((name) => name.endsWith(".part")), `during the transfer: ${during}`);
+      doomed.kill("SIGKILL");
+      assert.ok((await doomed.result()).code !== 0);
+      await server.line(/#1 .*: failed: the client went silent .*partial file removed/);
+      assert.deepEqual([...Deno.readDirSync(dir)], [], "no file, partial or final, is left");
+
+      const next = await runClient(["127.0.0.1", String(server.port)], SPANISH);
+      assert.deepEqual(next.code, 0, next.stderr);
+      await server.line(
+        new RegExp(`#2 .*: received ${SPANISH.length.toLocaleString("en-US")} bytes`),
+      );
+      const files = [...Deno.readDirSync(dir)].map((entry) => entry.name);
+      assert.deepEqual(files.length, 1, `files: ${files}`);
+      assert.ok(!files[0].endsWith(".part"));
+      assert.deepEqual(await Deno.readFile(`${dir}/${files[0]}`), SPANISH);
+
+      server.kill("SIGINT");
+      const served = await server.result();
+      assert.deepEqual(served.code, 0, served.stderr);
+      assert.match(served.stderr, /servidor: stopped$/);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
+
+Deno.test("plain UDP (--udp) arrives intact on clean loopback", async () => {
+  const input = ASCII.subarray(0, 600);
+  await using server = await startServer(["--udp", "--once", "--idle-timeout", "2000"]);
+  const client = await runClient(["127.0.0.1", String(server.port), "--udp"], input);
+  if (client.code !== 0) server.kill("SIGINT");
+  const served = await server.result();
+  assert.deepEqual(client.code, 0, client.stderr);
+  assert.deepEqual(served.stdout, input);
+  assert.match(served.stderr, /arrived intact: received 600 of 600 bytes, SHA-256 matches/);
+  assert.deepEqual(served.code, 0);
+});
+
+Deno.test("plain UDP (--udp) through the lossy relay arrives damaged, and the server says so", async () => {
+  const input = randomBytes(3000, SEED);
+  await using server = await startServer(["--udp", "--once", "--idle-timeout", "500"]);
+  await using relay = await lossyRelay(server.port);
+  const client = await runClient(["127.0.0.1", String(relay.addr.port), "--udp"], input);
+  if (client.code !== 0) server.kill("SIGINT");
+  const served = await server.result();
+  assert.deepEqual(client.code, 0, client.stderr);
+  assert.ok(relay.stats.toServer.dropped > 0);
+  assert.match(
+    served.stderr,
+    /arrived damaged: received [\d,]+ (of 3,000 bytes|bytes \(length announcement lost\)), SHA-256 (mismatch|unknown)/,
+  );
+  assert.deepEqual(served.code, 1, "--once exits 1 when the file arrived damaged");
+  assert.ok(served.stdout.length < 3000 || !served.stdout.every((b, i) => b === input[i]));
+});
