@@ -466,24 +466,31 @@ export class SocketTCP {
       await this.#transmit(connection, new TextEncoder().encode(String(length)), options.signal);
       const mss = this.#settings.mss;
       let sent = 0;
-      let pending: Uint8Array = new Uint8Array(0);
+      // Bytes of a segment not yet full, carried over to the next chunk (fewer than mss).
+      let carry: Uint8Array = new Uint8Array(0);
       for await (const chunk of source) {
-        if (sent + pending.length + chunk.length > length) {
+        if (sent + carry.length + chunk.length > length) {
           throw new RangeError(
             `Cannot send: the source holds more than the announced ${length} bytes`,
           );
         }
-        let bytes = pending.length === 0 ? chunk : concat(pending, chunk);
-        while (bytes.length >= mss) {
-          await this.#transmit(connection, bytes.subarray(0, mss), options.signal);
+        let offset = 0;
+        if (carry.length > 0) {
+          offset = Math.min(mss - carry.length, chunk.length);
+          carry = concat(carry, chunk.subarray(0, offset));
+          if (carry.length < mss) continue;
+          await this.#transmit(connection, carry, options.signal);
           sent += mss;
-          bytes = bytes.subarray(mss);
         }
-        pending = bytes;
+        for (; chunk.length - offset >= mss; offset += mss) {
+          await this.#transmit(connection, chunk.subarray(offset, offset + mss), options.signal);
+          sent += mss;
+        }
+        carry = chunk.slice(offset); // a copy: the source may reuse its buffer
       }
-      if (pending.length > 0) {
-        await this.#transmit(connection, pending, options.signal);
-        sent += pending.length;
+      if (carry.length > 0) {
+        await this.#transmit(connection, carry, options.signal);
+        sent += carry.length;
       }
       if (sent !== length) {
         throw new RangeError(

@@ -19,6 +19,17 @@
 /** How early a deadline may expire rather than wait for a timer that Deno fires late. */
 export const TIMER_SLACK_MS = 1;
 
+/**
+ * How late Deno fires a timer, in ms: `setTimeout(fn, d)` runs after about
+ * `floor(d) + 1.15` ms (measured on Deno 2.9 on Linux: `setTimeout(2)` after
+ * 3.2 ms, `setTimeout(1)` and `setTimeout(1.5)` after 2.15 ms, never sooner
+ * than ~2.1 ms). The queue asks for that much less, so that a 2 ms timeout
+ * fires after ~2.2 ms, not 3.2: a third less time lost per dropped datagram.
+ * Where timers are punctual, deadlines expire up to this much early, which
+ * only makes a retransmission a little eager.
+ */
+export const TIMER_LAG_MS = 1.15;
+
 interface Waiter {
   deadline: number;
   settle(woken: boolean, error?: unknown): void;
@@ -98,7 +109,8 @@ export class WaitQueue {
     this.#disarm();
     if (!Number.isFinite(deadline)) return;
     this.#timerAt = deadline;
-    this.#timer = setTimeout(() => this.#expire(), Math.max(0, deadline - this.#clock()));
+    const delay = Math.max(1, Math.round(deadline - this.#clock() - TIMER_LAG_MS));
+    this.#timer = setTimeout(() => this.#expire(), delay);
   }
 
   #disarm(): void {

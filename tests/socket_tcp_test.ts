@@ -409,3 +409,43 @@ Deno.test("bind rejects names other than localhost, and a second bind", () => {
   assert.throws(() => socket.bind({ hostname: "127.0.0.1", port: 0 }), /already bound/);
   return socket.close();
 });
+
+Deno.test("sendStream fills every segment but the last, whatever the chunk sizes", async () => {
+  for (
+    const [mss, sizes] of [[16, [1, 15, 16, 17, 33, 100]], [7, [3, 3, 3, 50, 1]], [5, [5, 5, 5]]]
+  ) {
+    const pair = await open({ socket: { mss: mss as number } });
+    const chunkSizes = sizes as number[];
+    const total = chunkSizes.reduce((a, b) => a + b, 0);
+    const data = randomBytes(total, mss as number);
+    let offset = 0;
+    const chunks = chunkSizes.map((n) => data.slice(offset, offset += n));
+    const [, got] = await Promise.all([
+      pair.client.sendStream(total, chunks),
+      recvMessage(pair.server, total, 1000),
+    ]);
+    assert.deepEqual(got, data);
+    const lengths = events(pair.clientSide.trace, "send", "DATA").slice(1).map((e) => e.len);
+    const full = Math.floor(total / (mss as number));
+    assert.deepEqual(lengths.slice(0, full), Array(full).fill(mss), `mss ${mss}, chunks ${sizes}`);
+    await Promise.all([pair.client.close(), pair.server.recvClose()]);
+    await pair.listener.close();
+  }
+});
+
+Deno.test("sendStream rejects a source longer or shorter than announced", async () => {
+  for (
+    const [chunks, error] of [
+      [[new Uint8Array(2), new Uint8Array(2)], /more than the announced 3/],
+      [[new Uint8Array(2)], /ended after 2 of the announced 3/],
+    ] as const
+  ) {
+    const pair = await open();
+    const receiving = pair.server.recv(100).catch((e) => e);
+    await assert.rejects(pair.client.sendStream(3, chunks), error);
+    await pair.client.close(); // the server's recv learns that the message will never end
+    assert.ok((await receiving) instanceof ConnectionClosedError);
+    await pair.server.recvClose();
+    await pair.listener.close();
+  }
+});
