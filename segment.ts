@@ -87,7 +87,6 @@ function checkSeq(seq: number): void {
   }
 }
 
-const encoder = new TextEncoder();
 const PIPE = 0x7c;
 const ZERO = 0x30;
 const ONE = 0x31;
@@ -107,12 +106,20 @@ const ONE = 0x31;
  */
 export function createSegment(segment: Segment): Uint8Array {
   checkSeq(segment.seq);
-  const header = encoder.encode(
-    `${segment.syn ? 1 : 0}|||${segment.ack ? 1 : 0}|||${segment.fin ? 1 : 0}|||${segment.seq}|||`,
-  );
-  const bytes = new Uint8Array(header.length + segment.data.length);
-  bytes.set(header);
-  bytes.set(segment.data, header.length);
+  // Written byte by byte: this runs once per segment sent, so no string and no
+  // intermediate array. "F|||F|||F|||" is 12 bytes, then the digits of SEQ and "|||".
+  let digits = 1;
+  for (let power = 10; power <= segment.seq; power *= 10) digits++;
+  const headerLength = 12 + digits + 3;
+  const bytes = new Uint8Array(headerLength + segment.data.length);
+  bytes.fill(PIPE, 0, headerLength);
+  bytes[0] = segment.syn ? ONE : ZERO;
+  bytes[4] = segment.ack ? ONE : ZERO;
+  bytes[8] = segment.fin ? ONE : ZERO;
+  for (let i = 12 + digits - 1, seq = segment.seq; i >= 12; i--, seq = Math.floor(seq / 10)) {
+    bytes[i] = ZERO + (seq % 10);
+  }
+  bytes.set(segment.data, headerLength);
   return bytes;
 }
 

@@ -820,9 +820,8 @@ export class SocketTCP {
     if (retransmission) this.#stats.retransmissions++;
     if (!segment.syn && !segment.ack && !segment.fin) this.#stats.bytesSent += segment.data.length;
     this.#trace("send", segment, to, { retransmission, rto });
-    link.send(createSegment(segment), to).catch(() => {
-      // UDP gives no delivery guarantee: a failed send is a lost datagram, and the timer resends it.
-    });
+    // UDP gives no delivery guarantee: a failed send is a lost datagram, and the timer resends it.
+    link.send(createSegment(segment), to).catch(ignore);
   }
 
   #trace(
@@ -867,6 +866,8 @@ export class SocketTCP {
     this.#ready = [];
   }
 }
+
+function ignore(): void {}
 
 function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
   const out = new Uint8Array(a.length + b.length);
