@@ -1,0 +1,56 @@
+/**
+ * Helpers shared by the benchmark runner and its peer processes. Internal.
+ *
+ * @module
+ */
+
+/** Deterministic pseudo-random bytes (xorshift32) from `seed`: the same seed gives the same file. */
+export function randomBytes(size: number, seed: number): Uint8Array {
+  const out = new Uint8Array(size);
+  let x = (seed * 2654435761 + 1) >>> 0 || 1;
+  for (let i = 0; i < size; i++) {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    out[i] = x & 0xff;
+  }
+  return out;
+}
+
+/** Peak resident set size of this process in bytes: VmHWM from /proc, else the current RSS. */
+export function peakRss(): number {
+  try {
+    const status = Deno.readTextFileSync("/proc/self/status");
+    const match = /VmHWM:\s+(\d+) kB/.exec(status);
+    if (match) return Number(match[1]) * 1024;
+  } catch {
+    // not Linux, or no read permission: fall back to a sample
+  }
+  return Deno.memoryUsage().rss;
+}
+
+/** The median of `values` (NaN when empty). */
+export function median(values: number[]): number {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+/** Upper bounds (ms, exclusive) of the RTO histogram buckets; the last bucket is open. */
+export const RTO_BUCKETS = [2, 3, 5, 10, 20, 50, 100, 200, 500];
+
+/** The label of bucket `index` of {@linkcode RTO_BUCKETS}. */
+export function rtoBucketLabel(index: number): string {
+  if (index === 0) return `<${RTO_BUCKETS[0]}`;
+  if (index >= RTO_BUCKETS.length) return `≥${RTO_BUCKETS[RTO_BUCKETS.length - 1]}`;
+  return `${RTO_BUCKETS[index - 1]}–${RTO_BUCKETS[index]}`;
+}
+
+/** The bucket index of an RTO value in ms. */
+export function rtoBucket(rto: number): number {
+  const index = RTO_BUCKETS.findIndex((limit) => rto < limit);
+  return index === -1 ? RTO_BUCKETS.length : index;
+}

@@ -1,0 +1,84 @@
+/**
+ * Benchmark server: a `SocketTCP` listener that receives `--connections N`
+ * messages (one per connection, each read with `recv` in a loop until the
+ * peer closes), hashing every byte, then exits. Internal peer of
+ * `bench/run.ts`.
+ *
+ * Prints `{"port":N}` on its first stdout line, then one JSON line:
+ * `{ connections: [{ bytes, sha256, error? }], peakRss, sampledRss }`.
+ *
+ * ```sh
+ * deno run --allow-net --allow-read bench/_server.ts --connections 1 --mss 16 [--timeout 100]
+ * ```
+ *
+ * @module
+ */
+import { createHash } from "node:crypto";
+import { parseArgs } from "node:util";
+import { ConnectionClosedError, SocketTCP } from "../socket_tcp.ts";
+import { peakRss } from "./_common.ts";
+
+const { values } = parseArgs({
+  args: Deno.args,
+  options: {
+    connections: { type: "string", default: "1" },
+    mss: { type: "string", default: "16" },
+    timeout: { type: "string" },
+    "buffer-size": { type: "string", default: "65536" },
+  },
+});
+
+interface Received {
+  bytes: number;
+  sha256: string;
+  error?: string;
+}
+
+const expected = Number(values.connections);
+const bufferSize = Number(values["buffer-size"]);
+let sampledRss = Deno.memoryUsage().rss;
+const sampler = setInterval(() => {
+  sampledRss = Math.max(sampledRss, Deno.memoryUsage().rss);
+}, 50);
+
+async function serve(conn: SocketTCP): Promise<Received> {
+  const hash = createHash("sha256");
+  let bytes = 0;
+  try {
+    for (;;) {
+      let piece: Uint8Array;
+      try {
+        piece = await conn.recv(bufferSize);
+      } catch (error) {
+        if (error instanceof ConnectionClosedError && !/before the end/.test(error.message)) break;
+        throw error;
+      }
+      hash.update(piece);
+      bytes += piece.length;
+    }
+    await conn.recvClose().catch(() => {});
+    return { bytes, sha256: hash.digest("hex") };
+  } catch (error) {
+    return { bytes, sha256: "", error: String(error) };
+  } finally {
+    await conn.close().catch(() => {});
+  }
+}
+
+const listener = new SocketTCP({
+  mss: Number(values.mss),
+  timeout: values.timeout === undefined ? undefined : Number(values.timeout),
+  backlog: Math.max(64, expected),
+});
+listener.bind({ hostname: "127.0.0.1", port: 0 });
+console.log(JSON.stringify({ port: listener.localAddr.port }));
+const tasks: Promise<Received>[] = [];
+while (tasks.length < expected) {
+  const [conn] = await listener.accept();
+  tasks.push(serve(conn));
+}
+await listener.close();
+const connections = await Promise.all(tasks);
+clearInterval(sampler);
+sampledRss = Math.max(sampledRss, Deno.memoryUsage().rss);
+console.log(JSON.stringify({ connections, peakRss: peakRss(), sampledRss }));

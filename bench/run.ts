@@ -1,0 +1,743 @@
+/**
+ * The performance benchmark of issue 6: `deno task bench` (or
+ * `deno run -A bench/run.ts [--quick]`; `-A` because reading another
+ * process's /proc/PID/status needs it). Not part of the test suite.
+ *
+ * Measures, in one run, the UDP floor and SocketTCP against it: no loss,
+ * loss through the relay, many clients at once, several MSS, and a large
+ * file through the real CLI. Client and server always run in separate
+ * processes (`_client.ts`, `_server.ts`); the relay runs in this process.
+ * Every child has a hard time limit and every loop a bounded count. Prints a
+ * table and writes it as Markdown to `bench/RESULTS.md`.
+ *
+ * @module
+ */
+import { createHash } from "node:crypto";
+import { parseArgs } from "node:util";
+import { startRelay } from "../relay.ts";
+import { median, RTO_BUCKETS, rtoBucketLabel } from "./_common.ts";
+
+const { values: flags } = parseArgs({
+  args: Deno.args,
+  options: {
+    quick: { type: "boolean", default: false },
+    out: { type: "string" },
+    sections: { type: "string", default: "1,2,3,4,5,6" },
+  },
+});
+/** Which numbered sections to run (`--sections 1,2,4`): the others are skipped. */
+const RUN = new Set(flags.sections.split(",").map(Number));
+const QUICK = flags.quick;
+const ROOT = new URL("..", import.meta.url).pathname;
+// A quick run never overwrites bench/RESULTS.md (nor leaves an unformatted file in the tree).
+const OUT = flags.out ??
+  (QUICK
+    ? await Deno.makeTempFile({ prefix: "socket_tcp_bench_", suffix: ".md" })
+    : `${ROOT}bench/RESULTS.md`);
+const KIB = 1024;
+const MIB = 1024 * KIB;
+
+/** Sizes and repetitions of the full and of the quick (`--quick`) run. */
+const PLAN = QUICK
+  ? {
+    reps: 2,
+    floorReps: 5,
+    floorCount: 2000,
+    file: 16 * KIB,
+    lossSizes: [4 * KIB],
+    lossReps: 2,
+    fixedTimeout: 20,
+    fixedSizes: [4 * KIB],
+    fixedReps: 1,
+    clients: [1, 10, 50],
+    clientSize: 2 * KIB,
+    mssFile: 64 * KIB,
+    large: 8 * MIB,
+  }
+  : {
+    reps: 5,
+    floorReps: 7,
+    floorCount: 5000,
+    file: 64 * KIB,
+    lossSizes: [16 * KIB, 256 * KIB],
+    lossReps: 5,
+    fixedTimeout: 20,
+    fixedSizes: [16 * KIB],
+    fixedReps: 3,
+    clients: [1, 10, 50],
+    clientSize: 16 * KIB,
+    mssFile: 1 * MIB,
+    large: 256 * MIB,
+  };
+const LOSS_RATES = [0.1, 0.2];
+
+// ------------------------------------------------------------ processes
+
+/** A child Deno process whose stdout is read as JSON lines. */
+class Peer {
+  readonly child: Deno.ChildProcess;
+  readonly #lines: AsyncIterator<string>;
+
+  constructor(script: string, args: string[], limitMs: number) {
+    this.child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "--allow-net", "--allow-read", `${ROOT}bench/${script}`, ...args],
+      cwd: ROOT,
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "inherit",
+      signal: AbortSignal.timeout(limitMs),
+    }).spawn();
+    this.#lines = lines(this.child.stdout)[Symbol.asyncIterator]();
+  }
+
+  /** The next JSON line of stdout. @throws {Error} when the process ended without one. */
+  async next<T>(): Promise<T> {
+    const { value, done } = await this.#lines.next();
+    if (done) {
+      const status = await this.child.status;
+      throw new Error(`peer exited (code ${status.code}, signal ${status.signal}) without output`);
+    }
+    return JSON.parse(value) as T;
+  }
+
+  /** Closes stdin and waits for the exit. */
+  async end(): Promise<Deno.CommandStatus> {
+    await this.child.stdin.close().catch(() => {});
+    return await this.child.status;
+  }
+}
+
+async function* lines(stream: ReadableStream<Uint8Array>): AsyncIterable<string> {
+  let rest = "";
+  for await (const text of stream.pipeThrough(new TextDecoderStream())) {
+    rest += text;
+    let at: number;
+    while ((at = rest.indexOf("\n")) >= 0) {
+      const line = rest.slice(0, at).trim();
+      rest = rest.slice(at + 1);
+      if (line) yield line;
+    }
+  }
+  if (rest.trim()) yield rest.trim();
+}
+
+// ------------------------------------------------------------ the floor
+
+interface FloorResult {
+  oneProcess: number[];
+  twoProcesses: number[];
+}
+
+async function floor(): Promise<FloorResult> {
+  const counts = ["--count", String(PLAN.floorCount), "--reps", String(PLAN.floorReps)];
+  const self = new Peer("_udp.ts", ["self", ...counts], 60_000);
+  const oneProcess = (await self.next<{ usPerRoundTrip: number[] }>()).usPerRoundTrip;
+  await self.end();
+  const echo = new Peer("_udp.ts", ["echo"], 120_000);
+  const { port } = await echo.next<{ port: number }>();
+  const ping = new Peer("_udp.ts", ["ping", "--port", String(port), ...counts], 60_000);
+  const twoProcesses = (await ping.next<{ usPerRoundTrip: number[] }>()).usPerRoundTrip;
+  await ping.end();
+  await echo.end();
+  return { oneProcess, twoProcesses };
+}
+
+// ------------------------------------------------------------ transfers
+
+interface ClientOutput {
+  ms: number;
+  perConnectionMs: number[];
+  bytes: number;
+  dataSegments: number;
+  sha256: string[];
+  stats: { segmentsSent: number; retransmissions: number; timeouts: number };
+  finalRto: number;
+  srtt?: number;
+  rtoHistogram?: number[];
+  peakRss: number;
+}
+
+interface ServerOutput {
+  connections: { bytes: number; sha256: string; error?: string }[];
+  peakRss: number;
+  sampledRss: number;
+}
+
+interface TransferSpec {
+  size: number;
+  mss?: number;
+  timeout?: number;
+  clients?: number;
+  loss?: number;
+  seed?: number;
+  histogram?: boolean;
+  limitMs?: number;
+}
+
+interface TransferResult {
+  client: ClientOutput;
+  server: ServerOutput;
+  exact: boolean;
+  /** Datagrams the relay dropped, all of them and those of the data phase (DATA to the server, ACK to the client). */
+  drops?: { total: number; data: number; forwarded: number };
+}
+
+async function transfer(spec: TransferSpec): Promise<TransferResult> {
+  const mss = spec.mss ?? 16;
+  const clients = spec.clients ?? 1;
+  const limitMs = spec.limitMs ?? 120_000;
+  const common = ["--mss", String(mss)];
+  if (spec.timeout !== undefined) common.push("--timeout", String(spec.timeout));
+  const server = new Peer("_server.ts", [...common, "--connections", String(clients)], limitMs);
+  const relay = spec.loss === undefined ? null : { total: 0, data: 0 };
+  try {
+    const { port } = await server.next<{ port: number }>();
+    let target = port;
+    let stopRelay = async () => {};
+    let forwarded = () => 0;
+    if (relay) {
+      const loss = spec.loss ?? 0;
+      const running = await startRelay({
+        listen: { hostname: "127.0.0.1", port: 0 },
+        target: { hostname: "127.0.0.1", port },
+        toServer: { loss },
+        toClient: { loss },
+        seed: spec.seed ?? 1,
+        onEvent(event) {
+          if (event.type !== "datagram" || event.action !== "drop") return;
+          relay.total++;
+          if (
+            (event.direction === "toServer" && event.kind === "DATA") ||
+            (event.direction === "toClient" && event.kind === "ACK")
+          ) relay.data++;
+        },
+      });
+      target = running.addr.port;
+      stopRelay = () => running.close();
+      forwarded = () => running.stats.toServer.forwarded + running.stats.toClient.forwarded;
+    }
+    const args = [...common, "--port", String(target), "--size", String(spec.size)];
+    args.push("--clients", String(clients), "--seed", String(spec.seed ?? 1));
+    if (spec.histogram) args.push("--rto-histogram");
+    const client = new Peer("_client.ts", args, limitMs);
+    const clientOut = await client.next<ClientOutput>();
+    await client.end();
+    const serverOut = await server.next<ServerOutput>();
+    const sent = [...clientOut.sha256].sort().join();
+    const received = serverOut.connections.map((c) => c.sha256).sort().join();
+    const exact = sent === received &&
+      serverOut.connections.every((c) => c.bytes === spec.size && !c.error);
+    const drops = relay ? { ...relay, forwarded: forwarded() } : undefined;
+    await stopRelay();
+    return { client: clientOut, server: serverOut, exact, drops };
+  } finally {
+    await server.end();
+  }
+}
+
+/** Runs `spec` `reps` times (seeds 1..reps), skipping the rest once `budgetMs` is spent. */
+async function repeat(
+  spec: TransferSpec,
+  reps: number,
+  budgetMs: number,
+): Promise<TransferResult[]> {
+  const results: TransferResult[] = [];
+  const start = performance.now();
+  for (let rep = 0; rep < reps; rep++) {
+    if (rep > 0 && performance.now() - start > budgetMs) {
+      note(`  (budget of ${budgetMs / 1000} s spent after ${rep} repetitions)`);
+      break;
+    }
+    try {
+      results.push(await transfer({ ...spec, seed: rep + 1 }));
+    } catch (error) {
+      note(`  repetition ${rep + 1} failed: ${error}`);
+    }
+  }
+  return results;
+}
+
+function note(line: string): void {
+  console.error(line);
+}
+
+// ------------------------------------------------------------ large file (CLI)
+
+interface LargeResult {
+  ok: boolean;
+  how: string;
+  ms: number;
+  clientPeak: number;
+  serverPeak: number;
+  detail: string;
+}
+
+/** VmHWM (peak) and VmRSS of a process, in bytes, or 0 once it is gone. */
+function procMemory(pid: number): { hwm: number; rss: number } {
+  try {
+    const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+    const kb = (name: string) => Number(new RegExp(`${name}:\\s+(\\d+) kB`).exec(status)?.[1] ?? 0);
+    return { hwm: kb("VmHWM") * 1024, rss: kb("VmRSS") * 1024 };
+  } catch {
+    return { hwm: 0, rss: 0 };
+  }
+}
+
+async function largeFile(size: number): Promise<LargeResult> {
+  const dir = await Deno.makeTempDir({ prefix: "socket_tcp_bench_" });
+  const path = `${dir}/large.bin`;
+  try {
+    const hash = createHash("sha256");
+    {
+      using file = await Deno.open(path, { write: true, create: true });
+      const chunk = new Uint8Array(MIB);
+      for (let at = 0; at < size; at += chunk.length) {
+        for (let i = 0; i < chunk.length; i += 65536) {
+          crypto.getRandomValues(chunk.subarray(i, i + 65536));
+        }
+        const piece = chunk.subarray(0, Math.min(chunk.length, size - at));
+        hash.update(piece);
+        let written = 0;
+        while (written < piece.length) written += await file.write(piece.subarray(written));
+      }
+    }
+    const sha = hash.digest("hex");
+    const limit = AbortSignal.timeout(300_000);
+    const server = new Deno.Command(Deno.execPath(), {
+      args: ["run", "--allow-net", "servidor.ts", "127.0.0.1", "0", "--mss", "1400", "--once"],
+      cwd: ROOT,
+      stdin: "null",
+      stdout: "null",
+      stderr: "piped",
+      signal: limit,
+    }).spawn();
+    const stderr = lines(server.stderr)[Symbol.asyncIterator]();
+    const first = await stderr.next();
+    const port = /listening on .*:(\d+)/.exec(first.value ?? "")?.[1];
+    if (!port) {
+      server.kill();
+      return {
+        ok: false,
+        how: "CLI",
+        ms: 0,
+        clientPeak: 0,
+        serverPeak: 0,
+        detail: `servidor did not say where it listens: ${first.value}`,
+      };
+    }
+    const started = performance.now();
+    const deno = Deno.execPath().replaceAll("'", "'\\''");
+    const client = new Deno.Command("sh", {
+      args: [
+        "-c",
+        `exec '${deno}' run --allow-net cliente.ts 127.0.0.1 ${port} --mss 1400 --quiet < '${path}'`,
+      ],
+      cwd: ROOT,
+      stdin: "null",
+      stdout: "null",
+      stderr: "piped",
+      signal: limit,
+    }).spawn();
+    const peaks = { client: 0, server: 0 };
+    const sample = () => {
+      const c = procMemory(client.pid);
+      const s = procMemory(server.pid);
+      peaks.client = Math.max(peaks.client, c.hwm, c.rss);
+      peaks.server = Math.max(peaks.server, s.hwm, s.rss);
+    };
+    const sampler = setInterval(sample, 100);
+    const clientErr = new Response(client.stderr).text();
+    const serverLog: string[] = [];
+    const serverDone = (async () => {
+      for (let line = await stderr.next(); !line.done; line = await stderr.next()) {
+        serverLog.push(line.value);
+      }
+    })();
+    const [clientStatus, serverStatus] = await Promise.all([client.status, server.status]);
+    const ms = performance.now() - started;
+    clearInterval(sampler);
+    await serverDone;
+    const log = serverLog.join("\n");
+    const exact = log.includes(sha);
+    const ok = clientStatus.success && serverStatus.success && exact;
+    return {
+      ok,
+      how: "CLI (cliente.ts < file, servidor.ts --once > /dev/null)",
+      ms,
+      clientPeak: peaks.client,
+      serverPeak: peaks.server,
+      detail: ok ? `SHA-256 matches` : `client exit ${clientStatus.code} ${await clientErr}; ` +
+        `server exit ${serverStatus.code}; sha ${exact ? "matches" : "MISSING"}: ${
+          log.slice(-400)
+        }`,
+    };
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+// ------------------------------------------------------------ formatting
+
+const fmt = (n: number, digits = 1) =>
+  Number.isFinite(n)
+    ? n.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits })
+    : "—";
+const mb = (bytes: number) => `${fmt(bytes / 1e6, 1)} MB`;
+const verdict = (ok: boolean) => (ok ? "**met**" : "**not met**");
+
+function table(header: string[], rows: string[][]): string {
+  const line = (cells: string[]) => `| ${cells.join(" | ")} |`;
+  return [line(header), line(header.map(() => "---")), ...rows.map(line)].join("\n");
+}
+
+async function machine(): Promise<string> {
+  const cpuinfo = await Deno.readTextFile("/proc/cpuinfo").catch(() => "");
+  const model = /model name\s*:\s*(.*)/.exec(cpuinfo)?.[1] ?? "unknown CPU";
+  const cores = navigator.hardwareConcurrency;
+  const mem = /MemTotal:\s+(\d+) kB/.exec(await Deno.readTextFile("/proc/meminfo").catch(() => ""));
+  return `${model}, ${cores} cores, ${mem ? fmt(Number(mem[1]) / MIB, 1) + " GiB RAM" : ""}, ` +
+    `${Deno.build.os} ${Deno.build.arch}, Deno ${Deno.version.deno} (V8 ${Deno.version.v8}), ` +
+    `${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC`;
+}
+
+// ------------------------------------------------------------ main
+
+const sections: string[] = [];
+const targets: string[][] = [];
+const section = (title: string, body: string) => {
+  sections.push(`## ${title}\n\n${body}`);
+  console.log(`\n## ${title}\n\n${body}`);
+};
+const began = performance.now();
+const description = await machine();
+console.log(`socket-tcp benchmark${QUICK ? " (--quick)" : ""}: ${description}`);
+
+// 1. The floor.
+note("1. floor: UDP ping-pong");
+const floorResult = await floor();
+const floor1 = median(floorResult.oneProcess);
+const floor2 = median(floorResult.twoProcesses);
+section(
+  "1. The floor: UDP ping-pong over loopback",
+  table(["setup", "µs per round trip (median)", "repetitions (µs)"], [
+    [
+      "one process",
+      fmt(floor1),
+      floorResult.oneProcess.map((v) => fmt(v)).join(", "),
+    ],
+    [
+      "two processes",
+      fmt(floor2),
+      floorResult.twoProcesses.map((v) => fmt(v)).join(", "),
+    ],
+  ]) + `\n\n${PLAN.floorCount} round trips per repetition (after 500 warm-up ones) of a ` +
+    "41-byte datagram (a 16-byte DATA segment), received into a reused buffer.",
+);
+
+// 2. No loss.
+note(`2. ${PLAN.file / KIB} KiB, no loss`);
+const clean = await repeat({ size: PLAN.file }, PLAN.reps, 60_000);
+const cleanMs = median(clean.map((r) => r.client.ms));
+const segments = clean[0]?.client.dataSegments ?? NaN;
+const usPerSegment = cleanMs * 1000 / segments;
+section(
+  `2. ${PLAN.file / KIB} KiB through SocketTCP, no loss (client and server in separate processes)`,
+  table(
+    [
+      "time (median)",
+      "µs per data segment",
+      "÷ two-process floor",
+      "÷ one-process floor",
+      "timeouts (median)",
+      "byte-exact",
+      "server peak RSS",
+      "repetitions (ms)",
+    ],
+    [[
+      `${fmt(cleanMs)} ms`,
+      fmt(usPerSegment),
+      fmt(usPerSegment / floor2, 2),
+      fmt(usPerSegment / floor1, 2),
+      fmt(median(clean.map((r) => r.client.stats.timeouts)), 0),
+      clean.every((r) => r.exact) && clean.length > 0 ? "yes" : "NO",
+      mb(Math.max(...clean.map((r) => r.server.peakRss))),
+      clean.map((r) => fmt(r.client.ms)).join(", "),
+    ]],
+  ) +
+    `\n\n${segments} data segments (the length announcement and ${PLAN.file / 16} of 16 bytes); ` +
+    "time measured in the client process from the first `send` to the last ACK.",
+);
+targets.push([
+  "No loss: µs per data segment ≤ 1.3 × floor round trip",
+  `${fmt(usPerSegment)} µs = ${fmt(usPerSegment / floor2, 2)} × two-process floor ` +
+  `(${fmt(usPerSegment / floor1, 2)} × one-process)`,
+  verdict(usPerSegment <= 1.3 * floor2),
+]);
+
+// 3. Loss through the relay.
+interface LossRow {
+  mode: string;
+  size: number;
+  loss: number;
+  ms: number;
+  ratio: number;
+  drops: number;
+  dataDrops: number;
+  perDrop: number;
+  retransmissions: number;
+  exact: boolean;
+  reps: number;
+}
+const lossRows: LossRow[] = [];
+const histograms = new Map<string, number[]>();
+const lossModes: { mode: string; timeout?: number; sizes: number[]; reps: number }[] = [
+  { mode: "adaptive", sizes: PLAN.lossSizes, reps: PLAN.lossReps },
+  {
+    mode: `fixed ${PLAN.fixedTimeout} ms`,
+    timeout: PLAN.fixedTimeout,
+    sizes: PLAN.fixedSizes,
+    reps: PLAN.fixedReps,
+  },
+];
+for (const { mode, timeout, sizes, reps } of RUN.has(3) ? lossModes : []) {
+  for (const size of sizes) {
+    const spec = { size, timeout, histogram: true, limitMs: 240_000 };
+    note(`3. relay, ${mode}, ${size / KIB} KiB, no loss`);
+    const sizeReps = size > 64 * KIB ? Math.min(reps, 3) : reps;
+    const base = await repeat({ ...spec, loss: 0 }, sizeReps, 60_000);
+    const baseMs = median(base.map((r) => r.client.ms));
+    lossRows.push({
+      mode,
+      size,
+      loss: 0,
+      ms: baseMs,
+      ratio: 1,
+      drops: 0,
+      dataDrops: 0,
+      perDrop: NaN,
+      retransmissions: median(base.map((r) => r.client.stats.retransmissions)),
+      exact: base.length > 0 && base.every((r) => r.exact),
+      reps: base.length,
+    });
+    for (const loss of LOSS_RATES) {
+      note(`3. relay, ${mode}, ${size / KIB} KiB, ${loss * 100}% loss each way`);
+      const runs = await repeat({ ...spec, loss }, sizeReps, 150_000);
+      const ms = median(runs.map((r) => r.client.ms));
+      // Cost per drop: each repetition's extra time over its drops, then the median.
+      const perDrop = median(runs.map((r) => (r.client.ms - baseMs) / (r.drops?.data || NaN)));
+      lossRows.push({
+        mode,
+        size,
+        loss,
+        ms,
+        ratio: ms / baseMs,
+        drops: median(runs.map((r) => r.drops?.total ?? 0)),
+        dataDrops: median(runs.map((r) => r.drops?.data ?? 0)),
+        perDrop,
+        retransmissions: median(runs.map((r) => r.client.stats.retransmissions)),
+        exact: runs.length > 0 && runs.every((r) => r.exact),
+        reps: runs.length,
+      });
+      const key = `${mode}, ${loss * 100}% loss`;
+      const sum = histograms.get(key) ?? new Array(RTO_BUCKETS.length + 1).fill(0);
+      for (const r of runs) r.client.rtoHistogram?.forEach((n, i) => (sum[i] += n));
+      histograms.set(key, sum);
+    }
+  }
+}
+section(
+  "3. Through the relay, with loss each way (fixed seeds 1..n)",
+  table(
+    [
+      "timeout",
+      "size",
+      "loss each way",
+      "time (median)",
+      "÷ no-loss time",
+      "drops (all / data phase)",
+      "ms per drop",
+      "retransmissions",
+      "byte-exact",
+      "reps",
+    ],
+    lossRows.map((r) => [
+      r.mode,
+      `${r.size / KIB} KiB`,
+      `${r.loss * 100}%`,
+      `${fmt(r.ms)} ms`,
+      fmt(r.ratio, 2),
+      r.loss === 0 ? "—" : `${fmt(r.drops, 0)} / ${fmt(r.dataDrops, 0)}`,
+      r.loss === 0 ? "—" : fmt(r.perDrop, 2),
+      fmt(r.retransmissions, 0),
+      r.exact ? "yes" : "NO",
+      String(r.reps),
+    ]),
+  ) +
+    "\n\nms per drop = (time at loss − time without loss, both through the relay) ÷ datagrams " +
+    "the relay dropped during the data phase (DATA toward the server, ACK toward the client; " +
+    "drops of handshake and close segments fall outside the timed interval).\n\n" +
+    "Histogram of the RTO in force on each DATA send (client trace), summed over repetitions:\n\n" +
+    table(
+      [
+        "run",
+        ...Array.from({ length: RTO_BUCKETS.length + 1 }, (_, i) => `${rtoBucketLabel(i)} ms`),
+      ],
+      [...histograms].map(([key, counts]) => [key, ...counts.map(String)]),
+    ),
+);
+for (const size of PLAN.lossSizes) {
+  const rows = lossRows.filter((r) => r.mode === "adaptive" && r.size === size && r.loss > 0);
+  targets.push([
+    `Loss, adaptive, ${size / KIB} KiB: ≤ 3 ms per drop at 10% and 20%`,
+    rows.map((r) => `${r.loss * 100}%: ${fmt(r.perDrop, 2)} ms (×${fmt(r.ratio, 1)} time)`).join(
+      "; ",
+    ),
+    verdict(rows.length === LOSS_RATES.length && rows.every((r) => r.perDrop <= 3 && r.exact)),
+  ]);
+}
+
+// 4. Many clients.
+const clientRows: string[][] = [];
+let oneRate = NaN;
+let fiftyOk = false;
+let fiftyRate = NaN;
+let fiftyPeak = NaN;
+for (const clients of RUN.has(4) ? PLAN.clients : []) {
+  note(`4. ${clients} clients at once`);
+  const runs = await repeat({ size: PLAN.clientSize, clients }, PLAN.reps, 90_000);
+  const rate = median(runs.map((r) => r.client.dataSegments / (r.client.ms / 1000)));
+  if (clients === 1) oneRate = rate;
+  const exact = runs.length > 0 && runs.every((r) => r.exact);
+  const peak = Math.max(...runs.map((r) => r.server.peakRss));
+  if (clients === 50) {
+    fiftyOk = exact;
+    fiftyRate = rate;
+    fiftyPeak = peak;
+  }
+  clientRows.push([
+    String(clients),
+    `${fmt(median(runs.map((r) => r.client.ms)))} ms`,
+    fmt(rate, 0),
+    fmt(rate / oneRate, 2),
+    `${fmt(median(runs.map((r) => median(r.client.perConnectionMs))))} ms`,
+    fmt(median(runs.map((r) => r.client.stats.timeouts)), 0),
+    exact ? `yes (${runs.length}×${clients} SHA-256)` : "NO",
+    mb(peak),
+  ]);
+}
+section(
+  `4. Clients at once against one server process (${PLAN.clientSize / KIB} KiB each)`,
+  table(
+    [
+      "clients",
+      "time to last ACK (median)",
+      "aggregate segments/s",
+      "÷ one client",
+      "per-connection time (median)",
+      "timeouts",
+      "byte-exact",
+      "server peak RSS",
+    ],
+    clientRows,
+  ) + "\n\nAll clients run in one client process (connected first, then sending at once).",
+);
+targets.push([
+  "50 clients: every byte arrives",
+  fiftyOk ? "all SHA-256 match" : "mismatch or failure",
+  verdict(fiftyOk),
+]);
+targets.push([
+  "50 clients: aggregate segments/s ≥ 1.5 × one client",
+  `${fmt(fiftyRate / oneRate, 2)} × (${fmt(fiftyRate, 0)} vs ${fmt(oneRate, 0)} segments/s)`,
+  verdict(fiftyRate >= 1.5 * oneRate),
+]);
+targets.push([
+  "50 clients: server peak RSS < 200 MB",
+  mb(fiftyPeak),
+  verdict(fiftyPeak > 0 && fiftyPeak < 200e6),
+]);
+
+// 5. MSS.
+const mssRows: string[][] = [];
+const perSegment = new Map<number, number>();
+for (const mss of RUN.has(5) ? [16, 256, 1400] : []) {
+  note(`5. mss ${mss}`);
+  const runs = await repeat({ size: PLAN.mssFile, mss }, QUICK ? 2 : 3, 60_000);
+  const ms = median(runs.map((r) => r.client.ms));
+  const segs = runs[0]?.client.dataSegments ?? NaN;
+  perSegment.set(mss, ms * 1000 / segs);
+  mssRows.push([
+    String(mss),
+    String(segs),
+    `${fmt(ms)} ms`,
+    fmt(ms * 1000 / segs),
+    `${fmt(PLAN.mssFile / (ms / 1000) / MIB, 2)} MiB/s`,
+    runs.length > 0 && runs.every((r) => r.exact) ? "yes" : "NO",
+  ]);
+}
+section(
+  `5. Goodput by MSS (${
+    PLAN.mssFile / MIB >= 1 ? PLAN.mssFile / MIB + " MiB" : PLAN.mssFile / KIB + " KiB"
+  } file)`,
+  table(
+    ["mss", "segments", "time (median)", "µs per segment", "goodput", "byte-exact"],
+    mssRows,
+  ),
+);
+const scale = (perSegment.get(1400) ?? NaN) / (perSegment.get(16) ?? NaN);
+targets.push([
+  "--mss scales goodput (criterion: µs per segment at 1400 ≤ 1.3 × at 16)",
+  `µs per segment at 1400 = ${fmt(scale, 2)} × at 16`,
+  verdict(scale <= 1.3),
+]);
+
+// 6. Large file through the CLI.
+note(`6. ${PLAN.large / MIB} MiB through the CLI`);
+let large: LargeResult;
+try {
+  if (!RUN.has(6)) throw new Error("skipped (--sections)");
+  large = await largeFile(PLAN.large);
+} catch (error) {
+  large = {
+    ok: false,
+    how: "CLI",
+    ms: NaN,
+    clientPeak: NaN,
+    serverPeak: NaN,
+    detail: String(error),
+  };
+}
+section(
+  `6. ${PLAN.large / MIB} MiB, --mss 1400, through the CLI`,
+  table(
+    ["how", "time", "goodput", "cliente peak RSS", "servidor peak RSS", "result"],
+    [[
+      large.how,
+      `${fmt(large.ms / 1000, 2)} s`,
+      `${fmt(PLAN.large / (large.ms / 1000) / MIB, 2)} MiB/s`,
+      mb(large.clientPeak),
+      mb(large.serverPeak),
+      large.detail,
+    ]],
+  ) + "\n\nPeak RSS: the larger of VmHWM and VmRSS in /proc/PID/status, sampled every 100 ms.",
+);
+targets.push([
+  `${PLAN.large / MIB} MiB with --mss 1400: both processes < 100 MB`,
+  `cliente ${mb(large.clientPeak)}, servidor ${mb(large.serverPeak)}${large.ok ? "" : " (FAILED)"}`,
+  verdict(
+    large.ok && large.clientPeak > 0 && large.serverPeak > 0 && large.clientPeak < 100e6 &&
+      large.serverPeak < 100e6,
+  ),
+]);
+
+section("Targets of issue 6", table(["target", "measured", "verdict"], targets));
+const markdown =
+  `# Benchmark results${QUICK ? " (--quick smoke run: small sizes, few repetitions)" : ""}
+
+Machine: ${description}. Command: \`deno task bench${QUICK ? " --quick" : ""}\`, ` +
+  `${fmt((performance.now() - began) / 1000, 0)} s.
+
+${sections.join("\n\n")}
+`;
+await Deno.writeTextFile(OUT, markdown);
+console.log(`\nwritten to ${OUT}`);
