@@ -87,14 +87,27 @@ export interface SocketStats {
 
 /** The peer stopped answering: raised after the bounded retransmissions or waits. */
 export class PeerTimeoutError extends Deno.errors.TimedOut {
-  /** Creates the error; `waitingFor` says what never came. */
-  constructor(readonly peer: string, readonly waitingFor: string, readonly attempts: number) {
-    super(
-      `Peer ${peer} stopped answering: no ${waitingFor} after ${attempts} ${
-        attempts === 1 ? "try" : "tries"
-      }`,
-    );
+  /** Transmissions made before giving up; `undefined` when the limit was a silence (`idleTimeout`). */
+  readonly attempts: number | undefined;
+  /** How the wait ended, for messages: "after 21 tries" or "for 30000 ms". */
+  readonly detail: string;
+
+  /**
+   * Creates the error: `waitingFor` says what never came from `peer`, and
+   * `limit` which bound was reached.
+   */
+  constructor(
+    readonly peer: string,
+    readonly waitingFor: string,
+    limit: { attempts: number } | { idleMs: number },
+  ) {
+    const detail = "attempts" in limit
+      ? `after ${limit.attempts} ${limit.attempts === 1 ? "try" : "tries"}`
+      : `for ${limit.idleMs} ms`;
+    super(`Peer ${peer} stopped answering: no ${waitingFor} ${detail}`);
     this.name = "PeerTimeoutError";
+    this.attempts = "attempts" in limit ? limit.attempts : undefined;
+    this.detail = detail;
   }
 }
 
@@ -330,7 +343,7 @@ export class SocketTCP {
         throw new PeerTimeoutError(
           formatAddr(target),
           "SYN+ACK (is a server listening?)",
-          error.attempts,
+          { attempts: error.attempts ?? 0 },
         );
       }
       throw error;
@@ -548,7 +561,9 @@ export class SocketTCP {
       this.#trace("timeout", segment, to, { rto });
       rto = this.#rto.backoff(rto, attempt + 1);
     }
-    throw new PeerTimeoutError(formatAddr(to), waitingFor, this.#settings.maxRetries + 1);
+    throw new PeerTimeoutError(formatAddr(to), waitingFor, {
+      attempts: this.#settings.maxRetries + 1,
+    });
   }
 
   // ----------------------------------------------------------------- recv
@@ -587,7 +602,9 @@ export class SocketTCP {
           );
         }
         if (!(await this.#waitEvent(this.#settings.idleTimeout, options.signal))) {
-          throw new PeerTimeoutError(formatAddr(this.#peer!), "data", 1);
+          throw new PeerTimeoutError(formatAddr(this.#peer!), "data", {
+            idleMs: this.#settings.idleTimeout,
+          });
         }
       }
     } finally {
@@ -656,7 +673,9 @@ export class SocketTCP {
       while (!connection.peerClosed) {
         this.#throwIfBroken();
         if (!(await this.#waitEvent(this.#settings.idleTimeout, options.signal))) {
-          throw new PeerTimeoutError(formatAddr(this.#peer!), "FIN", 1);
+          throw new PeerTimeoutError(formatAddr(this.#peer!), "FIN", {
+            idleMs: this.#settings.idleTimeout,
+          });
         }
       }
       await this.#awaitLastAck(connection);
