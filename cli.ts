@@ -1,5 +1,6 @@
 /**
- * Helpers shared by the command-line tools `cliente.ts` and `servidor.ts`:
+ * Helpers shared by the command-line tools `cliente.ts` and `servidor.ts`
+ * (and, for option parsing, `diagram.ts`, `plot.ts` and `demo.ts`):
  * option parsing, permission checks, the progress bar, summaries, trace
  * output, an incremental SHA-256 and the framing of the plain-UDP mode.
  *
@@ -10,7 +11,7 @@
  */
 
 import { createHash } from "node:crypto";
-import { styleText } from "node:util";
+import { parseArgs, type ParseArgsOptionsConfig, styleText } from "node:util";
 import { formatTraceLine, type TraceEvent, type TraceKind, type TraceSink } from "./trace.ts";
 
 export type { TraceEvent, TraceKind, TraceSink };
@@ -46,6 +47,40 @@ export function isUsageError(error: unknown): error is Error {
 }
 
 /**
+ * Runs `parse` over a tool's command line. Returns an exit code instead when
+ * there is nothing to run: 0 after printing `usage` on stdout when `parse`
+ * returns `"help"`; 2 after printing `TOOL: message` and `usage` on stderr
+ * on bad usage (see {@linkcode isUsageError}). Other errors are thrown.
+ *
+ * @example
+ * ```ts
+ * import { parseCommandLine, UsageError } from "./cli.ts";
+ * const code = parseCommandLine("demo", "Usage: …", () => {
+ *   throw new UsageError("expected HOST and PORT");
+ * });
+ * console.log(code); // 2
+ * ```
+ */
+export function parseCommandLine<T extends object>(
+  tool: string,
+  usage: string,
+  parse: () => T | "help",
+): T | number {
+  try {
+    const parsed = parse();
+    if (parsed === "help") {
+      console.log(usage);
+      return 0;
+    }
+    return parsed;
+  } catch (error) {
+    if (!isUsageError(error)) throw error;
+    console.error(`${tool}: ${error.message}\n\n${usage}`);
+    return 2;
+  }
+}
+
+/**
  * Parses an integer option in `[min, max]`; `undefined` stays `undefined`.
  *
  * @throws {UsageError} naming the option and the expected range.
@@ -71,6 +106,31 @@ export function parseInteger(
 }
 
 /**
+ * The `parseArgs` options that `cliente.ts` and `servidor.ts` share, with
+ * the same meaning and defaults in both.
+ */
+export const TRANSFER_OPTIONS = {
+  timeout: { type: "string" },
+  mss: { type: "string" },
+  trace: { type: "boolean", default: false },
+  "trace-file": { type: "string" },
+  udp: { type: "boolean", default: false },
+  quiet: { type: "boolean", default: false },
+  help: { type: "boolean", default: false },
+} as const;
+
+/**
+ * Parses `--mss`: 1..60000, 16 by default, and at least 16 with `--udp`.
+ *
+ * @throws {UsageError} naming the option and the expected range.
+ */
+export function parseMss(text: string | undefined, udp: boolean): number {
+  const mss = parseInteger(text, "mss", 1, 60_000) ?? 16;
+  if (udp && mss < 16) throw new UsageError(`--mss is ${mss}, expected >= 16 with --udp`);
+  return mss;
+}
+
+/**
  * Parses a port argument, 0..65535.
  *
  * @throws {UsageError} when it is not a port number.
@@ -81,6 +141,46 @@ export function parsePort(text: string, what = "PORT"): number {
     throw new UsageError(`${what} is "${text}", expected a port number in 0..65535`);
   }
   return value;
+}
+
+/** What `parseArgs` returns for `options`, with positionals allowed. */
+export type ParsedFileArgs<O extends ParseArgsOptionsConfig> = ReturnType<
+  typeof parseArgs<{ args: string[]; allowPositionals: true; options: O }>
+>;
+
+/**
+ * Parses the command line of a tool that reads the files named as arguments
+ * (`diagram.ts`, `plot.ts`); `options` must hold a boolean `help`. Returns an
+ * exit code instead when there is nothing to run: 0 after printing `usage` on
+ * stdout for `--help`; 2 after printing the error and `usage` on stderr on
+ * bad usage, or `usage` alone when no file is named.
+ *
+ * @example
+ * ```ts
+ * import { parseFileArgs } from "./cli.ts";
+ * const parsed = parseFileArgs(["a.jsonl"], { help: { type: "boolean" } }, "Usage: …");
+ * console.log(typeof parsed === "number" ? parsed : parsed.positionals); // ["a.jsonl"]
+ * ```
+ */
+export function parseFileArgs<
+  const O extends ParseArgsOptionsConfig & { help: { type: "boolean" } },
+>(args: string[], options: O, usage: string): ParsedFileArgs<O> | number {
+  let parsed: ParsedFileArgs<O>;
+  try {
+    parsed = parseArgs({ args, allowPositionals: true, options });
+  } catch (error) {
+    console.error(`${(error as Error).message}\n\n${usage}`);
+    return 2;
+  }
+  if ((parsed.values as { help?: boolean }).help) {
+    console.log(usage);
+    return 0;
+  }
+  if (parsed.positionals.length === 0) {
+    console.error(usage);
+    return 2;
+  }
+  return parsed;
 }
 
 // ------------------------------------------------------------ permissions
@@ -105,6 +205,21 @@ export function requirePermission(
   if (Deno.permissions.querySync(descriptor).state !== "granted") {
     throw new CliError(`${tool}: missing permission ${purpose}: run it with ${flag}`);
   }
+}
+
+/**
+ * Checks the permission to write the trace file of `--trace-file`, if any.
+ *
+ * @throws {CliError} naming the flag to add, `--allow-write=FILE`.
+ */
+export function requireTraceFilePermission(tool: string, traceFile: string | undefined): void {
+  if (traceFile === undefined) return;
+  requirePermission(
+    tool,
+    { name: "write", path: traceFile },
+    `--allow-write=${traceFile}`,
+    "to write the trace file",
+  );
 }
 
 // ------------------------------------------------------------- formatting
@@ -203,6 +318,19 @@ export class Sha256 {
 // --------------------------------------------------------------- stderr
 
 const encoder = new TextEncoder();
+
+/** Joins byte arrays into one new array. */
+export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
+  let length = 0;
+  for (const part of parts) length += part.length;
+  const out = new Uint8Array(length);
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
+}
 
 /** Writes all of `bytes` to a writer such as `Deno.stdout`. */
 export async function writeAll(

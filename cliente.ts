@@ -17,17 +17,21 @@ import { fstatSync } from "node:fs";
 import { parseArgs } from "node:util";
 import {
   CliError,
+  concatBytes,
   formatBytes,
   formatCount,
   formatSummary,
-  isUsageError,
   paint,
+  parseCommandLine,
   parseInteger,
+  parseMss,
   parsePort,
   Progress,
   requirePermission,
+  requireTraceFilePermission,
   Sha256,
   TraceOutput,
+  TRANSFER_OPTIONS,
   udpDatagrams,
   UsageError,
 } from "./cli.ts";
@@ -89,16 +93,7 @@ export function parseClientArgs(args: string[]): ClientOptions | "help" {
     args,
     strict: true,
     allowPositionals: true,
-    options: {
-      timeout: { type: "string" },
-      mss: { type: "string" },
-      retries: { type: "string" },
-      trace: { type: "boolean", default: false },
-      "trace-file": { type: "string" },
-      udp: { type: "boolean", default: false },
-      quiet: { type: "boolean", default: false },
-      help: { type: "boolean", default: false },
-    },
+    options: { ...TRANSFER_OPTIONS, retries: { type: "string" } },
   });
   if (values.help) return "help";
   if (positionals.length < 2) throw new UsageError("expected HOST and PORT");
@@ -107,8 +102,7 @@ export function parseClientArgs(args: string[]): ClientOptions | "help" {
       `unexpected argument "${positionals[2]}" (the file comes from standard input: < FILE)`,
     );
   }
-  const mss = parseInteger(values.mss, "mss", 1, 60_000) ?? 16;
-  if (values.udp && mss < 16) throw new UsageError(`--mss is ${mss}, expected >= 16 with --udp`);
+  const mss = parseMss(values.mss, values.udp);
   return {
     hostname: positionals[0],
     port: parsePort(positionals[1]),
@@ -141,18 +135,8 @@ async function openInput(): Promise<{ size: number; chunks: AsyncIterable<Uint8A
 
 async function readAll(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
   const parts: Uint8Array[] = [];
-  let length = 0;
-  for await (const part of stream) {
-    parts.push(part);
-    length += part.length;
-  }
-  const out = new Uint8Array(length);
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
+  for await (const part of stream) parts.push(part);
+  return concatBytes(parts);
 }
 
 async function* pieces(bytes: Uint8Array, size: number): AsyncIterable<Uint8Array> {
@@ -307,29 +291,11 @@ async function sendUdp(options: ClientOptions): Promise<number> {
 
 /** The client's command line; returns the exit code. */
 export async function main(args: string[]): Promise<number> {
-  let options: ClientOptions;
-  try {
-    const parsed = parseClientArgs(args);
-    if (parsed === "help") {
-      console.log(USAGE);
-      return 0;
-    }
-    options = parsed;
-  } catch (error) {
-    if (!isUsageError(error)) throw error;
-    console.error(`cliente: ${error.message}\n\n${USAGE}`);
-    return 2;
-  }
+  const options = parseCommandLine("cliente", USAGE, () => parseClientArgs(args));
+  if (typeof options === "number") return options;
   try {
     requirePermission("cliente", { name: "net" }, "--allow-net", "to use the network");
-    if (options.traceFile !== undefined) {
-      requirePermission(
-        "cliente",
-        { name: "write", path: options.traceFile },
-        `--allow-write=${options.traceFile}`,
-        "to write the trace file",
-      );
-    }
+    requireTraceFilePermission("cliente", options.traceFile);
     return options.udp ? await sendUdp(options) : await sendTcp(options);
   } catch (error) {
     if (error instanceof CliError) {

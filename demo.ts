@@ -16,7 +16,15 @@
  */
 
 import { parseArgs } from "node:util";
-import { formatCount, isUsageError, paint, parseInteger, Sha256, UsageError } from "./cli.ts";
+import {
+  concatBytes,
+  formatCount,
+  paint,
+  parseCommandLine,
+  parseInteger,
+  Sha256,
+  UsageError,
+} from "./cli.ts";
 import { mulberry32 } from "./faults.ts";
 import { formatAddr } from "./link.ts";
 import { type RelayDirectionStats, startRelay } from "./relay.ts";
@@ -70,12 +78,7 @@ export function sampleText(size: number, seed: number): Uint8Array {
     parts.push(bytes);
     length += bytes.length;
   }
-  const out = new Uint8Array(length);
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
+  const out = concatBytes(parts);
   // Cut at `size` bytes, backing off to a character boundary so the text stays valid UTF-8.
   let end = Math.min(size, out.length);
   while (end > 0 && end < out.length && (out[end] & 0xc0) === 0x80) end--;
@@ -197,8 +200,7 @@ function describe(name: string, stats: RelayDirectionStats): string {
 
 /** Runs the demo; returns the exit code. */
 export async function main(args: string[]): Promise<number> {
-  let seed: number, loss: number, size: number;
-  try {
+  const options = parseCommandLine("demo", USAGE, () => {
     const { values } = parseArgs({
       args,
       strict: true,
@@ -209,19 +211,15 @@ export async function main(args: string[]): Promise<number> {
         help: { type: "boolean", default: false },
       },
     });
-    if (values.help) {
-      console.log(USAGE);
-      return 0;
-    }
-    seed = parseInteger(values.seed, "seed", 0, 2 ** 32 - 1) ?? 7;
-    size = parseInteger(values.size, "size", 0, 10_000_000) ?? 6000;
-    loss = values.loss === undefined ? 0.2 : Number(values.loss);
+    if (values.help) return "help";
+    const seed = parseInteger(values.seed, "seed", 0, 2 ** 32 - 1) ?? 7;
+    const size = parseInteger(values.size, "size", 0, 10_000_000) ?? 6000;
+    const loss = values.loss === undefined ? 0.2 : Number(values.loss);
     if (!(loss >= 0 && loss < 1)) throw new UsageError(`--loss is "${values.loss}", expected 0..1`);
-  } catch (error) {
-    if (!isUsageError(error)) throw error;
-    console.error(`demo: ${error.message}\n\n${USAGE}`);
-    return 2;
-  }
+    return { seed, loss, size };
+  });
+  if (typeof options === "number") return options;
+  const { seed, loss, size } = options;
 
   const sample = sampleText(size, seed);
   const sent = Sha256.of(sample);

@@ -18,8 +18,8 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
-import { parseTrace, type TraceEvent } from "./trace.ts";
+import { parseFileArgs } from "./cli.ts";
+import { readTraceFiles, type TraceEvent } from "./trace.ts";
 
 /** The role of an endpoint in a connection. */
 export type Role = "client" | "listener" | "server";
@@ -429,32 +429,15 @@ Example:
 
 /** The command line: returns the exit code. */
 export async function main(args: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      allowPositionals: true,
-      options: {
-        max: { type: "string" },
-        head: { type: "string" },
-        tail: { type: "string" },
-        "no-ports": { type: "boolean" },
-        help: { type: "boolean", short: "h" },
-      },
-    });
-  } catch (error) {
-    console.error(`${(error as Error).message}\n\n${USAGE}`);
-    return 2;
-  }
+  const parsed = parseFileArgs(args, {
+    max: { type: "string" },
+    head: { type: "string" },
+    tail: { type: "string" },
+    "no-ports": { type: "boolean" },
+    help: { type: "boolean", short: "h" },
+  }, USAGE);
+  if (typeof parsed === "number") return parsed;
   const { values, positionals } = parsed;
-  if (values.help) {
-    console.log(USAGE);
-    return 0;
-  }
-  if (positionals.length === 0) {
-    console.error(USAGE);
-    return 2;
-  }
   const numbers: Record<string, number> = {};
   for (const name of ["max", "head", "tail"] as const) {
     const text = values[name];
@@ -466,17 +449,11 @@ export async function main(args: string[]): Promise<number> {
     }
     numbers[name] = n;
   }
-  const events: TraceEvent[] = [];
-  for (const path of positionals) {
-    try {
-      events.push(...parseTrace(await Deno.readTextFile(path)));
-    } catch (error) {
-      console.error(`diagram: ${path}: ${(error as Error).message}`);
-      return 1;
-    }
-  }
-  if (events.length === 0) {
-    console.error("diagram: the trace files hold no events");
+  let events: TraceEvent[];
+  try {
+    events = await readTraceFiles(positionals);
+  } catch (error) {
+    console.error(`diagram: ${(error as Error).message}`);
     return 1;
   }
   console.log(

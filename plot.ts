@@ -20,9 +20,9 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
+import { parseFileArgs } from "./cli.ts";
 import { buildModel, portOf } from "./diagram.ts";
-import { parseTrace, type TraceEvent } from "./trace.ts";
+import { readTraceFiles, type TraceEvent } from "./trace.ts";
 
 /** Options of {@linkcode traceToSvg}. */
 export interface PlotOptions {
@@ -422,41 +422,18 @@ Example:
 
 /** The command line: returns the exit code. */
 export async function main(args: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      allowPositionals: true,
-      options: {
-        output: { type: "string", short: "o" },
-        title: { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-    });
-  } catch (error) {
-    console.error(`${(error as Error).message}\n\n${USAGE}`);
-    return 2;
-  }
+  const parsed = parseFileArgs(args, {
+    output: { type: "string", short: "o" },
+    title: { type: "string" },
+    help: { type: "boolean", short: "h" },
+  }, USAGE);
+  if (typeof parsed === "number") return parsed;
   const { values, positionals } = parsed;
-  if (values.help) {
-    console.log(USAGE);
-    return 0;
-  }
-  if (positionals.length === 0) {
-    console.error(USAGE);
-    return 2;
-  }
-  const events: TraceEvent[] = [];
-  for (const path of positionals) {
-    try {
-      events.push(...parseTrace(await Deno.readTextFile(path)));
-    } catch (error) {
-      console.error(`plot: ${path}: ${(error as Error).message}`);
-      return 1;
-    }
-  }
-  if (events.length === 0) {
-    console.error("plot: the trace files hold no events");
+  let events: TraceEvent[];
+  try {
+    events = await readTraceFiles(positionals);
+  } catch (error) {
+    console.error(`plot: ${(error as Error).message}`);
     return 1;
   }
   const svg = traceToSvg(events, { title: values.title, subtitle: positionals.join(" + ") });

@@ -20,13 +20,16 @@ import {
   formatCount,
   formatDuration,
   formatSummary,
-  isUsageError,
   paint,
+  parseCommandLine,
   parseInteger,
+  parseMss,
   parsePort,
   requirePermission,
+  requireTraceFilePermission,
   Sha256,
   TraceOutput,
+  TRANSFER_OPTIONS,
   UdpReception,
   UsageError,
   writeAll,
@@ -100,16 +103,10 @@ export function parseServerArgs(args: string[]): ServerOptions | "help" {
     strict: true,
     allowPositionals: true,
     options: {
+      ...TRANSFER_OPTIONS,
       out: { type: "string" },
       once: { type: "boolean", default: false },
-      timeout: { type: "string" },
-      mss: { type: "string" },
       "idle-timeout": { type: "string" },
-      trace: { type: "boolean", default: false },
-      "trace-file": { type: "string" },
-      udp: { type: "boolean", default: false },
-      quiet: { type: "boolean", default: false },
-      help: { type: "boolean", default: false },
     },
   });
   if (values.help) return "help";
@@ -118,8 +115,7 @@ export function parseServerArgs(args: string[]): ServerOptions | "help" {
   if (hostname !== "localhost" && !isIpLiteral(hostname)) {
     throw new UsageError(`HOST is "${hostname}", expected an IP address or localhost`);
   }
-  const mss = parseInteger(values.mss, "mss", 1, 60_000) ?? 16;
-  if (values.udp && mss < 16) throw new UsageError(`--mss is ${mss}, expected >= 16 with --udp`);
+  const mss = parseMss(values.mss, values.udp);
   if (values.out === "") throw new UsageError("--out is empty, expected a directory");
   return {
     hostname,
@@ -511,19 +507,8 @@ async function serveUdp(options: ServerOptions, stop: AbortController): Promise<
 
 /** The server's command line; returns the exit code. */
 export async function main(args: string[]): Promise<number> {
-  let options: ServerOptions;
-  try {
-    const parsed = parseServerArgs(args);
-    if (parsed === "help") {
-      console.log(USAGE);
-      return 0;
-    }
-    options = parsed;
-  } catch (error) {
-    if (!isUsageError(error)) throw error;
-    console.error(`servidor: ${error.message}\n\n${USAGE}`);
-    return 2;
-  }
+  const options = parseCommandLine("servidor", USAGE, () => parseServerArgs(args));
+  if (typeof options === "number") return options;
   const stop = new AbortController();
   const onSignal = () => stop.abort();
   try {
@@ -542,14 +527,7 @@ export async function main(args: string[]): Promise<number> {
         throw new CliError(`servidor: cannot use --out ${options.out}: not a directory`);
       }
     }
-    if (options.traceFile !== undefined) {
-      requirePermission(
-        "servidor",
-        { name: "write", path: options.traceFile },
-        `--allow-write=${options.traceFile}`,
-        "to write the trace file",
-      );
-    }
+    requireTraceFilePermission("servidor", options.traceFile);
     Deno.addSignalListener("SIGINT", onSignal);
     return options.udp ? await serveUdp(options, stop) : await serveTcp(options, stop);
   } catch (error) {

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { FaultInjector, FaultModel, mulberry32 } from "../faults.ts";
 import { type DatagramLink, udpLink } from "../link.ts";
 import { createSegment, parseSegment } from "../segment.ts";
+import { seededDeadline } from "./_wait.ts";
 
 const SEED = 20240611;
 const LOOPBACK = { hostname: "127.0.0.1", port: 0 };
@@ -9,20 +10,7 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 /** Rejects with a message naming `what` and the seed if `promise` takes longer than `ms`. */
-async function within<T>(promise: Promise<T>, what: string, ms = 2000): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`Timed out after ${ms} ms waiting for ${what} (seed ${SEED})`)),
-      ms,
-    );
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
+const within = seededDeadline(SEED);
 
 /** Receives `count` datagrams from `link` and returns them as text. */
 async function receiveTexts(link: DatagramLink, count: number): Promise<string[]> {

@@ -15,23 +15,14 @@ import { createSegment, parseSegment, segmentKind } from "../segment.ts";
 import { PeerTimeoutError, SocketTCP, type SocketTCPOptions } from "../socket_tcp.ts";
 import type { TraceEvent } from "../trace.ts";
 import { cuttable, randomBytes, recvMessage } from "./_harness.ts";
+import { deadline, Waiters } from "./_wait.ts";
 
 const SEED = Number(Deno.env.get("SEED") ?? Date.now() % 2 ** 31);
 const RERUN = `seed ${SEED} (rerun with SEED=${SEED})`;
 const LOOPBACK = { hostname: "127.0.0.1", port: 0 };
 
 /** Rejects with a message naming `what` and the seed when `promise` takes more than `ms`. */
-async function within<T>(promise: Promise<T>, what: string, ms = 5000): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`Timed out after ${ms} ms: ${what}, ${RERUN}`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
+const within = deadline((what, ms) => `Timed out after ${ms} ms: ${what}, ${RERUN}`, 5000);
 
 /**
  * Wraps every link of a listener and of the sockets it opens: counts the
@@ -44,7 +35,7 @@ class Watch {
   maxOpen = 0;
   opened = 0;
   readonly #handled = new Map<number, number>();
-  readonly #waiters = new Set<() => void>();
+  readonly #waiters = new Waiters(within);
 
   readonly wrap: LinkWrapper = (link: DatagramLink): DatagramLink => {
     this.opened++;
@@ -61,7 +52,7 @@ class Watch {
       receive: async (buffer) => {
         if (pending) {
           this.#handled.set(port, this.handled(port) + 1);
-          this.#wake();
+          this.#waiters.wake();
         }
         pending = false;
         const got = await link.receive(buffer);
@@ -72,7 +63,7 @@ class Watch {
         if (!closed) {
           closed = true;
           this.open--;
-          this.#wake();
+          this.#waiters.wake();
         }
         link.close();
       },
@@ -83,29 +74,18 @@ class Watch {
     return this.#handled.get(port) ?? 0;
   }
 
-  #wake(): void {
-    for (const wake of [...this.#waiters]) wake();
-  }
-
   /** Resolves once `condition()` holds, re-checked after each datagram handled or link closed. */
-  async until(condition: () => boolean, what: string, ms = 3000): Promise<void> {
-    const wait = async () => {
-      while (!condition()) {
-        await new Promise<void>((resolve) => {
-          const wake = () => {
-            this.#waiters.delete(wake);
-            resolve();
-          };
-          this.#waiters.add(wake);
-        });
-      }
-    };
-    try {
-      await within(wait(), what, ms);
-    } finally {
-      this.#wake();
-    }
+  until(condition: () => boolean, what: string, ms = 3000): Promise<void> {
+    return this.#waiters.until(condition, what, ms);
   }
+}
+
+/** A listener on loopback with `options`, its links and its sockets' under a {@linkcode Watch}. */
+function watchedListener(options: SocketTCPOptions): { watch: Watch; listener: SocketTCP } {
+  const watch = new Watch();
+  const listener = new SocketTCP({ ...options, link: watch.wrap });
+  listener.bind(LOOPBACK);
+  return { watch, listener };
 }
 
 function syn(seq: number): Uint8Array {
@@ -135,15 +115,8 @@ async function serveOne(
 
 Deno.test("a SYN flood from 100 ports is held to the backlog, and a legitimate client still connects afterwards", async () => {
   const BACKLOG = 16, PORTS = 100, PER_PORT = 10, ROUND = 50;
-  const watch = new Watch();
   // Each pending handshake lives (3 + 1) * 50 ms at most, longer than the flood.
-  const listener = new SocketTCP({
-    backlog: BACKLOG,
-    timeout: 50,
-    maxRetries: 3,
-    link: watch.wrap,
-  });
-  listener.bind(LOOPBACK);
+  const { watch, listener } = watchedListener({ backlog: BACKLOG, timeout: 50, maxRetries: 3 });
   const port = listener.localAddr.port;
   const intruders = Array.from({ length: PORTS }, () => udpLink(LOOPBACK));
   try {
@@ -184,14 +157,7 @@ Deno.test("a SYN flood from 100 ports is held to the backlog, and a legitimate c
 
 Deno.test("a legitimate client connects and transfers while a SYN flood keeps the backlog full", async () => {
   const BACKLOG = 16, MAX_SYNS = 5000;
-  const watch = new Watch();
-  const listener = new SocketTCP({
-    backlog: BACKLOG,
-    timeout: 50,
-    maxRetries: 3,
-    link: watch.wrap,
-  });
-  listener.bind(LOOPBACK);
+  const { watch, listener } = watchedListener({ backlog: BACKLOG, timeout: 50, maxRetries: 3 });
   const intruder = udpLink(LOOPBACK);
   // About one SYN per millisecond, from a timer (this is load, not synchronisation): the
   // backlog stays full, and each pending handshake lives ~16 ms, far more than a loopback
@@ -256,14 +222,7 @@ Deno.test({
     "a client whose pending handshake was pushed out of the backlog gets in when it repeats its SYN",
   fn: async () => {
     const BACKLOG = 4;
-    const watch = new Watch();
-    const listener = new SocketTCP({
-      backlog: BACKLOG,
-      timeout: 20,
-      maxRetries: 5,
-      link: watch.wrap,
-    });
-    listener.bind(LOOPBACK);
+    const { watch, listener } = watchedListener({ backlog: BACKLOG, timeout: 20, maxRetries: 5 });
     const port = listener.localAddr.port;
     const blocker = synAckBlocker();
     const intruder = udpLink(LOOPBACK);

@@ -22,6 +22,7 @@ import {
 } from "../socket_tcp.ts";
 import type { TraceEvent } from "../trace.ts";
 import { randomBytes, recvMessage } from "./_harness.ts";
+import { deadline, Waiters } from "./_wait.ts";
 
 const SEED = Number(Deno.env.get("SEED") ?? Date.now() % 2 ** 31);
 const RERUN = `seed ${SEED} (rerun with SEED=${SEED})`;
@@ -33,17 +34,7 @@ const LOOPBACK = { hostname: "127.0.0.1", port: 0 };
 // ------------------------------------------------------------------ helpers
 
 /** Rejects with a message naming `what` and the seed when `promise` takes more than `ms`. */
-async function within<T>(promise: Promise<T>, what: string, ms = 5000): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`Timed out after ${ms} ms: ${what}, ${RERUN}`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
+const within = deadline((what, ms) => `Timed out after ${ms} ms: ${what}, ${RERUN}`, 5000);
 
 /**
  * Wraps every link of a socket (and of the sockets a listener accepts) to keep
@@ -56,7 +47,7 @@ class Tap {
   readonly links: DatagramLink[] = [];
   /** Per `localPort<fromPort`: [well-formed, malformed] datagrams handled. */
   readonly #counts = new Map<string, [number, number]>();
-  readonly #waiters = new Set<() => void>();
+  readonly #waiters = new Waiters(within);
 
   readonly wrap = (link: DatagramLink): DatagramLink => {
     this.links.push(link);
@@ -82,7 +73,7 @@ class Tap {
     const count = this.#counts.get(key) ?? [0, 0];
     count[wellFormed ? 0 : 1]++;
     this.#counts.set(key, count);
-    for (const wake of [...this.#waiters]) wake();
+    this.#waiters.wake();
   }
 
   /** Datagrams handled by the socket on port `local`, from port `from` (any when omitted). */
@@ -99,23 +90,8 @@ class Tap {
   }
 
   /** Resolves once `condition()` holds, re-checked after each datagram handled. */
-  async until(condition: () => boolean, what: string, ms = 3000): Promise<void> {
-    const wait = async () => {
-      while (!condition()) {
-        await new Promise<void>((resolve) => {
-          const wake = () => {
-            this.#waiters.delete(wake);
-            resolve();
-          };
-          this.#waiters.add(wake);
-        });
-      }
-    };
-    try {
-      await within(wait(), what, ms);
-    } finally {
-      for (const wake of [...this.#waiters]) wake();
-    }
+  until(condition: () => boolean, what: string, ms = 3000): Promise<void> {
+    return this.#waiters.until(condition, what, ms);
   }
 }
 

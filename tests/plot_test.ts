@@ -1,20 +1,7 @@
 import assert from "node:assert/strict";
 import { niceStep, plotData, traceToSvg } from "../plot.ts";
 import type { TraceEvent } from "../trace.ts";
-
-const C = "127.0.0.1:5000", L = "127.0.0.1:8000", S = "127.0.0.1:9000";
-function ev(
-  time: number,
-  kind: TraceEvent["kind"],
-  local: string,
-  peer: string,
-  flags: string,
-  seq: number,
-  len = 0,
-  extra: Partial<TraceEvent> = {},
-): TraceEvent {
-  return { time, kind, local, peer, flags, seq, len, ...extra };
-}
+import { C, ev, L, S } from "./_traces.ts";
 
 const trace: TraceEvent[] = [
   ev(1000, "send", C, L, "SYN", 10),

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { type Addr, type DatagramLink, sameAddr, udpLink } from "../link.ts";
 import { type RelayEvent, startRelay } from "../relay.ts";
+import { seededDeadline } from "./_wait.ts";
 
 const SEED = 7;
 const LOOPBACK = { hostname: "127.0.0.1", port: 0 };
@@ -8,20 +9,7 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 /** Rejects with a message naming `what` and the seed if `promise` takes longer than `ms`. */
-async function within<T>(promise: Promise<T>, what: string, ms = 2000): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`Timed out after ${ms} ms waiting for ${what} (seed ${SEED})`)),
-      ms,
-    );
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
+const within = seededDeadline(SEED);
 
 /** Receives one datagram as text, with its sender. */
 async function receiveText(link: DatagramLink, what: string): Promise<[string, Addr]> {
