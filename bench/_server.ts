@@ -15,7 +15,7 @@
  */
 import { createHash } from "node:crypto";
 import { parseArgs } from "node:util";
-import { ConnectionClosedError, SocketTCP } from "../socket_tcp.ts";
+import { SocketTCP } from "../socket_tcp.ts";
 import { peakRss } from "./_common.ts";
 
 const { values } = parseArgs({
@@ -45,17 +45,11 @@ async function serve(conn: SocketTCP): Promise<Received> {
   const hash = createHash("sha256");
   let bytes = 0;
   try {
-    for (;;) {
-      let piece: Uint8Array;
-      try {
-        piece = await conn.recv(bufferSize);
-      } catch (error) {
-        if (error instanceof ConnectionClosedError && !/before the end/.test(error.message)) break;
-        throw error;
-      }
+    do {
+      const piece = await conn.recv(bufferSize);
       hash.update(piece);
       bytes += piece.length;
-    }
+    } while (conn.incoming !== null);
     await conn.recvClose().catch(() => {});
     return { bytes, sha256: hash.digest("hex") };
   } catch (error) {

@@ -6,7 +6,8 @@
  */
 
 import assert from "node:assert/strict";
-import { mulberry32 } from "../faults.ts";
+import { FaultInjector, mulberry32 } from "../faults.ts";
+import { SocketTCP } from "../socket_tcp.ts";
 import { type Relay, startRelay } from "../relay.ts";
 import { parseTrace } from "../trace.ts";
 
@@ -441,4 +442,27 @@ Deno.test("plain UDP (--udp) through the lossy relay arrives damaged, and the se
   );
   assert.deepEqual(served.code, 1, "--once exits 1 when the file arrived damaged");
   assert.ok(served.stdout.length < 3000 || !served.stdout.every((b, i) => b === input[i]));
+});
+
+Deno.test("a client whose every FIN is lost still leaves a complete file, and the server exits 0", async () => {
+  await using server = await startServer(["--once", "--idle-timeout", "300"]);
+  // An in-process client that closes as the assignment says: 3 FINs, then assumes the peer closed.
+  const faults = new FaultInjector({
+    seed: SEED,
+    rules: [1, 2, 3].map((nth) => ({
+      direction: "out" as const,
+      kind: "FIN",
+      nth,
+      action: "drop" as const,
+    })),
+  });
+  const client = new SocketTCP({ timeout: 20, link: faults.wrap });
+  await client.connect({ hostname: "127.0.0.1", port: server.port });
+  await client.send(SPANISH);
+  await client.close();
+  const { code, stdout, stderr } = await server.result();
+  assert.equal(code, 0, stderr);
+  assert.deepEqual(stdout, SPANISH);
+  assert.match(stderr, /received/);
+  assert.match(stderr, /no FIN arrived \(for 300 ms\); assumed the client closed/);
 });
