@@ -267,12 +267,11 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
           onEvent({ type: "error", error });
           continue;
         }
-        try {
-          await handle(...datagram);
-        } catch (error) {
-          if (stopped()) return;
-          onEvent({ type: "error", error });
-        }
+        // Not awaited: the next datagram is read while this one is sent (sends
+        // still go out in order), which takes a wake-up off every hop.
+        handle(...datagram).catch((error) => {
+          if (!stopped()) onEvent({ type: "error", error });
+        });
       }
     })();
     loops.add(loop);
