@@ -17,7 +17,18 @@
  */
 import { quoteBytes, type Segment, seqAdd, seqBefore } from "./segment.ts";
 
-/** The states of a connection, after RFC 9293's names where one fits. */
+/**
+ * The states of a connection, after RFC 9293's names where one fits.
+ *
+ * @example A client's handshake
+ * ```ts
+ * import { Connection, type State } from "./connection.ts";
+ * const client = Connection.client(7);
+ * const before: State = client.state;
+ * client.onSegment({ syn: true, ack: true, fin: false, seq: 8, data: new Uint8Array() });
+ * console.log(before, client.state); // "syn-sent" "established"
+ * ```
+ */
 export type State =
   /** Client: SYN sent, waiting for SYN+ACK. */
   | "syn-sent"
@@ -34,7 +45,21 @@ export type State =
   /** Host B: the last ACK arrived. */
   | "closed";
 
-/** Thrown (and kept in {@linkcode Connection.error}) when the peer breaks the protocol. */
+/**
+ * Thrown (and kept in {@linkcode Connection.error}) when the peer breaks the protocol.
+ *
+ * @example A length segment that is not a number
+ * ```ts
+ * import { Connection, ProtocolError } from "./connection.ts";
+ * const server = Connection.server(41);
+ * server.onSegment({ syn: false, ack: true, fin: false, seq: 43, data: new Uint8Array() });
+ * const data = new TextEncoder().encode("hola");
+ * server.onSegment({ syn: false, ack: false, fin: false, seq: 43, data });
+ * console.log(server.error instanceof ProtocolError); // true
+ * console.log(server.error?.message);
+ * // 'Peer announced message length "hola", expected a decimal number'
+ * ```
+ */
 export class ProtocolError extends Error {
   /** Creates the error with a message naming what was wrong. */
   constructor(message: string) {
@@ -43,7 +68,20 @@ export class ProtocolError extends Error {
   }
 }
 
-/** What {@linkcode Connection.onSegment} made of a segment. */
+/**
+ * What {@linkcode Connection.onSegment} made of a segment.
+ *
+ * @example A length segment received twice: the copy is acknowledged again
+ * ```ts
+ * import { Connection, type Verdict } from "./connection.ts";
+ * const server = Connection.server(41);
+ * const data = new TextEncoder().encode("5");
+ * const length = { syn: false, ack: false, fin: false, seq: 43, data };
+ * server.onSegment(length);
+ * const again: Verdict = server.onSegment(length);
+ * console.log(again.duplicate, again.reply?.ack, again.reply?.seq); // true true 44
+ * ```
+ */
 export interface Verdict {
   /** The segment to send back now, if any. */
   reply?: Segment;
@@ -53,7 +91,20 @@ export interface Verdict {
   ignored?: boolean;
 }
 
-/** Options of a connection. */
+/**
+ * Options of a connection.
+ *
+ * @example Refuse messages longer than 1000 bytes
+ * ```ts
+ * import { Connection, type ConnectionOptions } from "./connection.ts";
+ * const options: ConnectionOptions = { maxMessageLength: 1000 };
+ * const server = Connection.server(41, options);
+ * const data = new TextEncoder().encode("5000");
+ * server.onSegment({ syn: false, ack: false, fin: false, seq: 43, data });
+ * console.log(server.error?.message);
+ * // "Peer announced message length 5000, more than the maximum 1000"
+ * ```
+ */
 export interface ConnectionOptions {
   /** Largest message length accepted in a length segment. Default 2^40. */
   maxMessageLength?: number;

@@ -53,6 +53,14 @@ export function mulberry32(seed: number): () => number {
 /**
  * The random faults of one direction. Every field is optional and defaults to
  * 0 (no fault).
+ *
+ * @example Every datagram twice, 5 ms late
+ * ```ts
+ * import { type FaultConfig, FaultModel, mulberry32 } from "./faults.ts";
+ * const config: FaultConfig = { duplicate: 1, delay: 5 };
+ * const model = new FaultModel(mulberry32(3), config);
+ * console.log(model.decide()); // { deliver: [ 5, 5 ], hold: false }
+ * ```
  */
 export interface FaultConfig {
   /** Probability, 0..1, that a datagram is dropped. */
@@ -70,10 +78,56 @@ export interface FaultConfig {
   jitter?: number;
 }
 
-/** The direction of a datagram seen from the wrapped link: `out` is `send`, `in` is `receive`. */
+/**
+ * The direction of a datagram seen from the wrapped link: `out` is `send`, `in` is `receive`.
+ *
+ * @example Duplicate the first segment in each direction
+ * ```ts
+ * import { type FaultDirection, FaultInjector } from "./faults.ts";
+ * import { udpLink } from "./link.ts";
+ * import { createSegment } from "./segment.ts";
+ *
+ * const directions: FaultDirection[] = ["out", "in"];
+ * const faults = new FaultInjector({
+ *   seed: 0,
+ *   rules: directions.map((direction) => ({
+ *     direction,
+ *     kind: "any",
+ *     nth: 1,
+ *     action: "duplicate",
+ *   })),
+ * });
+ * const link = faults.wrap(udpLink({ hostname: "127.0.0.1", port: 0 }));
+ * const ack = createSegment({ syn: false, ack: true, fin: false, seq: 9, data: new Uint8Array() });
+ * await link.send(ack, link.localAddr); // sent twice
+ * await link.receive(new Uint8Array(64)); // the first copy, received twice
+ * link.close();
+ * console.log(directions.map((direction) => faults.stats[direction].duplicated)); // [ 1, 1 ]
+ * ```
+ */
 export type FaultDirection = "out" | "in";
 
-/** A deterministic fault: "drop the 3rd SYN+ACK this side sends". */
+/**
+ * A deterministic fault: "drop the 3rd SYN+ACK this side sends".
+ *
+ * @example Drop the first SYN sent
+ * ```ts
+ * import { FaultInjector, type FaultRule } from "./faults.ts";
+ * import { udpLink } from "./link.ts";
+ * import { createSegment } from "./segment.ts";
+ *
+ * const rule: FaultRule = { direction: "out", kind: "SYN", nth: 1, action: "drop" };
+ * const faults = new FaultInjector({ seed: 0, rules: [rule] });
+ * const link = faults.wrap(udpLink({ hostname: "127.0.0.1", port: 0 }));
+ * for (const seq of [7, 8]) {
+ *   const syn = createSegment({ syn: true, ack: false, fin: false, seq, data: new Uint8Array() });
+ *   await link.send(syn, link.localAddr);
+ * }
+ * const [bytes] = await link.receive(new Uint8Array(64));
+ * link.close();
+ * console.log(new TextDecoder().decode(bytes)); // "1|||0|||0|||8|||"
+ * ```
+ */
 export interface FaultRule {
   /** Which direction the rule watches. */
   direction: FaultDirection;
@@ -88,7 +142,17 @@ export interface FaultRule {
   action: "drop" | "duplicate";
 }
 
-/** What {@linkcode FaultModel.decide} decided for one datagram. */
+/**
+ * What {@linkcode FaultModel.decide} decided for one datagram.
+ *
+ * @example
+ * ```ts
+ * import { type FaultDecision, FaultModel, mulberry32 } from "./faults.ts";
+ * const model = new FaultModel(mulberry32(1), { loss: 1 });
+ * const decision: FaultDecision = model.decide();
+ * console.log(decision.deliver.length === 0 ? "dropped" : "delivered"); // "dropped"
+ * ```
+ */
 export interface FaultDecision {
   /**
    * One delay in ms per copy to deliver: `[]` drops the datagram, `[0]`
@@ -184,10 +248,43 @@ export class FaultModel {
   }
 }
 
-/** What an injector did with one datagram, most notable fault first. */
+/**
+ * What an injector did with one datagram, most notable fault first.
+ *
+ * @example Reorder every other datagram
+ * ```ts
+ * import { type FaultAction, FaultInjector } from "./faults.ts";
+ * import { udpLink } from "./link.ts";
+ *
+ * const faults = new FaultInjector({ seed: 0, out: { reorder: 1 } });
+ * const link = faults.wrap(udpLink({ hostname: "127.0.0.1", port: 0 }));
+ * for (const byte of [1, 2, 3, 4]) await link.send(new Uint8Array([byte]), link.localAddr);
+ * link.close();
+ * const actions: FaultAction[] = faults.log.map((entry) => entry.action);
+ * console.log(actions); // [ "reorder", "deliver", "reorder", "deliver" ]
+ * ```
+ */
 export type FaultAction = "deliver" | "drop" | "duplicate" | "reorder" | "delay";
 
-/** One line of {@linkcode FaultInjector.log}. */
+/**
+ * One line of {@linkcode FaultInjector.log}.
+ *
+ * @example A FIN lost on its way out
+ * ```ts
+ * import { FaultInjector, type FaultLogEntry } from "./faults.ts";
+ * import { udpLink } from "./link.ts";
+ * import { createSegment } from "./segment.ts";
+ *
+ * const faults = new FaultInjector({ seed: 0, out: { loss: 1 } });
+ * const link = faults.wrap(udpLink({ hostname: "127.0.0.1", port: 0 }));
+ * const data = new Uint8Array();
+ * const fin = createSegment({ syn: false, ack: false, fin: true, seq: 60, data });
+ * await link.send(fin, link.localAddr);
+ * link.close();
+ * const entry: FaultLogEntry = faults.log[0];
+ * console.log(entry.kind, entry.seq, entry.action, entry.rule); // "FIN" 60 "drop" false
+ * ```
+ */
 export interface FaultLogEntry {
   /** `out` for a datagram sent through a wrapped link, `in` for one received. */
   direction: FaultDirection;
@@ -205,7 +302,22 @@ export interface FaultLogEntry {
   peer: Addr;
 }
 
-/** Counters for one direction of a {@linkcode FaultInjector}. */
+/**
+ * Counters for one direction of a {@linkcode FaultInjector}.
+ *
+ * @example One datagram sent, two copies delivered
+ * ```ts
+ * import { FaultInjector, type FaultStats } from "./faults.ts";
+ * import { udpLink } from "./link.ts";
+ *
+ * const faults = new FaultInjector({ seed: 0, out: { duplicate: 1 } });
+ * const link = faults.wrap(udpLink({ hostname: "127.0.0.1", port: 0 }));
+ * await link.send(new TextEncoder().encode("x"), link.localAddr);
+ * link.close();
+ * const stats: FaultStats = faults.stats.out;
+ * console.log(stats.datagrams, stats.delivered, stats.duplicated); // 1 2 1
+ * ```
+ */
 export interface FaultStats {
   /** Datagrams offered: sent by the protocol (`out`) or read from the network (`in`). */
   datagrams: number;
@@ -221,7 +333,30 @@ export interface FaultStats {
   delayed: number;
 }
 
-/** Options of {@linkcode FaultInjector}. */
+/**
+ * Options of {@linkcode FaultInjector}.
+ *
+ * @example Watch decisions as they happen instead of keeping a log
+ * ```ts
+ * import { FaultInjector, type FaultInjectorOptions } from "./faults.ts";
+ * import { udpLink } from "./link.ts";
+ * import { createSegment } from "./segment.ts";
+ *
+ * const seen: string[] = [];
+ * const options: FaultInjectorOptions = {
+ *   seed: 42,
+ *   out: { loss: 1 },
+ *   log: false,
+ *   onDecision: (entry) => seen.push(`${entry.direction} ${entry.kind} ${entry.action}`),
+ * };
+ * const faults = new FaultInjector(options);
+ * const link = faults.wrap(udpLink({ hostname: "127.0.0.1", port: 0 }));
+ * const syn = createSegment({ syn: true, ack: false, fin: false, seq: 7, data: new Uint8Array() });
+ * await link.send(syn, link.localAddr);
+ * link.close();
+ * console.log(seen, faults.log.length); // [ "out SYN drop" ] 0
+ * ```
+ */
 export interface FaultInjectorOptions {
   /** Seed of the random faults (`out` and `in` draw from two streams derived from it). */
   seed: number;

@@ -6,7 +6,18 @@
  * @module
  */
 
-/** An address in Deno's shape. */
+/**
+ * An address in Deno's shape.
+ *
+ * @example Bind to any free port of loopback
+ * ```ts
+ * import { type Addr, udpLink } from "./link.ts";
+ * const anyPort: Addr = { hostname: "127.0.0.1", port: 0 };
+ * const link = udpLink(anyPort);
+ * console.log(link.localAddr.hostname, link.localAddr.port > 0); // "127.0.0.1" true
+ * link.close();
+ * ```
+ */
 export interface Addr {
   /** An IP address (`127.0.0.1`, `::1`) or, before resolution, a name. */
   hostname: string;
@@ -14,7 +25,26 @@ export interface Addr {
   port: number;
 }
 
-/** A bound datagram socket: what the protocol needs of UDP, and nothing more. */
+/**
+ * A bound datagram socket: what the protocol needs of UDP, and nothing more.
+ *
+ * @example An echo that works over any link
+ * ```ts
+ * import { type DatagramLink, udpLink } from "./link.ts";
+ * async function echoOnce(link: DatagramLink): Promise<void> {
+ *   const [data, from] = await link.receive(new Uint8Array(1500));
+ *   await link.send(data, from);
+ * }
+ * const echo = udpLink({ hostname: "127.0.0.1", port: 0 });
+ * const client = udpLink({ hostname: "127.0.0.1", port: 0 });
+ * await client.send(new TextEncoder().encode("eco"), echo.localAddr);
+ * await echoOnce(echo);
+ * const [reply] = await client.receive(new Uint8Array(1500));
+ * console.log(new TextDecoder().decode(reply)); // "eco"
+ * echo.close();
+ * client.close();
+ * ```
+ */
 export interface DatagramLink {
   /** The address this link is bound to. */
   readonly localAddr: Addr;
@@ -30,10 +60,40 @@ export interface DatagramLink {
   close(): void;
 }
 
-/** Wraps a link, for example to inject faults under a socket. */
+/**
+ * Wraps a link, for example to inject faults under a socket.
+ *
+ * @example Count the datagrams sent
+ * ```ts
+ * import { type LinkWrapper, udpLink } from "./link.ts";
+ * let sent = 0;
+ * const counting: LinkWrapper = (link) => ({
+ *   localAddr: link.localAddr,
+ *   send(data, to) {
+ *     sent++;
+ *     return link.send(data, to);
+ *   },
+ *   receive: (buffer) => link.receive(buffer),
+ *   close: () => link.close(),
+ * });
+ * const link = counting(udpLink({ hostname: "127.0.0.1", port: 0 }));
+ * await link.send(new Uint8Array([1, 2, 3]), link.localAddr);
+ * link.close();
+ * console.log(sent); // 1
+ * ```
+ */
 export type LinkWrapper = (link: DatagramLink) => DatagramLink;
 
-/** Formats an address as `host:port`, with brackets around IPv6 hosts. */
+/**
+ * Formats an address as `host:port`, with brackets around IPv6 hosts.
+ *
+ * @example
+ * ```ts
+ * import { formatAddr } from "./link.ts";
+ * console.log(formatAddr({ hostname: "127.0.0.1", port: 8000 })); // "127.0.0.1:8000"
+ * console.log(formatAddr({ hostname: "::1", port: 8000 })); // "[::1]:8000"
+ * ```
+ */
 export function formatAddr(addr: Addr): string {
   return addr.hostname.includes(":")
     ? `[${addr.hostname}]:${addr.port}`
@@ -80,6 +140,18 @@ export function isIpLiteral(hostname: string): boolean {
 /**
  * Binds a UDP socket with `Deno.listenDatagram` and wraps it as a
  * {@linkcode DatagramLink}. `hostname` must already be an IP address.
+ *
+ * @example One datagram from one link to another
+ * ```ts
+ * import { udpLink } from "./link.ts";
+ * const a = udpLink({ hostname: "127.0.0.1", port: 0 });
+ * const b = udpLink({ hostname: "127.0.0.1", port: 0 });
+ * await a.send(new TextEncoder().encode("hola"), b.localAddr);
+ * const [data, from] = await b.receive(new Uint8Array(1500));
+ * console.log(new TextDecoder().decode(data), from.port === a.localAddr.port); // "hola" true
+ * a.close();
+ * b.close();
+ * ```
  */
 export function udpLink(addr: Addr): DatagramLink {
   const conn = Deno.listenDatagram({ transport: "udp", hostname: addr.hostname, port: addr.port });

@@ -34,10 +34,60 @@ import {
   udpLink,
 } from "./link.ts";
 
-/** The two directions through the relay. */
+/**
+ * The two directions through the relay.
+ *
+ * @example A request and its answer cross the relay
+ * ```ts
+ * import { udpLink } from "./link.ts";
+ * import { type RelayDirection, startRelay } from "./relay.ts";
+ *
+ * const directions: RelayDirection[] = [];
+ * const server = udpLink({ hostname: "127.0.0.1", port: 0 });
+ * await using relay = await startRelay({
+ *   listen: { hostname: "127.0.0.1", port: 0 },
+ *   target: server.localAddr,
+ *   onEvent: (event) => event.type === "datagram" && directions.push(event.direction),
+ * });
+ * const client = udpLink({ hostname: "127.0.0.1", port: 0 });
+ * await client.send(new TextEncoder().encode("ping"), relay.addr);
+ * const [, from] = await server.receive(new Uint8Array(64));
+ * await server.send(new TextEncoder().encode("pong"), from);
+ * await client.receive(new Uint8Array(64));
+ * client.close();
+ * server.close();
+ * console.log(directions); // [ "toServer", "toClient" ]
+ * ```
+ */
 export type RelayDirection = "toServer" | "toClient";
 
-/** Something the relay did, reported to {@linkcode RelayOptions.onEvent}. */
+/**
+ * Something the relay did, reported to {@linkcode RelayOptions.onEvent}.
+ *
+ * @example The events of a first datagram
+ * ```ts
+ * import { udpLink } from "./link.ts";
+ * import { type RelayEvent, startRelay } from "./relay.ts";
+ *
+ * const events: RelayEvent[] = [];
+ * const server = udpLink({ hostname: "127.0.0.1", port: 0 });
+ * await using relay = await startRelay({
+ *   listen: { hostname: "127.0.0.1", port: 0 },
+ *   target: server.localAddr,
+ *   onEvent: (event) => events.push(event),
+ * });
+ * const client = udpLink({ hostname: "127.0.0.1", port: 0 });
+ * await client.send(new TextEncoder().encode("0|||0|||0|||5|||hola"), relay.addr);
+ * await server.receive(new Uint8Array(64));
+ * client.close();
+ * server.close();
+ * console.log(events.map((event) => event.type)); // [ "connection", "datagram" ]
+ * const last = events[1];
+ * if (last.type === "datagram") {
+ *   console.log(last.kind, last.seq, last.action); // "DATA" 5 "deliver"
+ * }
+ * ```
+ */
 export type RelayEvent =
   | {
     /** A datagram from a new client address: the relay opened an upstream socket for it. */
@@ -75,7 +125,30 @@ export type RelayEvent =
     error: unknown;
   };
 
-/** Options of {@linkcode startRelay}. */
+/**
+ * Options of {@linkcode startRelay}.
+ *
+ * @example Delay every datagram to the server by 5 ms
+ * ```ts
+ * import { udpLink } from "./link.ts";
+ * import { type RelayOptions, startRelay } from "./relay.ts";
+ *
+ * const server = udpLink({ hostname: "127.0.0.1", port: 0 });
+ * const options: RelayOptions = {
+ *   listen: { hostname: "127.0.0.1", port: 0 },
+ *   target: server.localAddr,
+ *   toServer: { delay: 5 },
+ *   seed: 7,
+ * };
+ * await using relay = await startRelay(options);
+ * const client = udpLink({ hostname: "127.0.0.1", port: 0 });
+ * await client.send(new TextEncoder().encode("hola"), relay.addr);
+ * const [data] = await server.receive(new Uint8Array(64));
+ * client.close();
+ * server.close();
+ * console.log(new TextDecoder().decode(data), relay.stats.toServer.delayed); // "hola" 1
+ * ```
+ */
 export interface RelayOptions {
   /** Where clients send to. The hostname may be a name (`localhost` means 127.0.0.1). */
   listen: Addr;
@@ -95,7 +168,30 @@ export interface RelayOptions {
   idleTimeout?: number;
 }
 
-/** Counters of one direction of a {@linkcode Relay}. */
+/**
+ * Counters of one direction of a {@linkcode Relay}.
+ *
+ * @example Every datagram to the server sent twice
+ * ```ts
+ * import { udpLink } from "./link.ts";
+ * import { type RelayDirectionStats, startRelay } from "./relay.ts";
+ *
+ * const server = udpLink({ hostname: "127.0.0.1", port: 0 });
+ * await using relay = await startRelay({
+ *   listen: { hostname: "127.0.0.1", port: 0 },
+ *   target: server.localAddr,
+ *   toServer: { duplicate: 1 },
+ * });
+ * const client = udpLink({ hostname: "127.0.0.1", port: 0 });
+ * await client.send(new TextEncoder().encode("hola"), relay.addr);
+ * await server.receive(new Uint8Array(64));
+ * await server.receive(new Uint8Array(64)); // the copy
+ * client.close();
+ * server.close();
+ * const stats: RelayDirectionStats = relay.stats.toServer;
+ * console.log(stats.received, stats.duplicated, stats.dropped); // 1 1 0
+ * ```
+ */
 export interface RelayDirectionStats {
   /** Datagrams that entered the relay in this direction. */
   received: number;
@@ -111,7 +207,30 @@ export interface RelayDirectionStats {
   delayed: number;
 }
 
-/** Counters of a {@linkcode Relay}. */
+/**
+ * Counters of a {@linkcode Relay}.
+ *
+ * @example After one request and its answer
+ * ```ts
+ * import { udpLink } from "./link.ts";
+ * import { type RelayStats, startRelay } from "./relay.ts";
+ *
+ * const server = udpLink({ hostname: "127.0.0.1", port: 0 });
+ * await using relay = await startRelay({
+ *   listen: { hostname: "127.0.0.1", port: 0 },
+ *   target: server.localAddr,
+ * });
+ * const client = udpLink({ hostname: "127.0.0.1", port: 0 });
+ * await client.send(new TextEncoder().encode("ping"), relay.addr);
+ * const [, from] = await server.receive(new Uint8Array(64));
+ * await server.send(new TextEncoder().encode("pong"), from);
+ * await client.receive(new Uint8Array(64));
+ * client.close();
+ * server.close();
+ * const stats: RelayStats = relay.stats;
+ * console.log(stats.connections, stats.toServer.received, stats.toClient.received); // 1 1 1
+ * ```
+ */
 export interface RelayStats {
   /** From clients to the server. */
   toServer: RelayDirectionStats;
@@ -123,7 +242,32 @@ export interface RelayStats {
   active: number;
 }
 
-/** A running relay, from {@linkcode startRelay}. */
+/**
+ * A running relay, from {@linkcode startRelay}.
+ *
+ * @example A message over a relay that loses 30 % of the datagrams to the server
+ * ```ts
+ * import { type Relay, startRelay } from "./relay.ts";
+ * import { SocketTCP } from "./socket_tcp.ts";
+ *
+ * await using listener = new SocketTCP({ timeout: 20 });
+ * listener.bind({ hostname: "127.0.0.1", port: 0 });
+ * await using relay: Relay = await startRelay({
+ *   listen: { hostname: "127.0.0.1", port: 0 },
+ *   target: listener.localAddr,
+ *   toServer: { loss: 0.3 },
+ *   seed: 1,
+ * });
+ * const client = new SocketTCP({ timeout: 20 });
+ * const [[server]] = await Promise.all([listener.accept(), client.connect(relay.addr)]);
+ * const [, got] = await Promise.all([
+ *   client.send(new TextEncoder().encode("¡Hola, relay!")),
+ *   server.recv(1024),
+ * ]);
+ * await Promise.all([client.close(), server.recvClose()]);
+ * console.log(new TextDecoder().decode(got), relay.stats.connections); // "¡Hola, relay!" 1
+ * ```
+ */
 export interface Relay extends AsyncDisposable {
   /** The address clients send to (with the port actually bound). */
   readonly addr: Addr;

@@ -6,7 +6,24 @@
  * @module
  */
 
-/** How a socket chooses its retransmission timeout. */
+/**
+ * How a socket chooses its retransmission timeout.
+ *
+ * @example The timeouts of four transmissions of one segment
+ * ```ts
+ * import { AdaptiveRto, FixedRto, type RtoPolicy } from "./rto.ts";
+ * function timeouts(policy: RtoPolicy, transmissions: number): number[] {
+ *   const result = [policy.rto];
+ *   for (let retries = 1; retries < transmissions; retries++) {
+ *     result.push(policy.backoff(result[result.length - 1], retries));
+ *   }
+ *   return result;
+ * }
+ * console.log(timeouts(new FixedRto(200), 4)); // [ 200, 200, 200, 200 ]
+ * const adaptive = new AdaptiveRto({ initial: 100, linearRetries: 1 });
+ * console.log(timeouts(adaptive, 4)); // [ 100, 100, 200, 400 ]
+ * ```
+ */
 export interface RtoPolicy {
   /** The timeout for the first transmission of a new segment, in ms. */
   readonly rto: number;
@@ -21,7 +38,19 @@ export interface RtoPolicy {
   backoff(rto: number, retries: number): number;
 }
 
-/** Bounds of the adaptive timeout, in milliseconds. */
+/**
+ * Bounds of the adaptive timeout, in milliseconds.
+ *
+ * @example A 1 ms round trip, with a 200 ms floor
+ * ```ts
+ * import { AdaptiveRto, type AdaptiveRtoOptions } from "./rto.ts";
+ * const options: AdaptiveRtoOptions = { initial: 400, min: 200 };
+ * const rto = new AdaptiveRto(options);
+ * console.log(rto.rto); // 400
+ * rto.sample(1);
+ * console.log(rto.rto); // 200: SRTT + 4 * RTTVAR is 3, raised to the minimum
+ * ```
+ */
 export interface AdaptiveRtoOptions {
   /** Timeout before the first measurement. Default 100 (RFC 6298 says 1000 for the Internet; loopback and LANs answer in well under 1 ms). */
   initial?: number;

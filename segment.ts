@@ -20,7 +20,16 @@
  * @module
  */
 
-/** One segment of the protocol, decoded. */
+/**
+ * One segment of the protocol, decoded.
+ *
+ * @example A FIN, encoded
+ * ```ts
+ * import { createSegment, type Segment } from "./segment.ts";
+ * const fin: Segment = { syn: false, ack: false, fin: true, seq: 200, data: new Uint8Array() };
+ * console.log(new TextDecoder().decode(createSegment(fin))); // "0|||0|||1|||200|||"
+ * ```
+ */
 export interface Segment {
   /** SYN flag: opens a connection. */
   syn: boolean;
@@ -34,13 +43,46 @@ export interface Segment {
   data: Uint8Array;
 }
 
-/** The number of distinct sequence numbers: arithmetic on them wraps modulo this. */
+/**
+ * The number of distinct sequence numbers: arithmetic on them wraps modulo this.
+ *
+ * @example
+ * ```ts
+ * import { SEQ_MODULUS, seqAdd } from "./segment.ts";
+ * console.log(SEQ_MODULUS); // 4294967296
+ * console.log(seqAdd(SEQ_MODULUS - 1, 1)); // 0
+ * ```
+ */
 export const SEQ_MODULUS = 2 ** 32;
 
-/** The separator between the fields of the header. */
+/**
+ * The separator between the fields of the header.
+ *
+ * @example Split a SYN into its fields
+ * ```ts
+ * import { createSegment, SEGMENT_SEPARATOR } from "./segment.ts";
+ * const syn = createSegment({ syn: true, ack: false, fin: false, seq: 7, data: new Uint8Array() });
+ * const fields = new TextDecoder().decode(syn).split(SEGMENT_SEPARATOR);
+ * console.log(fields); // [ "1", "0", "0", "7", "" ]
+ * ```
+ */
 export const SEGMENT_SEPARATOR = "|||";
 
-/** Thrown by {@linkcode parseSegment} for any datagram that is not a well-formed segment. */
+/**
+ * Thrown by {@linkcode parseSegment} for any datagram that is not a well-formed segment.
+ *
+ * @example A datagram cut short after the FIN flag
+ * ```ts
+ * import { parseSegment, SegmentError } from "./segment.ts";
+ * try {
+ *   parseSegment(new TextEncoder().encode("1|||0|||0"));
+ * } catch (error) {
+ *   console.log(error instanceof SegmentError); // true
+ *   console.log((error as SegmentError).message);
+ *   // 'Cannot parse segment: missing separator "|||" after the FIN flag'
+ * }
+ * ```
+ */
 export class SegmentError extends Error {
   /** Creates an error whose message starts with "Cannot parse segment: ". */
   constructor(reason: string) {

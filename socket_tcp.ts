@@ -25,7 +25,26 @@ import { createSegment, parseSegment, type Segment, SegmentError, segmentKind } 
 import type { TraceSink } from "./trace.ts";
 import { WaitQueue } from "./wait_queue.ts";
 
-/** Tuning of a {@linkcode SocketTCP}. Every field is optional; the defaults are the assignment's. */
+/**
+ * Tuning of a {@linkcode SocketTCP}. Every field is optional; the defaults are the assignment's.
+ *
+ * @example 4-byte segments and a fixed 200 ms timeout
+ * ```ts
+ * import { SocketTCP, type SocketTCPOptions } from "./socket_tcp.ts";
+ *
+ * const options: SocketTCPOptions = { mss: 4, timeout: 200 };
+ * await using listener = new SocketTCP(options);
+ * listener.bind({ hostname: "127.0.0.1", port: 0 });
+ * const client = new SocketTCP(options);
+ * const [[server]] = await Promise.all([listener.accept(), client.connect(listener.localAddr)]);
+ * const [, got] = await Promise.all([
+ *   client.send(new TextEncoder().encode("Hola mundo")),
+ *   server.recv(1024),
+ * ]);
+ * await Promise.all([client.close(), server.recvClose()]);
+ * console.log(new TextDecoder().decode(got), client.stats.rto); // "Hola mundo" 200
+ * ```
+ */
 export interface SocketTCPOptions {
   /** Data bytes per segment. Default 16, the assignment's. */
   mss?: number;
@@ -55,7 +74,23 @@ export interface SocketTCPOptions {
   random?: () => number;
 }
 
-/** What a socket did, for tools and benchmarks. Counters only grow. */
+/**
+ * What a socket did, for tools and benchmarks. Counters only grow.
+ *
+ * @example The counters of a 20-byte message
+ * ```ts
+ * import { type SocketStats, SocketTCP } from "./socket_tcp.ts";
+ *
+ * await using listener = new SocketTCP();
+ * listener.bind({ hostname: "127.0.0.1", port: 0 });
+ * const client = new SocketTCP();
+ * const [[server]] = await Promise.all([listener.accept(), client.connect(listener.localAddr)]);
+ * await Promise.all([client.send(new Uint8Array(20)), server.recv(1024)]);
+ * await Promise.all([client.close(), server.recvClose()]);
+ * const stats: SocketStats = server.stats;
+ * console.log(stats.bytesReceived, stats.malformed); // 20 0
+ * ```
+ */
 export interface SocketStats {
   /** Segments sent, retransmissions included. */
   segmentsSent: number;
@@ -85,7 +120,24 @@ export interface SocketStats {
   srtt: number | undefined;
 }
 
-/** The peer stopped answering: raised after the bounded retransmissions or waits. */
+/**
+ * The peer stopped answering: raised after the bounded retransmissions or waits.
+ *
+ * @example Connect to a UDP port that never answers
+ * ```ts
+ * import { udpLink } from "./link.ts";
+ * import { PeerTimeoutError, SocketTCP } from "./socket_tcp.ts";
+ *
+ * const silent = udpLink({ hostname: "127.0.0.1", port: 0 });
+ * await using client = new SocketTCP({ timeout: 10, maxRetries: 1 });
+ * try {
+ *   await client.connect(silent.localAddr);
+ * } catch (error) {
+ *   console.log(error instanceof PeerTimeoutError, (error as PeerTimeoutError).attempts); // true 2
+ * }
+ * silent.close();
+ * ```
+ */
 export class PeerTimeoutError extends Deno.errors.TimedOut {
   /** Transmissions made before giving up; `undefined` when the limit was a silence (`idleTimeout`). */
   readonly attempts: number | undefined;
@@ -111,7 +163,22 @@ export class PeerTimeoutError extends Deno.errors.TimedOut {
   }
 }
 
-/** The peer closed the connection while this end waited for data. */
+/**
+ * The peer closed the connection while this end waited for data.
+ *
+ * @example The client closes while the server waits in `recv`
+ * ```ts
+ * import { ConnectionClosedError, SocketTCP } from "./socket_tcp.ts";
+ *
+ * await using listener = new SocketTCP();
+ * listener.bind({ hostname: "127.0.0.1", port: 0 });
+ * const client = new SocketTCP();
+ * const [[server]] = await Promise.all([listener.accept(), client.connect(listener.localAddr)]);
+ * const [, error] = await Promise.all([client.close(), server.recv(1024).catch((e) => e)]);
+ * await server.close();
+ * console.log(error instanceof ConnectionClosedError); // true
+ * ```
+ */
 export class ConnectionClosedError extends Deno.errors.ConnectionReset {
   /** Creates the error with a message naming the peer. */
   constructor(message: string) {

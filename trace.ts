@@ -6,10 +6,36 @@
  * @module
  */
 
-/** What happened to a segment, or that a timer expired. */
+/**
+ * What happened to a segment, or that a timer expired.
+ *
+ * @example A timeout, as `--trace` prints it
+ * ```ts
+ * import { formatTraceLine, type TraceKind } from "./trace.ts";
+ * const kind: TraceKind = "timeout";
+ * const line = formatTraceLine({
+ *   time: 1250, kind, local: "127.0.0.1:5000", peer: "127.0.0.1:8000",
+ *   flags: "DATA", seq: 42, len: 16, rto: 250,
+ * }, 1000);
+ * console.log(line); // "  250.000 ms  ⏱  DATA     seq=42 len=16  [timeout, rto 250 ms]"
+ * ```
+ */
 export type TraceKind = "send" | "recv" | "timeout";
 
-/** One event of a socket's life, as written to a trace file (one JSON object per line). */
+/**
+ * One event of a socket's life, as written to a trace file (one JSON object per line).
+ *
+ * @example A duplicate ACK received
+ * ```ts
+ * import { formatTraceLine, type TraceEvent } from "./trace.ts";
+ * const event: TraceEvent = {
+ *   time: 1003, kind: "recv", local: "127.0.0.1:8000", peer: "127.0.0.1:5000",
+ *   flags: "ACK", seq: 58, len: 0, duplicate: true,
+ * };
+ * const line = formatTraceLine(event, 1000);
+ * console.log(line); // "    3.000 ms  ←  ACK      seq=58 len=0  [duplicate]"
+ * ```
+ */
 export interface TraceEvent {
   /** Wall-clock time in milliseconds since the Unix epoch, fractional, so traces of two processes merge. */
   time: number;
@@ -33,7 +59,25 @@ export interface TraceEvent {
   rto?: number;
 }
 
-/** Receives trace events. */
+/**
+ * Receives trace events.
+ *
+ * @example The segments a client sends in a connection with no data
+ * ```ts
+ * import { SocketTCP } from "./socket_tcp.ts";
+ * import type { TraceEvent, TraceSink } from "./trace.ts";
+ *
+ * const events: TraceEvent[] = [];
+ * const sink: TraceSink = (event) => events.push(event);
+ * await using listener = new SocketTCP();
+ * listener.bind({ hostname: "127.0.0.1", port: 0 });
+ * const client = new SocketTCP({ onTrace: sink });
+ * const [[server]] = await Promise.all([listener.accept(), client.connect(listener.localAddr)]);
+ * await Promise.all([client.close(), server.recvClose()]);
+ * console.log(events.filter((e) => e.kind === "send").map((e) => e.flags));
+ * // [ "SYN", "ACK", "FIN", "ACK", "ACK", "ACK" ]: `close` sends the last ACK three times
+ * ```
+ */
 export type TraceSink = (event: TraceEvent) => void;
 
 /**
@@ -70,6 +114,15 @@ function round(ms: number): number {
  * Parses a trace file's text (JSON lines) into events, skipping blank lines.
  *
  * @throws {SyntaxError} naming the line that is not a JSON trace event.
+ *
+ * @example
+ * ```ts
+ * import { parseTrace } from "./trace.ts";
+ * const text = '{"time":1,"kind":"send","local":"127.0.0.1:5000",' +
+ *   '"peer":"127.0.0.1:8000","flags":"SYN","seq":7,"len":0}\n\n';
+ * const [event] = parseTrace(text);
+ * console.log(event.kind, event.flags, event.seq); // "send" "SYN" 7
+ * ```
  */
 export function parseTrace(text: string): TraceEvent[] {
   const events: TraceEvent[] = [];
