@@ -51,6 +51,24 @@ export function mulberry32(seed: number): () => number {
 }
 
 /**
+ * `length` seeded pseudo-random bytes: the same seed (or the same generator
+ * state) gives the same bytes, so a failing test names the data it used.
+ *
+ * @example
+ * ```ts
+ * import { mulberry32, randomBytes } from "./faults.ts";
+ * console.log(randomBytes(4, 7).join() === randomBytes(4, 7).join()); // true
+ * console.log(randomBytes(3, mulberry32(7)).length); // 3
+ * ```
+ */
+export function randomBytes(length: number, seed: number | (() => number)): Uint8Array {
+  const random = typeof seed === "number" ? mulberry32(seed) : seed;
+  const bytes = new Uint8Array(length);
+  for (let i = 0; i < length; i++) bytes[i] = Math.floor(random() * 256);
+  return bytes;
+}
+
+/**
  * The random faults of one direction. Every field is optional and defaults to
  * 0 (no fault).
  *

@@ -11,7 +11,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { mulberry32 } from "./faults.ts";
+import { mulberry32, randomBytes } from "./faults.ts";
 import { formatAddr } from "./link.ts";
 import { startRelay } from "./relay.ts";
 import { SocketTCP, type SocketTCPOptions } from "./socket_tcp.ts";
@@ -112,12 +112,6 @@ interface Totals {
 const SOCKET: SocketTCPOptions = { maxRetries: 40, closeRetries: 12, idleTimeout: 10_000 };
 /** A transfer that takes longer than this is a failure (it would otherwise hang the soak). */
 const TRANSFER_LIMIT_MS = 60_000;
-
-function randomBytes(length: number, random: () => number): Uint8Array {
-  const bytes = new Uint8Array(length);
-  for (let i = 0; i < length; i++) bytes[i] = Math.floor(random() * 256);
-  return bytes;
-}
 
 function firstDifference(a: Uint8Array, b: Uint8Array): number {
   const n = Math.min(a.length, b.length);

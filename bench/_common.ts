@@ -4,20 +4,7 @@
  * @module
  */
 
-/** Deterministic pseudo-random bytes (xorshift32) from `seed`: the same seed gives the same file. */
-export function randomBytes(size: number, seed: number): Uint8Array {
-  const out = new Uint8Array(size);
-  let x = (seed * 2654435761 + 1) >>> 0 || 1;
-  for (let i = 0; i < size; i++) {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
+export { randomBytes } from "../faults.ts";
 
 /** Peak resident set size of this process in bytes: VmHWM from /proc, else the current RSS. */
 export function peakRss(): number {

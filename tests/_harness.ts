@@ -86,13 +86,7 @@ export async function open(options: PairOptions = {}): Promise<Pair> {
   };
 }
 
-/** Seeded random bytes. */
-export function randomBytes(length: number, seed: number): Uint8Array {
-  const random = mulberry32(seed);
-  const bytes = new Uint8Array(length);
-  for (let i = 0; i < length; i++) bytes[i] = Math.floor(random() * 256);
-  return bytes;
-}
+export { randomBytes } from "../faults.ts";
 
 /** Receives one whole message of `length` bytes with `recv(buffSize)` calls, checking each call's size. */
 export async function recvMessage(

@@ -6,7 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import { FaultInjector, mulberry32 } from "../faults.ts";
+import { FaultInjector, randomBytes } from "../faults.ts";
 import { SocketTCP } from "../socket_tcp.ts";
 import { type Relay, startRelay } from "../relay.ts";
 import { parseTrace } from "../trace.ts";
@@ -162,11 +162,6 @@ async function runClient(
   const client = new Script("cliente.ts", args, { permissions, stdin: true });
   await client.feed(input);
   return await client.result();
-}
-
-function randomBytes(length: number, seed: number): Uint8Array {
-  const random = mulberry32(seed);
-  return Uint8Array.from({ length }, () => Math.floor(random() * 256));
 }
 
 const ASCII = encoder.encode(

@@ -10,6 +10,7 @@
  * Randomness is seeded: `SEED=n` reruns one seed; every failure names it.
  */
 import assert from "node:assert/strict";
+import { concatBytes } from "../cli.ts";
 import fc from "fast-check";
 import { mulberry32 } from "../faults.ts";
 import { type Addr, type DatagramLink, udpLink } from "../link.ts";
@@ -172,15 +173,6 @@ async function openTapped(
 // ------------------------------------------------------------ arbitraries
 
 const text = (s: string) => encoder.encode(s);
-const concat = (...parts: Uint8Array[]) => {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-};
 
 /** A well-formed segment with any flags (SYN+FIN, FIN+ACK, ...) and a sequence number from `seq`. */
 const segmentArb = (seq: fc.Arbitrary<number>) =>
@@ -244,7 +236,7 @@ const oversized = (seq: fc.Arbitrary<number>) =>
     ([length, seed, header]) =>
       header === null
         ? randomBytes(length, seed)
-        : concat(text(`0|||0|||0|||${header}|||`), randomBytes(length, seed)),
+        : concatBytes([text(`0|||0|||0|||${header}|||`), randomBytes(length, seed)]),
   );
 
 /** A datagram that fast-check prints in one short line, whatever its size. */

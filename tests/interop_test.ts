@@ -10,7 +10,8 @@
  * sleep. Skipped when `python3` is not on PATH.
  */
 import assert from "node:assert/strict";
-import { FaultInjector, type FaultRule } from "../faults.ts";
+import { concatBytes } from "../cli.ts";
+import { FaultInjector, type FaultRule, randomBytes } from "../faults.ts";
 import { startRelay } from "../relay.ts";
 import { SocketTCP } from "../socket_tcp.ts";
 import type { Addr } from "../link.ts";
@@ -38,21 +39,6 @@ function hasPython(): boolean {
 const ignore = !hasPython();
 
 // ------------------------------------------------------------------ files
-
-/** `n` bytes of seeded random binary (xorshift32). */
-function randomBytes(n: number, seed: number): Uint8Array {
-  let x = seed >>> 0 || 1;
-  const out = new Uint8Array(n);
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
 
 const SPANISH = new TextEncoder().encode(
   [
@@ -171,16 +157,6 @@ class Deadline {
     for (const p of this.procs) p.kill();
     await Promise.allSettled(this.procs.map((p) => p.done));
   }
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
 
 function tail(text: string, lines = 40): string {
@@ -360,7 +336,7 @@ Deno.test({
       assert.equal(parts[0].length, 100, "recv(100) returns min(remaining, 100) bytes");
       while (client.incoming) parts.push(await client.recv(1000, { signal }));
       await client.close();
-      const echoed = concat(parts);
+      const echoed = concatBytes(parts);
       const [status, written] = await Promise.all([server.status, server.stdout]);
       await server.done;
       const context = report([server]);
@@ -446,7 +422,7 @@ Deno.test({
       await client.done;
       const context = report([client]);
       assert.equal(status.code, 0, `py_cliente.py exit code\n${context}`);
-      assert.deepEqual(concat(parts), message, `what SocketTCP received\n${context}`);
+      assert.deepEqual(concatBytes(parts), message, `what SocketTCP received\n${context}`);
       assert.equal(faults.stats.out.dropped + faults.stats.in.dropped, 4, "every rule fired");
     } finally {
       await conn?.close().catch(() => {});

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { concatBytes } from "../cli.ts";
 import fc from "fast-check";
 import {
   createSegment,
@@ -17,17 +18,6 @@ const decoder = new TextDecoder();
 /** Encodes a string as UTF-8 bytes. */
 function bytes(text: string): Uint8Array {
   return encoder.encode(text);
-}
-
-/** Concatenates byte arrays. */
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
 }
 
 /** A segment with the given fields, no flags and no data unless given. */
@@ -358,7 +348,7 @@ const fragment: fc.Arbitrary<Uint8Array> = fc.oneof(
 
 /** Free concatenations of fragments: mostly broken before the second field. */
 const fragmentBytes: fc.Arbitrary<Uint8Array> = fc.array(fragment, { maxLength: 12 }).map((parts) =>
-  concat(...parts)
+  concatBytes(parts)
 );
 
 /** A field that is usually valid: `valid`, or now and then any fragment. */
@@ -382,7 +372,7 @@ const nearHeaderBytes: fc.Arbitrary<Uint8Array> = fc.tuple(
   mostly(fc.oneof(fc.nat().map(String), fc.stringMatching(/^[0-9]{0,12}$/)).map(bytes)),
   separator,
   fc.oneof(fc.uint8Array({ maxLength: 8 }), fragmentBytes),
-).map((parts) => concat(...parts));
+).map((parts) => concatBytes(parts));
 
 Deno.test(`property: byte arrays built from header fragments parse or throw a SegmentError, nothing else (seed ${SEED})`, () => {
   checkProperty(
