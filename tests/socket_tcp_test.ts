@@ -449,3 +449,31 @@ Deno.test("sendStream rejects a source longer or shorter than announced", async 
     await pair.listener.close();
   }
 });
+
+Deno.test("a late copy of an old SYN, after the connection closed, opens no ghost connection", async () => {
+  const pair = await open();
+  await transferAndClose(pair);
+  const oldClient = pair.client.localAddr.port;
+  const [syn] = events(pair.clientSide.trace, "send", "SYN");
+  // The old SYN arrives late, from the old client's address.
+  const late = udpLink({ hostname: "127.0.0.1", port: oldClient });
+  await late.send(
+    createSegment({ syn: true, ack: false, fin: false, seq: syn.seq, data: new Uint8Array() }),
+    pair.listener.localAddr,
+  );
+  // A new client connects after it: accept must return the new one, never a ghost.
+  const fresh = new SocketTCP({ timeout: 20 });
+  const [[conn]] = await Promise.all([
+    pair.listener.accept(),
+    fresh.connect(pair.listener.localAddr),
+  ]);
+  assert.equal(conn.remoteAddr?.port, fresh.localAddr.port);
+  const synAcks = events(pair.serverSide.trace, "send", "SYN+ACK").filter((e) =>
+    e.seq === syn.seq + 1
+  );
+  assert.equal(new Set(synAcks.map((e) => e.local)).size, 1, "no new socket answered the late SYN");
+  assert.equal(pair.listener.stats.duplicates, 1);
+  late.close();
+  await Promise.all([fresh.close(), conn.recvClose()]);
+  await pair.listener.close();
+});
