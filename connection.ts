@@ -174,6 +174,8 @@ export class Connection {
   #finSeq: number | null = null;
   /** The peer sent FIN. */
   peerClosed = false;
+  /** The peer acknowledged what came before our segment in flight, but not it: alive, no room. */
+  peerBusy = false;
 
   readonly #maxMessageLength: number;
 
@@ -360,6 +362,14 @@ export class Connection {
         : { ignored: true };
     }
     if (this.state !== "established" || this.error) return { ignored: true };
+    if (this.#awaitedAck !== null) {
+      // New data at our own sequence number while our segment is in flight:
+      // both ends are sending, which one shared sequence number cannot carry.
+      this.error = new ProtocolError(
+        `Both ends sent at seq ${segment.seq} at once: one message at a time, in one direction`,
+      );
+      return { ignored: true };
+    }
     if (this.#messageLeft === null) {
       const digits = isDigits(segment.data);
       const length = digits ? Number(decoder.decode(segment.data)) : NaN;
@@ -378,7 +388,8 @@ export class Connection {
       this.#messageLength = length;
       this.#networkLeft = length;
     } else {
-      if (this.#networkLeft === 0) return { ignored: true }; // next message: wait until this one is read
+      // The next message waits until this one is read.
+      if (this.#networkLeft === 0) return this.#windowClosed();
       if (n > this.#networkLeft) {
         this.error = new ProtocolError(
           `Peer sent ${n} bytes at seq ${segment.seq}, but only ${this.#networkLeft} remained in the message`,
@@ -386,7 +397,7 @@ export class Connection {
         return { ignored: true };
       }
       // Flow control: hold at most what the application asked for, plus one segment.
-      if (this.#buffered > 0 && this.#buffered >= this.#want) return { ignored: true };
+      if (this.#buffered > 0 && this.#buffered >= this.#want) return this.#windowClosed();
       this.#chunks.push(segment.data);
       this.#buffered += n;
       this.#networkLeft -= n;
@@ -395,11 +406,26 @@ export class Connection {
     return { reply: control({ ack: true }, this.seq) };
   }
 
+  /**
+   * No room for a new segment: it is not taken, and not acknowledged, but the
+   * ACK of what came before tells the sender that this end is alive and
+   * busy, not gone (TCP's zero window, in the assignment's header).
+   */
+  #windowClosed(): Verdict {
+    return { reply: control({ ack: true }, this.seq), ignored: true };
+  }
+
   #onAck(segment: Segment): Verdict {
     if (this.#awaitedAck !== null && segment.seq === this.#awaitedAck) {
       this.seq = this.#awaitedAck;
       this.#awaitedAck = null;
       return {};
+    }
+    if (this.#awaitedAck !== null && segment.seq === this.seq) {
+      // Everything before our segment arrived, our segment did not get in:
+      // the peer is alive, its buffer is full.
+      this.peerBusy = true;
+      return { duplicate: true };
     }
     if (
       this.state === "last-ack" && this.#finSeq !== null && segment.seq === seqAdd(this.#finSeq, 2)

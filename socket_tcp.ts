@@ -22,7 +22,7 @@ import {
 } from "./link.ts";
 import { AdaptiveRto, type AdaptiveRtoOptions, FixedRto, type RtoPolicy } from "./rto.ts";
 import { createSegment, parseSegment, type Segment, SegmentError, segmentKind } from "./segment.ts";
-import type { TraceSink } from "./trace.ts";
+import type { TraceEvent, TraceSink } from "./trace.ts";
 import { WaitQueue } from "./wait_queue.ts";
 
 /**
@@ -68,7 +68,11 @@ export interface SocketTCPOptions {
   backlog?: number;
   /** Wraps each UDP socket this socket (and those it accepts) opens: the place for a fault injector. */
   link?: LinkWrapper;
-  /** Receives a trace event per segment sent or received and per timeout. */
+  /**
+   * Receives a trace event per segment sent or received and per timeout. It
+   * runs on the socket's hot path: keep it quick. If it throws, tracing stops
+   * for that socket and the connection goes on.
+   */
   onTrace?: TraceSink;
   /** Source of randomness for the initial sequence number, in [0, 1). Default `Math.random`. */
   random?: () => number;
@@ -152,11 +156,12 @@ export class PeerTimeoutError extends Deno.errors.TimedOut {
     readonly peer: string,
     readonly waitingFor: string,
     limit: { attempts: number } | { idleMs: number },
+    options?: ErrorOptions,
   ) {
     const detail = "attempts" in limit
       ? `after ${limit.attempts} ${limit.attempts === 1 ? "try" : "tries"}`
       : `for ${limit.idleMs} ms`;
-    super(`Peer ${peer} stopped answering: no ${waitingFor} ${detail}`);
+    super(`Peer ${peer} stopped answering: no ${waitingFor} ${detail}`, options);
     this.name = "PeerTimeoutError";
     this.attempts = "attempts" in limit ? limit.attempts : undefined;
     this.detail = detail;
@@ -287,6 +292,11 @@ export class SocketTCP {
   /** Before the peer is known (connect): the host its SYN+ACK must come from. */
   #expectedHost: string | null = null;
   #busy: string | null = null;
+  /** Set when a send failed part-way: the two ends no longer agree on the sequence number. */
+  #broken: Error | null = null;
+  #traceFailed = false;
+  /** The last error of a datagram send, kept as the cause of a later timeout. */
+  #lastSendError: unknown = undefined;
 
   /** Where the calls wait for something to arrive, or for a timeout. */
   readonly #events = new WaitQueue();
@@ -388,9 +398,20 @@ export class SocketTCP {
     if (this.#role !== "idle" || this.#released) {
       throw new TypeError("Cannot connect: the socket is already bound, connected or closed");
     }
-    const hostname = await resolveHost(address.hostname);
+    if (!Number.isInteger(address.port) || address.port < 1 || address.port > 65535) {
+      throw new RangeError(
+        `Cannot connect to port ${address.port}: expected an integer in 1..65535`,
+      );
+    }
+    this.#role = "connection"; // before any await: a second connect() must fail, not open a socket
+    let hostname: string;
+    try {
+      hostname = await resolveHost(address.hostname);
+    } catch (error) {
+      await this.#release();
+      throw error;
+    }
     const target = { hostname, port: address.port };
-    this.#role = "connection";
     this.#open({ hostname: hostname.includes(":") ? "::" : "0.0.0.0", port: 0 });
     this.#expectedHost = hostname;
     const random = this.#options.random ?? Math.random;
@@ -411,6 +432,7 @@ export class SocketTCP {
           formatAddr(target),
           "SYN+ACK (is a server listening?)",
           { attempts: error.attempts ?? 0 },
+          { cause: error.cause },
         );
       }
       throw error;
@@ -537,12 +559,14 @@ export class SocketTCP {
       throw new RangeError(`Cannot send a message of length ${length}: expected an integer >= 0`);
     }
     const connection = await this.#enter("send", options.signal);
+    let started = false;
     try {
       if (connection.peerClosed) {
         throw new ConnectionClosedError(
           `Cannot send: peer ${formatAddr(this.#peer!)} closed the connection`,
         );
       }
+      started = true;
       await this.#transmit(connection, new TextEncoder().encode(String(length)), options.signal);
       const mss = this.#settings.mss;
       let sent = 0;
@@ -577,6 +601,16 @@ export class SocketTCP {
           `Cannot send: the source ended after ${sent} of the announced ${length} bytes`,
         );
       }
+    } catch (error) {
+      // Part of the message went out: the peer waits for the rest, and the
+      // sequence numbers of both ends no longer agree. No later call may use
+      // this connection as if nothing happened (closing it still works).
+      if (!started || error instanceof ConnectionClosedError) throw error;
+      this.#broken ??= new Deno.errors.BrokenPipe(
+        `The connection is unusable: a send failed part-way (${(error as Error).message})`,
+        { cause: error },
+      );
+      throw error;
     } finally {
       this.#busy = null;
     }
@@ -610,6 +644,9 @@ export class SocketTCP {
     signal?: AbortSignal,
   ): Promise<void> {
     let rto = this.#rto.rto;
+    let busySince: number | null = null;
+    const connection = this.#connection!;
+    connection.peerBusy = false;
     for (let attempt = 0; attempt <= this.#settings.maxRetries; attempt++) {
       const sentAt = now();
       this.#send(segment, to, attempt > 0, rto);
@@ -627,10 +664,25 @@ export class SocketTCP {
       this.#stats.timeouts++;
       this.#trace("timeout", segment, to, { rto });
       rto = this.#rto.backoff(rto, attempt + 1);
+      if (connection.peerBusy) {
+        // The peer answered but had no room: this try does not count against
+        // maxRetries, only against idleTimeout (the persist state of TCP).
+        connection.peerBusy = false;
+        busySince ??= sentAt;
+        if (now() - busySince > this.#settings.idleTimeout) {
+          throw new PeerTimeoutError(formatAddr(to), "room in its receive buffer", {
+            idleMs: this.#settings.idleTimeout,
+          });
+        }
+        attempt--;
+      } else {
+        busySince = null;
+      }
     }
+    const cause = this.#lastSendError;
     throw new PeerTimeoutError(formatAddr(to), waitingFor, {
       attempts: this.#settings.maxRetries + 1,
-    });
+    }, cause === undefined ? undefined : { cause });
   }
 
   // ----------------------------------------------------------------- recv
@@ -695,7 +747,12 @@ export class SocketTCP {
       await this.#release();
       return;
     }
-    if (this.#busy) throw new TypeError(`Cannot close while ${this.#busy} is in progress`);
+    if (this.#busy) {
+      // A call still runs: no orderly FIN exchange is possible. Release, and
+      // the running call rejects with BadResource.
+      await this.#release();
+      return;
+    }
     this.#busy = "close";
     try {
       if (connection.peerClosed) {
@@ -782,6 +839,7 @@ export class SocketTCP {
     if (!connection || this.#role !== "connection") {
       throw new Deno.errors.NotConnected(`Cannot ${call}: the socket is not connected`);
     }
+    if (this.#broken) throw this.#broken;
     if (this.#busy) throw new TypeError(`Cannot ${call} while ${this.#busy} is in progress`);
     this.#busy = call;
     try {
@@ -796,6 +854,7 @@ export class SocketTCP {
 
   #throwIfBroken(): void {
     if (this.#released) throw new Deno.errors.BadResource("The socket was closed");
+    if (this.#broken) throw this.#broken;
     const error = this.#connection?.error;
     if (error) throw error;
   }
@@ -838,7 +897,14 @@ export class SocketTCP {
         await new Promise((resolve) => setTimeout(resolve, 1));
         continue;
       }
-      this.#onDatagram(bytes, from);
+      try {
+        this.#onDatagram(bytes, from);
+      } catch (error) {
+        // A bug, not the network: end every waiting call with it, and release.
+        this.#events.close(error);
+        void this.#release();
+        return;
+      }
     }
   }
 
@@ -907,7 +973,7 @@ export class SocketTCP {
     if (!segment.syn && !segment.ack && !segment.fin) this.#stats.bytesSent += segment.data.length;
     this.#trace("send", segment, to, { retransmission, rto });
     // UDP gives no delivery guarantee: a failed send is a lost datagram, and the timer resends it.
-    link.send(createSegment(segment), to).catch(ignore);
+    link.send(createSegment(segment), to).catch((error) => this.#lastSendError = error);
   }
 
   #trace(
@@ -917,8 +983,8 @@ export class SocketTCP {
     extra: { retransmission?: boolean; duplicate?: boolean; rto?: number },
   ): void {
     const sink = this.#options.onTrace;
-    if (!sink) return;
-    sink({
+    if (!sink || this.#traceFailed) return;
+    const event: TraceEvent = {
       time: performance.timeOrigin + performance.now(),
       kind,
       local: this.#localName ?? "",
@@ -929,7 +995,14 @@ export class SocketTCP {
       ...(extra.retransmission ? { retransmission: true } : {}),
       ...(extra.duplicate ? { duplicate: true } : {}),
       ...(extra.rto !== undefined ? { rto: extra.rto } : {}),
-    });
+    };
+    try {
+      sink(event);
+    } catch {
+      // A sink that throws (a full disk under --trace-file) must not break the
+      // connection: tracing stops for this socket.
+      this.#traceFailed = true;
+    }
   }
 
   /** Releases the UDP socket, the reader loop, pending handshakes and accepted-but-unclaimed sockets. */
@@ -952,8 +1025,6 @@ export class SocketTCP {
     this.#ready = [];
   }
 }
-
-function ignore(): void {}
 
 function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
   const out = new Uint8Array(a.length + b.length);

@@ -139,8 +139,11 @@ Deno.test("flow control: no more than the requested bytes plus one segment are h
   c.want = 2;
   c.onSegment(seg("", 12, "12"));
   assert.equal(show(c.onSegment(seg("", 14, "ab")).reply), "ACK 16");
-  // 2 bytes held, the application wants 2: the next segment is not acknowledged.
-  assert.deepEqual(c.onSegment(seg("", 16, "cd")), { ignored: true });
+  // 2 bytes held, the application wants 2: the next segment is not taken; the
+  // ACK of what came before says "alive, no room".
+  const full = c.onSegment(seg("", 16, "cd"));
+  assert.equal(full.ignored, true);
+  assert.equal(show(full.reply), "ACK 16");
   assert.equal(c.seq, 16);
   c.take(2);
   assert.equal(show(c.onSegment(seg("", 16, "cd")).reply), "ACK 18");
@@ -151,7 +154,9 @@ Deno.test("the next message's length waits until the current message is read", (
   c.want = 10;
   c.onSegment(seg("", 12, "2"));
   c.onSegment(seg("", 13, "ab"));
-  assert.deepEqual(c.onSegment(seg("", 15, "3")), { ignored: true });
+  const waiting = c.onSegment(seg("", 15, "3"));
+  assert.equal(waiting.ignored, true);
+  assert.equal(show(waiting.reply), "ACK 15", "alive, no room yet");
   c.take(10);
   assert.equal(show(c.onSegment(seg("", 15, "3")).reply), "ACK 16");
 });
@@ -280,4 +285,19 @@ Deno.test("a fixed RTO never changes and rejects nonsense", () => {
   assert.equal(rto.backoff(250, 10), 250);
   assert.throws(() => new FixedRto(0), RangeError);
   assert.throws(() => new FixedRto(Number.POSITIVE_INFINITY), RangeError);
+});
+
+Deno.test("a sender told 'alive, no room' by an ACK of its own seq marks the peer busy", () => {
+  const c = established();
+  c.dataSegment(enc.encode("abcd"));
+  assert.deepEqual(c.onSegment(seg("ACK", 12)), { duplicate: true });
+  assert.equal(c.peerBusy, true);
+  assert.equal(c.acknowledged, false);
+});
+
+Deno.test("new data at our own seq while our segment is in flight: both ends sent at once", () => {
+  const c = established();
+  c.dataSegment(enc.encode("abcd"));
+  assert.deepEqual(c.onSegment(seg("", 12, "5")), { ignored: true });
+  assert.match(String(c.error), /Both ends sent at seq 12 at once/);
 });

@@ -481,3 +481,98 @@ Deno.test("a late copy of an old SYN, after the connection closed, opens no ghos
   await Promise.all([fresh.close(), conn.recvClose()]);
   await pair.listener.close();
 });
+
+Deno.test("a send that fails part-way leaves the connection unusable, never out of step", async () => {
+  const pair = await open();
+  async function* brokenSource() {
+    yield new Uint8Array(20);
+    throw new Error("disk read failed");
+  }
+  const receiving = pair.server.recv(1000).catch((e) => e);
+  await assert.rejects(pair.client.sendStream(40, brokenSource()), /disk read failed/);
+  // Without this, the next message's bytes would be taken as the rest of the first one.
+  await assert.rejects(pair.client.send(MESSAGE), Deno.errors.BrokenPipe);
+  await pair.client.close(); // the FIN exchange still works: both ends agree on seq
+  assert.ok((await receiving) instanceof ConnectionClosedError);
+  await pair.server.recvClose();
+  await pair.listener.close();
+});
+
+Deno.test("close while a recv is waiting ends that recv with BadResource and releases the socket", async () => {
+  const pair = await open();
+  const receiving = pair.server.recv(10).catch((e) => e);
+  await pair.server.close();
+  assert.ok((await receiving) instanceof Deno.errors.BadResource);
+  await pair.client.close();
+  await pair.listener.close();
+});
+
+Deno.test("an onTrace sink that throws stops tracing, not the connection", async () => {
+  let calls = 0;
+  const listener = new SocketTCP({ timeout: 20 });
+  listener.bind({ hostname: "127.0.0.1", port: 0 });
+  const client = new SocketTCP({
+    timeout: 20,
+    onTrace: () => {
+      calls++;
+      throw new Error("disk full");
+    },
+  });
+  const [[server]] = await Promise.all([listener.accept(), client.connect(listener.localAddr)]);
+  const [, got] = await Promise.all([client.send(MESSAGE), server.recv(100)]);
+  assert.deepEqual(got, MESSAGE);
+  assert.equal(calls, 1);
+  await Promise.all([client.close(), server.recvClose()]);
+  await listener.close();
+});
+
+Deno.test("a receiver that reads late makes the sender wait, not give up (the peer is alive)", async () => {
+  // The sender gives up after 3 unanswered retries; the receiver lets it try 10 times.
+  const tenTimeouts = Promise.withResolvers<void>();
+  let timeouts = 0;
+  const listener = new SocketTCP({ timeout: 5, maxRetries: 3 });
+  listener.bind({ hostname: "127.0.0.1", port: 0 });
+  const client = new SocketTCP({
+    timeout: 5,
+    maxRetries: 3,
+    onTrace: (e) => {
+      if (e.kind === "timeout" && e.flags === "DATA" && ++timeouts === 10) tenTimeouts.resolve();
+    },
+  });
+  const [[server]] = await Promise.all([listener.accept(), client.connect(listener.localAddr)]);
+  const message = randomBytes(100, 5);
+  const sending = client.send(message);
+  await Promise.race([tenTimeouts.promise, sending]); // the send must still be running
+  assert.equal(timeouts, 10);
+  assert.deepEqual(await recvMessage(server, 100, 100), message);
+  await sending;
+  await Promise.all([client.close(), server.recvClose()]);
+  await listener.close();
+});
+
+Deno.test("both ends sending at once fail fast with a ProtocolError that says so", async () => {
+  await using pair = await open({ socket: { maxRetries: 50 } });
+  const results = await Promise.allSettled([
+    pair.client.send(randomBytes(5, 1)),
+    pair.server.send(randomBytes(12, 2)),
+  ]);
+  for (const result of results) {
+    assert.equal(result.status, "rejected");
+    assert.match(
+      String((result as PromiseRejectedResult).reason),
+      /Both ends sent at seq \d+ at once/,
+    );
+  }
+});
+
+Deno.test("a second connect on the same socket fails instead of opening another UDP socket", async () => {
+  const listener = new SocketTCP({ timeout: 20 });
+  listener.bind({ hostname: "127.0.0.1", port: 0 });
+  const client = new SocketTCP({ timeout: 20 });
+  const first = client.connect(listener.localAddr);
+  await assert.rejects(client.connect(listener.localAddr), /already bound, connected or closed/);
+  const [[server]] = await Promise.all([listener.accept(), first]);
+  await assert.rejects(new SocketTCP().connect({ hostname: "127.0.0.1", port: 0 }), /1\.\.65535/);
+  await Promise.all([client.close(), server.recvClose()]);
+  await listener.close();
+});
