@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { Connection, ProtocolError } from "./connection.ts";
+import { Connection, ProtocolError, type Verdict } from "./connection.ts";
 import {
   type Addr,
   type DatagramLink,
@@ -100,11 +100,15 @@ export interface SocketStats {
   segmentsSent: number;
   /** Segments received from the peer. */
   segmentsReceived: number;
-  /** Data bytes sent in DATA segments, retransmissions included. */
+  /** Payload bytes sent in DATA segments (length announcements and retransmissions included). */
   bytesSent: number;
-  /** Data bytes received in DATA segments that were accepted. */
+  /** Message bytes returned by `recv`. */
   bytesReceived: number;
-  /** Segments sent again: after a timeout, and the repeated last ACKs of `close`. */
+  /**
+   * Segments sent again: after a timeout, the SYN+ACK answering a repeated
+   * SYN, the FIN+ACK repeated while waiting for the last ACK, and the
+   * repeated last ACKs of `close`.
+   */
   retransmissions: number;
   /** Timeouts expired while waiting for the peer. */
   timeouts: number;
@@ -739,7 +743,9 @@ export class SocketTCP {
    * then assumes the peer closed. After FIN+ACK it sends the last
    * `ACK seq=s+2` 3 times, a timeout apart. On a listener or an unconnected
    * socket, just releases the UDP socket (pending handshakes end too).
-   * Calling it again is harmless.
+   * While another call (`send`, `recv`, ...) is running, there can be no
+   * orderly close: the socket is released at once and that call rejects with
+   * `Deno.errors.BadResource`. Calling it again is harmless.
    */
   async close(): Promise<void> {
     const connection = this.#connection;
@@ -955,7 +961,7 @@ export class SocketTCP {
   #count(
     segment: Segment,
     from: Addr,
-    verdict: { reply?: Segment; duplicate?: boolean; ignored?: boolean },
+    verdict: Verdict,
   ): void {
     this.#stats.segmentsReceived++;
     if (verdict.duplicate) this.#stats.duplicates++;
