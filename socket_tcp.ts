@@ -651,17 +651,13 @@ export class SocketTCP {
     let busySince: number | null = null;
     const connection = this.#connection!;
     connection.peerBusy = false;
+    // Stop waiting as soon as the peer breaks the protocol, too.
+    const settled = () => done() || connection.error !== undefined;
     for (let attempt = 0; attempt <= this.#settings.maxRetries; attempt++) {
       const sentAt = now();
       this.#send(segment, to, attempt > 0, rto);
-      const deadline = sentAt + rto;
-      while (!done()) {
+      if (await this.#waitFor(settled, rto, signal)) {
         this.#throwIfBroken();
-        const left = deadline - now();
-        if (left <= 0) break;
-        await this.#waitEvent(left, signal);
-      }
-      if (done()) {
         if (attempt === 0) this.#rto.sample(now() - sentAt);
         return;
       }
@@ -870,8 +866,9 @@ export class SocketTCP {
     const deadline = now() + ms;
     while (!condition()) {
       const left = deadline - now();
-      if (left <= 0) return false;
-      await this.#waitEvent(left, signal);
+      // The queue may expire a wait up to TIMER_SLACK_MS early, rather than
+      // overshoot by a whole timer tick: trust it, do not wait again.
+      if (left <= 0 || !(await this.#waitEvent(left, signal))) return condition();
     }
     return true;
   }

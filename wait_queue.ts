@@ -95,7 +95,7 @@ export class WaitQueue {
 
   /** Wakes every pending wait with `true`. */
   notify(): void {
-    for (const waiter of [...this.#waiters]) waiter.settle(true);
+    for (const waiter of this.#waiters) waiter.settle(true); // settle() deletes: safe in a Set
   }
 
   /** Rejects every pending and future wait with `error`, and stops the timer. */
