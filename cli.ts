@@ -319,6 +319,11 @@ export class Sha256 {
 
 const encoder = new TextEncoder();
 
+/** Writes bytes as lowercase hexadecimal, two digits each. */
+export function toHex(bytes: Uint8Array): string {
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
 /** Joins byte arrays into one new array. */
 export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
   let length = 0;
@@ -637,7 +642,7 @@ export class UdpReception {
   get expectedSha256(): string | undefined {
     const parts = Math.ceil(32 / (this.#mss - 2));
     if (this.#digestParts.size < parts) return undefined;
-    return [...this.#digest].map((b) => b.toString(16).padStart(2, "0")).join("");
+    return toHex(this.#digest);
   }
 
   /** Finishes the hash of what arrived; call it once. */

@@ -30,6 +30,7 @@ import {
   requirePermission,
   requireTraceFilePermission,
   Sha256,
+  toHex,
   TraceOutput,
   TRANSFER_OPTIONS,
   udpDatagrams,
@@ -277,7 +278,7 @@ async function sendUdp(options: ClientOptions): Promise<number> {
     socket.close();
   }
   if (!options.quiet) {
-    const hex = [...digest].map((b) => b.toString(16).padStart(2, "0")).join("");
+    const hex = toHex(digest);
     console.error(
       `cliente: sent ${formatCount(file.length)} bytes (${formatBytes(file.length)}) to ${
         formatAddr({ hostname, port: options.port })

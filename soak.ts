@@ -11,6 +11,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
+import { isUsageError, UsageError } from "./cli.ts";
 import { mulberry32, randomBytes } from "./faults.ts";
 import { formatAddr } from "./link.ts";
 import { startRelay } from "./relay.ts";
@@ -46,8 +47,6 @@ interface SoakOptions {
   maxSize: number;
   quiet: boolean;
 }
-
-class UsageError extends Error {}
 
 function parse(args: string[]): SoakOptions | null {
   const { values } = parseArgs({
@@ -182,7 +181,7 @@ async function main(args: string[]): Promise<number> {
   try {
     options = parse(args);
   } catch (error) {
-    if (error instanceof UsageError || (error as { code?: string }).code?.startsWith("ERR_PARSE")) {
+    if (isUsageError(error)) {
       console.error(`soak: ${(error as Error).message}\n\n${USAGE}`);
       return 2;
     }
