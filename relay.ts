@@ -409,6 +409,8 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
         } catch (error) {
           if (stopped() || error instanceof Deno.errors.BadResource) return;
           onEvent({ type: "error", error });
+          // One timer tick before reading again, so that a failing socket cannot spin.
+          await new Promise((resolve) => setTimeout(resolve, 1));
           continue;
         }
         // Not awaited: the next datagram is read while this one is sent (sends

@@ -473,7 +473,10 @@ async function serveUdp(options: ServerOptions, stop: AbortController): Promise<
         from = addr as Deno.NetAddr;
       } catch {
         if (closed) return;
-        continue; // a transient error (an ICMP report on some systems): keep reading
+        // A transient error (an ICMP report on some systems): keep reading,
+        // one timer tick later, so that a failing socket cannot spin.
+        await new Promise((resolve) => setTimeout(resolve, 1));
+        continue;
       }
       const peer = { hostname: from.hostname, port: from.port };
       const key = formatAddr(peer);
