@@ -106,6 +106,21 @@ export function sameAddr(a: Addr, b: Addr): boolean {
 }
 
 /**
+ * The address a host stands for without asking a resolver: IPv6 brackets
+ * removed, `localhost` (or nothing) as `127.0.0.1`, any other text as it is.
+ *
+ * @example
+ * ```ts
+ * import { normalizeHost } from "./link.ts";
+ * console.log(normalizeHost("[::1]"), normalizeHost("localhost")); // "::1" "127.0.0.1"
+ * ```
+ */
+export function normalizeHost(hostname: string): string {
+  const bare = hostname.replace(/^\[(.*)\]$/, "$1");
+  return bare === "localhost" || bare === "" ? "127.0.0.1" : bare;
+}
+
+/**
  * Resolves a host name to one IP address, so that both ends of a connection
  * agree on one address family. `localhost` always means `127.0.0.1`, whatever
  * the resolver returns first, because `::1` is not configured on every
@@ -114,8 +129,7 @@ export function sameAddr(a: Addr, b: Addr): boolean {
  * @throws {Deno.errors.NotFound} when the name does not resolve.
  */
 export async function resolveHost(hostname: string): Promise<string> {
-  const bare = hostname.replace(/^\[(.*)\]$/, "$1");
-  if (bare === "localhost" || bare === "") return "127.0.0.1";
+  const bare = normalizeHost(hostname);
   if (isIpLiteral(bare)) return bare;
   try {
     const [first] = await Deno.resolveDns(bare, "A");

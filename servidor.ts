@@ -34,7 +34,7 @@ import {
   UsageError,
   writeAll,
 } from "./cli.ts";
-import { type Addr, formatAddr, isIpLiteral } from "./link.ts";
+import { type Addr, formatAddr, isIpLiteral, normalizeHost } from "./link.ts";
 import { ConnectionClosedError, PeerTimeoutError, ProtocolError, SocketTCP } from "./socket_tcp.ts";
 
 /** The usage text of the server, printed by `--help` and on bad usage. */
@@ -395,7 +395,7 @@ function bindError(error: unknown, options: ServerOptions): unknown {
 
 /** Receives plain-UDP transfers (`--udp`) until Ctrl+C or, with `--once`, one transfer. */
 async function serveUdp(options: ServerOptions, stop: AbortController): Promise<number> {
-  const hostname = options.hostname === "localhost" ? "127.0.0.1" : options.hostname;
+  const hostname = normalizeHost(options.hostname);
   let socket: Deno.DatagramConn;
   try {
     socket = Deno.listenDatagram({ transport: "udp", hostname, port: options.port });

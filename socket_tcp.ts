@@ -16,6 +16,7 @@ import {
   formatAddr,
   isIpLiteral,
   type LinkWrapper,
+  normalizeHost,
   resolveHost,
   sameAddr,
   udpLink,
@@ -371,10 +372,9 @@ export class SocketTCP {
     if (this.#link || this.#released) {
       throw new TypeError("Cannot bind: the socket is already bound or closed");
     }
-    const requested = (address.hostname ?? "127.0.0.1").replace(/^\[(.*)\]$/, "$1");
-    const hostname = requested === "localhost" ? "127.0.0.1" : requested;
+    const hostname = normalizeHost(address.hostname ?? "127.0.0.1");
     if (!isIpLiteral(hostname)) {
-      throw new TypeError(`Cannot bind to "${requested}": expected an IP address or "localhost"`);
+      throw new TypeError(`Cannot bind to "${hostname}": expected an IP address or "localhost"`);
     }
     this.#open({ hostname, port: address.port ?? 0 });
     this.#role = "listener";
