@@ -562,7 +562,7 @@ export class SocketTCP {
     if (!Number.isSafeInteger(length) || length < 0) {
       throw new RangeError(`Cannot send a message of length ${length}: expected an integer >= 0`);
     }
-    const connection = await this.#enter("send", options.signal);
+    const connection = this.#enter("send");
     let started = false;
     try {
       if (connection.peerClosed) {
@@ -701,7 +701,7 @@ export class SocketTCP {
     if (!Number.isSafeInteger(buffSize) || buffSize < 1) {
       throw new RangeError(`Cannot recv with buffSize ${buffSize}: expected an integer >= 1`);
     }
-    const connection = await this.#enter("recv", options.signal);
+    const connection = this.#enter("recv");
     try {
       connection.want = buffSize;
       for (;;) {
@@ -794,7 +794,7 @@ export class SocketTCP {
    * @throws {PeerTimeoutError} when no FIN comes for `idleTimeout` ms.
    */
   async recvClose(options: { signal?: AbortSignal } = {}): Promise<void> {
-    const connection = await this.#enter("recvClose", options.signal);
+    const connection = this.#enter("recvClose");
     try {
       while (!connection.peerClosed) {
         this.#throwIfBroken();
@@ -835,22 +835,16 @@ export class SocketTCP {
 
   // ------------------------------------------------------------ internals
 
-  async #enter(call: string, signal?: AbortSignal): Promise<Connection> {
+  /** Checks that `call` may run now, and marks the socket busy with it. */
+  #enter(call: string): Connection {
     const connection = this.#connection;
     if (this.#released) throw new Deno.errors.BadResource(`Cannot ${call}: the socket is closed`);
-    if (!connection || this.#role !== "connection") {
+    if (!connection?.established || this.#role !== "connection") {
       throw new Deno.errors.NotConnected(`Cannot ${call}: the socket is not connected`);
     }
     if (this.#broken) throw this.#broken;
     if (this.#busy) throw new TypeError(`Cannot ${call} while ${this.#busy} is in progress`);
     this.#busy = call;
-    try {
-      // A socket returned by accept is established; one still in the handshake waits for it.
-      while (!connection.established) await this.#waitEvent(Infinity, signal);
-    } catch (error) {
-      this.#busy = null;
-      throw error;
-    }
     return connection;
   }
 
