@@ -651,11 +651,12 @@ export class SocketTCP {
     let busySince: number | null = null;
     const connection = this.#connection!;
     connection.peerBusy = false;
+    const bytes = createSegment(segment); // once: a retransmission sends the same bytes
     // Stop waiting as soon as the peer breaks the protocol, too.
     const settled = () => done() || connection.error !== undefined;
     for (let attempt = 0; attempt <= this.#settings.maxRetries; attempt++) {
       const sentAt = now();
-      this.#send(segment, to, attempt > 0, rto);
+      this.#send(segment, to, attempt > 0, rto, bytes);
       if (await this.#waitFor(settled, rto, signal)) {
         this.#throwIfBroken();
         if (attempt === 0) this.#rto.sample(now() - sentAt);
@@ -962,7 +963,14 @@ export class SocketTCP {
     this.#wake();
   }
 
-  #send(segment: Segment, to: Addr, retransmission: boolean, rto?: number): void {
+  /** Sends `segment` (already encoded as `bytes`, when it is sent again) and counts and traces it. */
+  #send(
+    segment: Segment,
+    to: Addr,
+    retransmission: boolean,
+    rto?: number,
+    bytes: Uint8Array = createSegment(segment),
+  ): void {
     const link = this.#link;
     if (!link || this.#released) return;
     this.#stats.segmentsSent++;
@@ -970,7 +978,7 @@ export class SocketTCP {
     if (!segment.syn && !segment.ack && !segment.fin) this.#stats.bytesSent += segment.data.length;
     this.#trace("send", segment, to, { retransmission, rto });
     // UDP gives no delivery guarantee: a failed send is a lost datagram, and the timer resends it.
-    link.send(createSegment(segment), to).catch((error) => this.#lastSendError = error);
+    link.send(bytes, to).catch((error) => this.#lastSendError = error);
   }
 
   #trace(
