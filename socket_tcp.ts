@@ -490,7 +490,14 @@ export class SocketTCP {
     }
     const child = new SocketTCP(this.#options);
     child.#role = "connection";
-    child.#open({ hostname: this.#link!.localAddr.hostname, port: 0 });
+    try {
+      child.#open({ hostname: this.#link!.localAddr.hostname, port: 0 });
+    } catch {
+      // No socket for it (out of file descriptors, in a flood): drop this SYN,
+      // keep listening. Its client will send it again.
+      this.#stats.backlogDrops++;
+      return;
+    }
     child.#peer = from;
     child.#connection = Connection.server(segment.seq, this.#options);
     const entry: PendingSyn = { child, since: now() };
