@@ -382,7 +382,12 @@ export class SocketTCP {
 
   #open(addr: Addr): void {
     const raw = udpLink(addr);
-    this.#link = this.#options.link ? this.#options.link(raw) : raw;
+    try {
+      this.#link = this.#options.link ? this.#options.link(raw) : raw;
+    } catch (error) {
+      raw.close();
+      throw error;
+    }
     this.#localName = formatAddr(this.#link.localAddr);
     this.#reader = this.#readLoop(this.#link);
   }

@@ -576,3 +576,23 @@ Deno.test("a second connect on the same socket fails instead of opening another 
   await Promise.all([client.close(), server.recvClose()]);
   await listener.close();
 });
+
+Deno.test("a SYN for which no new socket can be opened is dropped and counted, and the client gets in on its next SYN", async () => {
+  let links = 0;
+  const listener = new SocketTCP({
+    timeout: 20,
+    link: (link) => {
+      // The listener's own socket is the first; the second (the first SYN's new socket) fails.
+      if (++links === 2) throw new Deno.errors.AddrNotAvailable("out of sockets");
+      return link;
+    },
+  });
+  listener.bind({ hostname: "127.0.0.1", port: 0 });
+  const client = new SocketTCP({ timeout: 20 });
+  const [[server]] = await Promise.all([listener.accept(), client.connect(listener.localAddr)]);
+  assert.equal(listener.stats.backlogDrops, 1);
+  const [, got] = await Promise.all([client.send(MESSAGE), server.recv(100)]);
+  assert.deepEqual(got, MESSAGE);
+  await Promise.all([client.close(), server.recvClose()]);
+  await listener.close();
+});
