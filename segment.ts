@@ -255,6 +255,27 @@ export function parseSegment(bytes: Uint8Array): Segment {
 }
 
 /**
+ * Joins byte arrays into one new array.
+ *
+ * @example
+ * ```ts
+ * import { concatBytes } from "./segment.ts";
+ * console.log(concatBytes([new Uint8Array([1, 2]), new Uint8Array([3])])); // Uint8Array(3) [ 1, 2, 3 ]
+ * ```
+ */
+export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
+  let length = 0;
+  for (const part of parts) length += part.length;
+  const out = new Uint8Array(length);
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
+}
+
+/**
  * Names a segment's flags the way the report and the traces do: `SYN`,
  * `SYN+ACK`, `ACK`, `FIN`, `FIN+ACK`, or `DATA` when no flag is set.
  *

@@ -22,7 +22,14 @@ import {
   udpLink,
 } from "./link.ts";
 import { AdaptiveRto, type AdaptiveRtoOptions, FixedRto, type RtoPolicy } from "./rto.ts";
-import { createSegment, parseSegment, type Segment, SegmentError, segmentKind } from "./segment.ts";
+import {
+  concatBytes,
+  createSegment,
+  parseSegment,
+  type Segment,
+  SegmentError,
+  segmentKind,
+} from "./segment.ts";
 import type { TraceEvent, TraceSink } from "./trace.ts";
 import { WaitQueue } from "./wait_queue.ts";
 
@@ -597,7 +604,7 @@ export class SocketTCP {
         let offset = 0;
         if (carry.length > 0) {
           offset = Math.min(mss - carry.length, chunk.length);
-          carry = concat(carry, chunk.subarray(0, offset));
+          carry = concatBytes([carry, chunk.subarray(0, offset)]);
           if (carry.length < mss) continue;
           await this.#transmit(connection, carry, options.signal);
           sent += mss;
@@ -781,7 +788,7 @@ export class SocketTCP {
       const fin = connection.fin();
       for (let attempt = 0; attempt < attempts && !finAcked(); attempt++) {
         this.#send(fin, peer, attempt > 0, this.#rto.rto);
-        if (!(await this.#waitFor(finAcked, this.#rto.rto)) && !finAcked()) {
+        if (!(await this.#waitFor(finAcked, this.#rto.rto))) {
           this.#stats.timeouts++;
           this.#trace("timeout", fin, peer, { rto: this.#rto.rto });
         }
@@ -1041,11 +1048,4 @@ export class SocketTCP {
     ]);
     this.#ready = [];
   }
-}
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
 }
