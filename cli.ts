@@ -1,8 +1,9 @@
 /**
- * Helpers shared by the command-line tools `cliente.ts` and `servidor.ts`
- * (and, for option parsing, `diagram.ts`, `plot.ts` and `demo.ts`):
- * option parsing, permission checks, the progress bar, summaries, trace
- * output, an incremental SHA-256 and the framing of the plain-UDP mode.
+ * Helpers shared by the command-line tools: option parsing and the one way
+ * every tool reports bad usage (`cliente.ts`, `servidor.ts`, `demo.ts`,
+ * `soak.ts`, `diagram.ts`, `plot.ts`, `relay.ts`), permission checks, the
+ * progress bar, summaries, trace output and an incremental SHA-256. The
+ * plain-UDP mode (`--udp`) is in `udp_mode.ts`.
  *
  * Nothing here needs a permission of its own: colour is used only when
  * `--allow-env` happens to be granted, and terminal detection needs none.
@@ -18,7 +19,7 @@ export type { TraceEvent, TraceKind, TraceSink };
 
 // ------------------------------------------------------------------ usage
 
-/** Bad command-line usage: the tools print the message and the usage, and exit 2. */
+/** Bad command-line usage: the tools print the message and a pointer to `--help`, and exit 2. */
 export class UsageError extends Error {
   /** Creates the error; the message says which argument is wrong and what was expected. */
   constructor(message: string) {
@@ -39,6 +40,14 @@ export class CliError extends Error {
 /**
  * Tells whether `error` is bad usage: a {@linkcode UsageError} or an error
  * of `parseArgs` from `node:util` (unknown option, missing value…).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { isUsageError, UsageError } from "./cli.ts";
+ * assert.equal(isUsageError(new UsageError("expected HOST and PORT")), true);
+ * assert.equal(isUsageError(new RangeError("a bug")), false);
+ * ```
  */
 export function isUsageError(error: unknown): error is Error {
   return error instanceof UsageError ||
@@ -46,19 +55,184 @@ export function isUsageError(error: unknown): error is Error {
       String(error.code).startsWith("ERR_PARSE_ARGS"));
 }
 
+/** What {@linkcode parseArguments} returns: the options' values and the positional arguments. */
+export type ParsedArguments<O extends ParseArgsOptionsConfig> = ReturnType<
+  typeof parseArgs<{ args: string[]; allowPositionals: true; strict: true; options: O }>
+>;
+
 /**
- * Runs `parse` over a tool's command line. Returns an exit code instead when
- * there is nothing to run: 0 after printing `usage` on stdout when `parse`
- * returns `"help"`; 2 after printing `TOOL: message` and `usage` on stderr
- * on bad usage (see {@linkcode isUsageError}). Other errors are thrown.
+ * Parses a command line with `parseArgs` from `node:util`, so that every
+ * spelling of a mistake gets the same one-line message:
+ *
+ * - `--name VALUE`, `--name=VALUE`, `-n VALUE` and `-nVALUE` are the same,
+ *   also when VALUE is a negative number (`--timeout -1`): the tool's own
+ *   check of the value then names it, whatever the spelling;
+ * - an unknown option (with the closest known one, if any), a missing
+ *   value, a value given to a flag, or more than `maxPositionals`
+ *   positional arguments throws a {@linkcode UsageError} of one line.
+ *
+ * Run it inside {@linkcode parseCommandLine}, which prints the error.
+ *
+ * @throws {UsageError} on bad usage.
  *
  * @example
  * ```ts
- * import { parseCommandLine, UsageError } from "./cli.ts";
- * const code = parseCommandLine("demo", "Usage: …", () => {
- *   throw new UsageError("expected HOST and PORT");
+ * import assert from "node:assert/strict";
+ * import { parseArguments } from "./cli.ts";
+ * const options = { timeout: { type: "string" }, quiet: { type: "boolean" } } as const;
+ * const { values, positionals } = parseArguments(["8000", "--timeout", "-1"], options, 1);
+ * assert.deepEqual([values.timeout, positionals], ["-1", ["8000"]]);
+ * assert.throws(() => parseArguments(["--timout", "5"], options), {
+ *   message: "unknown option --timout (did you mean --timeout?)",
  * });
- * console.log(code); // 2
+ * assert.throws(() => parseArguments(["--timeout"], options), {
+ *   message: "--timeout needs a value",
+ * });
+ * assert.throws(() => parseArguments(["a.txt"], options), { message: 'unexpected argument "a.txt"' });
+ * ```
+ */
+export function parseArguments<const O extends ParseArgsOptionsConfig>(
+  args: readonly string[],
+  options: O,
+  maxPositionals = 0,
+): ParsedArguments<O> {
+  const longs = new Map(Object.entries(options));
+  const shorts = new Map<string, string>();
+  for (const [name, option] of longs) if (option.short) shorts.set(option.short, name);
+  const normal: string[] = [];
+  const positionals: string[] = [];
+  const value = (flag: string, next: string | undefined): string => {
+    // A value may begin with "-" only when it is a number (or "-" alone): anything
+    // else that looks like an option means the value was forgotten.
+    if (next === undefined || (/^-./.test(next) && !/^-\.?\d/.test(next))) {
+      throw new UsageError(`${flag} needs a value`);
+    }
+    return next;
+  };
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    if (arg === "--") {
+      positionals.push(...args.slice(i + 1));
+      break;
+    }
+    if (arg.startsWith("--")) {
+      const eq = arg.indexOf("=");
+      const name = eq < 0 ? arg.slice(2) : arg.slice(2, eq);
+      const option = longs.get(name);
+      if (!option) throw new UsageError(unknownOption(`--${name}`, [...longs.keys()]));
+      if (option.type === "boolean") {
+        if (eq >= 0) throw new UsageError(`--${name} takes no value`);
+        normal.push(`--${name}`);
+      } else {
+        normal.push(eq >= 0 ? arg : `--${name}=${value(arg, args[++i])}`);
+      }
+    } else if (/^-[^\d.]/.test(arg)) {
+      // Short options: -h, -o FILE, -oFILE, -qh.
+      for (let k = 1; k < arg.length; k++) {
+        const name = shorts.get(arg[k]);
+        if (name === undefined) throw new UsageError(unknownOption(`-${arg[k]}`, []));
+        if (longs.get(name)!.type === "boolean") {
+          normal.push(`--${name}`);
+          continue;
+        }
+        const rest = arg.slice(k + 1);
+        normal.push(`--${name}=${rest !== "" ? rest : value(`-${arg[k]}`, args[++i])}`);
+        break;
+      }
+    } else {
+      positionals.push(arg);
+    }
+  }
+  if (positionals.length > maxPositionals) {
+    throw new UsageError(`unexpected argument "${positionals[maxPositionals]}"`);
+  }
+  let values: ParsedArguments<O>["values"];
+  try {
+    values = parseArgs({ args: normal, options, strict: true, allowPositionals: true }).values;
+  } catch (error) {
+    // Not expected after the normalisation above; still bad usage, in one line.
+    if (isUsageError(error)) throw new UsageError(firstLine(error.message));
+    throw error;
+  }
+  return { values, positionals } as ParsedArguments<O>;
+}
+
+/** `unknown option --timout (did you mean --timeout?)`. */
+function unknownOption(flag: string, known: string[]): string {
+  const name = flag.replace(/^-+/, "");
+  const close = known.find((candidate) =>
+    name.length > 1 && (candidate.startsWith(name) || editDistance(name, candidate) <= 2)
+  );
+  return close === undefined
+    ? `unknown option ${flag}`
+    : `unknown option ${flag} (did you mean --${close}?)`;
+}
+
+function editDistance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) {
+      next[j] = Math.min(row[j] + 1, next[j - 1] + 1, row[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    row = next;
+  }
+  return row[b.length];
+}
+
+function firstLine(text: string): string {
+  return text.split(/\n|\. /)[0].replace(/\.$/, "");
+}
+
+/**
+ * The command that prints a tool's help, read from the first line of its
+ * usage (`Usage: deno task soak …` gives `deno task soak --help`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { helpCommand } from "./cli.ts";
+ * const usage = "Usage: deno run --allow-net cliente.ts HOST PORT [options] < FILE";
+ * assert.equal(helpCommand("cliente", usage), "deno run --allow-net cliente.ts --help");
+ * assert.equal(helpCommand("soak", "Usage: deno task soak [options]"), "deno task soak --help");
+ * ```
+ */
+export function helpCommand(tool: string, usage: string): string {
+  const match = /^Usage: (deno task \S+|.*?\S+\.ts)\b/.exec(usage);
+  return `${match ? match[1] : tool} --help`;
+}
+
+/**
+ * Prints bad usage the one way every tool does: `TOOL: what is wrong`, then
+ * `TOOL: run "… --help" for usage`, on stderr. Returns 2, the exit code.
+ *
+ * @example
+ * ```ts ignore
+ * return reportUsageError("relay", USAGE, new UsageError("--listen is required")); // 2
+ * ```
+ */
+export function reportUsageError(tool: string, usage: string, error: Error): number {
+  const message = error instanceof UsageError ? error.message : firstLine(error.message);
+  console.error(`${tool}: ${message}\n${tool}: run "${helpCommand(tool, usage)}" for usage`);
+  return 2;
+}
+
+/**
+ * Runs `parse` over a tool's command line. Returns an exit code instead when
+ * there is nothing to run: 0 after printing `usage` on stdout when `parse`
+ * returns `"help"`; 2 after printing what is wrong and where the help is
+ * (see {@linkcode reportUsageError}) on bad usage (see
+ * {@linkcode isUsageError}). Other errors are thrown.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { parseArguments, parseCommandLine } from "./cli.ts";
+ * const code = parseCommandLine("demo", "Usage: deno task demo [options]", () => {
+ *   parseArguments(["--bogus"], { help: { type: "boolean" } });
+ *   return {};
+ * });
+ * assert.equal(code, 2); // stderr: "demo: unknown option --bogus" and where the help is
  * ```
  */
 export function parseCommandLine<T extends object>(
@@ -75,8 +249,7 @@ export function parseCommandLine<T extends object>(
     return parsed;
   } catch (error) {
     if (!isUsageError(error)) throw error;
-    console.error(`${tool}: ${error.message}\n\n${usage}`);
-    return 2;
+    return reportUsageError(tool, usage, error);
   }
 }
 
@@ -87,8 +260,12 @@ export function parseCommandLine<T extends object>(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseInteger } from "./cli.ts";
- * console.log(parseInteger("16", "mss", 1, 60000)); // 16
+ * assert.equal(parseInteger("16", "mss", 1, 60000), 16);
+ * assert.throws(() => parseInteger("-1", "timeout", 1, 600000), {
+ *   message: '--timeout is "-1", expected an integer in 1..600000',
+ * });
  * ```
  */
 export function parseInteger(
@@ -100,7 +277,39 @@ export function parseInteger(
   if (text === undefined) return undefined;
   const value = Number(text);
   if (!/^\s*\d+\s*$/.test(text) || !Number.isSafeInteger(value) || value < min || value > max) {
-    throw new UsageError(`--${option} is "${text}", expected an integer in ${min}..${max}`);
+    const range = max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `in ${min}..${max}`;
+    throw new UsageError(`--${option} is "${text}", expected an integer ${range}`);
+  }
+  return value;
+}
+
+/**
+ * Parses a probability option in `[0, 1]` (`[0, 1)` when `below1`);
+ * `undefined` stays `undefined`.
+ *
+ * @throws {UsageError} naming the option and the expected range.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { parseProbability } from "./cli.ts";
+ * assert.equal(parseProbability("0.2", "loss"), 0.2);
+ * assert.throws(() => parseProbability("2", "loss"), {
+ *   message: '--loss is "2", expected a probability in 0..1',
+ * });
+ * ```
+ */
+export function parseProbability(
+  text: string | undefined,
+  option: string,
+  below1 = false,
+): number | undefined {
+  if (text === undefined) return undefined;
+  const value = Number(text);
+  if (text.trim() === "" || !(value >= 0 && (below1 ? value < 1 : value <= 1))) {
+    throw new UsageError(
+      `--${option} is "${text}", expected a probability in 0..1${below1 ? " (below 1)" : ""}`,
+    );
   }
   return value;
 }
@@ -131,56 +340,63 @@ export function parseMss(text: string | undefined, udp: boolean): number {
 }
 
 /**
- * Parses a port argument, 0..65535.
+ * Parses a port argument in `min..65535`: 0 picks a free port where a port
+ * is listened on, so a client asks for `min` 1.
  *
- * @throws {UsageError} when it is not a port number.
+ * @throws {UsageError} when it is not a port number in range.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { parsePort } from "./cli.ts";
+ * assert.equal(parsePort("8000"), 8000);
+ * assert.throws(() => parsePort("0", "PORT", 1), {
+ *   message: 'PORT is "0", expected a port number in 1..65535',
+ * });
+ * ```
  */
-export function parsePort(text: string, what = "PORT"): number {
+export function parsePort(text: string, what = "PORT", min = 0): number {
   const value = Number(text);
-  if (!/^\d+$/.test(text) || value > 65535) {
-    throw new UsageError(`${what} is "${text}", expected a port number in 0..65535`);
+  if (!/^\d+$/.test(text) || value < min || value > 65535) {
+    throw new UsageError(`${what} is "${text}", expected a port number in ${min}..65535`);
   }
   return value;
 }
 
-/** What `parseArgs` returns for `options`, with positionals allowed. */
-export type ParsedFileArgs<O extends ParseArgsOptionsConfig> = ReturnType<
-  typeof parseArgs<{ args: string[]; allowPositionals: true; options: O }>
->;
+/** What {@linkcode parseFileArgs} returns. */
+export type ParsedFileArgs<O extends ParseArgsOptionsConfig> = ParsedArguments<O>;
 
 /**
  * Parses the command line of a tool that reads the files named as arguments
  * (`diagram.ts`, `plot.ts`); `options` must hold a boolean `help`. Returns an
  * exit code instead when there is nothing to run: 0 after printing `usage` on
- * stdout for `--help`; 2 after printing the error and `usage` on stderr on
- * bad usage, or `usage` alone when no file is named.
+ * stdout for `--help`; 2 on bad usage or when no file is named, after
+ * printing what is wrong and where the help is (see
+ * {@linkcode reportUsageError}). `tool` is the prefix of those lines, by
+ * default the task named in `usage` (`Usage: deno task diagram …`).
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseFileArgs } from "./cli.ts";
  * const parsed = parseFileArgs(["a.jsonl"], { help: { type: "boolean" } }, "Usage: …");
- * console.log(typeof parsed === "number" ? parsed : parsed.positionals); // ["a.jsonl"]
+ * assert.deepEqual(typeof parsed === "number" ? parsed : parsed.positionals, ["a.jsonl"]);
  * ```
  */
 export function parseFileArgs<
   const O extends ParseArgsOptionsConfig & { help: { type: "boolean" } },
->(args: string[], options: O, usage: string): ParsedFileArgs<O> | number {
-  let parsed: ParsedFileArgs<O>;
-  try {
-    parsed = parseArgs({ args, allowPositionals: true, options });
-  } catch (error) {
-    console.error(`${(error as Error).message}\n\n${usage}`);
-    return 2;
-  }
-  if ((parsed.values as { help?: boolean }).help) {
-    console.log(usage);
-    return 0;
-  }
-  if (parsed.positionals.length === 0) {
-    console.error(usage);
-    return 2;
-  }
-  return parsed;
+>(
+  args: string[],
+  options: O,
+  usage: string,
+  tool: string = /^Usage: deno task (\S+)/.exec(usage)?.[1] ?? "usage",
+): ParsedFileArgs<O> | number {
+  return parseCommandLine(tool, usage, () => {
+    const parsed = parseArguments(args, options, Infinity);
+    if ((parsed.values as { help?: boolean }).help) return "help";
+    if (parsed.positionals.length === 0) throw new UsageError("expected a trace file to read");
+    return parsed;
+  });
 }
 
 // ------------------------------------------------------------ permissions
@@ -319,11 +535,12 @@ export class Sha256 {
 
 const encoder = new TextEncoder();
 
-/** Writes bytes as lowercase hexadecimal, two digits each. */
-export function toHex(bytes: Uint8Array): string {
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-}
-
+/**
+ * Kept only for tests/segment_test.ts, tests/fuzz_test.ts and
+ * tests/interop_test.ts, which import it from here.
+ *
+ * @deprecated Import `concatBytes` from `./segment.ts`, its one home.
+ */
 export { concatBytes } from "./segment.ts";
 
 /** Writes all of `bytes` to a writer such as `Deno.stdout`. */
@@ -355,6 +572,7 @@ export class Progress {
   readonly #start = performance.now();
   #lastDraw = -Infinity;
   #shown = false;
+  #finished = false;
   #state: ProgressState = { done: 0, retransmissions: 0 };
 
   /** Creates a bar; it draws nothing when `enabled` is false or stderr is not a terminal. */
@@ -365,7 +583,7 @@ export class Progress {
   /** Records the progress and redraws if the last redraw is 100 ms old. */
   update(state: ProgressState): void {
     this.#state = state;
-    if (!this.#enabled) return;
+    if (!this.#enabled || this.#finished) return;
     const now = performance.now();
     if (now - this.#lastDraw < 100) return;
     this.#lastDraw = now;
@@ -379,10 +597,11 @@ export class Progress {
     if (this.#shown) this.#draw();
   }
 
-  /** Removes the bar for good. */
+  /** Removes the bar for good: later updates draw nothing. */
   done(): void {
     if (this.#shown) this.#clear();
     this.#shown = false;
+    this.#finished = true;
   }
 
   #clear(): void {
@@ -531,122 +750,4 @@ export function formatSummary(title: string, summary: Summary): string {
     `  goodput: ${formatRate(summary.bytes, summary.elapsed)}`,
     `  SHA-256: ${summary.sha256}`,
   ].join("\n");
-}
-
-// ------------------------------------------------------------ plain UDP
-
-/**
- * Framing of the plain-UDP mode (`--udp`, the assignment's step 1): every
- * datagram is at most `mss` (16) bytes and begins with one tag byte.
- *
- * - `L` + the file's length in ASCII decimal: the announcement, sent first.
- * - `H` + one index byte (0, 1, 2) + a slice of the file's SHA-256: three
- *   datagrams that carry the digest, so the receiver can tell a damaged file.
- * - `D` + up to `mss - 1` bytes of the file, in order.
- *
- * Nothing is acknowledged or sent again: whatever the network loses,
- * duplicates or reorders shows in the file that arrives. The receiver ends a
- * transfer when the announced bytes have arrived or after an idle gap.
- */
-export const UDP_TAG = { length: 0x4c, hash: 0x48, data: 0x44 } as const;
-
-/**
- * Splits a file into the datagrams of the plain-UDP mode.
- *
- * @throws {RangeError} when `mss` is below 16 (the announcement must fit).
- */
-export function udpDatagrams(file: Uint8Array, sha256: Uint8Array, mss: number): Uint8Array[] {
-  if (mss < 16) throw new RangeError(`Cannot frame UDP datagrams of ${mss} bytes: expected >= 16`);
-  const out: Uint8Array[] = [];
-  out.push(new Uint8Array([UDP_TAG.length, ...encoder.encode(String(file.length))]));
-  const slice = mss - 2;
-  for (let index = 0, at = 0; at < sha256.length; index++, at += slice) {
-    out.push(new Uint8Array([UDP_TAG.hash, index, ...sha256.subarray(at, at + slice)]));
-  }
-  for (let at = 0; at < file.length; at += mss - 1) {
-    const chunk = file.subarray(at, at + mss - 1);
-    const datagram = new Uint8Array(chunk.length + 1);
-    datagram[0] = UDP_TAG.data;
-    datagram.set(chunk, 1);
-    out.push(datagram);
-  }
-  return out;
-}
-
-/** The receiving side of one plain-UDP transfer. */
-export class UdpReception {
-  /** The announced length, once its datagram arrived. */
-  announced: number | undefined;
-  /** Data bytes received (duplicates included). */
-  received = 0;
-  /** Datagrams received. */
-  datagrams = 0;
-  /** When the last datagram arrived (`performance.now()`). */
-  lastSeen: number = performance.now();
-  /** When the first datagram arrived. */
-  readonly started: number = performance.now();
-  readonly #hash = new Sha256();
-  readonly #digest = new Uint8Array(32);
-  readonly #digestParts = new Set<number>();
-  readonly #mss: number;
-
-  /** Creates the state of a transfer whose datagrams are at most `mss` bytes. */
-  constructor(mss: number) {
-    this.#mss = mss;
-  }
-
-  /**
-   * Feeds one datagram; returns the data bytes to write (possibly empty).
-   * Datagrams that are not of this framing are counted and ignored.
-   */
-  onDatagram(bytes: Uint8Array): Uint8Array {
-    this.datagrams++;
-    this.lastSeen = performance.now();
-    const tag = bytes[0];
-    if (tag === UDP_TAG.length) {
-      const text = new TextDecoder().decode(bytes.subarray(1));
-      if (/^\d+$/.test(text)) this.announced = Number(text);
-    } else if (tag === UDP_TAG.hash && bytes.length >= 2) {
-      const at = bytes[1] * (this.#mss - 2);
-      const part = bytes.subarray(2);
-      if (at + part.length <= 32) {
-        this.#digest.set(part, at);
-        this.#digestParts.add(bytes[1]);
-      }
-    } else if (tag === UDP_TAG.data) {
-      const data = bytes.slice(1);
-      this.received += data.length;
-      this.#hash.update(data);
-      return data;
-    }
-    return new Uint8Array(0);
-  }
-
-  /** All the announced bytes arrived (they may still be damaged). */
-  get complete(): boolean {
-    return this.announced !== undefined && this.received >= this.announced;
-  }
-
-  /** The sender's SHA-256 in hex, if all its datagrams arrived. */
-  get expectedSha256(): string | undefined {
-    const parts = Math.ceil(32 / (this.#mss - 2));
-    if (this.#digestParts.size < parts) return undefined;
-    return toHex(this.#digest);
-  }
-
-  /** Finishes the hash of what arrived; call it once. */
-  finish(): { sha256: string; intact: boolean; verdict: string } {
-    const sha256 = this.#hash.hex();
-    const expected = this.expectedSha256;
-    const of = this.announced === undefined
-      ? `${formatCount(this.received)} bytes (length announcement lost)`
-      : `${formatCount(this.received)} of ${formatCount(this.announced)} bytes`;
-    const intact = expected === sha256 && this.received === this.announced;
-    const hashText = expected === undefined
-      ? "SHA-256 unknown (digest datagrams lost)"
-      : expected === sha256
-      ? "SHA-256 matches"
-      : "SHA-256 mismatch";
-    return { sha256, intact, verdict: `received ${of}, ${hashText}` };
-  }
 }

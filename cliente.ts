@@ -8,20 +8,19 @@
  * ```
  *
  * Exit codes: 0 delivered and closed; 1 failed (one line on stderr says
- * why); 2 bad usage.
+ * why); 2 bad usage; 130 interrupted by Ctrl+C (the server is told, by a FIN).
  *
  * @module
  */
 
 import { fstatSync } from "node:fs";
-import { parseArgs } from "node:util";
 import {
   CliError,
-  concatBytes,
   formatBytes,
   formatCount,
   formatSummary,
   paint,
+  parseArguments,
   parseCommandLine,
   parseInteger,
   parseMss,
@@ -30,14 +29,14 @@ import {
   requirePermission,
   requireTraceFilePermission,
   Sha256,
-  toHex,
   TraceOutput,
   TRANSFER_OPTIONS,
-  udpDatagrams,
   UsageError,
 } from "./cli.ts";
-import { formatAddr, resolveHost } from "./link.ts";
+import { type Addr, formatAddr, resolveHost } from "./link.ts";
+import { concatBytes } from "./segment.ts";
 import { ConnectionClosedError, PeerTimeoutError, ProtocolError, SocketTCP } from "./socket_tcp.ts";
+import { isPlainUdpDatagram, observeDatagrams, segmentIn, sendPlainUdp } from "./udp_mode.ts";
 
 /** The usage text of the client, printed by `--help` and on bad usage. */
 export const USAGE = `Usage: deno run --allow-net cliente.ts HOST PORT [options] < FILE
@@ -57,7 +56,10 @@ Options:
   --quiet            no progress bar and no summary
   --help             print this help
 
-Exit codes: 0 delivered and closed, 1 failed, 2 bad usage.
+Ctrl+C stops the transfer: the client says how much was delivered, tells
+the server (FIN, waiting at most one timeout for its answer) and exits 130.
+
+Exit codes: 0 delivered and closed, 1 failed, 2 bad usage, 130 Ctrl+C.
 
 Example:
   deno run --allow-net cliente.ts localhost 8000 < archivo.txt`;
@@ -87,15 +89,14 @@ export interface ClientOptions {
 /**
  * Parses the client's arguments; returns `"help"` for `--help`.
  *
- * @throws {UsageError} (or a `parseArgs` error) on bad usage.
+ * @throws {UsageError} on bad usage.
  */
 export function parseClientArgs(args: string[]): ClientOptions | "help" {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parseArguments(
     args,
-    strict: true,
-    allowPositionals: true,
-    options: { ...TRANSFER_OPTIONS, retries: { type: "string" } },
-  });
+    { ...TRANSFER_OPTIONS, retries: { type: "string" } },
+    Infinity,
+  );
   if (values.help) return "help";
   if (positionals.length < 2) throw new UsageError("expected HOST and PORT");
   if (positionals.length > 2) {
@@ -106,7 +107,7 @@ export function parseClientArgs(args: string[]): ClientOptions | "help" {
   const mss = parseMss(values.mss, values.udp);
   return {
     hostname: positionals[0],
-    port: parsePort(positionals[1]),
+    port: parsePort(positionals[1], "PORT", 1),
     timeout: parseInteger(values.timeout, "timeout", 1, 600_000),
     mss,
     retries: parseInteger(values.retries, "retries", 0, 1000) ?? 20,
@@ -118,7 +119,9 @@ export function parseClientArgs(args: string[]): ClientOptions | "help" {
 }
 
 /** Standard input as a sized source: streamed when it is a regular file, read whole otherwise. */
-async function openInput(): Promise<{ size: number; chunks: AsyncIterable<Uint8Array> }> {
+async function openInput(): Promise<
+  { size: number; chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array> }
+> {
   let size: number | undefined;
   try {
     const stat = fstatSync(0);
@@ -131,7 +134,7 @@ async function openInput(): Promise<{ size: number; chunks: AsyncIterable<Uint8A
     console.error("cliente: reading the file from standard input (end it with Ctrl+D)");
   }
   const whole = await readAll(Deno.stdin.readable);
-  return { size: whole.length, chunks: pieces(whole, 4096) };
+  return { size: whole.length, chunks: [whole] };
 }
 
 async function readAll(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
@@ -140,8 +143,22 @@ async function readAll(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> 
   return concatBytes(parts);
 }
 
-async function* pieces(bytes: Uint8Array, size: number): AsyncIterable<Uint8Array> {
-  for (let at = 0; at < bytes.length; at += size) yield bytes.subarray(at, at + size);
+/** Rejects with the signal's reason as soon as it aborts. */
+function orAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
+}
+
+/** Marks the abort of a Ctrl+C, apart from other aborts. */
+class Interrupted extends Error {
+  constructor() {
+    super("interrupted by Ctrl+C");
+    this.name = "Interrupted";
+  }
 }
 
 /** Sends standard input over SocketTCP; returns the exit code. */
@@ -154,46 +171,78 @@ async function sendTcp(options: ClientOptions): Promise<number> {
     print: (line) => progress.log(line),
   });
   const target = `${options.hostname}:${options.port}`;
+  const stop = new AbortController();
+  const onSigint = () => stop.abort(new Interrupted());
+  Deno.addSignalListener("SIGINT", onSigint);
+  let phase: "input" | "connect" | "send" | "close" = "input";
+  /** What came back from the server's address that is not SocketTCP, and whether a FIN+ACK came. */
+  let plainUdpFrom: Addr | null = null;
+  let finAckSeen = false;
   const socket = new SocketTCP({
     mss: options.mss,
     timeout: options.timeout,
     maxRetries: options.retries,
     onTrace: trace.sink,
+    link: observeDatagrams((bytes, from) => {
+      if (isPlainUdpDatagram(bytes)) {
+        plainUdpFrom ??= from;
+        // The server is in --udp mode: no SYN+ACK will ever come.
+        if (phase === "connect") {
+          stop.abort(
+            new CliError(
+              `cliente: ${formatAddr(from)} answers with plain UDP datagrams, not SocketTCP ` +
+                `segments: is the other end in --udp mode?`,
+            ),
+          );
+        }
+      } else if (stop.signal.aborted) {
+        const segment = segmentIn(bytes);
+        if (segment?.fin && segment.ack) finAckSeen = true;
+      }
+    }),
   });
-  let phase: "connect" | "send" | "close" = "connect";
+  let size = 0;
+  /** Bytes the server acknowledged: every piece handed to sendStream is one segment. */
+  let delivered = 0;
   try {
-    const input = await openInput();
+    const input = await orAbort(openInput(), stop.signal);
+    size = input.size;
     const hash = new Sha256();
-    let done = 0;
     const started = performance.now();
+    const mss = options.mss;
     const counted = async function* () {
       for await (const chunk of input.chunks) {
         hash.update(chunk);
-        // Small pieces, so that the progress bar moves smoothly.
-        for (let at = 0; at < chunk.length; at += 4096) {
-          const piece = chunk.subarray(at, at + 4096);
+        // One segment's worth at a time: when sendStream asks for the next
+        // piece, the previous one is acknowledged, so `delivered` is exact.
+        for (let at = 0; at < chunk.length; at += mss) {
+          const piece = chunk.subarray(at, at + mss);
           yield piece;
-          done += piece.length;
+          delivered += piece.length;
           progress.update({
-            done,
-            total: input.size,
+            done: delivered,
+            total: size,
             retransmissions: socket.stats.retransmissions,
           });
         }
       }
     };
-    await socket.connect({ hostname: options.hostname, port: options.port });
+    phase = "connect";
+    await socket.connect({ hostname: options.hostname, port: options.port }, {
+      signal: stop.signal,
+    });
     phase = "send";
-    await socket.sendStream(input.size, counted());
+    await socket.sendStream(size, counted(), { signal: stop.signal });
+    delivered = size;
     phase = "close";
-    await socket.close();
+    await orAbort(socket.close(), stop.signal);
     const elapsed = performance.now() - started;
     progress.done();
     if (!options.quiet) {
       const stats = socket.stats;
       console.error(
         formatSummary(`cliente: ${paint("green", "delivered")} to ${target}:`, {
-          bytes: input.size,
+          bytes: size,
           segmentsSent: stats.segmentsSent,
           segmentsReceived: stats.segmentsReceived,
           retransmissions: stats.retransmissions,
@@ -206,24 +255,60 @@ async function sendTcp(options: ClientOptions): Promise<number> {
     return 0;
   } catch (error) {
     progress.done();
-    throw explain(error, phase, target, options);
+    if (!(error instanceof Interrupted)) throw explain(error, phase, target, options, plainUdpFrom);
+    const of = `${formatCount(delivered)} of ${formatCount(size)} bytes`;
+    if (phase === "input" || phase === "connect") {
+      console.error(
+        `cliente: interrupted before the connection to ${target} was open; nothing sent`,
+      );
+    } else if (phase === "close") {
+      console.error(`cliente: interrupted while closing; all ${of} were delivered to ${target}`);
+    } else {
+      // Tell the server: a FIN, waiting at most one timeout for its FIN+ACK.
+      const wait = Math.max(20, Math.round(socket.stats.rto));
+      await closeWithin(socket, wait);
+      const percent = size > 0 ? ` (${Math.floor((delivered * 100) / size)}%)` : "";
+      console.error(
+        `cliente: interrupted: ${of}${percent} delivered to ${target}; sent FIN, ` +
+          (finAckSeen ? "the server confirmed" : `no answer within ${wait} ms`),
+      );
+    }
+    return 130;
   } finally {
+    Deno.removeSignalListener("SIGINT", onSigint);
     await socket.close().catch(() => {});
     trace.close();
   }
 }
 
+/** Closes as host A (FIN), but gives up waiting after `ms`: the socket is released then. */
+async function closeWithin(socket: SocketTCP, ms: number): Promise<void> {
+  const closing = socket.close().catch(() => {});
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([closing, new Promise((resolve) => timer = setTimeout(resolve, ms))]);
+  clearTimeout(timer);
+  // A close still waiting (for FIN+ACK, or between copies of the last ACK) is cut short.
+  await socket.close().catch(() => {});
+  await closing;
+}
+
 /** Turns an expected failure into a {@linkcode CliError} with one clear line. */
 function explain(
   error: unknown,
-  phase: "connect" | "send" | "close",
+  phase: "input" | "connect" | "send" | "close",
   target: string,
   options: ClientOptions,
+  plainUdpFrom: Addr | null,
 ): unknown {
   if (error instanceof PeerTimeoutError) {
     if (phase === "connect") {
       return new CliError(
-        `cliente: no server answered at ${target} after ${error.attempts} SYNs`,
+        plainUdpFrom
+          ? `cliente: ${
+            formatAddr(plainUdpFrom)
+          } answers with plain UDP datagrams, not SocketTCP segments: is the other end in --udp mode?`
+          : `cliente: no server answered at ${target} after ${error.attempts} SYNs ` +
+            `(is servidor.ts running there? is the other end in --udp mode?)`,
       );
     }
     return new CliError(
@@ -256,35 +341,14 @@ async function sendUdp(options: ClientOptions): Promise<number> {
     throw new CliError(`cliente: cannot resolve host "${options.hostname}"`);
   });
   const file = await readAll(Deno.stdin.readable);
-  const hash = new Sha256();
-  hash.update(file);
-  const digest = hash.bytes();
-  const datagrams = udpDatagrams(file, digest, options.mss);
-  const started = performance.now();
-  const socket = Deno.listenDatagram({
-    transport: "udp",
-    hostname: hostname.includes(":") ? "::" : "0.0.0.0",
-    port: 0,
-  });
-  const to = { transport: "udp" as const, hostname, port: options.port };
-  try {
-    let index = 0;
-    for (const datagram of datagrams) {
-      await socket.send(datagram, to).catch(() => {});
-      // Pace a little, so the kernel's buffers (not the network) are not what loses datagrams.
-      if (++index % 64 === 0) await new Promise((resolve) => setTimeout(resolve, 1));
-    }
-  } finally {
-    socket.close();
-  }
+  const sent = await sendPlainUdp(file, { hostname, port: options.port }, options.mss);
   if (!options.quiet) {
-    const hex = toHex(digest);
     console.error(
       `cliente: sent ${formatCount(file.length)} bytes (${formatBytes(file.length)}) to ${
         formatAddr({ hostname, port: options.port })
-      } as ${formatCount(datagrams.length)} plain UDP datagrams in ${
-        Math.round(performance.now() - started)
-      } ms, nothing acknowledged\n  SHA-256: ${hex}`,
+      } as ${formatCount(sent.datagrams)} plain UDP datagrams in ${
+        Math.round(sent.elapsed)
+      } ms, nothing acknowledged\n  SHA-256: ${sent.sha256}`,
     );
   }
   return 0;

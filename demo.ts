@@ -15,19 +15,27 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import {
-  concatBytes,
   formatCount,
   paint,
+  parseArguments,
   parseCommandLine,
   parseInteger,
+  parseProbability,
   Sha256,
-  UsageError,
 } from "./cli.ts";
 import { mulberry32 } from "./faults.ts";
 import { formatAddr } from "./link.ts";
 import { type RelayDirectionStats, startRelay } from "./relay.ts";
+import { concatBytes } from "./segment.ts";
+
+/** The prefix of each process's stderr lines, and of the demo's own. */
+const PREFIX = {
+  server: "  servidor │ ",
+  client: "  cliente  │ ",
+  relay: "  relay    │ ",
+  demo: "  demo     │ ",
+} as const;
 
 const USAGE = `Usage: deno run --allow-net --allow-run demo.ts [options]
 
@@ -104,7 +112,35 @@ function script(name: string): string {
   return `${import.meta.dirname}/${name}`;
 }
 
-function startServer(args: string[], prefix: string): Child {
+/**
+ * Copies a child's stderr to ours line by line, each with `prefix`; `onLine`
+ * sees each line. Resolves with all the lines once the stream ends.
+ */
+async function copyLines(
+  stream: ReadableStream<Uint8Array>,
+  prefix: string,
+  onLine: (line: string) => void = () => {},
+): Promise<string[]> {
+  const lines: string[] = [];
+  let rest = "";
+  const take = (line: string) => {
+    lines.push(line);
+    console.error(`${prefix}${line}`);
+    onLine(line);
+  };
+  for await (const text of stream.pipeThrough(new TextDecoderStream())) {
+    rest += text;
+    let newline;
+    while ((newline = rest.indexOf("\n")) >= 0) {
+      take(rest.slice(0, newline));
+      rest = rest.slice(newline + 1);
+    }
+  }
+  if (rest) take(rest);
+  return lines;
+}
+
+function startServer(args: string[]): Child {
   const process = new Deno.Command(Deno.execPath(), {
     args: ["run", "--allow-net", script("servidor.ts"), ...args],
     stdin: "null",
@@ -112,28 +148,13 @@ function startServer(args: string[], prefix: string): Child {
     stderr: "piped",
   }).spawn();
   const port = Promise.withResolvers<number>();
-  const stderr = (async () => {
-    const lines: string[] = [];
-    let rest = "";
-    for await (const text of process.stderr.pipeThrough(new TextDecoderStream())) {
-      rest += text;
-      let newline;
-      while ((newline = rest.indexOf("\n")) >= 0) {
-        const line = rest.slice(0, newline);
-        rest = rest.slice(newline + 1);
-        lines.push(line);
-        console.error(`${prefix}${line}`);
-        const match = /listening on .*:(\d+)/.exec(line);
-        if (match) port.resolve(Number(match[1]));
-      }
-    }
-    if (rest) {
-      lines.push(rest);
-      console.error(`${prefix}${rest}`);
-    }
+  const stderr = copyLines(process.stderr, PREFIX.server, (line) => {
+    const match = /listening on .*:(\d+)/.exec(line);
+    if (match) port.resolve(Number(match[1]));
+  }).then((lines) => {
     port.reject(new Error(`the server exited before listening:\n${lines.join("\n")}`));
     return lines;
-  })();
+  });
   const stdout = (async () => {
     const hash = new Sha256();
     let bytes = 0;
@@ -153,12 +174,15 @@ async function runClient(args: string[], input: Uint8Array): Promise<number> {
     args: ["run", "--allow-net", script("cliente.ts"), ...args],
     stdin: "piped",
     stdout: "null",
-    stderr: "inherit",
+    stderr: "piped",
   }).spawn();
+  const stderr = copyLines(process.stderr, PREFIX.client);
   const writer = process.stdin.getWriter();
   await writer.write(input).catch(() => {});
   await writer.close().catch(() => {});
-  return (await within(process.status, process, "cliente.ts")).code;
+  const { code } = await within(process.status, process, "cliente.ts");
+  await stderr;
+  return code;
 }
 
 /** Waits for `promise`; after the deadline, kills `process` and throws. */
@@ -186,12 +210,18 @@ async function within<T>(
   }
 }
 
+/** The two digests the demo compares, one above the other. */
+function digestLines(sent: string, written: string): string {
+  return `${PREFIX.demo}SHA-256 of the file sent:         ${sent}\n` +
+    `${PREFIX.demo}SHA-256 of what the server wrote: ${written}`;
+}
+
 function title(text: string): void {
   console.error(`\n${paint("bold", `== ${text}`)}`);
 }
 
 function describe(name: string, stats: RelayDirectionStats): string {
-  return `  ${name}: ${formatCount(stats.received)} datagrams, ${
+  return `${PREFIX.relay}  ${name}: ${formatCount(stats.received)} datagrams, ${
     formatCount(stats.dropped)
   } dropped, ${formatCount(stats.duplicated)} duplicated, ${
     formatCount(stats.reordered)
@@ -201,21 +231,16 @@ function describe(name: string, stats: RelayDirectionStats): string {
 /** Runs the demo; returns the exit code. */
 export async function main(args: string[]): Promise<number> {
   const options = parseCommandLine("demo", USAGE, () => {
-    const { values } = parseArgs({
-      args,
-      strict: true,
-      options: {
-        seed: { type: "string" },
-        loss: { type: "string" },
-        size: { type: "string" },
-        help: { type: "boolean", default: false },
-      },
+    const { values } = parseArguments(args, {
+      seed: { type: "string" },
+      loss: { type: "string" },
+      size: { type: "string" },
+      help: { type: "boolean", default: false },
     });
     if (values.help) return "help";
     const seed = parseInteger(values.seed, "seed", 0, 2 ** 32 - 1) ?? 7;
     const size = parseInteger(values.size, "size", 0, 10_000_000) ?? 6000;
-    const loss = values.loss === undefined ? 0.2 : Number(values.loss);
-    if (!(loss >= 0 && loss < 1)) throw new UsageError(`--loss is "${values.loss}", expected 0..1`);
+    const loss = parseProbability(values.loss, "loss", true) ?? 0.2;
     return { seed, loss, size };
   });
   if (typeof options === "number") return options;
@@ -226,7 +251,7 @@ export async function main(args: string[]): Promise<number> {
   const faults = { loss, duplicate: 0.05, reorder: 0.05 };
 
   title("1. servidor.ts, and a relay that loses datagrams between it and the client");
-  const server = startServer(["127.0.0.1", "0", "--once"], "  servidor │ ");
+  const server = startServer(["127.0.0.1", "0"]);
   const serverPort = await within(server.port, server.process, "servidor.ts");
   await using relay = await startRelay({
     listen: { hostname: "127.0.0.1", port: 0 },
@@ -236,7 +261,7 @@ export async function main(args: string[]): Promise<number> {
     seed,
   });
   console.error(
-    `  relay    │ ${formatAddr(relay.addr)} -> 127.0.0.1:${serverPort}: loss ${loss}, ` +
+    `${PREFIX.relay}${formatAddr(relay.addr)} -> 127.0.0.1:${serverPort}: loss ${loss}, ` +
       `duplicate 0.05, reorder 0.05 each way, seed ${seed}`,
   );
 
@@ -249,19 +274,22 @@ export async function main(args: string[]): Promise<number> {
   await server.stderr;
   const exact = clientCode === 0 && serverCode === 0 && received.sha256 === sent &&
     received.bytes === sample.length;
-  console.error(`  sent     SHA-256 ${sent}\n  received SHA-256 ${received.sha256}`);
+  console.error(digestLines(sent, received.sha256));
   console.error(
     exact
-      ? `  ${paint("green", "OK")}: ${formatCount(received.bytes)} bytes arrived byte-exact`
-      : `  ${paint("red", "FAILED")}: cliente exit ${clientCode}, servidor exit ${serverCode}, ` +
+      ? `${PREFIX.demo}${paint("green", "OK")}: ${
+        formatCount(received.bytes)
+      } bytes arrived byte-exact`
+      : `${PREFIX.demo}${
+        paint("red", "FAILED")
+      }: cliente exit ${clientCode}, servidor exit ${serverCode}, ` +
         `${formatCount(received.bytes)} of ${formatCount(sample.length)} bytes`,
   );
   const afterTcp = relay.stats;
 
   title("3. the same file as plain UDP (--udp) through the same relay: no ACKs, no retransmission");
   const udpServer = startServer(
-    ["127.0.0.1", String(serverPort), "--udp", "--once", "--idle-timeout", "1000"],
-    "  servidor │ ",
+    ["127.0.0.1", String(serverPort), "--udp", "--idle-timeout", "1000"],
   );
   await within(udpServer.port, udpServer.process, "servidor.ts --udp");
   await runClient(["127.0.0.1", String(relay.addr.port), "--udp"], sample);
@@ -270,23 +298,27 @@ export async function main(args: string[]): Promise<number> {
   const udpReceived = await udpServer.stdout;
   await udpServer.stderr;
   const udpExact = udpReceived.sha256 === sent;
+  // The demo knows the file it sent, even when the server lost the sender's digest.
+  console.error(digestLines(sent, udpReceived.sha256));
   console.error(
     udpExact
-      ? `  this time it arrived intact (${formatCount(udpReceived.bytes)} bytes): lucky seed`
-      : `  ${paint("yellow", "damaged")}: ${formatCount(udpReceived.bytes)} of ${
+      ? `${PREFIX.demo}this time it arrived intact (${
+        formatCount(udpReceived.bytes)
+      } bytes): lucky seed`
+      : `${PREFIX.demo}${paint("yellow", "damaged")}: ${formatCount(udpReceived.bytes)} of ${
         formatCount(sample.length)
-      } bytes, SHA-256 ${udpReceived.sha256.slice(0, 16)}… instead of ${sent.slice(0, 16)}…`,
+      } bytes arrived, and they differ from the file sent`,
   );
 
   title("Relay");
   const total = relay.stats;
   console.error(
-    `  SocketTCP transfer:\n${describe("to server", afterTcp.toServer)}\n${
+    `${PREFIX.relay}SocketTCP transfer:\n${describe("to server", afterTcp.toServer)}\n${
       describe("to client", afterTcp.toClient)
     }`,
   );
   console.error(
-    `  whole demo:\n${describe("to server", total.toServer)}\n${
+    `${PREFIX.relay}whole demo:\n${describe("to server", total.toServer)}\n${
       describe("to client", total.toClient)
     }`,
   );

@@ -1,26 +1,29 @@
 /**
- * The server: accepts {@linkcode SocketTCP} connections and writes each file
- * it receives to standard output (or, with `--out DIR`, to a file of its own
- * in DIR). Logs and summaries go to stderr. With `--udp`, it receives plain
- * datagrams instead and tells how damaged the file arrived.
+ * The server: receives files sent by `cliente.ts` over {@linkcode SocketTCP}.
+ * Like the assignment's server (and `nc -l`), it receives ONE file, writes it
+ * to standard output and exits; with `--out DIR` it serves many clients at
+ * once, each file saved in DIR, until Ctrl+C. Logs and summaries go to
+ * stderr. With `--udp`, it receives plain datagrams instead and tells how
+ * damaged the file arrived.
  *
  * ```sh
  * deno run --allow-net servidor.ts localhost 8000 > recibido.txt
  * ```
  *
- * Exit codes: 0 (Ctrl+C, or `--once` and the transfer succeeded); 1 failed
- * (one line on stderr says why); 2 bad usage.
+ * Exit codes: 0 the file arrived byte-exact and the connection closed (with
+ * `--out`: stopped by Ctrl+C); 1 failed (one line on stderr says why); 2 bad
+ * usage; 130 Ctrl+C before the file was complete.
  *
  * @module
  */
 
-import { parseArgs } from "node:util";
 import {
   CliError,
   formatCount,
   formatDuration,
   formatSummary,
   paint,
+  parseArguments,
   parseCommandLine,
   parseInteger,
   parseMss,
@@ -30,26 +33,36 @@ import {
   Sha256,
   TraceOutput,
   TRANSFER_OPTIONS,
-  UdpReception,
   UsageError,
   writeAll,
 } from "./cli.ts";
-import { type Addr, formatAddr, isIpLiteral, normalizeHost } from "./link.ts";
+import { type Addr, formatAddr, resolveHost } from "./link.ts";
 import { ConnectionClosedError, PeerTimeoutError, ProtocolError, SocketTCP } from "./socket_tcp.ts";
+import {
+  describeSegment,
+  isPlainUdpDatagram,
+  observeDatagrams,
+  segmentIn,
+  UdpReception,
+} from "./udp_mode.ts";
 
-/** The usage text of the server, printed by `--help` and on bad usage. */
+/** The usage text of the server, printed by `--help`. */
 export const USAGE = `Usage: deno run --allow-net servidor.ts [HOST] [PORT] [options]
 
-Receives files sent by cliente.ts over SocketTCP (Stop & Wait over UDP) and
-writes each one to standard output; logs and summaries go to stderr. HOST and
-PORT default to localhost 8000; PORT 0 picks a free port. The first stderr
-line is always "servidor: listening on HOST:PORT" (unless --quiet).
+Receives ONE file sent by cliente.ts over SocketTCP (Stop & Wait over UDP),
+writes it to standard output and exits, like the assignment's server (and
+nc -l); logs and summaries go to stderr. To receive many files, from many
+clients at once, use --out DIR. HOST and PORT default to localhost 8000; a
+lone number is the PORT; PORT 0 picks a free port. The first stderr line is
+always "servidor: listening on HOST:PORT" (unless --quiet).
 
 Options:
-  --out DIR          save each file in DIR instead, named by time and peer; a
-                     file appears under its name only once complete
+  --out DIR          serve until Ctrl+C, many clients at once, saving each
+                     file in DIR (created if missing), named by time and
+                     peer; a file appears under its name only once complete
                      (needs --allow-read=DIR --allow-write=DIR)
-  --once             exit after one transfer (exit code 1 if it failed)
+  --once             with --out, exit after one transfer (without --out the
+                     server always does)
   --timeout MS       fixed retransmission timeout (default: adaptive, RFC 6298)
   --mss N            data bytes per segment (default 16)
   --idle-timeout MS  give up on a client that sends nothing for MS
@@ -63,18 +76,23 @@ Options:
   --quiet            print only errors
   --help             print this help
 
-Example:
-  deno run --allow-net servidor.ts localhost 8000 > recibido.txt`;
+Exit codes: 0 the file arrived byte-exact and the connection closed (with
+--out: stopped by Ctrl+C), 1 failed, 2 bad usage, 130 Ctrl+C before the
+file was complete.
+
+Examples:
+  deno run --allow-net servidor.ts localhost 8000 > recibido.txt
+  deno run --allow-net --allow-read=in --allow-write=in servidor.ts 8000 --out in`;
 
 /** The parsed command line of the server. */
 export interface ServerOptions {
-  /** Address to listen on (an IP address or localhost). */
+  /** Address to listen on: a host name or an IP address. */
   hostname: string;
   /** Port to listen on; 0 for any free port. */
   port: number;
   /** Directory to save files in, instead of stdout. */
   out?: string;
-  /** Exit after one transfer. */
+  /** Exit after one transfer: always without `out`. */
   once: boolean;
   /** Fixed timeout in ms, or adaptive when absent. */
   timeout?: number;
@@ -93,27 +111,23 @@ export interface ServerOptions {
 }
 
 /**
- * Parses the server's arguments; returns `"help"` for `--help`.
+ * Parses the server's arguments; returns `"help"` for `--help`. A lone
+ * number is the port (`servidor.ts 8000`).
  *
- * @throws {UsageError} (or a `parseArgs` error) on bad usage.
+ * @throws {UsageError} on bad usage.
  */
 export function parseServerArgs(args: string[]): ServerOptions | "help" {
-  const { values, positionals } = parseArgs({
-    args,
-    strict: true,
-    allowPositionals: true,
-    options: {
-      ...TRANSFER_OPTIONS,
-      out: { type: "string" },
-      once: { type: "boolean", default: false },
-      "idle-timeout": { type: "string" },
-    },
-  });
+  const { values, positionals } = parseArguments(args, {
+    ...TRANSFER_OPTIONS,
+    out: { type: "string" },
+    once: { type: "boolean", default: false },
+    "idle-timeout": { type: "string" },
+  }, 2);
   if (values.help) return "help";
-  if (positionals.length > 2) throw new UsageError(`unexpected argument "${positionals[2]}"`);
+  if (positionals.length === 1 && /^\d+$/.test(positionals[0])) positionals.unshift("localhost");
   const hostname = (positionals[0] ?? "localhost").replace(/^\[(.*)\]$/, "$1");
-  if (hostname !== "localhost" && !isIpLiteral(hostname)) {
-    throw new UsageError(`HOST is "${hostname}", expected an IP address or localhost`);
+  if (!/^[0-9A-Za-z.:_-]+$/.test(hostname)) {
+    throw new UsageError(`HOST is "${hostname}", expected a host name or an IP address`);
   }
   const mss = parseMss(values.mss, values.udp);
   if (values.out === "") throw new UsageError("--out is empty, expected a directory");
@@ -121,7 +135,7 @@ export function parseServerArgs(args: string[]): ServerOptions | "help" {
     hostname,
     port: positionals[1] === undefined ? 8000 : parsePort(positionals[1]),
     out: values.out,
-    once: values.once,
+    once: values.once || values.out === undefined,
     timeout: parseInteger(values.timeout, "timeout", 1, 600_000),
     mss,
     idleTimeout: parseInteger(values["idle-timeout"], "idle-timeout", 1, 86_400_000) ??
@@ -144,48 +158,18 @@ interface Sink {
   abort(): Promise<string>;
 }
 
-/**
- * Standard output, shared by concurrent connections: one connection writes
- * at a time, in the order they began; a connection waiting for its turn keeps
- * its bytes in memory until then (use `--out` for big concurrent transfers).
- */
-class StdoutQueue {
-  #tail: Promise<void> = Promise.resolve();
-
-  open(): Sink {
-    const previous = this.#tail;
-    const finished = Promise.withResolvers<void>();
-    this.#tail = previous.then(() => finished.promise);
-    let turn = false;
-    let written = 0;
-    const waiting: Uint8Array[] = [];
-    const ready = previous.then(async () => {
-      turn = true;
-      for (const bytes of waiting.splice(0)) await writeAll(Deno.stdout, bytes);
-    });
-    return {
-      async write(bytes) {
-        written += bytes.length;
-        if (!turn) {
-          waiting.push(bytes);
-          return;
-        }
-        await ready;
-        await writeAll(Deno.stdout, bytes);
-      },
-      async commit() {
-        await ready;
-        finished.resolve();
-        return "stdout";
-      },
-      async abort() {
-        waiting.length = 0;
-        await ready.catch(() => {});
-        finished.resolve();
-        return written > 0 ? "stdout holds the partial file" : "nothing was written";
-      },
-    };
-  }
+/** Standard output: the one file of a server without `--out`. */
+function stdoutSink(): Sink {
+  let written = 0;
+  return {
+    async write(bytes) {
+      written += bytes.length;
+      await writeAll(Deno.stdout, bytes);
+    },
+    commit: () => Promise.resolve("stdout"),
+    abort: () =>
+      Promise.resolve(written > 0 ? "stdout holds the partial file" : "nothing was written"),
+  };
 }
 
 /** A safe file-name piece from a time and an address. */
@@ -234,12 +218,38 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
+/**
+ * Makes `--out DIR` ready before anything is received: creates it like
+ * `mkdir -p`, and writes and removes a probe file in it.
+ *
+ * @throws {CliError} saying why DIR cannot hold the files.
+ */
+async function prepareOutDir(dir: string): Promise<void> {
+  const fail = (why: string) => new CliError(`servidor: cannot use --out ${dir}: ${why}`);
+  try {
+    await Deno.mkdir(dir, { recursive: true });
+  } catch (error) {
+    throw fail(
+      error instanceof Deno.errors.AlreadyExists
+        ? "not a directory"
+        : `cannot create it (${(error as Error).message})`,
+    );
+  }
+  if (!(await Deno.stat(dir)).isDirectory) throw fail("not a directory");
+  const probe = `${dir}/.servidor-probe-${Deno.pid}`;
+  try {
+    (await Deno.open(probe, { write: true, createNew: true })).close();
+    await Deno.remove(probe);
+  } catch (error) {
+    throw fail(`cannot write in it (${(error as Error).message})`);
+  }
+}
+
 // ---------------------------------------------------------------- serving
 
 interface Context {
   options: ServerOptions;
   log: (line: string) => void;
-  stdout: StdoutQueue;
   signal: AbortSignal;
 }
 
@@ -258,7 +268,7 @@ async function serveConnection(
   let sink: Sink | null = null;
   try {
     if (!options.quiet) log(`${name}: connected (served from port ${conn.localAddr.port})`);
-    sink = options.out ? await fileSink(options.out, peer) : context.stdout.open();
+    sink = options.out ? await fileSink(options.out, peer) : stdoutSink();
     // The client sends the file as one message, then closes: read until the
     // message has no bytes left, then answer the close as host B.
     do {
@@ -321,7 +331,19 @@ function why(error: unknown, options: ServerOptions): string {
   return String(error);
 }
 
-/** Runs until Ctrl+C (or one transfer with `--once`); returns the exit code. */
+/** The line for a peer whose datagrams belong to the other mode. */
+function otherModeLine(peer: Addr, segment?: string): string {
+  return segment !== undefined
+    ? `servidor: ${formatAddr(peer)} sends SocketTCP segments (${segment}), not plain UDP ` +
+      `datagrams: this server is in --udp mode; is the other end in --udp mode?`
+    : `servidor: ${formatAddr(peer)} sends plain UDP datagrams, not SocketTCP segments: ` +
+      `is the other end in --udp mode?`;
+}
+
+/**
+ * Serves SocketTCP connections: one, to stdout, or with `--out` many at once
+ * until Ctrl+C (or one with `--once`); returns the exit code.
+ */
 async function serveTcp(options: ServerOptions, stop: AbortController): Promise<number> {
   const trace = new TraceOutput({
     tool: "servidor",
@@ -330,11 +352,23 @@ async function serveTcp(options: ServerOptions, stop: AbortController): Promise<
     print: (line) => console.error(line),
     prefix: (event) => `${event.peer.padEnd(21)} `,
   });
+  // A peer sending plain UDP datagrams is a client in --udp mode: say so,
+  // once per peer; without --out that was the one transfer, and it failed.
+  const otherMode = new Set<string>();
+  const mismatch = new AbortController();
   const listener = new SocketTCP({
     mss: options.mss,
     timeout: options.timeout,
     idleTimeout: options.idleTimeout,
     onTrace: trace.sink,
+    link: observeDatagrams((bytes, from) => {
+      if (!isPlainUdpDatagram(bytes)) return;
+      const key = formatAddr(from);
+      if (otherMode.has(key)) return;
+      otherMode.add(key);
+      console.error(otherModeLine(from));
+      if (options.once) mismatch.abort();
+    }),
   });
   try {
     listener.bind({ hostname: options.hostname, port: options.port });
@@ -345,21 +379,21 @@ async function serveTcp(options: ServerOptions, stop: AbortController): Promise<
   const context: Context = {
     options,
     log: (line) => console.error(line),
-    stdout: new StdoutQueue(),
     signal: stop.signal,
   };
   if (!options.quiet) console.error(`servidor: listening on ${formatAddr(listener.localAddr)}`);
   const tasks = new Set<Promise<boolean>>();
+  const acceptSignal = AbortSignal.any([stop.signal, mismatch.signal]);
   let ids = 0;
   let exitCode = 0;
-  stop.signal.addEventListener("abort", () => void listener.close(), { once: true });
+  acceptSignal.addEventListener("abort", () => void listener.close(), { once: true });
   try {
-    while (!stop.signal.aborted) {
+    while (!acceptSignal.aborted) {
       let conn: SocketTCP;
       try {
-        [conn] = await listener.accept({ signal: stop.signal });
+        [conn] = await listener.accept({ signal: acceptSignal });
       } catch (error) {
-        if (stop.signal.aborted) break;
+        if (acceptSignal.aborted) break;
         throw error;
       }
       const task = serveConnection(context, conn, ++ids);
@@ -376,8 +410,24 @@ async function serveTcp(options: ServerOptions, stop: AbortController): Promise<
     await listener.close();
     trace.close();
   }
-  if (stop.signal.aborted && !options.quiet) console.error("servidor: stopped");
-  return options.once && !stop.signal.aborted ? exitCode : 0;
+  if (mismatch.signal.aborted && ids === 0) return 1;
+  return finish(options, stop, exitCode, ids > 0);
+}
+
+/**
+ * The exit code once serving ended: Ctrl+C is a normal stop with `--out`
+ * (0) and an interruption otherwise (130, unless the file was complete).
+ */
+function finish(
+  options: ServerOptions,
+  stop: AbortController,
+  exitCode: number,
+  served: boolean,
+): number {
+  if (!stop.signal.aborted) return exitCode;
+  if (!options.quiet) console.error("servidor: stopped");
+  if (options.out !== undefined) return 0;
+  return served && exitCode === 0 ? 0 : 130;
 }
 
 function bindError(error: unknown, options: ServerOptions): unknown {
@@ -393,12 +443,15 @@ function bindError(error: unknown, options: ServerOptions): unknown {
 
 // --------------------------------------------------------------- plain UDP
 
-/** Receives plain-UDP transfers (`--udp`) until Ctrl+C or, with `--once`, one transfer. */
+/** Receives plain-UDP transfers (`--udp`): one, to stdout, or with `--out` until Ctrl+C. */
 async function serveUdp(options: ServerOptions, stop: AbortController): Promise<number> {
-  const hostname = normalizeHost(options.hostname);
   let socket: Deno.DatagramConn;
   try {
-    socket = Deno.listenDatagram({ transport: "udp", hostname, port: options.port });
+    socket = Deno.listenDatagram({
+      transport: "udp",
+      hostname: options.hostname,
+      port: options.port,
+    });
   } catch (error) {
     throw bindError(error, options);
   }
@@ -408,7 +461,6 @@ async function serveUdp(options: ServerOptions, stop: AbortController): Promise<
       `servidor: listening on ${formatAddr(local)} (plain UDP: no ACKs, no retransmission)`,
     );
   }
-  const stdout = new StdoutQueue();
   interface Transfer {
     reception: UdpReception;
     sink: Promise<Sink>;
@@ -418,9 +470,12 @@ async function serveUdp(options: ServerOptions, stop: AbortController): Promise<
   const transfers = new Map<string, Transfer>();
   /** Senders whose transfer ended, so that their stragglers do not start a new one. */
   const finished = new Map<string, number>();
+  /** Senders of SocketTCP segments: clients not in --udp mode, told about once. */
+  const otherMode = new Set<string>();
   const done = Promise.withResolvers<void>();
   let exitCode = 0;
   let ids = 0;
+  let started = 0;
 
   const end = async (key: string, transfer: Transfer) => {
     transfers.delete(key);
@@ -436,12 +491,13 @@ async function serveUdp(options: ServerOptions, stop: AbortController): Promise<
       const verdict = result.intact
         ? paint("green", "arrived intact")
         : paint("red", "arrived damaged");
+      const expected = reception.expectedSha256;
       console.error(
         `servidor: #${id} ${formatAddr(transfer.peer)} (UDP): ${verdict}: ${result.verdict}\n` +
           `  datagrams: ${formatCount(reception.datagrams)}; elapsed ${
             formatDuration(reception.lastSeen - reception.started)
-          }\n  SHA-256: ${result.sha256}${
-            reception.expectedSha256 ? ` (sent: ${reception.expectedSha256})` : ""
+          }\n  SHA-256 of what arrived: ${result.sha256}\n  SHA-256 the sender sent: ${
+            expected ?? "lost"
           }\n  written to: ${where}`,
       );
     }
@@ -480,13 +536,25 @@ async function serveUdp(options: ServerOptions, stop: AbortController): Promise<
       }
       const peer = { hostname: from.hostname, port: from.port };
       const key = formatAddr(peer);
-      if (finished.has(key)) continue;
+      if (finished.has(key) || otherMode.has(key)) continue;
       let transfer = transfers.get(key);
       if (!transfer) {
-        if (options.once && ids > 0) continue;
+        const segment = segmentIn(bytes);
+        if (segment) {
+          // A SocketTCP client: no plain-UDP transfer will come from it.
+          otherMode.add(key);
+          console.error(otherModeLine(peer, describeSegment(segment)));
+          if (options.once && started === 0) {
+            exitCode = 1;
+            done.resolve();
+          }
+          continue;
+        }
+        if (options.once && started > 0) continue;
+        started++;
         transfer = {
           reception: new UdpReception(options.mss),
-          sink: options.out ? fileSink(options.out, peer) : Promise.resolve(stdout.open()),
+          sink: options.out ? fileSink(options.out, peer) : Promise.resolve(stdoutSink()),
           writes: Promise.resolve(),
           peer,
         };
@@ -512,8 +580,7 @@ async function serveUdp(options: ServerOptions, stop: AbortController): Promise<
   await reader;
   for (const [key, transfer] of [...transfers]) await end(key, transfer);
   stop.signal.removeEventListener("abort", onAbort);
-  if (stop.signal.aborted && !options.quiet) console.error("servidor: stopped");
-  return options.once && !stop.signal.aborted ? exitCode : 0;
+  return finish(options, stop, exitCode, ids > 0);
 }
 
 // ------------------------------------------------------------------- main
@@ -530,17 +597,13 @@ export async function main(args: string[]): Promise<number> {
       const flags = `--allow-read=${options.out} --allow-write=${options.out}`;
       requirePermission("servidor", { name: "read", path: options.out }, flags, "to use --out");
       requirePermission("servidor", { name: "write", path: options.out }, flags, "to use --out");
-      let isDirectory = false;
-      try {
-        isDirectory = (await Deno.stat(options.out)).isDirectory;
-      } catch {
-        // reported below
-      }
-      if (!isDirectory) {
-        throw new CliError(`servidor: cannot use --out ${options.out}: not a directory`);
-      }
+      await prepareOutDir(options.out);
     }
     requireTraceFilePermission("servidor", options.traceFile);
+    // Host names resolve as the client resolves them (localhost is 127.0.0.1).
+    options.hostname = await resolveHost(options.hostname).catch(() => {
+      throw new CliError(`servidor: cannot resolve host "${options.hostname}"`);
+    });
     Deno.addSignalListener("SIGINT", onSignal);
     return options.udp ? await serveUdp(options, stop) : await serveTcp(options, stop);
   } catch (error) {

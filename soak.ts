@@ -10,8 +10,7 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
-import { isUsageError, UsageError } from "./cli.ts";
+import { parseArguments, parseCommandLine, parseInteger, parseProbability } from "./cli.ts";
 import { mulberry32, randomBytes } from "./faults.ts";
 import { formatAddr } from "./link.ts";
 import { startRelay } from "./relay.ts";
@@ -48,51 +47,27 @@ interface SoakOptions {
   quiet: boolean;
 }
 
-function parse(args: string[]): SoakOptions | null {
-  const { values } = parseArgs({
-    args,
-    options: {
-      count: { type: "string" },
-      seconds: { type: "string" },
-      seed: { type: "string" },
-      loss: { type: "string" },
-      dup: { type: "string" },
-      reorder: { type: "string" },
-      "max-size": { type: "string" },
-      quiet: { type: "boolean" },
-      help: { type: "boolean", short: "h" },
-    },
-    strict: true,
-    allowPositionals: false,
+function parse(args: string[]): SoakOptions | "help" {
+  const { values } = parseArguments(args, {
+    count: { type: "string" },
+    seconds: { type: "string" },
+    seed: { type: "string" },
+    loss: { type: "string" },
+    dup: { type: "string" },
+    reorder: { type: "string" },
+    "max-size": { type: "string" },
+    quiet: { type: "boolean" },
+    help: { type: "boolean", short: "h" },
   });
-  if (values.help) return null;
-  const number = (name: string, text: string | undefined, fallback: number, check: string) => {
-    if (text === undefined) return fallback;
-    const value = Number(text);
-    const ok = check === "probability"
-      ? value >= 0 && value <= 1
-      : check === "positive"
-      ? Number.isInteger(value) && value >= 1
-      : Number.isInteger(value) && value >= 0;
-    if (text.trim() === "" || !ok) {
-      throw new UsageError(
-        `--${name} is "${text}", expected ${
-          check === "probability"
-            ? "a probability in 0..1"
-            : `an integer >= ${check === "positive" ? 1 : 0}`
-        }`,
-      );
-    }
-    return value;
-  };
+  if (values.help) return "help";
   return {
-    count: number("count", values.count, 200, "positive"),
-    seconds: number("seconds", values.seconds, 300, "positive"),
-    seed: number("seed", values.seed, Date.now() % 2 ** 31, "integer"),
-    loss: number("loss", values.loss, 0.1, "probability"),
-    dup: number("dup", values.dup, 0.05, "probability"),
-    reorder: number("reorder", values.reorder, 0.05, "probability"),
-    maxSize: number("max-size", values["max-size"], 4096, "integer"),
+    count: parseInteger(values.count, "count", 1) ?? 200,
+    seconds: parseInteger(values.seconds, "seconds", 1) ?? 300,
+    seed: parseInteger(values.seed, "seed", 0) ?? Date.now() % 2 ** 31,
+    loss: parseProbability(values.loss, "loss") ?? 0.1,
+    dup: parseProbability(values.dup, "dup") ?? 0.05,
+    reorder: parseProbability(values.reorder, "reorder") ?? 0.05,
+    maxSize: parseInteger(values["max-size"], "max-size", 0) ?? 4096,
     quiet: values.quiet ?? false,
   };
 }
@@ -177,20 +152,8 @@ async function transfer(
 }
 
 async function main(args: string[]): Promise<number> {
-  let options: SoakOptions | null;
-  try {
-    options = parse(args);
-  } catch (error) {
-    if (isUsageError(error)) {
-      console.error(`soak: ${(error as Error).message}\n\n${USAGE}`);
-      return 2;
-    }
-    throw error;
-  }
-  if (!options) {
-    console.log(USAGE);
-    return 0;
-  }
+  const options = parseCommandLine("soak", USAGE, () => parse(args));
+  if (typeof options === "number") return options;
   const { count, seconds, seed, loss, dup, reorder, maxSize, quiet } = options;
   const faults = { loss, duplicate: dup, reorder };
   const listener = new SocketTCP(SOCKET);
