@@ -172,7 +172,20 @@ async function sendTcp(options: ClientOptions): Promise<number> {
   });
   const target = `${options.hostname}:${options.port}`;
   const stop = new AbortController();
-  const onSigint = () => stop.abort(new Interrupted());
+  // Ctrl+C while sending lets the segment in flight finish (at most one
+  // timeout), so that both ends agree on the sequence number and the FIN that
+  // follows is one the server accepts; a second Ctrl+C stops at once.
+  let interrupted = false;
+  let grace: ReturnType<typeof setTimeout> | undefined;
+  const onSigint = () => {
+    if (phase !== "send" || interrupted) {
+      stop.abort(new Interrupted());
+      return;
+    }
+    interrupted = true;
+    grace = setTimeout(() => stop.abort(new Interrupted()), oneTimeout());
+  };
+  const oneTimeout = () => Math.max(20, Math.round(socket.stats.rto));
   Deno.addSignalListener("SIGINT", onSigint);
   let phase: "input" | "connect" | "send" | "close" = "input";
   /** What came back from the server's address that is not SocketTCP, and whether a FIN+ACK came. */
@@ -195,7 +208,7 @@ async function sendTcp(options: ClientOptions): Promise<number> {
             ),
           );
         }
-      } else if (stop.signal.aborted) {
+      } else if (interrupted || stop.signal.aborted) {
         const segment = segmentIn(bytes);
         if (segment?.fin && segment.ack) finAckSeen = true;
       }
@@ -216,6 +229,7 @@ async function sendTcp(options: ClientOptions): Promise<number> {
         // One segment's worth at a time: when sendStream asks for the next
         // piece, the previous one is acknowledged, so `delivered` is exact.
         for (let at = 0; at < chunk.length; at += mss) {
+          if (interrupted) throw new Interrupted();
           const piece = chunk.subarray(at, at + mss);
           yield piece;
           delivered += piece.length;
@@ -231,6 +245,8 @@ async function sendTcp(options: ClientOptions): Promise<number> {
     await socket.connect({ hostname: options.hostname, port: options.port }, {
       signal: stop.signal,
     });
+    // A Ctrl+C that came as the handshake ended: stop before the first segment.
+    if (stop.signal.aborted) throw stop.signal.reason;
     phase = "send";
     await socket.sendStream(size, counted(), { signal: stop.signal });
     delivered = size;
@@ -258,14 +274,15 @@ async function sendTcp(options: ClientOptions): Promise<number> {
     if (!(error instanceof Interrupted)) throw explain(error, phase, target, options, plainUdpFrom);
     const of = `${formatCount(delivered)} of ${formatCount(size)} bytes`;
     if (phase === "input" || phase === "connect") {
-      console.error(
-        `cliente: interrupted before the connection to ${target} was open; nothing sent`,
-      );
+      // Connected just as Ctrl+C came: the server is told with a FIN, as below.
+      if (socket.remoteAddr) await closeWithin(socket, oneTimeout());
+      console.error(`cliente: interrupted before anything was sent to ${target}`);
     } else if (phase === "close") {
       console.error(`cliente: interrupted while closing; all ${of} were delivered to ${target}`);
     } else {
       // Tell the server: a FIN, waiting at most one timeout for its FIN+ACK.
-      const wait = Math.max(20, Math.round(socket.stats.rto));
+      clearTimeout(grace);
+      const wait = oneTimeout();
       await closeWithin(socket, wait);
       const percent = size > 0 ? ` (${Math.floor((delivered * 100) / size)}%)` : "";
       console.error(
@@ -275,6 +292,7 @@ async function sendTcp(options: ClientOptions): Promise<number> {
     }
     return 130;
   } finally {
+    clearTimeout(grace);
     Deno.removeSignalListener("SIGINT", onSigint);
     await socket.close().catch(() => {});
     trace.close();

@@ -37,6 +37,7 @@ import {
   writeAll,
 } from "./cli.ts";
 import { type Addr, formatAddr, resolveHost } from "./link.ts";
+import { concatBytes } from "./segment.ts";
 import { ConnectionClosedError, PeerTimeoutError, ProtocolError, SocketTCP } from "./socket_tcp.ts";
 import {
   describeSegment,
@@ -172,6 +173,34 @@ function stdoutSink(): Sink {
   };
 }
 
+/** Gathers small writes (one per segment) into writes of up to `size` bytes. */
+function buffered(sink: Sink, size = 65_536): Sink {
+  let parts: Uint8Array[] = [];
+  let held = 0;
+  const flush = async () => {
+    if (held === 0) return;
+    const bytes = concatBytes(parts);
+    parts = [];
+    held = 0;
+    await sink.write(bytes);
+  };
+  return {
+    async write(bytes) {
+      parts.push(bytes);
+      held += bytes.length;
+      if (held >= size) await flush();
+    },
+    async commit() {
+      await flush();
+      return await sink.commit();
+    },
+    async abort() {
+      await flush().catch(() => {});
+      return await sink.abort();
+    },
+  };
+}
+
 /** A safe file-name piece from a time and an address. */
 function fileName(peer: Addr, when: Date): string {
   const stamp = when.toISOString().replace(/[-:]/g, "").replace("T", "-").replace("Z", "");
@@ -268,11 +297,13 @@ async function serveConnection(
   let sink: Sink | null = null;
   try {
     if (!options.quiet) log(`${name}: connected (served from port ${conn.localAddr.port})`);
-    sink = options.out ? await fileSink(options.out, peer) : stdoutSink();
+    sink = buffered(options.out ? await fileSink(options.out, peer) : stdoutSink());
     // The client sends the file as one message, then closes: read until the
-    // message has no bytes left, then answer the close as host B.
+    // message has no bytes left, then answer the close as host B. One
+    // segment's worth at a time, so that a client that stops part-way leaves
+    // every byte it sent in the partial file, and the count says so exactly.
     do {
-      const piece = await conn.recv(65536, { signal });
+      const piece = await conn.recv(options.mss, { signal });
       hash.update(piece);
       bytes += piece.length;
       await sink.write(piece);
