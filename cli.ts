@@ -207,8 +207,13 @@ export function helpCommand(tool: string, usage: string): string {
  * `TOOL: run "… --help" for usage`, on stderr. Returns 2, the exit code.
  *
  * @example
- * ```ts ignore
- * return reportUsageError("relay", USAGE, new UsageError("--listen is required")); // 2
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { reportUsageError, UsageError } from "./cli.ts";
+ * const usage = "Usage: deno run --allow-net relay.ts --listen [HOST:]PORT --target HOST:PORT";
+ * const code = reportUsageError("relay", usage, new UsageError("--listen is required"));
+ * assert.equal(code, 2); // stderr: relay: --listen is required
+ * //                                relay: run "deno run --allow-net relay.ts --help" for usage
  * ```
  */
 export function reportUsageError(tool: string, usage: string, error: Error): number {
@@ -408,8 +413,11 @@ export function parseFileArgs<
  *
  * @example
  * ```ts
- * import { requirePermission } from "./cli.ts";
- * requirePermission("servidor", { name: "net" }, "--allow-net", "to use the network"); // throws without --allow-net
+ * import assert from "node:assert/strict";
+ * import { CliError, requirePermission } from "./cli.ts";
+ * const check = () => requirePermission("servidor", { name: "run" }, "--allow-run", "to run");
+ * if (Deno.permissions.querySync({ name: "run" }).state === "granted") check();
+ * else assert.throws(check, CliError);
  * ```
  */
 export function requirePermission(
@@ -456,8 +464,10 @@ export function formatCount(value: number): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { formatBytes } from "./cli.ts";
- * console.log(formatBytes(12600)); // "12.3 KiB"
+ * assert.equal(formatBytes(12600), "12.3 KiB");
+ * assert.equal(formatBytes(512), "512 B");
  * ```
  */
 export function formatBytes(bytes: number): string {
@@ -732,11 +742,18 @@ export interface Summary {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { formatSummary } from "./cli.ts";
- * console.log(formatSummary("cliente: sent", {
+ * const text = formatSummary("cliente: sent", {
  *   bytes: 2048, segmentsSent: 140, segmentsReceived: 135, retransmissions: 7,
  *   duplicates: 1, elapsed: 1000, sha256: "ab",
- * }));
+ * });
+ * assert.equal(text, [
+ *   "cliente: sent 2,048 bytes in 1.0 s",
+ *   "  segments: 140 sent, 135 received; retransmissions: 7; duplicates: 1",
+ *   "  goodput: 2.0 KiB/s",
+ *   "  SHA-256: ab",
+ * ].join("\n"));
  * ```
  */
 export function formatSummary(title: string, summary: Summary): string {

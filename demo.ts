@@ -68,8 +68,11 @@ const WORDS = (
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { sampleText } from "./demo.ts";
- * console.log(sampleText(100, 7).length); // 100
+ * const text = sampleText(100, 7);
+ * assert.equal(text.length, 100);
+ * assert.match(new TextDecoder("utf-8", { fatal: true }).decode(text), /^0001: /);
  * ```
  */
 export function sampleText(size: number, seed: number): Uint8Array {
