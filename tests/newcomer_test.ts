@@ -362,3 +362,76 @@ Deno.test("the demo: every line says whose it is, and no digest line contradicts
     );
   }
 });
+
+/** Runs the client on a terminal (a pseudo-terminal, by Python's `pty`), Ctrl+C once its progress bar shows. */
+const ON_A_TERMINAL = `
+import json, os, pty, signal, sys
+deno, script, host, port, path = sys.argv[1:]
+pid, fd = pty.fork()
+if pid == 0:
+    os.dup2(os.open(path, os.O_RDONLY), 0)
+    os.execv(deno, [deno, "run", "--allow-net", script, host, port])
+out = b""
+interrupted = False
+while True:
+    try:
+        chunk = os.read(fd, 65536)
+    except OSError:
+        break
+    if not chunk:
+        break
+    out += chunk
+    if not interrupted and b"retransmissions" in out:
+        os.kill(pid, signal.SIGINT)
+        interrupted = True
+_, status = os.waitpid(pid, 0)
+print(json.dumps({"code": os.waitstatus_to_exitcode(status), "output": out.decode("utf-8", "replace")}))
+`;
+
+Deno.test(
+  "Ctrl+C on a terminal: the progress bar is cleared before the line that says what was delivered",
+  { ignore: Deno.build.os === "windows" },
+  async () => {
+    const dir = await Deno.makeTempDir();
+    try {
+      const input = `${dir}/input.bin`;
+      await Deno.writeFile(input, randomBytes(400_000, SEED));
+      await using server = await startServer([]);
+      const python = await new Deno.Command("python3", {
+        args: [
+          "-c",
+          ON_A_TERMINAL,
+          Deno.execPath(),
+          new URL("../cliente.ts", import.meta.url)
+            .pathname,
+          "127.0.0.1",
+          String(server.port),
+          input,
+        ],
+        stdout: "piped",
+        stderr: "piped",
+        signal: AbortSignal.timeout(20_000),
+      }).output();
+      const stderr = new TextDecoder().decode(python.stderr);
+      assert.equal(python.code, 0, stderr);
+      const { code, output } = JSON.parse(new TextDecoder().decode(python.stdout));
+      assert.equal(code, 130, output);
+      // The terminal turns "\n" into "\r\n".
+      const at = output.indexOf("cliente: interrupted: ");
+      assert.ok(at > 0, JSON.stringify(output));
+      const before = output.slice(0, at);
+      assert.ok(
+        before.endsWith("\r\x1b[2K"),
+        `the bar is cleared: ${JSON.stringify(before.slice(-120))}`,
+      );
+      const after = output.slice(at);
+      assert.match(
+        after,
+        /^cliente: interrupted: [\d,]+ of 400,000 bytes \(\d+%\) delivered to 127\.0\.0\.1:\d+; sent FIN, .*\r\n$/,
+      );
+      assert.equal((await server.result()).code, 1);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
