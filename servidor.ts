@@ -362,6 +362,9 @@ function why(error: unknown, options: ServerOptions): string {
   return String(error);
 }
 
+/** How many peers in the other mode a server remembers, so that it tells about each once. */
+const OTHER_MODE_MEMORY = 1024;
+
 /** The line for a peer whose datagrams belong to the other mode. */
 function otherModeLine(peer: Addr, segment?: string): string {
   return segment !== undefined
@@ -396,6 +399,7 @@ async function serveTcp(options: ServerOptions, stop: AbortController): Promise<
       if (!isPlainUdpDatagram(bytes)) return;
       const key = formatAddr(from);
       if (otherMode.has(key)) return;
+      if (otherMode.size >= OTHER_MODE_MEMORY) otherMode.clear(); // bounded: said again, at worst
       otherMode.add(key);
       console.error(otherModeLine(from));
       if (options.once) mismatch.abort();
@@ -573,6 +577,7 @@ async function serveUdp(options: ServerOptions, stop: AbortController): Promise<
         const segment = segmentIn(bytes);
         if (segment) {
           // A SocketTCP client: no plain-UDP transfer will come from it.
+          if (otherMode.size >= OTHER_MODE_MEMORY) otherMode.clear();
           otherMode.add(key);
           console.error(otherModeLine(peer, describeSegment(segment)));
           if (options.once && started === 0) {
