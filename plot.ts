@@ -77,6 +77,7 @@ export type SeriesName =
   | "lost-ack"
   | "control"
   | "control-in"
+  | "lost-control"
   | "timeout";
 
 /** Colour of each series. */
@@ -89,6 +90,7 @@ export const SERIES_COLORS: Record<SeriesName, string> = {
   "lost-ack": "#8c564b",
   control: "#9467bd",
   "control-in": "#9467bd",
+  "lost-control": "#7f7f7f",
   timeout: "#e377c2",
 };
 
@@ -151,6 +153,7 @@ export function seriesLabels(vantage: Vantage): Record<SeriesName, string> {
     "lost-ack": "ACK perdido (no llegó)",
     control: "SYN / FIN / ACK de control, enviado",
     "control-in": "SYN+ACK / FIN+ACK, recibido",
+    "lost-control": "SYN / FIN / ACK de control perdido (no llegó)",
     timeout: `timeout ${of}`,
   };
 }
@@ -306,7 +309,12 @@ export function plotData(events: readonly TraceEvent[]): PlotData {
     } else if (e.kind === "timeout") {
       marks.push({ series: "timeout", t, y, len: e.len, flags });
     } else if (flags !== "DATA") {
-      marks.push({ series: e.kind === "send" ? "control" : "control-in", t, y, len: 0, flags });
+      const series: SeriesName = e.kind !== "send"
+        ? "control-in"
+        : lost.has(e)
+        ? "lost-control"
+        : "control";
+      marks.push({ series, t, y, len: 0, flags });
       top = Math.max(top, y);
     }
   }
@@ -760,6 +768,12 @@ export function renderSvg(data: PlotData, options: PlotOptions = {}): string {
         break;
       case "control":
       case "control-in":
+      case "lost-control":
+        if (m.series === "lost-control") {
+          groups[m.series].push(
+            `<path d="M${(mx - 4).toFixed(2)},${(y(m.y) - 4).toFixed(2)} l8,8 m0,-8 l-8,8"/>`,
+          );
+        }
         groups[m.series].push(
           `<rect x="${(mx - 3.5).toFixed(2)}" y="${
             (y(m.y) - 3.5).toFixed(2)
@@ -780,7 +794,7 @@ export function renderSvg(data: PlotData, options: PlotOptions = {}): string {
   }
   const paintOf = (name: SeriesName) => {
     const color = SERIES_COLORS[name];
-    if (name === "control-in" || name === "lost-ack") {
+    if (name === "control-in" || name === "lost-ack" || name === "lost-control") {
       return `fill="#fff" stroke="${color}" stroke-width="1.6"`;
     }
     return name === "ack" || name === "duplicate-ack" || name === "control" || name === "timeout"
@@ -816,7 +830,7 @@ export function renderSvg(data: PlotData, options: PlotOptions = {}): string {
       swatch = `<circle cx="${lx + 8}" cy="${ly}" r="3.2" fill="${color}"/>`;
     } else if (name === "lost-ack") {
       swatch = `<circle cx="${lx + 8}" cy="${ly}" r="3.6" ${paintOf(name)}/>`;
-    } else if (name === "control" || name === "control-in") {
+    } else if (name === "control" || name === "control-in" || name === "lost-control") {
       swatch = `<rect x="${lx + 4.5}" y="${ly - 3.5}" width="7" height="7" transform="rotate(45 ${
         lx + 8
       } ${ly})" ${paintOf(name)}/>`;

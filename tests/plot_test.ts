@@ -15,6 +15,7 @@ import { runScript } from "./_run.ts";
 
 const trace: TraceEvent[] = [
   ev(1000, "send", C, L, "SYN", 10),
+  ev(1000.5, "send", S, C, "SYN+ACK", 11),
   ev(1001, "recv", C, S, "SYN+ACK", 11),
   ev(1002, "send", C, S, "DATA", 12, 16),
   ev(1003, "recv", S, C, "DATA", 12, 16),
@@ -269,4 +270,25 @@ Deno.test("plot: bad usage is one line saying what is wrong and one pointing to 
   assert.deepEqual(help.code, 0);
   assert.ok(help.stdout.includes("--connection N"));
   assert.ok(help.stdout.includes("Example:"));
+});
+
+Deno.test("a lost SYN is drawn lost when both ends are traced, and the wait after it is a timeout wait", () => {
+  const events = [
+    ev(1000, "send", C, L, "SYN", 10),
+    ev(1100, "timeout", C, L, "SYN", 10, 0, { rto: 100 }),
+    ev(1100, "send", C, L, "SYN", 10, 0, { retransmission: true }),
+    ev(1100.1, "send", S, C, "SYN+ACK", 11),
+    ev(1100.2, "recv", C, S, "SYN+ACK", 11),
+    ev(1100.2, "send", C, S, "DATA", 12, 16),
+    ev(1100.3, "recv", S, C, "DATA", 12, 16),
+  ];
+  const data = plotData(events);
+  assert.deepEqual(data.marks.slice(0, 3).map((m) => `${m.series}@${m.t}`), [
+    "lost-control@0",
+    "timeout@100",
+    "control@100",
+  ]);
+  const [handshake] = phasesOf(data.marks);
+  assert.deepEqual(flatStretches(handshake, 10), [{ kind: "timeout", from: 0, to: 100 }]);
+  assert.ok(traceToSvg(events).includes(">SYN / FIN / ACK de control perdido (no llegó)</text>"));
 });
