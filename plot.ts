@@ -135,13 +135,7 @@ export interface PlotData {
  * ```
  */
 export function seriesLabels(vantage: Vantage): Record<SeriesName, string> {
-  const who = vantage.side === "client"
-    ? "el cliente"
-    : vantage.side === "server"
-    ? "el servidor"
-    : vantage.role === "sender"
-    ? "el emisor"
-    : "el receptor";
+  const who = endName(vantage);
   const of = `de${who.slice(1)}`; // "del cliente"
   const sender = vantage.role === "sender";
   return {
@@ -158,15 +152,20 @@ export function seriesLabels(vantage: Vantage): Record<SeriesName, string> {
   };
 }
 
+/** The end a graph is seen from, in Spanish: "el cliente", "el servidor", "el emisor", "el receptor". */
+function endName(vantage: Vantage): string {
+  return vantage.side === "client"
+    ? "el cliente"
+    : vantage.side === "server"
+    ? "el servidor"
+    : vantage.role === "sender"
+    ? "el emisor"
+    : "el receptor";
+}
+
 /** The sentence over the legend that says where the graph is seen from. */
 export function vantageText(vantage: Vantage): string {
-  const side = vantage.side === "client"
-    ? "del cliente"
-    : vantage.side === "server"
-    ? "del servidor"
-    : vantage.role === "sender"
-    ? "del emisor"
-    : "del receptor";
+  const side = `de${endName(vantage).slice(1)}`;
   const role = vantage.role === "sender" ? "envía los datos" : "recibe los datos";
   return vantage.bothEnds
     ? `Visto desde el lado ${side} (${role}); trazas de ambos extremos: se ven las pérdidas.`

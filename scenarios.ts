@@ -33,7 +33,7 @@ import { parseArgs } from "node:util";
 import { isUsageError, Sha256, udpDatagrams, UdpReception, UsageError } from "./cli.ts";
 import { FaultInjector, type FaultRule } from "./faults.ts";
 import { type Addr, type DatagramLink, type LinkWrapper, udpLink } from "./link.ts";
-import { parseSegment, segmentKind } from "./segment.ts";
+import { concatBytes, parseSegment, segmentKind } from "./segment.ts";
 import { SocketTCP } from "./socket_tcp.ts";
 import type { TraceEvent } from "./trace.ts";
 import { buildModel, renderMermaid, type Step } from "./diagram.ts";
@@ -318,7 +318,7 @@ export async function runTransfer(options: TransferOptions): Promise<TransferRes
       } catch (error) {
         serverCloseError = `${(error as Error).name}: ${(error as Error).message}`;
       }
-      return concat(chunks, total);
+      return concatBytes(chunks);
     } finally {
       await socket.close();
     }
@@ -350,16 +350,6 @@ export async function runTransfer(options: TransferOptions): Promise<TransferRes
     sendDuration,
     serverCloseError,
   };
-}
-
-function concat(chunks: Uint8Array[], total: number): Uint8Array {
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, at);
-    at += chunk.length;
-  }
-  return out;
 }
 
 /**
@@ -737,7 +727,7 @@ export async function runUdpCase(
     const result = reception.finish();
     return {
       udpCase,
-      written: new TextDecoder().decode(concat(parts, parts.reduce((n, p) => n + p.length, 0))),
+      written: new TextDecoder().decode(concatBytes(parts)),
       verdict: `${result.intact ? "arrived intact" : "arrived damaged"}: ${result.verdict}`,
       datagrams: reception.datagrams,
     };
