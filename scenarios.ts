@@ -992,6 +992,7 @@ Options:
   --real-time    run on the wall clock over loopback UDP instead, and check
                  that every case draws the diagram of the report (writes nothing;
                  the measured times go to stderr)
+  -q, --quiet    no summary on stderr
   --list         list the cases
   -h, --help     show this help
 
@@ -1016,6 +1017,7 @@ export async function main(args: string[]): Promise<number> {
         case: { type: "string" },
         trace: { type: "string" },
         "real-time": { type: "boolean" },
+        quiet: { type: "boolean", short: "q" },
         list: { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
@@ -1049,6 +1051,7 @@ export async function main(args: string[]): Promise<number> {
         run.events.map((e) => JSON.stringify(e)).join("\n") + "\n",
       );
     }
+    if (values.quiet) return 0;
     console.error(
       `report: ${run.scenario.id}: received ${
         JSON.stringify(run.received)
@@ -1059,12 +1062,16 @@ export async function main(args: string[]): Promise<number> {
     return 0;
   }
   if (values["real-time"]) return await checkRealTime();
-  const written = await writeReport({ log: (line) => console.error(line) });
-  console.error(
-    written.length === 0
-      ? `report: ${REPORT_PATH} and the graphs are up to date`
-      : `report: wrote ${written.join(", ")}`,
-  );
+  // Progress only on a terminal; the summary unless --quiet.
+  const progress = Deno.stderr.isTerminal() && !values.quiet;
+  const written = await writeReport({ log: progress ? (line) => console.error(line) : undefined });
+  if (!values.quiet) {
+    console.error(
+      written.length === 0
+        ? `report: ${REPORT_PATH} and the graphs are up to date`
+        : `report: wrote ${written.join(", ")}`,
+    );
+  }
   return 0;
 }
 
