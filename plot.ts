@@ -936,7 +936,12 @@ export async function main(args: string[]): Promise<number> {
     }: conexión ${index} de ${connections.length} (cliente ${chosen.client})`,
   });
   if (values.output) {
-    await Deno.writeTextFile(values.output, svg);
+    try {
+      await Deno.writeTextFile(values.output, svg);
+    } catch (error) {
+      console.error(`plot: cannot write ${values.output}: ${(error as Error).message}`);
+      return 1;
+    }
   } else {
     await Deno.stdout.write(new TextEncoder().encode(svg));
   }

@@ -1046,10 +1046,15 @@ export async function main(args: string[]): Promise<number> {
     const run = await runScenario(values.case, { time: time() });
     console.log(`## ${run.scenario.title}\n\n${scenarioSection(run)}`);
     if (values.trace) {
-      await Deno.writeTextFile(
-        values.trace,
-        run.events.map((e) => JSON.stringify(e)).join("\n") + "\n",
-      );
+      try {
+        await Deno.writeTextFile(
+          values.trace,
+          run.events.map((e) => JSON.stringify(e)).join("\n") + "\n",
+        );
+      } catch (error) {
+        console.error(`report: cannot write ${values.trace}: ${(error as Error).message}`);
+        return 1;
+      }
     }
     if (values.quiet) return 0;
     console.error(
@@ -1062,6 +1067,12 @@ export async function main(args: string[]): Promise<number> {
     return 0;
   }
   if (values["real-time"]) return await checkRealTime();
+  try {
+    await Deno.stat(REPORT_PATH);
+  } catch {
+    console.error(`report: cannot find ${REPORT_PATH}: run it from the repository's root`);
+    return 1;
+  }
   // Progress only on a terminal; the summary unless --quiet.
   const progress = Deno.stderr.isTerminal() && !values.quiet;
   const written = await writeReport({ log: progress ? (line) => console.error(line) : undefined });

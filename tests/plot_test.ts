@@ -261,6 +261,10 @@ Deno.test("plot: bad usage is one line saying what is wrong and one pointing to 
       );
       assert.deepEqual(result.stdout, "");
     }
+    const unwritable = await runScript("plot.ts", [file, "-o", `${dir}/no/such/dir.svg`]);
+    assert.deepEqual(unwritable.code, 1);
+    assert.deepEqual(unwritable.stderr.length, 1);
+    assert.ok(unwritable.stderr[0].startsWith(`plot: cannot write ${dir}/no/such/dir.svg: `));
     const missing = await runScript("plot.ts", [`${dir}/nope.jsonl`]);
     assert.deepEqual(missing.code, 1);
     assert.deepEqual(missing.stderr.length, 1);

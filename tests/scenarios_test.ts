@@ -212,6 +212,15 @@ Deno.test("report: bad usage is one line saying what is wrong and one pointing t
       args.join(" "),
     );
   }
+  const dir = await Deno.makeTempDir({ prefix: "report_test_" });
+  try {
+    const elsewhere = await runScript("scenarios.ts", [], { cwd: dir });
+    assert.deepEqual([elsewhere.code, elsewhere.stderr], [1, [
+      `report: cannot find ${REPORT_PATH}: run it from the repository's root`,
+    ]]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
   const one = await runScript("scenarios.ts", ["--case", "syn-lost"]);
   assert.deepEqual(one.code, 0);
   assert.ok(one.stdout.startsWith("## Se pierde el SYN\n\n"));
