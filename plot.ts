@@ -184,10 +184,12 @@ export interface TracedConnection {
 
 /**
  * Splits a trace into connections: a connection is everything to or from one
- * client address (the end that sent a SYN or received a SYN+ACK), so merged
- * client and server traces of one connection stay together, and a server's
- * trace of many clients splits into one per client. Events of endpoints with
- * no handshake in the trace are grouped by their pair of addresses.
+ * client (the end that sent a SYN or received a SYN+ACK), known by its port,
+ * so merged client and server traces of one connection stay together (the
+ * client traces itself as `0.0.0.0:port`, the server sees `127.0.0.1:port`),
+ * and a server's trace of many clients splits into one per client. Events of
+ * endpoints with no handshake in the trace are grouped by their pair of
+ * addresses.
  *
  * @example
  * ```ts
@@ -205,25 +207,36 @@ export interface TracedConnection {
  */
 export function splitConnections(events: readonly TraceEvent[]): TracedConnection[] {
   const sorted = [...events].sort((a, b) => a.time - b.time);
-  const clients = new Set<string>();
+  // A client traces itself as 0.0.0.0:port and the server sees it as 127.0.0.1:port:
+  // a client is its port, named by its most specific address.
+  const clients = new Map<number, string>();
+  const note = (address: string) => {
+    const port = portOf(address);
+    const known = clients.get(port);
+    if (known === undefined || (isUnspecified(known) && !isUnspecified(address))) {
+      clients.set(port, address);
+    }
+  };
   for (const e of sorted) {
-    if (e.kind === "send" && e.flags === "SYN") clients.add(e.local);
-    else if (e.kind === "recv" && e.flags === "SYN+ACK") clients.add(e.local);
-    else if (e.kind === "recv" && e.flags === "SYN") clients.add(e.peer);
-    else if (e.kind === "send" && e.flags === "SYN+ACK") clients.add(e.peer);
+    if (e.kind === "send" && e.flags === "SYN") note(e.local);
+    else if (e.kind === "recv" && e.flags === "SYN+ACK") note(e.local);
+    else if (e.kind === "recv" && e.flags === "SYN") note(e.peer);
+    else if (e.kind === "send" && e.flags === "SYN+ACK") note(e.peer);
   }
   const groups = new Map<string, TraceEvent[]>();
   for (const e of sorted) {
-    const key = clients.has(e.local)
-      ? e.local
-      : clients.has(e.peer)
-      ? e.peer
-      : [e.local, e.peer].sort().join(" ↔ ");
+    const key = clients.get(portOf(e.local)) ?? clients.get(portOf(e.peer)) ??
+      [e.local, e.peer].sort().join(" ↔ ");
     const group = groups.get(key);
     if (group) group.push(e);
     else groups.set(key, [e]);
   }
   return [...groups].map(([client, events], i) => ({ index: i + 1, client, events }));
+}
+
+/** `0.0.0.0:port` or `[::]:port`: a socket bound to every address. */
+function isUnspecified(address: string): boolean {
+  return address.startsWith("0.0.0.0:") || address.startsWith("[::]:");
 }
 
 /**
@@ -258,8 +271,19 @@ export function plotData(events: readonly TraceEvent[]): PlotData {
     (mine(e) && e.kind === "send" && e.flags === "SYN+ACK") ||
     (!mine(e) && e.kind === "send" && e.flags === "SYN")
   );
-  const bothEnds = sorted.some((e) => !mine(e) && e.kind !== "timeout") &&
-    sorted.some((e) => mine(e));
+  // Both ends are traced when the client's own events and the server's (listener or new socket) are.
+  const clientPorts = new Set<number>();
+  for (const e of sorted) {
+    if ((e.kind === "send" && e.flags === "SYN") || (e.kind === "recv" && e.flags === "SYN+ACK")) {
+      clientPorts.add(portOf(e.local));
+    } else if (
+      (e.kind === "recv" && e.flags === "SYN") || (e.kind === "send" && e.flags === "SYN+ACK")
+    ) clientPorts.add(portOf(e.peer));
+  }
+  const byClient = (e: TraceEvent) => clientPorts.has(portOf(e.local));
+  const bothEnds = clientPorts.size > 0
+    ? sorted.some(byClient) && sorted.some((e) => !byClient(e))
+    : sorted.some((e) => !mine(e) && e.kind !== "timeout") && sorted.some(mine);
   const vantage: Vantage = {
     role: isSender || vantageAddr === undefined ? "sender" : "receiver",
     side: isClient ? "client" : isServer ? "server" : "unknown",

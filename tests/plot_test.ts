@@ -230,6 +230,22 @@ Deno.test("plot --connection N draws that connection and says which, of how many
     const server = await runScript("plot.ts", [`${dir}/trace.jsonl`, "-q", "--connection", "2"]);
     assert.deepEqual([server.code, server.stderr], [0, []]);
   });
+  // A server's trace: the listener's events too, and the clients as 0.0.0.0 in their own traces.
+  const serverSide = [ev(1049.9, "recv", L, C2, "SYN", 70), ...twoConnections].filter((e) =>
+    e.local === S2 || e.local === L
+  );
+  const clientSide = twoConnections.filter((e) => e.local === C2).map((e) => ({
+    ...e,
+    local: "0.0.0.0:6000",
+  }));
+  assert.deepEqual(plotData(serverSide).vantage.bothEnds, false);
+  const merged = splitConnections([...clientSide, ...serverSide]);
+  assert.deepEqual(merged.map((c) => [c.client, c.events.length]), [[C2, 19]]);
+  assert.deepEqual(plotData(merged[0].events).vantage, {
+    role: "sender",
+    side: "client",
+    bothEnds: true,
+  });
   await withTrace(twoConnections.filter((e) => e.local === S2), async (dir) => {
     const result = await runScript("plot.ts", [`${dir}/trace.jsonl`, "-o", `${dir}/s.svg`]);
     assert.deepEqual(result.stderr, [
