@@ -9,8 +9,8 @@
  * 200 ms for a lost SYN, data that flows in 3 ms, a close that waits a fixed
  * 200 ms between copies of the last ACK), so the x axis is broken into one
  * panel per phase, each on its own scale, and every flat stretch wide enough
- * to see says what it is: a wait for a timeout, a fixed wait of the close, or
- * idle time.
+ * to see says what it is: a wait for a timeout, a wait for the other end's
+ * answer, a fixed wait of the close, or idle time.
  *
  * A trace may hold several connections (a server's, or files merged): one
  * graph draws one of them ({@linkcode splitConnections}).
@@ -452,10 +452,11 @@ export function flatCaption(stretches: readonly FlatStretch[]): string {
   const words: Record<FlatKind, [string, string]> = {
     timeout: ["espera de timeout", "esperas de timeout"],
     "close-wait": ["espera fija del cierre", "esperas fijas del cierre"],
+    answer: ["espera de respuesta", "esperas de respuesta"],
     idle: ["tramo sin actividad", "tramos sin actividad"],
   };
   const parts: string[] = [];
-  for (const kind of ["timeout", "close-wait", "idle"] as const) {
+  for (const kind of ["timeout", "answer", "close-wait", "idle"] as const) {
     const mine = stretches.filter((f) => f.kind === kind);
     if (mine.length === 0) continue;
     const total = mine.reduce((sum, f) => sum + f.to - f.from, 0);
@@ -465,7 +466,7 @@ export function flatCaption(stretches: readonly FlatStretch[]): string {
 }
 
 /** What a flat stretch of the graph is. */
-export type FlatKind = "timeout" | "close-wait" | "idle";
+export type FlatKind = "timeout" | "answer" | "close-wait" | "idle";
 
 /** A stretch of time with no mark, wide enough to be seen. */
 export interface FlatStretch {
@@ -479,9 +480,12 @@ export interface FlatStretch {
 
 /**
  * The flat stretches of a phase: gaps between consecutive marks longer than
- * `minMs`. A gap that ends in a timeout is a wait for that timeout; a gap of
- * the close after the FIN+ACK is a fixed wait (host A's copies of the last
- * ACK, or host B's wait for it); any other is idle time.
+ * `minMs`. A gap that ends in a timeout is a wait for that timeout; one that
+ * ends when something arrives is a wait for the other end's answer (its
+ * round trip, or its slowness); in the close, one that ends when host A sends
+ * its next copy of the last ACK is a fixed wait; any other is idle time.
+ * `role` says which marks arrive: for the data's sender, ACKs and control
+ * segments received; for its receiver, DATA and control segments received.
  *
  * @example
  * ```ts
@@ -492,13 +496,25 @@ export interface FlatStretch {
  *     { series: "data", t: 0, y: 0, len: 16 },
  *     { series: "timeout", t: 50, y: 0, len: 16 },
  *     { series: "retransmission", t: 50, y: 0, len: 16 },
- *     { series: "ack", t: 50.1, y: 16, len: 0 },
+ *     { series: "ack", t: 70, y: 16, len: 0 },
  *   ],
  * }, 10);
- * assert.deepEqual(gaps, [{ kind: "timeout", from: 0, to: 50 }]);
+ * assert.deepEqual(gaps, [
+ *   { kind: "timeout", from: 0, to: 50 },
+ *   { kind: "answer", from: 50, to: 70 },
+ * ]);
  * ```
  */
-export function flatStretches(phase: Phase, minMs: number): FlatStretch[] {
+export function flatStretches(
+  phase: Phase,
+  minMs: number,
+  role: Vantage["role"] = "sender",
+): FlatStretch[] {
+  const arrives: ReadonlySet<SeriesName> = new Set<SeriesName>(
+    role === "sender"
+      ? ["ack", "duplicate-ack", "control-in"]
+      : ["data", "retransmission", "control-in"],
+  );
   const out: FlatStretch[] = [];
   const marks = phase.marks;
   let finAckSeen = false;
@@ -509,6 +525,8 @@ export function flatStretches(phase: Phase, minMs: number): FlatStretch[] {
     const timeout = marks.slice(i).find((m) => m.t === after.t && m.series === "timeout");
     const kind: FlatKind = timeout || after.series === "timeout"
       ? "timeout"
+      : arrives.has(after.series)
+      ? "answer"
       : phase.name === "close" && finAckSeen
       ? "close-wait"
       : "idle";
@@ -519,6 +537,7 @@ export function flatStretches(phase: Phase, minMs: number): FlatStretch[] {
 
 const FLAT_TEXT: Record<FlatKind, string> = {
   timeout: "espera de timeout",
+  answer: "espera de respuesta",
   "close-wait": "espera fija del cierre",
   idle: "sin actividad",
 };
@@ -624,7 +643,7 @@ export function renderSvg(data: PlotData, options: PlotOptions = {}): string {
         `<text class="phase-caption" x="${((p.x0 + p.x1) / 2).toFixed(1)}" y="${
           margin.top - 8
         }" text-anchor="middle" font-size="11" fill="#555">${
-          esc(flatCaption(flatStretches(p.phase, minFlat(p, pxPerMs))))
+          esc(flatCaption(flatStretches(p.phase, minFlat(p, pxPerMs), data.vantage.role)))
         }</text>`,
       );
     }
@@ -731,23 +750,29 @@ export function renderSvg(data: PlotData, options: PlotOptions = {}): string {
   out.push(`<g class="flat-stretches" font-size="11" fill="#555">`);
   for (const p of panels) {
     const pxPerMs = (p.x1 - p.x0) / (p.t1 - p.t0);
-    for (const flat of flatStretches(p.phase, minFlat(p, pxPerMs))) {
+    for (const flat of flatStretches(p.phase, minFlat(p, pxPerMs), data.vantage.role)) {
       const x0 = xIn(p, flat.from), x1 = xIn(p, flat.to);
       const level = Math.max(
         0,
         ...p.phase.marks.filter((m) => m.t <= flat.from).map((m) => m.y + m.len),
       );
       const ly = Math.max(margin.top + 14, y(level) - 14);
-      const text = `${FLAT_TEXT[flat.kind]}: ${formatMs(flat.to - flat.from)}`;
-      const fits = text.length * 5.6 < x1 - x0;
+      const long = `${FLAT_TEXT[flat.kind]}: ${formatMs(flat.to - flat.from)}`;
+      const short = formatMs(flat.to - flat.from);
+      const room = x1 - x0;
+      const text = long.length * 5.6 < room ? long : short.length * 5.6 < room ? short : "";
       out.push(
-        `<path d="M${x0.toFixed(1)},${(ly + 4).toFixed(1)} v4 H${
+        `<path class="flat-${flat.kind}" d="M${x0.toFixed(1)},${(ly + 4).toFixed(1)} v4 H${
           x1.toFixed(1)
         } v-4" stroke="#999" fill="none"/>`,
-        `<text class="flat-${flat.kind}" x="${((x0 + x1) / 2).toFixed(1)}" y="${
-          (ly - (fits ? 0 : 0)).toFixed(1)
-        }" text-anchor="middle">${esc(fits ? text : formatMs(flat.to - flat.from))}</text>`,
       );
+      if (text) {
+        out.push(
+          `<text x="${((x0 + x1) / 2).toFixed(1)}" y="${ly.toFixed(1)}" text-anchor="middle">${
+            esc(text)
+          }</text>`,
+        );
+      }
     }
   }
   out.push(`</g>`);

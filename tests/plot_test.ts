@@ -180,6 +180,24 @@ Deno.test("a flat stretch ending in a timeout is a wait for it; one with no caus
     }, 10),
     [{ kind: "idle", from: 0, to: 30 }],
   );
+  // Waiting for what the other end sends: for the receiver, the next DATA; for the sender, its ACK.
+  const slow = {
+    name: "data" as const,
+    label: "datos",
+    from: 0,
+    to: 40,
+    marks: [
+      { series: "ack" as const, t: 0, y: 16, len: 0 },
+      { series: "data" as const, t: 20, y: 16, len: 16 },
+      { series: "ack" as const, t: 40, y: 32, len: 0 },
+    ],
+  };
+  assert.deepEqual(flatStretches(slow, 10, "receiver").map((f) => f.kind), ["answer", "idle"]);
+  assert.deepEqual(flatStretches(slow, 10, "sender").map((f) => f.kind), ["idle", "answer"]);
+  assert.deepEqual(
+    flatCaption(flatStretches(slow, 10, "sender")),
+    "1 espera de respuesta (20 ms); 1 tramo sin actividad (20 ms)",
+  );
 });
 
 Deno.test("niceStep picks 1, 2 or 5 times a power of ten", () => {
