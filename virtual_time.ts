@@ -109,7 +109,9 @@ interface Endpoint {
  * in order, unless a wrapper above it (a fault injector) decides otherwise.
  * A datagram to an address with no open link is lost, as UDP to a closed port.
  *
- * The clock is global while a run lasts, so runs of every virtual clock of
+ * `fn` may wait on timers and on the in-memory network, not on real I/O (a
+ * file, a real socket): time would move on while it waits. The clock is
+ * global while a run lasts, so runs of every virtual clock of
  * the process take turns: a `run` started while another is going waits for it
  * to end. A run may not be nested in another.
  *
