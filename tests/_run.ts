@@ -3,6 +3,8 @@
  * and collects its exit code, stdout and stderr lines. The child is killed
  * (and the test fails) if it runs longer than its deadline.
  */
+import assert from "node:assert/strict";
+
 const ROOT = `${import.meta.dirname}/..`;
 
 /** What a script did. */
@@ -37,5 +39,25 @@ export async function runScript(
     return { code: output.code, stdout: decoder.decode(output.stdout), stderr };
   } finally {
     clearTimeout(timer);
+  }
+}
+
+/**
+ * Runs `script` once per case and asserts the house rule for bad usage: exit
+ * 2, nothing on stdout, and on stderr exactly the case's line and
+ * `TOOL: see 'deno task TOOL --help'`.
+ */
+export async function assertUsageFailures(
+  script: string,
+  tool: string,
+  cases: readonly [args: string[], line: string][],
+): Promise<void> {
+  for (const [args, line] of cases) {
+    const result = await runScript(script, args);
+    assert.deepEqual(
+      [result.code, result.stderr, result.stdout],
+      [2, [line, `${tool}: see 'deno task ${tool} --help'`], ""],
+      args.join(" "),
+    );
   }
 }

@@ -11,7 +11,7 @@ import {
 } from "../plot.ts";
 import type { TraceEvent } from "../trace.ts";
 import { C, ev, L, S } from "./_traces.ts";
-import { runScript } from "./_run.ts";
+import { assertUsageFailures, runScript } from "./_run.ts";
 
 const trace: TraceEvent[] = [
   ev(1000, "send", C, L, "SYN", 10),
@@ -286,15 +286,7 @@ Deno.test("plot: bad usage is one line saying what is wrong and one pointing to 
       [[file, "--connection"], "plot: Option '--connection <value>' argument missing"],
       [[], "plot: no trace file given"],
     ];
-    for (const [args, line] of cases) {
-      const result = await runScript("plot.ts", args);
-      assert.deepEqual(
-        [result.code, result.stderr],
-        [2, [line, "plot: see 'deno task plot --help'"]],
-        args.join(" "),
-      );
-      assert.deepEqual(result.stdout, "");
-    }
+    await assertUsageFailures("plot.ts", "plot", cases);
     const unwritable = await runScript("plot.ts", [file, "-o", `${dir}/no/such/dir.svg`]);
     assert.deepEqual(unwritable.code, 1);
     assert.deepEqual(unwritable.stderr.length, 1);

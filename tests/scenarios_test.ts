@@ -21,7 +21,7 @@ import {
   UDP_CASES,
   virtualTime,
 } from "../scenarios.ts";
-import { runScript } from "./_run.ts";
+import { assertUsageFailures, runScript } from "./_run.ts";
 
 const ROOT = new URL("../", import.meta.url);
 const report = await Deno.readTextFile(new URL(REPORT_PATH, ROOT));
@@ -204,14 +204,7 @@ Deno.test("report: bad usage is one line saying what is wrong and one pointing t
     [["--bogus"], "report: Unknown option '--bogus'"],
     [["extra"], "report: Unexpected argument 'extra'"],
   ];
-  for (const [args, line] of cases) {
-    const result = await runScript("scenarios.ts", args);
-    assert.deepEqual(
-      [result.code, result.stderr],
-      [2, [line, "report: see 'deno task report --help'"]],
-      args.join(" "),
-    );
-  }
+  await assertUsageFailures("scenarios.ts", "report", cases);
   const dir = await Deno.makeTempDir({ prefix: "report_test_" });
   try {
     const elsewhere = await runScript("scenarios.ts", [], { cwd: dir });
