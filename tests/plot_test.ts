@@ -1,10 +1,21 @@
 import assert from "node:assert/strict";
-import { niceStep, plotData, traceToSvg } from "../plot.ts";
+import {
+  flatCaption,
+  flatStretches,
+  niceStep,
+  phasesOf,
+  plotData,
+  seriesLabels,
+  splitConnections,
+  traceToSvg,
+} from "../plot.ts";
 import type { TraceEvent } from "../trace.ts";
 import { C, ev, L, S } from "./_traces.ts";
+import { assertUsageFailures, runScript } from "./_run.ts";
 
 const trace: TraceEvent[] = [
   ev(1000, "send", C, L, "SYN", 10),
+  ev(1000.5, "send", S, C, "SYN+ACK", 11),
   ev(1001, "recv", C, S, "SYN+ACK", 11),
   ev(1002, "send", C, S, "DATA", 12, 16),
   ev(1003, "recv", S, C, "DATA", 12, 16),
@@ -18,6 +29,37 @@ const trace: TraceEvent[] = [
   ev(1058, "recv", C, S, "ACK", 44),
 ];
 
+/** A whole connection of one client, with a fixed close: FIN, FIN+ACK, the last ACK 3 times 100 ms apart. */
+function connection(client: string, server: string, at: number, seq: number): TraceEvent[] {
+  return [
+    ev(at, "send", client, L, "SYN", seq),
+    ev(at + 0.1, "recv", server, client, "SYN", seq),
+    ev(at + 0.1, "send", server, client, "SYN+ACK", seq + 1),
+    ev(at + 0.2, "recv", client, server, "SYN+ACK", seq + 1),
+    ev(at + 0.2, "send", client, server, "ACK", seq + 2),
+    ev(at + 0.2, "send", client, server, "DATA", seq + 2, 16),
+    ev(at + 0.3, "recv", server, client, "ACK", seq + 2),
+    ev(at + 0.3, "recv", server, client, "DATA", seq + 2, 16),
+    ev(at + 0.3, "send", server, client, "ACK", seq + 18),
+    ev(at + 0.4, "recv", client, server, "ACK", seq + 18),
+    ev(at + 0.4, "send", client, server, "FIN", seq + 18),
+    ev(at + 0.5, "recv", server, client, "FIN", seq + 18),
+    ev(at + 0.5, "send", server, client, "FIN+ACK", seq + 19),
+    ev(at + 0.6, "recv", client, server, "FIN+ACK", seq + 19),
+    ev(at + 0.6, "send", client, server, "ACK", seq + 20),
+    ev(at + 0.7, "recv", server, client, "ACK", seq + 20),
+    ev(at + 100.6, "send", client, server, "ACK", seq + 20, 0, { retransmission: true }),
+    ev(at + 200.6, "send", client, server, "ACK", seq + 20, 0, { retransmission: true }),
+  ];
+}
+
+const C2 = "127.0.0.1:6000", S2 = "127.0.0.1:9001";
+/** A server's view of two clients (and the clients' own events), interleaved in time. */
+const twoConnections = [
+  ...connection(C, S, 1000, 10),
+  ...connection(C2, S2, 1050, 70),
+].sort((a, b) => a.time - b.time);
+
 Deno.test("plotData takes the data sender's view, relative to the SYN and the first event", () => {
   const data = plotData(trace);
   assert.deepEqual(data.origin, 10);
@@ -25,6 +67,7 @@ Deno.test("plotData takes the data sender's view, relative to the SYN and the fi
   const series = data.marks.map((m) => `${m.series}@${m.t}:${m.y}`);
   assert.deepEqual(series, [
     "control@0:0",
+    "control-in@1:1",
     "data@2:2",
     "ack@4:18",
     "lost@5:18",
@@ -33,9 +76,41 @@ Deno.test("plotData takes the data sender's view, relative to the SYN and the fi
     "ack@58:34",
   ]);
   assert.deepEqual(data.top, 34);
+  assert.deepEqual(data.vantage, { role: "sender", side: "client", bothEnds: true });
 });
 
-Deno.test("the SVG has axes with units, a legend, a title and every series", () => {
+Deno.test("the legend says which end the trace was taken on", () => {
+  const clientOnly = twoConnections.filter((e) => e.local === C);
+  const serverOnly = twoConnections.filter((e) => e.local === S);
+  assert.deepEqual(plotData(clientOnly).vantage, {
+    role: "sender",
+    side: "client",
+    bothEnds: false,
+  });
+  assert.deepEqual(plotData(serverOnly).vantage, {
+    role: "receiver",
+    side: "server",
+    bothEnds: false,
+  });
+  const client = traceToSvg(clientOnly);
+  assert.ok(client.includes(">DATA enviado por el cliente</text>"));
+  assert.ok(client.includes(">ACK recibido por el cliente (línea escalonada)</text>"));
+  assert.ok(client.includes("Visto desde el lado del cliente (envía los datos); traza de ese"));
+  assert.ok(!client.includes("recibido por el servidor"));
+  const server = traceToSvg(serverOnly);
+  assert.ok(server.includes(">DATA recibido por el servidor</text>"));
+  assert.ok(server.includes(">ACK enviado por el servidor (línea escalonada)</text>"));
+  assert.ok(server.includes("Visto desde el lado del servidor (recibe los datos)"));
+  assert.ok(!server.includes("enviado por el cliente"));
+  // The server's trace alone cannot know losses: no series claims them.
+  assert.ok(!server.includes("perdido"));
+  assert.deepEqual(
+    seriesLabels({ role: "sender", side: "server", bothEnds: true }).timeout,
+    "timeout del servidor",
+  );
+});
+
+Deno.test("the SVG has axes with units, a legend, a title and every series present", () => {
   const svg = traceToSvg(trace, { title: "Prueba" });
   assert.ok(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"'));
   assert.ok(svg.trimEnd().endsWith("</svg>"));
@@ -46,9 +121,83 @@ Deno.test("the SVG has axes with units, a legend, a title and every series", () 
   for (const name of ["ack", "data", "retransmission", "lost", "timeout", "control"]) {
     assert.ok(svg.includes(`class="series-${name}"`), name);
   }
-  assert.ok(svg.includes("DATA retransmitido"));
-  // Tick labels on both axes.
+  assert.ok(svg.includes(">DATA retransmitido</text>"));
+  // No legend entry for a series the graph does not draw.
+  assert.ok(!svg.includes("ACK duplicado"));
   assert.ok(svg.includes(`class="tick-labels"`));
+});
+
+Deno.test("splitConnections: one connection per client, numbered by first event", () => {
+  const connections = splitConnections(twoConnections);
+  assert.deepEqual(connections.map((c) => [c.index, c.client, c.events.length]), [
+    [1, C, 18],
+    [2, C2, 18],
+  ]);
+  // A connection's events are all its own: to or from its client.
+  for (const c of connections) {
+    assert.ok(c.events.every((e) => e.local === c.client || e.peer === c.client));
+  }
+  assert.deepEqual(splitConnections(trace).length, 1);
+});
+
+Deno.test("phases: each panel is one phase, and its title states that phase's duration", () => {
+  const data = plotData(connection(C, S, 1000, 10));
+  const phases = phasesOf(data.marks);
+  const ms = (t: number) => Math.round(t * 1000) / 1000;
+  assert.deepEqual(phases.map((p) => [p.name, ms(p.from), ms(p.to)]), [
+    ["handshake", 0, 0.2],
+    ["data", 0.2, 0.4],
+    ["close", 0.4, 200.6],
+  ]);
+  const close = phases[2];
+  const flats = flatStretches(close, 10);
+  assert.deepEqual(flats.map((f) => [f.kind, Math.round(f.to - f.from)]), [
+    ["close-wait", 100],
+    ["close-wait", 100],
+  ]);
+  assert.deepEqual(flatCaption(flats), "2 esperas fijas del cierre (200 ms)");
+  const svg = traceToSvg(connection(C, S, 1000, 10));
+  const titles = [...svg.matchAll(/class="phase-title"[^>]*>([^<]*)</g)].map((m) => m[1]);
+  assert.deepEqual(titles, ["Handshake: 0.2 ms", "Datos: 0.2 ms", "Cierre: 200 ms"]);
+  assert.ok(svg.includes(`class="axis-break"`));
+  assert.deepEqual([...svg.matchAll(/class="flat-close-wait"/g)].length, 2);
+  assert.ok(svg.includes(">2 esperas fijas del cierre (200 ms)</text>"));
+  // No title claims a total the axes do not show.
+  assert.ok(!svg.includes("en total"));
+});
+
+Deno.test("a flat stretch ending in a timeout is a wait for it; one with no cause is idle", () => {
+  const data = plotData(trace);
+  const [, dataPhase] = phasesOf(data.marks);
+  assert.deepEqual(flatStretches(dataPhase, 10), [{ kind: "timeout", from: 5, to: 55 }]);
+  assert.deepEqual(
+    flatStretches({
+      name: "data",
+      label: "datos",
+      from: 0,
+      to: 30,
+      marks: [{ series: "data", t: 0, y: 0, len: 16 }, { series: "data", t: 30, y: 16, len: 16 }],
+    }, 10),
+    [{ kind: "idle", from: 0, to: 30 }],
+  );
+  // Waiting for what the other end sends: for the receiver, the next DATA; for the sender, its ACK.
+  const slow = {
+    name: "data" as const,
+    label: "datos",
+    from: 0,
+    to: 40,
+    marks: [
+      { series: "ack" as const, t: 0, y: 16, len: 0 },
+      { series: "data" as const, t: 20, y: 16, len: 16 },
+      { series: "ack" as const, t: 40, y: 32, len: 0 },
+    ],
+  };
+  assert.deepEqual(flatStretches(slow, 10, "receiver").map((f) => f.kind), ["answer", "idle"]);
+  assert.deepEqual(flatStretches(slow, 10, "sender").map((f) => f.kind), ["idle", "answer"]);
+  assert.deepEqual(
+    flatCaption(flatStretches(slow, 10, "sender")),
+    "1 espera de respuesta (20 ms); 1 tramo sin actividad (20 ms)",
+  );
 });
 
 Deno.test("niceStep picks 1, 2 or 5 times a power of ten", () => {
@@ -56,4 +205,120 @@ Deno.test("niceStep picks 1, 2 or 5 times a power of ten", () => {
   assert.deepEqual(niceStep(1331, 8), 200);
   assert.deepEqual(niceStep(7, 8), 1);
   assert.deepEqual(niceStep(0), 1);
+});
+
+// ------------------------------------------------------------ the real script
+
+async function withTrace<T>(events: TraceEvent[], fn: (dir: string) => Promise<T>): Promise<T> {
+  const dir = await Deno.makeTempDir({ prefix: "plot_test_" });
+  try {
+    await Deno.writeTextFile(`${dir}/trace.jsonl`, events.map((e) => JSON.stringify(e)).join("\n"));
+    return await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("plot --connection N draws that connection and says which, of how many", async () => {
+  await withTrace(twoConnections, async (dir) => {
+    const second = await runScript("plot.ts", [
+      `${dir}/trace.jsonl`,
+      "--connection",
+      "2",
+      "-o",
+      `${dir}/2.svg`,
+    ]);
+    assert.deepEqual(second.code, 0, second.stderr.join("\n"));
+    assert.deepEqual(second.stderr, [
+      `plot: drew connection 2 of 2 (client ${C2}, 18 events, seen from the client, both ends traced) to ${dir}/2.svg`,
+    ]);
+    const svg = await Deno.readTextFile(`${dir}/2.svg`);
+    assert.ok(svg.includes(`conexión 2 de 2 (cliente ${C2})`));
+    // Connection 2's SYN carries seq 70, and the graph is relative to it: its data bar starts at 2.
+    assert.ok(svg.includes(">DATA enviado por el cliente</text>"));
+
+    const first = await runScript("plot.ts", [`${dir}/trace.jsonl`]);
+    assert.deepEqual(first.code, 0);
+    assert.ok(first.stdout.startsWith("<svg"));
+    assert.ok(first.stdout.includes(`conexión 1 de 2 (cliente ${C})`));
+    assert.deepEqual(first.stderr, [
+      `plot: drew connection 1 of 2 (client ${C}, 18 events, seen from the client, both ends traced); --connection N draws another`,
+    ]);
+
+    const server = await runScript("plot.ts", [`${dir}/trace.jsonl`, "-q", "--connection", "2"]);
+    assert.deepEqual([server.code, server.stderr], [0, []]);
+  });
+  // A server's trace: the listener's events too, and the clients as 0.0.0.0 in their own traces.
+  const serverSide = [ev(1049.9, "recv", L, C2, "SYN", 70), ...twoConnections].filter((e) =>
+    e.local === S2 || e.local === L
+  );
+  const clientSide = twoConnections.filter((e) => e.local === C2).map((e) => ({
+    ...e,
+    local: "0.0.0.0:6000",
+  }));
+  assert.deepEqual(plotData(serverSide).vantage.bothEnds, false);
+  const merged = splitConnections([...clientSide, ...serverSide]);
+  assert.deepEqual(merged.map((c) => [c.client, c.events.length]), [[C2, 19]]);
+  assert.deepEqual(plotData(merged[0].events).vantage, {
+    role: "sender",
+    side: "client",
+    bothEnds: true,
+  });
+  await withTrace(twoConnections.filter((e) => e.local === S2), async (dir) => {
+    const result = await runScript("plot.ts", [`${dir}/trace.jsonl`, "-o", `${dir}/s.svg`]);
+    assert.deepEqual(result.stderr, [
+      `plot: drew connection 1 of 1 (client ${C2}, 8 events, seen from the server) to ${dir}/s.svg`,
+    ]);
+    assert.ok(
+      (await Deno.readTextFile(`${dir}/s.svg`)).includes(">DATA recibido por el servidor<"),
+    );
+  });
+});
+
+Deno.test("plot: bad usage is one line saying what is wrong and one pointing to --help, exit 2", async () => {
+  await withTrace(twoConnections, async (dir) => {
+    const file = `${dir}/trace.jsonl`;
+    const cases: [string[], string][] = [
+      [[file, "--connection", "3"], "plot: --connection is 3, but the trace holds 2 connections"],
+      [[file, "--connection", "0"], 'plot: --connection is "0", expected a connection number >= 1'],
+      [[file, "--connection=x"], 'plot: --connection is "x", expected a connection number >= 1'],
+      [[file, "--bogus"], "plot: unknown option --bogus"],
+      [[file, "--connection"], "plot: --connection needs a value"],
+      [[], "plot: expected a trace file to read"],
+    ];
+    await assertUsageFailures("plot.ts", "plot", cases);
+    const unwritable = await runScript("plot.ts", [file, "-o", `${dir}/no/such/dir.svg`]);
+    assert.deepEqual(unwritable.code, 1);
+    assert.deepEqual(unwritable.stderr.length, 1);
+    assert.ok(unwritable.stderr[0].startsWith(`plot: cannot write ${dir}/no/such/dir.svg: `));
+    const missing = await runScript("plot.ts", [`${dir}/nope.jsonl`]);
+    assert.deepEqual(missing.code, 1);
+    assert.deepEqual(missing.stderr.length, 1);
+    assert.ok(missing.stderr[0].startsWith(`plot: ${dir}/nope.jsonl: `), missing.stderr[0]);
+  });
+  const help = await runScript("plot.ts", ["--help"]);
+  assert.deepEqual(help.code, 0);
+  assert.ok(help.stdout.includes("--connection N"));
+  assert.ok(help.stdout.includes("Example:"));
+});
+
+Deno.test("a lost SYN is drawn lost when both ends are traced, and the wait after it is a timeout wait", () => {
+  const events = [
+    ev(1000, "send", C, L, "SYN", 10),
+    ev(1100, "timeout", C, L, "SYN", 10, 0, { rto: 100 }),
+    ev(1100, "send", C, L, "SYN", 10, 0, { retransmission: true }),
+    ev(1100.1, "send", S, C, "SYN+ACK", 11),
+    ev(1100.2, "recv", C, S, "SYN+ACK", 11),
+    ev(1100.2, "send", C, S, "DATA", 12, 16),
+    ev(1100.3, "recv", S, C, "DATA", 12, 16),
+  ];
+  const data = plotData(events);
+  assert.deepEqual(data.marks.slice(0, 3).map((m) => `${m.series}@${m.t}`), [
+    "lost-control@0",
+    "timeout@100",
+    "control@100",
+  ]);
+  const [handshake] = phasesOf(data.marks);
+  assert.deepEqual(flatStretches(handshake, 10), [{ kind: "timeout", from: 0, to: 100 }]);
+  assert.ok(traceToSvg(events).includes(">SYN / FIN / ACK de control perdido (no llegó)</text>"));
 });
