@@ -188,3 +188,47 @@ export function udpLink(addr: Addr): DatagramLink {
     },
   };
 }
+
+/**
+ * Reads `link` until `stopped()` holds or the link closes, handing each
+ * datagram (its bytes are valid only during the call) to `onDatagram`. A
+ * receive error while not stopped (an ICMP report on some systems) is
+ * transient: reading goes on after a timer tick, so that a failing socket
+ * cannot starve the event loop. An error thrown by `onDatagram` ends the loop
+ * and rejects the returned promise with it.
+ *
+ * @example Count three datagrams, then stop
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { readDatagrams, udpLink } from "./link.ts";
+ * const a = udpLink({ hostname: "127.0.0.1", port: 0 });
+ * const b = udpLink({ hostname: "127.0.0.1", port: 0 });
+ * let count = 0;
+ * const reading = readDatagrams(b, () => {
+ *   if (++count === 3) b.close();
+ * }, () => count === 3);
+ * for (let i = 0; i < 3; i++) await a.send(new Uint8Array([i]), b.localAddr);
+ * await reading;
+ * assert.equal(count, 3);
+ * a.close();
+ * ```
+ */
+export async function readDatagrams(
+  link: DatagramLink,
+  onDatagram: (bytes: Uint8Array, from: Addr) => void,
+  stopped: () => boolean,
+  bufferSize = 65_536,
+): Promise<void> {
+  const buffer = new Uint8Array(bufferSize);
+  while (!stopped()) {
+    let bytes: Uint8Array, from: Addr;
+    try {
+      [bytes, from] = await link.receive(buffer);
+    } catch {
+      if (stopped()) return;
+      await new Promise((resolve) => setTimeout(resolve, 1));
+      continue;
+    }
+    onDatagram(bytes, from);
+  }
+}

@@ -57,7 +57,13 @@ export {
   SocketTCP,
   type SocketTCPOptions,
 } from "./socket_tcp.ts";
-export { Connection, type ConnectionOptions, type State, type Verdict } from "./connection.ts";
+export {
+  Connection,
+  type ConnectionOptions,
+  type ConnectionStats,
+  type Output,
+  type State,
+} from "./connection.ts";
 export { AdaptiveRto, type AdaptiveRtoOptions, FixedRto, type RtoPolicy } from "./rto.ts";
 export {
   type FaultAction,

@@ -32,6 +32,12 @@ export interface RtoPolicy {
   /** Feeds one round-trip measurement, in ms (Karn's rule: never of a retransmitted segment). */
   sample(rtt: number): void;
   /**
+   * Reports a spurious timeout: the ACK of a segment's first transmission
+   * arrived `rtt` ms after it was sent, just after the timer had resent it
+   * (the process was not scheduled, or the path slowed down).
+   */
+  spurious(rtt: number): void;
+  /**
    * The timeout for the next retransmission of a segment whose last timeout
    * was `rto`, after `retries` retransmissions of it so far (1 for the first).
    */
@@ -79,6 +85,9 @@ export const ADAPTIVE_RTO_DEFAULTS: Required<AdaptiveRtoOptions> = {
   linearRetries: 6,
 };
 
+/** Per good sample, the floor learnt from spurious timeouts shrinks by this factor (half-life ~70 samples). */
+const FLOOR_DECAY = 0.99;
+
 /**
  * The adaptive timeout of RFC 6298: `SRTT` and `RTTVAR` smoothed from
  * measurements, `RTO = SRTT + max(G, 4 * RTTVAR)` clamped to `[min, max]`.
@@ -102,6 +111,8 @@ export class AdaptiveRto implements RtoPolicy {
   #srtt: number | undefined;
   #rttvar = 0;
   #rto: number;
+  /** A lower bound learnt from spurious timeouts, decaying with each good sample. */
+  #floor = 0;
   readonly #options: Required<AdaptiveRtoOptions>;
 
   /** Creates an estimator with no measurement yet. */
@@ -135,7 +146,40 @@ export class AdaptiveRto implements RtoPolicy {
       this.#rttvar = 0.75 * this.#rttvar + 0.25 * Math.abs(this.#srtt - rtt);
       this.#srtt = 0.875 * this.#srtt + 0.125 * rtt;
     }
-    this.#rto = this.#clamp(this.#srtt + Math.max(this.#options.granularity, 4 * this.#rttvar));
+    this.#floor *= FLOOR_DECAY;
+    this.#rto = this.#clamp(
+      Math.max(this.#floor, this.#srtt + Math.max(this.#options.granularity, 4 * this.#rttvar)),
+    );
+  }
+
+  /**
+   * A spurious timeout (the ACK of the first transmission came `rtt` ms after
+   * it): the timeout keeps at least `rtt` as a floor, which halves over
+   * about 70 later samples. Stalls of the process (a loaded machine)
+   * then stop causing resends, while on an idle loopback the floor decays
+   * back to the measured round trip and a lost datagram is resent as fast as
+   * before.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { AdaptiveRto } from "./rto.ts";
+   * const rto = new AdaptiveRto({ initial: 100, min: 2 });
+   * for (let i = 0; i < 20; i++) rto.sample(0.05);
+   * assert.equal(rto.rto, 2);
+   * rto.spurious(9); // the process slept 9 ms: the timer fired before the ACK was read
+   * assert.ok(rto.rto >= 9);
+   * for (let i = 0; i < 400; i++) rto.sample(0.05);
+   * assert.equal(rto.rto, 2); // back to the floor on an idle machine
+   * ```
+   */
+  spurious(rtt: number): void {
+    if (!(rtt >= 0) || !Number.isFinite(rtt)) return;
+    // Not a sample: it would double RTTVAR at each event, and a path whose
+    // ACKs are held until the resend (a reordering that waits for the next
+    // datagram) would ratchet the timeout to its maximum.
+    this.#floor = Math.max(this.#floor, rtt);
+    this.#rto = this.#clamp(Math.max(this.#rto, this.#floor));
   }
 
   /**
@@ -185,6 +229,9 @@ export class FixedRto implements RtoPolicy {
 
   /** Ignores the measurement. */
   sample(_rtt: number): void {}
+
+  /** Ignores it: a fixed timeout does not adapt. */
+  spurious(_rtt: number): void {}
 
   /** Returns `rto` unchanged. */
   backoff(rto: number, _retries: number): number {

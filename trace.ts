@@ -57,6 +57,14 @@ export interface TraceEvent {
   duplicate?: boolean;
   /** For `send` and `timeout`: the retransmission timeout in force, in ms. */
   rto?: number;
+  /** For `send`: one of the assignment's deliberate extra copies of the last ACK (not a retransmission). */
+  lastAckCopy?: boolean;
+  /**
+   * For `recv`: why the segment was not accepted ("expected SYN+ACK seq=22",
+   * "no room: …"); absent when it was. For `timeout`: what the timeout ended,
+   * when it ended something ("handshake given up after 21 SYN+ACKs").
+   */
+  reason?: string;
 }
 
 /**
@@ -100,8 +108,12 @@ export function formatTraceLine(event: TraceEvent, origin: number): string {
   const marks: string[] = [];
   if (event.kind === "timeout") marks.push("timeout");
   if (event.retransmission) marks.push("retransmission");
+  if (event.lastAckCopy) marks.push("copy of the last ACK");
   if (event.duplicate) marks.push("duplicate");
   if (event.rto !== undefined && event.kind !== "recv") marks.push(`rto ${round(event.rto)} ms`);
+  if (event.reason !== undefined) {
+    marks.push(event.kind === "recv" ? `not accepted: ${event.reason}` : event.reason);
+  }
   const tail = marks.length > 0 ? `  [${marks.join(", ")}]` : "";
   return `${time} ms  ${arrow}  ${event.flags.padEnd(8)} seq=${event.seq} len=${event.len}${tail}`;
 }
