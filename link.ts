@@ -11,10 +11,12 @@
  *
  * @example Bind to any free port of loopback
  * ```ts
+ * import assert from "node:assert/strict";
  * import { type Addr, udpLink } from "./link.ts";
  * const anyPort: Addr = { hostname: "127.0.0.1", port: 0 };
  * const link = udpLink(anyPort);
- * console.log(link.localAddr.hostname, link.localAddr.port > 0); // "127.0.0.1" true
+ * assert.equal(link.localAddr.hostname, "127.0.0.1");
+ * assert.ok(link.localAddr.port > 0);
  * link.close();
  * ```
  */
@@ -30,6 +32,7 @@ export interface Addr {
  *
  * @example An echo that works over any link
  * ```ts
+ * import assert from "node:assert/strict";
  * import { type DatagramLink, udpLink } from "./link.ts";
  * async function echoOnce(link: DatagramLink): Promise<void> {
  *   const [data, from] = await link.receive(new Uint8Array(1500));
@@ -40,7 +43,7 @@ export interface Addr {
  * await client.send(new TextEncoder().encode("eco"), echo.localAddr);
  * await echoOnce(echo);
  * const [reply] = await client.receive(new Uint8Array(1500));
- * console.log(new TextDecoder().decode(reply)); // "eco"
+ * assert.equal(new TextDecoder().decode(reply), "eco");
  * echo.close();
  * client.close();
  * ```
@@ -65,6 +68,7 @@ export interface DatagramLink {
  *
  * @example Count the datagrams sent
  * ```ts
+ * import assert from "node:assert/strict";
  * import { type LinkWrapper, udpLink } from "./link.ts";
  * let sent = 0;
  * const counting: LinkWrapper = (link) => ({
@@ -79,7 +83,7 @@ export interface DatagramLink {
  * const link = counting(udpLink({ hostname: "127.0.0.1", port: 0 }));
  * await link.send(new Uint8Array([1, 2, 3]), link.localAddr);
  * link.close();
- * console.log(sent); // 1
+ * assert.equal(sent, 1);
  * ```
  */
 export type LinkWrapper = (link: DatagramLink) => DatagramLink;
@@ -89,9 +93,10 @@ export type LinkWrapper = (link: DatagramLink) => DatagramLink;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { formatAddr } from "./link.ts";
- * console.log(formatAddr({ hostname: "127.0.0.1", port: 8000 })); // "127.0.0.1:8000"
- * console.log(formatAddr({ hostname: "::1", port: 8000 })); // "[::1]:8000"
+ * assert.equal(formatAddr({ hostname: "127.0.0.1", port: 8000 }), "127.0.0.1:8000");
+ * assert.equal(formatAddr({ hostname: "::1", port: 8000 }), "[::1]:8000");
  * ```
  */
 export function formatAddr(addr: Addr): string {
@@ -111,8 +116,10 @@ export function sameAddr(a: Addr, b: Addr): boolean {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { normalizeHost } from "./link.ts";
- * console.log(normalizeHost("[::1]"), normalizeHost("localhost")); // "::1" "127.0.0.1"
+ * assert.equal(normalizeHost("[::1]"), "::1");
+ * assert.equal(normalizeHost("localhost"), "127.0.0.1");
  * ```
  */
 export function normalizeHost(hostname: string): string {
@@ -157,12 +164,14 @@ export function isIpLiteral(hostname: string): boolean {
  *
  * @example One datagram from one link to another
  * ```ts
+ * import assert from "node:assert/strict";
  * import { udpLink } from "./link.ts";
  * const a = udpLink({ hostname: "127.0.0.1", port: 0 });
  * const b = udpLink({ hostname: "127.0.0.1", port: 0 });
  * await a.send(new TextEncoder().encode("hola"), b.localAddr);
  * const [data, from] = await b.receive(new Uint8Array(1500));
- * console.log(new TextDecoder().decode(data), from.port === a.localAddr.port); // "hola" true
+ * assert.equal(new TextDecoder().decode(data), "hola");
+ * assert.ok(from.port === a.localAddr.port);
  * a.close();
  * b.close();
  * ```

@@ -9,6 +9,7 @@
  *
  * @example A message over loopback
  * ```ts
+ * import assert from "node:assert/strict";
  * import { SocketTCP } from "./mod.ts";
  *
  * await using listener = new SocketTCP();
@@ -17,15 +18,16 @@
  * const [[server]] = await Promise.all([listener.accept(), client.connect(listener.localAddr)]);
  * const [, got] = await Promise.all([client.send(new TextEncoder().encode("¡Hola!")), server.recv(1024)]);
  * await Promise.all([client.close(), server.recvClose()]);
- * console.log(new TextDecoder().decode(got)); // "¡Hola!"
+ * assert.equal(new TextDecoder().decode(got), "¡Hola!");
  * ```
  *
  * @example Encode and decode a segment
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createSegment, parseSegment } from "./mod.ts";
  *
  * const bytes = createSegment({ syn: false, ack: true, fin: false, seq: 115, data: new Uint8Array() });
- * console.log(parseSegment(bytes).seq); // 115
+ * assert.equal(parseSegment(bytes).seq, 115);
  * ```
  *
  * @module

@@ -11,6 +11,7 @@
  *
  * @example The timeouts of four transmissions of one segment
  * ```ts
+ * import assert from "node:assert/strict";
  * import { AdaptiveRto, FixedRto, type RtoPolicy } from "./rto.ts";
  * function timeouts(policy: RtoPolicy, transmissions: number): number[] {
  *   const result = [policy.rto];
@@ -19,9 +20,9 @@
  *   }
  *   return result;
  * }
- * console.log(timeouts(new FixedRto(200), 4)); // [ 200, 200, 200, 200 ]
+ * assert.deepEqual(timeouts(new FixedRto(200), 4), [ 200, 200, 200, 200 ]);
  * const adaptive = new AdaptiveRto({ initial: 100, linearRetries: 1 });
- * console.log(timeouts(adaptive, 4)); // [ 100, 100, 200, 400 ]
+ * assert.deepEqual(timeouts(adaptive, 4), [ 100, 100, 200, 400 ]);
  * ```
  */
 export interface RtoPolicy {
@@ -49,12 +50,13 @@ export interface RtoPolicy {
  *
  * @example A 1 ms round trip, with a 200 ms floor
  * ```ts
+ * import assert from "node:assert/strict";
  * import { AdaptiveRto, type AdaptiveRtoOptions } from "./rto.ts";
  * const options: AdaptiveRtoOptions = { initial: 400, min: 200 };
  * const rto = new AdaptiveRto(options);
- * console.log(rto.rto); // 400
+ * assert.equal(rto.rto, 400);
  * rto.sample(1);
- * console.log(rto.rto); // 200: SRTT + 4 * RTTVAR is 3, raised to the minimum
+ * assert.equal(rto.rto, 200);
  * ```
  */
 export interface AdaptiveRtoOptions {
@@ -100,11 +102,13 @@ const FLOOR_DECAY = 0.99;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { AdaptiveRto } from "./rto.ts";
  * const rto = new AdaptiveRto({ initial: 100, min: 2, max: 500, linearRetries: 1 });
  * rto.sample(10); // SRTT = 10, RTTVAR = 5
- * console.log(rto.rto); // 30 = 10 + 4 * 5
- * console.log(rto.backoff(30, 1), rto.backoff(30, 2)); // 30 60
+ * assert.equal(rto.rto, 30); // 10 + 4 * 5
+ * assert.equal(rto.backoff(30, 1), 30);
+ * assert.equal(rto.backoff(30, 2), 60);
  * ```
  */
 export class AdaptiveRto implements RtoPolicy {
@@ -201,10 +205,12 @@ export class AdaptiveRto implements RtoPolicy {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { FixedRto } from "./rto.ts";
  * const rto = new FixedRto(500);
  * rto.sample(3);
- * console.log(rto.rto, rto.backoff(500, 9)); // 500 500
+ * assert.equal(rto.rto, 500);
+ * assert.equal(rto.backoff(500, 9), 500);
  * ```
  */
 export class FixedRto implements RtoPolicy {

@@ -41,12 +41,13 @@ interface Waiter {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { WaitQueue } from "./wait_queue.ts";
  * const queue = new WaitQueue();
  * const waiting = queue.wait(1000);
  * queue.notify();
- * console.log(await waiting); // true: woken, not timed out
- * console.log(await queue.wait(5)); // false: the deadline passed
+ * assert.ok(await waiting);
+ * assert.equal(await queue.wait(5), false);
  * queue.close(new Error("closed"));
  * ```
  */

@@ -192,16 +192,31 @@ Deno.test("a lost FIN is sent again", async () => {
 Deno.test("a lost FIN+ACK: host A sends FIN again and host B answers again", async () => {
   await using pair = await open({ server: { rules: [drop("out", "FIN+ACK", 1)] } });
   await transferAndClose(pair);
-  assert.ok(events(pair.clientSide.trace, "recv", "FIN+ACK").length >= 1);
+  assert.equal(pair.serverSide.faults.stats.out.dropped, 1);
+  const [fin, again] = events(pair.clientSide.trace, "send", "FIN");
+  assert.equal(again?.seq, fin.seq, "the FIN went twice");
+  assert.ok(events(pair.serverSide.trace, "send", "FIN+ACK").length >= 2);
+  const finAcks = events(pair.clientSide.trace, "recv", "FIN+ACK").map((e) => e.seq);
+  assert.ok(finAcks.length >= 1 && finAcks.every((seq) => seq === fin.seq + 1), `${finAcks}`);
 });
 
 Deno.test("the last ACK lost: host A's copies end host B", async () => {
+  // The client's ACKs: 1 ends the handshake, 2 is the first last ACK.
   await using pair = await open({ client: { rules: [drop("out", "ACK", 2)] } });
   await transferAndClose(pair);
-  assert.equal(
-    events(pair.serverSide.trace, "recv", "ACK").filter((e) => e.seq > 30).length >= 1,
-    true,
-  );
+  assert.equal(pair.clientSide.faults.stats.out.dropped, 1);
+  const [fin] = events(pair.clientSide.trace, "send", "FIN");
+  const lastAck = fin.seq + 2;
+  const copies = events(pair.clientSide.trace, "send", "ACK").filter((e) => e.seq === lastAck);
+  // The first answers FIN+ACK; two copies follow (and an answer to each repeated FIN+ACK).
+  assert.equal(copies[0].lastAckCopy, undefined);
+  assert.equal(copies.filter((e) => e.lastAckCopy).length, 2);
+  // A copy reached host B: it stopped waiting before its 3 timeouts ran out.
+  const received = events(pair.serverSide.trace, "recv", "ACK").filter((e) => e.seq === lastAck);
+  assert.ok(received.length >= 1, "host B received a copy of the last ACK");
+  assert.ok(events(pair.serverSide.trace, "timeout", "FIN+ACK").length < 3);
+  assert.equal(pair.client.stats.lastAckCopies, 2);
+  assert.equal(pair.client.stats.retransmissions, 0);
 });
 
 Deno.test("every last ACK lost: host B gives up after 3 timeouts and ends", async () => {
@@ -224,6 +239,11 @@ Deno.test("close gives up after 3 FINs when the peer is gone", async () => {
 Deno.test("both ends closing at once both finish", async () => {
   const pair = await open();
   await Promise.all([pair.client.close(), pair.server.close()]);
+  for (const side of [pair.clientSide, pair.serverSide]) {
+    assert.equal(events(side.trace, "send", "FIN").length, 1);
+    assert.ok(events(side.trace, "recv", "FIN").length >= 1, "each end heard the other's FIN");
+  }
+  assert.ok(pair.client.stats.closedAt !== undefined && pair.server.stats.closedAt !== undefined);
   await pair.listener.close();
 });
 
