@@ -4,8 +4,9 @@
  * This entry re-exports the public API: {@linkcode SocketTCP}, a socket with
  * the shape of Python's connection-oriented sockets; the segment codec of the
  * assignment's text header `SYN|||ACK|||FIN|||SEQ|||DATA`; the pure protocol
- * table ({@linkcode Connection}) and retransmission timers; and the seeded
- * fault injector and lossy relay used to test it all.
+ * state machine ({@linkcode Connection}, whole, with time as a parameter) and
+ * retransmission timers; the errors. The seeded fault injector and the lossy
+ * relay used to test it all are in the `./testing` entry (`testing.ts`).
  *
  * @example A message over loopback
  * ```ts
@@ -67,25 +68,3 @@ export {
   type State,
 } from "./connection.ts";
 export { AdaptiveRto, type AdaptiveRtoOptions, FixedRto, type RtoPolicy } from "./rto.ts";
-export {
-  type FaultAction,
-  type FaultConfig,
-  type FaultDecision,
-  type FaultDirection,
-  FaultInjector,
-  type FaultInjectorOptions,
-  type FaultLogEntry,
-  FaultModel,
-  type FaultRule,
-  type FaultStats,
-  mulberry32,
-} from "./faults.ts";
-export {
-  type Relay,
-  type RelayDirection,
-  type RelayDirectionStats,
-  type RelayEvent,
-  type RelayOptions,
-  type RelayStats,
-  startRelay,
-} from "./relay.ts";
