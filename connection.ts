@@ -339,6 +339,8 @@ export class Connection {
   #rtxAt = Infinity;
   /** ACKs for the segment just acknowledged that may still come, one per extra copy sent: stale, not "no room". */
   #staleAcks = 0;
+  /** The segment acknowledged last, when it had been resent: the round trip its first ACK took, and whether the resend was found spurious. */
+  #resent: { rtt: number; spurious: boolean } | null = null;
   /** The smallest round trip measured, in ms (Infinity before the first). */
   #minRtt = Infinity;
   /** The peer answered "alive, no room": waits count against idleTimeout, not maxRetries. */
@@ -1066,7 +1068,7 @@ export class Connection {
       if (segment.seq === this.seq) {
         if (this.#staleAcks > 0) {
           // Answers an extra copy of the segment acknowledged before: a duplicate.
-          this.#staleAcks--;
+          this.#onStaleAck();
           recv.duplicate = true;
           return undefined;
         }
@@ -1096,8 +1098,27 @@ export class Connection {
     if (this.state === "last-ack" && this.#finSeq !== null) {
       this.#noProgress(segment, `expected ACK seq=${seqAdd(this.#finSeq, 2)}`);
     } else this.#noProgress(segment);
+    if (segment.seq === this.seq && this.#staleAcks > 0) this.#onStaleAck();
     recv.duplicate = true;
     return undefined;
+  }
+
+  /**
+   * A second ACK for the segment acknowledged last, which was resent: the
+   * peer received both copies, so the resend was not needed (the idea of
+   * DSACK, RFC 3708). It catches the spurious resends of a process that was
+   * not scheduled in time, whose first ACK is read too late to be timed.
+   */
+  #onStaleAck(): void {
+    this.#staleAcks--;
+    if (this.#resent && !this.#resent.spurious) this.#spurious();
+  }
+
+  #spurious(): void {
+    if (!this.#resent) return;
+    this.#resent.spurious = true;
+    this.stats.spuriousRetransmissions++;
+    this.rto.spurious(this.#resent.rtt);
   }
 
   /** Feeds a round trip to the RTO policy, and keeps the smallest one. */
@@ -1116,16 +1137,17 @@ export class Connection {
         // Karn's rule: only a segment sent once gives a round trip.
         this.#sample(now - entry.firstSentAt);
         this.#staleAcks = 0;
+        this.#resent = null;
       } else {
         this.#staleAcks = entry.transmissions - 1;
+        // It answers a transmission before the last, if it is spurious: the
+        // latest of those gives the smallest round trip it can be (with one
+        // resend, the first transmission's exactly).
+        this.#resent = { rtt: now - entry.previousSentAt, spurious: false };
         if (now - entry.lastSentAt < SPURIOUS_FRACTION * this.#minRtt) {
           // Too soon to answer the resend: it answers the first transmission
           // (Eifel's idea, RFC 3522, with timing in place of timestamps).
-          this.stats.spuriousRetransmissions++;
-          // It answers a transmission before the last: the latest of those
-          // gives the smallest round trip it can be (with one resend, the
-          // first transmission's exactly).
-          this.rto.spurious(now - entry.previousSentAt);
+          this.#spurious();
         }
       }
     }

@@ -87,8 +87,8 @@ export const ADAPTIVE_RTO_DEFAULTS: Required<AdaptiveRtoOptions> = {
   linearRetries: 6,
 };
 
-/** Per good sample, the floor learnt from spurious timeouts shrinks by this factor (half-life ~70 samples). */
-const FLOOR_DECAY = 0.99;
+/** Per good sample, the floor learnt from spurious timeouts shrinks by this factor (half-life ~700 samples). */
+const FLOOR_DECAY = 0.999;
 
 /**
  * The adaptive timeout of RFC 6298: `SRTT` and `RTTVAR` smoothed from
@@ -159,7 +159,7 @@ export class AdaptiveRto implements RtoPolicy {
   /**
    * A spurious timeout (the ACK of the first transmission came `rtt` ms after
    * it): the timeout keeps at least `rtt` as a floor, which halves over
-   * about 70 later samples. Stalls of the process (a loaded machine)
+   * about 700 later samples. Stalls of the process (a loaded machine)
    * then stop causing resends, while on an idle loopback the floor decays
    * back to the measured round trip and a lost datagram is resent as fast as
    * before.
@@ -173,7 +173,7 @@ export class AdaptiveRto implements RtoPolicy {
    * assert.equal(rto.rto, 2);
    * rto.spurious(9); // the process slept 9 ms: the timer fired before the ACK was read
    * assert.ok(rto.rto >= 9);
-   * for (let i = 0; i < 400; i++) rto.sample(0.05);
+   * for (let i = 0; i < 4000; i++) rto.sample(0.05);
    * assert.equal(rto.rto, 2); // back to the floor on an idle machine
    * ```
    */
