@@ -87,8 +87,8 @@ export const ADAPTIVE_RTO_DEFAULTS: Required<AdaptiveRtoOptions> = {
   linearRetries: 6,
 };
 
-/** Per good sample, the floor learnt from spurious timeouts shrinks by this factor (half-life ~700 samples). */
-const FLOOR_DECAY = 0.999;
+/** Per good sample, the floor learnt from spurious timeouts shrinks by this factor (half-life ~70 samples). */
+const FLOOR_DECAY = 0.99;
 
 /**
  * The adaptive timeout of RFC 6298: `SRTT` and `RTTVAR` smoothed from
@@ -158,8 +158,9 @@ export class AdaptiveRto implements RtoPolicy {
 
   /**
    * A spurious timeout (the ACK of the first transmission came `rtt` ms after
-   * it): the timeout keeps at least `rtt` as a floor, which halves over
-   * about 700 later samples. Stalls of the process (a loaded machine)
+   * it): the timeout keeps at least `rtt` as a floor (raised at most to
+   * twice the current timeout per event), which halves over about 70 later
+   * samples. Stalls of the process (a loaded machine)
    * then stop causing resends, while on an idle loopback the floor decays
    * back to the measured round trip and a lost datagram is resent as fast as
    * before.
@@ -172,8 +173,10 @@ export class AdaptiveRto implements RtoPolicy {
    * for (let i = 0; i < 20; i++) rto.sample(0.05);
    * assert.equal(rto.rto, 2);
    * rto.spurious(9); // the process slept 9 ms: the timer fired before the ACK was read
-   * assert.ok(rto.rto >= 9);
-   * for (let i = 0; i < 4000; i++) rto.sample(0.05);
+   * assert.equal(rto.rto, 4); // at most twice the timeout per event
+   * rto.spurious(9);
+   * assert.equal(rto.rto, 8);
+   * for (let i = 0; i < 400; i++) rto.sample(0.05);
    * assert.equal(rto.rto, 2); // back to the floor on an idle machine
    * ```
    */
@@ -182,7 +185,9 @@ export class AdaptiveRto implements RtoPolicy {
     // Not a sample: it would double RTTVAR at each event, and a path whose
     // ACKs are held until the resend (a reordering that waits for the next
     // datagram) would ratchet the timeout to its maximum.
-    this.#floor = Math.max(this.#floor, rtt);
+    // At most twice the timeout per event: one long stall (or one mistaken
+    // detection) must not cost every later loss that long.
+    this.#floor = Math.max(this.#floor, Math.min(rtt, 2 * this.#rto));
     this.#rto = this.#clamp(Math.max(this.#rto, this.#floor));
   }
 

@@ -246,6 +246,8 @@ Deno.test("data: a late ACK of a resent segment is a duplicate, not 'no room': t
   ], { start: 5, until: 1000 });
   assert.deepEqual(reasons(played), []);
   assert.equal(c.stats.duplicates, 1);
+  // The second ACK of segment 12 shows the peer got both copies: the resend was spurious.
+  assert.equal(c.stats.spuriousRetransmissions, 1);
   assert.match(String(c.error), /no ACK seq=17 after 2 tries/);
 });
 
@@ -520,6 +522,13 @@ Deno.test("spurious retransmission: an ACK right after a resend answers the firs
     '14 > DATA 13 "hola"',
   ]);
   assert.equal(d.stats.spuriousRetransmissions, 0);
+  // A second ACK of the same segment, though, shows that both copies arrived:
+  // spurious too (the idea of DSACK), found later, when the process read the
+  // first ACK too late to time it.
+  const before = d.rto.rto;
+  play(d, ["15 < ACK 13"], { start: 14, until: 15 });
+  assert.equal(d.stats.spuriousRetransmissions, 1);
+  assert.ok(d.rto.rto >= 4 && before < 4, `rto ${before} → ${d.rto.rto}: the first ACK took 4 ms`);
 });
 
 Deno.test("both ends sending at once is a protocol error that says so", () => {

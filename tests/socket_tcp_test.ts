@@ -619,3 +619,86 @@ Deno.test("a SYN for which no new socket can be opened is dropped and counted, a
   await Promise.all([client.close(), server.recvClose()]);
   await listener.close();
 });
+
+Deno.test("a clean transfer: no retransmission, the last ACK's 2 copies counted apart, delivery timed apart from the close", async () => {
+  await using pair = await open({ socket: { timeout: 100 } });
+  await transferAndClose(pair);
+  const stats = pair.client.stats;
+  assert.equal(stats.lastAckCopies, 2);
+  assert.equal(stats.retransmissions, 0);
+  assert.equal(pair.clientSide.trace.filter((e) => e.retransmission).length, 0);
+  const { establishedAt, lastDataAt, closedAt } = stats;
+  assert.ok(establishedAt !== undefined && lastDataAt !== undefined && closedAt !== undefined);
+  assert.ok(establishedAt <= lastDataAt && lastDataAt <= closedAt);
+  // The close waits two timeouts between the last ACK's copies; the timer may fire 1 ms early.
+  assert.ok(closedAt - lastDataAt >= 198, `close took ${closedAt - lastDataAt} ms`);
+  assert.ok(pair.server.stats.lastDataAt! <= pair.server.stats.closedAt!);
+});
+
+Deno.test("a server that answers SYN with the wrong SYN+ACK: the error and the trace say what came", async () => {
+  const fake = udpLink({ hostname: "127.0.0.1", port: 0 });
+  const answering = (async () => {
+    const buffer = new Uint8Array(1500);
+    for (let i = 0; i < 3; i++) {
+      const [bytes, from] = await fake.receive(buffer);
+      const syn = parseSegment(bytes);
+      const wrong = { syn: true, ack: true, fin: false, seq: syn.seq + 20, data: new Uint8Array() };
+      await fake.send(createSegment(wrong), from);
+    }
+  })();
+  const trace: TraceEvent[] = [];
+  const client = new SocketTCP({
+    timeout: 10,
+    maxRetries: 2,
+    random: () => 0.2,
+    onTrace: (e) => trace.push(e),
+  });
+  const error = await client.connect(fake.localAddr).then(() => null, (e) => e);
+  await answering;
+  fake.close();
+  assert.ok(error instanceof PeerTimeoutError, String(error));
+  assert.match(
+    error.message,
+    /made no progress: no SYN\+ACK seq=21 \(is a server listening\?\) after 3 tries; it kept sending SYN\+ACK seq=40 \(3 times\), expected seq=21/,
+  );
+  const rejected = events(trace, "recv", "SYN+ACK");
+  assert.equal(rejected.length, 3);
+  assert.ok(rejected.every((e) => e.reason === "expected SYN+ACK seq=21"));
+});
+
+Deno.test("a peer that keeps repeating a segment it numbered wrong is given up after idleTimeout, named", async () => {
+  const listener = new SocketTCP({ timeout: 20, idleTimeout: 150 });
+  listener.bind({ hostname: "127.0.0.1", port: 0 });
+  const raw = udpLink({ hostname: "127.0.0.1", port: 0 });
+  const text = (flags: string, seq: number, data = "") =>
+    createSegment({
+      syn: flags.includes("SYN"),
+      ack: flags.includes("ACK"),
+      fin: flags.includes("FIN"),
+      seq,
+      data: new TextEncoder().encode(data),
+    });
+  await raw.send(text("SYN", 7), listener.localAddr);
+  const [, from] = await raw.receive(new Uint8Array(1500)); // the SYN+ACK, from the new port
+  await raw.send(text("ACK", 9), from);
+  const [server] = await listener.accept();
+  // x+3 where the course says x+2, every 5 ms: datagrams, but never progress.
+  let sent = 0;
+  const timer = setInterval(() => {
+    if (sent++ < 200) raw.send(text("", 10, "5"), from).catch(() => {});
+  }, 5);
+  try {
+    const error = await server.recv(100).then(() => null, (e) => e);
+    assert.ok(error instanceof PeerTimeoutError, String(error));
+    assert.match(
+      error.message,
+      /no data for 150 ms; it kept sending DATA seq=10 len=1 \(\d+ times\), expected seq=9/,
+    );
+    assert.ok(sent >= 10, `the peer sent ${sent} datagrams meanwhile`);
+  } finally {
+    clearInterval(timer);
+    raw.close();
+    await server.close();
+    await listener.close();
+  }
+});
