@@ -162,7 +162,7 @@ export class Endpoint {
     if (this.peer === null) {
       // Connecting: the SYN+ACK may come from any port of the server's host.
       if (from.hostname !== this.#target.hostname || !segment.syn || !segment.ack) {
-        this.counters.foreign++;
+        this.#foreign(segment, from, `not a SYN+ACK from ${this.#target.hostname}`);
         return;
       }
       const t = now();
@@ -175,12 +175,24 @@ export class Endpoint {
       return;
     }
     if (!sameAddr(from, this.peer)) {
-      this.counters.foreign++;
+      this.#foreign(segment, from, `from ${formatAddr(from)}, not the peer`);
       return;
     }
     const t = now();
     this.connection.process(segment, t);
     this.flush(t);
+  }
+
+  /** Counts and traces a segment that did not come from the peer. */
+  #foreign(segment: Segment, from: Addr, reason: string): void {
+    this.counters.foreign++;
+    if (!this.#tracer.on) return;
+    this.#tracer.output(
+      { kind: "recv", segment, duplicate: false, reason },
+      this.#localName,
+      formatAddr(from),
+      now(),
+    );
   }
 
   /**

@@ -112,14 +112,16 @@ export class Listener {
       this.counters.malformed++;
       return;
     }
-    if (segment.syn && !segment.ack && !segment.fin) this.#onSyn(segment, from);
-    else this.counters.foreign++;
+    if (segment.syn && !segment.ack && !segment.fin) {
+      this.#onSyn(segment, from);
+      return;
+    }
+    this.counters.foreign++;
+    this.#trace(segment, from, { reason: "not a SYN: a listener only opens connections" });
   }
 
-  #onSyn(segment: Segment, from: Addr): void {
-    const key = `${formatAddr(from)}#${segment.seq}`;
-    const known = this.#syns.get(key);
-    this.counters.segmentsReceived++;
+  #trace(segment: Segment, from: Addr, extra: { duplicate?: true; reason?: string }): void {
+    if (!this.#settings.tracer.on) return;
     this.#settings.tracer.emit({
       time: performance.timeOrigin + now(),
       kind: "recv",
@@ -128,8 +130,15 @@ export class Listener {
       flags: segmentKind(segment),
       seq: segment.seq,
       len: segment.data.length,
-      ...(known?.child ? { duplicate: true } : {}),
+      ...extra,
     });
+  }
+
+  #onSyn(segment: Segment, from: Addr): void {
+    const key = `${formatAddr(from)}#${segment.seq}`;
+    const known = this.#syns.get(key);
+    this.counters.segmentsReceived++;
+    this.#trace(segment, from, known?.child ? { duplicate: true } : {});
     if (known?.child) {
       // A repeated SYN: the same new socket answers again; nothing new opens.
       this.counters.duplicates++;
