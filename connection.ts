@@ -325,6 +325,8 @@ export class Connection {
   // Sending side.
   /** Payloads cut and ready to send, in order (a length announcement is always one by itself). */
   #ready: Uint8Array[] = [];
+  /** Index of the next payload of `#ready` to send (a queue without O(n) shifts). */
+  #readyHead = 0;
   #readyBytes = 0;
   /** Bytes of the message being written that are not yet cut into a payload (fewer than mss). */
   #carry: Uint8Array[] = [];
@@ -716,6 +718,12 @@ export class Connection {
     this.#queue(payload);
   }
 
+  #clearReady(): void {
+    this.#ready = [];
+    this.#readyHead = 0;
+    this.#readyBytes = 0;
+  }
+
   #queue(payload: Uint8Array): void {
     this.#ready.push(payload);
     this.#readyBytes += payload.length;
@@ -724,9 +732,10 @@ export class Connection {
   /** Sends queued payloads while the window has room. */
   #fill(now: number): void {
     if (this.state !== "established" || this.error !== undefined || this.peerClosed) return;
-    while (this.#inFlight.length < this.#window && this.#ready.length > 0) {
-      const data = this.#ready.shift()!;
+    while (this.#inFlight.length < this.#window && this.#readyHead < this.#ready.length) {
+      const data = this.#ready[this.#readyHead++];
       this.#readyBytes -= data.length;
+      if (this.#readyHead === this.#ready.length) this.#clearReady();
       const seq = this.#sendNext;
       this.#sendNext = seqAdd(seq, data.length);
       this.#transmit(
@@ -741,7 +750,7 @@ export class Connection {
   /** Everything written so far was acknowledged (or nothing was written). */
   get sent(): boolean {
     return !this.#abandoned && this.#unwritten === 0 && this.#carryBytes === 0 &&
-      this.#ready.length === 0 &&
+      this.#readyHead === this.#ready.length &&
       !this.#inFlight.some((entry) => entry.kind === "data");
   }
 
@@ -758,8 +767,7 @@ export class Connection {
     if (this.state !== "established" || this.peerClosed) return; // host B: FIN+ACK on its way
     // What was queued and not sent is abandoned; what is in flight finishes
     // first, so that both ends agree on the FIN's sequence number.
-    this.#ready = [];
-    this.#readyBytes = 0;
+    this.#clearReady();
     this.#carry = [];
     this.#carryBytes = 0;
     this.#unwritten = 0;
@@ -830,14 +838,16 @@ export class Connection {
     if (this.#buffered < size) return null;
     const out = new Uint8Array(size);
     let filled = 0;
+    let used = 0; // whole chunks taken, removed at once: no O(n) shift per chunk
     while (filled < size) {
-      const chunk = this.#chunks[0];
+      const chunk = this.#chunks[used];
       const n = Math.min(chunk.length, size - filled);
       out.set(n === chunk.length ? chunk : chunk.subarray(0, n), filled);
       filled += n;
-      if (n === chunk.length) this.#chunks.shift();
-      else this.#chunks[0] = chunk.subarray(n);
+      if (n === chunk.length) used++;
+      else this.#chunks[used] = chunk.subarray(n);
     }
+    if (used > 0) this.#chunks.splice(0, used);
     this.#buffered -= size;
     this.#messageLeft -= size;
     if (this.#messageLeft === 0) this.#messageLeft = null;
@@ -1185,8 +1195,7 @@ export class Connection {
       this.state = "last-ack";
       if (!this.sent) this.#abandoned = true;
       this.#inFlight = [];
-      this.#ready = [];
-      this.#readyBytes = 0;
+      this.#clearReady();
       this.#transmit("fin-ack", finAck, now);
     } else {
       this.#reply(finAck); // both ends closing: our FIN is still in flight
