@@ -176,11 +176,29 @@ export interface ConnectionStats {
   segmentsReceived: number;
   /** Payload bytes sent in DATA segments (length announcements and retransmissions included). */
   bytesSent: number;
-  /** Segments sent again because their answer did not come in time (or a repeated SYN asked for it). */
+  /**
+   * Segments sent again because their answer did not come in time: after a
+   * timeout (SYN, SYN+ACK, data, FIN, the FIN+ACK repeated while waiting for
+   * the last ACK), and the SYN+ACK answering a repeated SYN. The
+   * assignment's deliberate copies of the last ACK are NOT counted here (see
+   * `lastAckCopies`).
+   */
   retransmissions: number;
-  /** Retransmissions whose first transmission was acknowledged right after: the resend was not needed. */
+  /**
+   * Retransmissions that were not needed, included in `retransmissions`:
+   * the ACK of an earlier copy arrived sooner after the resend than half the
+   * smallest round trip measured (too soon to answer it), or a second ACK
+   * for the same segment showed that the peer got both copies (DSACK's
+   * idea). On a loaded machine the process is not scheduled for a few ms and
+   * the timer fires before the waiting ACK is read; each one raises the
+   * adaptive timeout, so they stay rare.
+   */
   spuriousRetransmissions: number;
-  /** The assignment's deliberate extra copies of the last ACK (2 per close as host A). */
+  /**
+   * The assignment's extra copies of the last ACK that `close` sends as host
+   * A, a timeout apart (2 per close: the ACK is sent 3 times). Deliberate,
+   * not retransmissions; included in `segmentsSent`.
+   */
   lastAckCopies: number;
   /** Timeouts expired while waiting for the peer. */
   timeouts: number;

@@ -18,6 +18,26 @@ export function now(): number {
   return performance.now();
 }
 
+/**
+ * A bug, not the network, ended a read loop: end every waiting call with it,
+ * and release the socket.
+ */
+export function failWith(error: unknown, waiters: WaitQueue, owner: { release(): Promise<void> }) {
+  waiters.close(error);
+  void owner.release();
+}
+
+/** Decodes a datagram, or counts it in `counters.malformed` and returns null. */
+export function parseCounting(bytes: Uint8Array, counters: { malformed: number }): Segment | null {
+  try {
+    return parseSegment(bytes);
+  } catch (error) {
+    if (!(error instanceof SegmentError)) throw error;
+    counters.malformed++;
+    return null;
+  }
+}
+
 /** Counters of what the driver saw that never reached the connection. */
 export interface DriverCounters {
   /** Message bytes returned by `recv`. */
@@ -124,11 +144,7 @@ export class Endpoint {
       link,
       (bytes, from) => this.#onDatagram(bytes, from),
       () => this.#released,
-    ).catch((error) => {
-      // A bug, not the network: end every waiting call with it, and release.
-      this.#waiters.close(error);
-      void this.release();
-    });
+    ).catch((error) => failWith(error, this.#waiters, this));
     this.flush(now());
   }
 
@@ -151,14 +167,8 @@ export class Endpoint {
   }
 
   #onDatagram(bytes: Uint8Array, from: Addr): void {
-    let segment: Segment;
-    try {
-      segment = parseSegment(bytes);
-    } catch (error) {
-      if (!(error instanceof SegmentError)) throw error;
-      this.counters.malformed++;
-      return;
-    }
+    const segment = parseCounting(bytes, this.counters);
+    if (!segment) return;
     if (this.peer === null) {
       // Connecting: the SYN+ACK may come from any port of the server's host.
       if (from.hostname !== this.#target.hostname || !segment.syn || !segment.ack) {

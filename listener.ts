@@ -8,7 +8,7 @@
  * @module
  */
 import { Connection, type ConnectionOptions } from "./connection.ts";
-import { Endpoint, now, Tracer } from "./endpoint.ts";
+import { Endpoint, failWith, now, parseCounting, Tracer } from "./endpoint.ts";
 import {
   type Addr,
   type DatagramLink,
@@ -17,7 +17,7 @@ import {
   readDatagrams,
   udpLink,
 } from "./link.ts";
-import { parseSegment, type Segment, SegmentError, segmentKind } from "./segment.ts";
+import { type Segment, segmentKind } from "./segment.ts";
 import { WaitQueue } from "./wait_queue.ts";
 
 /** How long a listener remembers a finished handshake, so that a late copy of its SYN opens nothing. */
@@ -83,10 +83,7 @@ export class Listener {
       link,
       (bytes, from) => this.#onDatagram(bytes, from),
       () => this.#released,
-    ).catch((error) => {
-      this.#waiters.close(error);
-      void this.release();
-    });
+    ).catch((error) => failWith(error, this.#waiters, this));
   }
 
   /** The address listened on. */
@@ -104,14 +101,8 @@ export class Listener {
   }
 
   #onDatagram(bytes: Uint8Array, from: Addr): void {
-    let segment: Segment;
-    try {
-      segment = parseSegment(bytes);
-    } catch (error) {
-      if (!(error instanceof SegmentError)) throw error;
-      this.counters.malformed++;
-      return;
-    }
+    const segment = parseCounting(bytes, this.counters);
+    if (!segment) return;
     if (segment.syn && !segment.ack && !segment.fin) {
       this.#onSyn(segment, from);
       return;

@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { Connection, type ConnectionOptions } from "./connection.ts";
+import { Connection, type ConnectionOptions, type ConnectionStats } from "./connection.ts";
 import { Endpoint, now, Tracer } from "./endpoint.ts";
 import { ConnectionClosedError, PeerTimeoutError, ProtocolError } from "./errors.ts";
 import {
@@ -111,43 +111,9 @@ export interface SocketTCPOptions {
  * assert.equal(client.stats.retransmissions, 0);
  * ```
  */
-export interface SocketStats {
-  /** Segments sent, retransmissions included. */
-  segmentsSent: number;
-  /** Segments received from the peer. */
-  segmentsReceived: number;
-  /** Payload bytes sent in DATA segments (length announcements and retransmissions included). */
-  bytesSent: number;
+export interface SocketStats extends ConnectionStats {
   /** Message bytes returned by `recv`. */
   bytesReceived: number;
-  /**
-   * Segments sent again because their answer did not come in time: after a
-   * timeout (SYN, SYN+ACK, data, FIN, the FIN+ACK repeated while waiting for
-   * the last ACK), and the SYN+ACK answering a repeated SYN. The
-   * assignment's deliberate copies of the last ACK are NOT counted here (see
-   * `lastAckCopies`).
-   */
-  retransmissions: number;
-  /**
-   * Retransmissions that were not needed: the ACK of the segment's first
-   * transmission arrived less than half a smoothed round trip after the
-   * resend, too soon to answer it (the process was not scheduled in time,
-   * or the path slowed down). Each one raises the adaptive timeout, so they
-   * stay rare on a loaded machine. Included in `retransmissions`.
-   */
-  spuriousRetransmissions: number;
-  /**
-   * The assignment's extra copies of the last ACK that `close` sends as host
-   * A, a timeout apart (2 per close: the ACK is sent 3 times). Deliberate,
-   * not retransmissions; included in `segmentsSent`.
-   */
-  lastAckCopies: number;
-  /** Timeouts expired while waiting for the peer. */
-  timeouts: number;
-  /** Segments and ACKs received that repeat ones already received. */
-  duplicates: number;
-  /** Segments from the peer that were ignored (out of place, or no room to hold them). */
-  ignored: number;
   /** Datagrams that were not segments. */
   malformed: number;
   /** Datagrams from an address other than the peer's. */

@@ -8,17 +8,9 @@ import { Connection } from "../connection.ts";
 import type { Segment } from "../segment.ts";
 import { AdaptiveRto, FixedRto } from "../rto.ts";
 
-const enc = new TextEncoder();
+import { seg } from "./_timeline.ts";
 
-function seg(flags: string, seq: number, data = ""): Segment {
-  return {
-    syn: flags.includes("SYN"),
-    ack: flags.includes("ACK"),
-    fin: flags.includes("FIN"),
-    seq,
-    data: enc.encode(data),
-  };
-}
+const enc = new TextEncoder();
 
 /** Writes a segment as "FLAGS seq", the way the tables below read. */
 function show(reply: Segment | undefined): string | undefined {
