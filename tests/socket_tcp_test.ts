@@ -611,13 +611,17 @@ Deno.test("a SYN for which no new socket can be opened is dropped and counted, a
   await listener.close();
 });
 
-Deno.test("a clean transfer: no retransmission, the last ACK's 2 copies counted apart, delivery timed apart from the close", async () => {
+Deno.test("a clean transfer: the last ACK's 2 copies counted apart from retransmissions, delivery timed apart from the close", async () => {
   await using pair = await open({ socket: { timeout: 100 } });
   await transferAndClose(pair);
   const stats = pair.client.stats;
   assert.equal(stats.lastAckCopies, 2);
-  assert.equal(stats.retransmissions, 0);
-  assert.equal(pair.clientSide.trace.filter((e) => e.retransmission).length, 0);
+  // The copies are not retransmissions, in the counters or in the trace (a
+  // loaded machine may still resend something else: count both the same way).
+  const resent = pair.clientSide.trace.filter((e) => e.kind === "send" && e.retransmission);
+  assert.equal(stats.retransmissions, resent.length);
+  assert.equal(resent.filter((e) => e.flags === "ACK").length, 0);
+  assert.equal(pair.clientSide.trace.filter((e) => e.lastAckCopy).length, 2);
   const { establishedAt, lastDataAt, closedAt } = stats;
   assert.ok(establishedAt !== undefined && lastDataAt !== undefined && closedAt !== undefined);
   assert.ok(establishedAt <= lastDataAt && lastDataAt <= closedAt);
