@@ -769,7 +769,12 @@ export class Connection {
   get sent(): boolean {
     return !this.#abandoned && this.#unwritten === 0 && this.#carryBytes === 0 &&
       this.#readyHead === this.#ready.length &&
-      !this.#inFlight.some((entry) => entry.kind === "data");
+      !this.#dataInFlight();
+  }
+
+  #dataInFlight(): boolean {
+    for (const entry of this.#inFlight) if (entry.kind === "data") return true;
+    return false;
   }
 
   /**
@@ -1090,7 +1095,7 @@ export class Connection {
     const head = this.#inFlight[0];
     if (head?.kind === "data") {
       // Cumulative: it acknowledges every segment in flight up to one's end.
-      if (this.#inFlight.some((entry) => entry.end === segment.seq)) {
+      if (segment.seq === head.end || this.#inFlight.some((entry) => entry.end === segment.seq)) {
         return this.#acknowledged(segment.seq, now);
       }
       if (segment.seq === this.seq) {
