@@ -727,18 +727,26 @@ export interface Summary {
   segmentsSent: number;
   /** Segments received. */
   segmentsReceived: number;
-  /** Retransmissions. */
+  /** Retransmissions (the spurious ones included). */
   retransmissions: number;
+  /** Retransmissions that were not needed (the first copy's ACK came after all). */
+  spurious?: number;
   /** Duplicates received. */
   duplicates: number;
-  /** Elapsed time, ms. */
+  /** The assignment's extra copies of the last ACK (2 when the close went as it should). */
+  lastAckCopies?: number;
+  /** Time until every byte was delivered, ms: the goodput's time. */
   elapsed: number;
+  /** Time the close took after the delivery, ms, when it is part of the run. */
+  closeElapsed?: number;
   /** SHA-256 in hex. */
   sha256: string;
 }
 
 /**
- * Formats a summary as indented lines under a title line.
+ * Formats a summary as indented lines under a title line. The time is the
+ * delivery's; the close, whose deliberate waits are the assignment's, is
+ * given apart, as are its copies of the last ACK.
  *
  * @example
  * ```ts
@@ -746,24 +754,34 @@ export interface Summary {
  * import { formatSummary } from "./cli.ts";
  * const text = formatSummary("cliente: sent", {
  *   bytes: 2048, segmentsSent: 140, segmentsReceived: 135, retransmissions: 7,
- *   duplicates: 1, elapsed: 1000, sha256: "ab",
+ *   spurious: 1, duplicates: 1, lastAckCopies: 2, elapsed: 1000, closeElapsed: 204,
+ *   sha256: "ab",
  * });
  * assert.equal(text, [
- *   "cliente: sent 2,048 bytes in 1.0 s",
- *   "  segments: 140 sent, 135 received; retransmissions: 7; duplicates: 1",
+ *   "cliente: sent 2,048 bytes in 1.0 s; closed in 204 ms",
+ *   "  segments: 140 sent, 135 received; retransmissions: 7 (1 spurious); duplicates: 1",
+ *   "  last ACK sent 3 times, as the assignment asks",
  *   "  goodput: 2.0 KiB/s",
  *   "  SHA-256: ab",
  * ].join("\n"));
  * ```
  */
 export function formatSummary(title: string, summary: Summary): string {
+  const close = summary.closeElapsed === undefined
+    ? ""
+    : `; closed in ${formatDuration(summary.closeElapsed)}`;
+  const spurious = summary.spurious ? ` (${formatCount(summary.spurious)} spurious)` : "";
+  const copies = summary.lastAckCopies
+    ? [`  last ACK sent ${summary.lastAckCopies + 1} times, as the assignment asks`]
+    : [];
   return [
-    `${title} ${formatCount(summary.bytes)} bytes in ${formatDuration(summary.elapsed)}`,
+    `${title} ${formatCount(summary.bytes)} bytes in ${formatDuration(summary.elapsed)}${close}`,
     `  segments: ${formatCount(summary.segmentsSent)} sent, ${
       formatCount(summary.segmentsReceived)
-    } received; retransmissions: ${formatCount(summary.retransmissions)}; duplicates: ${
+    } received; retransmissions: ${formatCount(summary.retransmissions)}${spurious}; duplicates: ${
       formatCount(summary.duplicates)
     }`,
+    ...copies,
     `  goodput: ${formatRate(summary.bytes, summary.elapsed)}`,
     `  SHA-256: ${summary.sha256}`,
   ].join("\n");

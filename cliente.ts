@@ -215,8 +215,8 @@ async function sendTcp(options: ClientOptions): Promise<number> {
     }),
   });
   let size = 0;
-  /** Bytes the server acknowledged: every piece handed to sendStream is one segment. */
-  let delivered = 0;
+  /** Bytes of the file the server acknowledged (sendStream buffers ahead of them). */
+  const delivered = () => socket.outgoing?.acknowledged ?? 0;
   try {
     const input = await orAbort(openInput(), stop.signal);
     size = input.size;
@@ -226,15 +226,13 @@ async function sendTcp(options: ClientOptions): Promise<number> {
     const counted = async function* () {
       for await (const chunk of input.chunks) {
         hash.update(chunk);
-        // One segment's worth at a time: when sendStream asks for the next
-        // piece, the previous one is acknowledged, so `delivered` is exact.
+        // One segment's worth at a time, so that a Ctrl+C stops the reading
+        // within one segment of where the send is.
         for (let at = 0; at < chunk.length; at += mss) {
           if (interrupted) throw new Interrupted();
-          const piece = chunk.subarray(at, at + mss);
-          yield piece;
-          delivered += piece.length;
+          yield chunk.subarray(at, at + mss);
           progress.update({
-            done: delivered,
+            done: delivered(),
             total: size,
             retransmissions: socket.stats.retransmissions,
           });
@@ -249,10 +247,10 @@ async function sendTcp(options: ClientOptions): Promise<number> {
     if (stop.signal.aborted) throw stop.signal.reason;
     phase = "send";
     await socket.sendStream(size, counted(), { signal: stop.signal });
-    delivered = size;
+    const delivering = performance.now() - started;
     phase = "close";
     await orAbort(socket.close(), stop.signal);
-    const elapsed = performance.now() - started;
+    const closing = performance.now() - started - delivering;
     progress.done();
     if (!options.quiet) {
       const stats = socket.stats;
@@ -262,8 +260,11 @@ async function sendTcp(options: ClientOptions): Promise<number> {
           segmentsSent: stats.segmentsSent,
           segmentsReceived: stats.segmentsReceived,
           retransmissions: stats.retransmissions,
+          spurious: stats.spuriousRetransmissions,
           duplicates: stats.duplicates,
-          elapsed,
+          lastAckCopies: stats.lastAckCopies,
+          elapsed: delivering,
+          closeElapsed: closing,
           sha256: hash.hex(),
         }),
       );
@@ -272,21 +273,22 @@ async function sendTcp(options: ClientOptions): Promise<number> {
   } catch (error) {
     progress.done();
     if (!(error instanceof Interrupted)) throw explain(error, phase, target, options, plainUdpFrom);
-    const of = `${formatCount(delivered)} of ${formatCount(size)} bytes`;
+    const of = () => `${formatCount(delivered())} of ${formatCount(size)} bytes`;
     if (phase === "input" || phase === "connect") {
       // Connected just as Ctrl+C came: the server is told with a FIN, as below.
       if (socket.remoteAddr) await closeWithin(socket, oneTimeout());
       console.error(`cliente: interrupted before anything was sent to ${target}`);
     } else if (phase === "close") {
-      console.error(`cliente: interrupted while closing; all ${of} were delivered to ${target}`);
+      console.error(`cliente: interrupted while closing; all ${of()} were delivered to ${target}`);
     } else {
       // Tell the server: a FIN, waiting at most one timeout for its FIN+ACK.
       clearTimeout(grace);
       const wait = oneTimeout();
       await closeWithin(socket, wait);
-      const percent = size > 0 ? ` (${Math.floor((delivered * 100) / size)}%)` : "";
+      // Measured after the close: what was in flight when Ctrl+C came has landed.
+      const percent = size > 0 ? ` (${Math.floor((delivered() * 100) / size)}%)` : "";
       console.error(
-        `cliente: interrupted: ${of}${percent} delivered to ${target}; sent FIN, ` +
+        `cliente: interrupted: ${of()}${percent} delivered to ${target}; sent FIN, ` +
           (finAckSeen ? "the server confirmed" : `no answer within ${wait} ms`),
       );
     }

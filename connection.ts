@@ -1,8 +1,14 @@
 /**
- * The protocol of one connection, without sockets and without clocks: what an
- * incoming segment means in each state, and which segment answers it. The I/O
- * layer ({@linkcode SocketTCP}) feeds segments in with
- * {@linkcode Connection.onSegment}, sends the replies, and runs the timers.
+ * The whole protocol of one connection, as a state machine with time as a
+ * parameter: no sockets, no clock, no promises. A driver (such as
+ * {@linkcode SocketTCP}) feeds it what arrives with
+ * {@linkcode Connection.process}, wakes it at {@linkcode Connection.pollAt}
+ * with {@linkcode Connection.poll}, and sends what {@linkcode Connection.takeOutput}
+ * hands back; the application's calls become {@linkcode Connection.startMessage},
+ * {@linkcode Connection.write}, {@linkcode Connection.take} and
+ * {@linkcode Connection.close}. Retransmission, backoff, the "alive, no room"
+ * wait, the three FINs, the three last ACKs and the time without progress all
+ * live here, so each case of the assignment is a test in virtual time.
  *
  * Sequence rules (one number, shared by both directions):
  * - Handshake: client `SYN seq=x` (x random in 0..100) → server `SYN+ACK
@@ -11,22 +17,68 @@
  *   the next segment uses s+n. The first segment of a message carries its
  *   length in ASCII decimal. Both ends store the last number, so the next
  *   message, in either direction, continues from it.
- * - Close: host A `FIN seq=s` → host B `FIN+ACK seq=s+1` → host A `ACK seq=s+2`.
+ * - Close: host A `FIN seq=s` → host B `FIN+ACK seq=s+1` → host A `ACK seq=s+2`,
+ *   sent 3 times a timeout apart.
+ *
+ * The sender keeps a queue of segments in flight, at most `window` of them
+ * (1: Stop & Wait), acknowledged cumulatively and timed by one
+ * retransmission timer for the oldest (RFC 6298 5.1): a sliding window is
+ * this queue with a larger bound.
+ *
+ * @example A client's whole life in virtual time
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Connection, type Output } from "./connection.ts";
+ * import { FixedRto } from "./rto.ts";
+ * import { type Segment, segmentKind } from "./segment.ts";
+ *
+ * const show = (out: Output[]) =>
+ *   out.filter((o) => o.kind === "send").map((o) => `${segmentKind(o.segment)} ${o.segment.seq}`);
+ * const seg = (flags: string, seq: number): Segment => ({
+ *   syn: flags.includes("SYN"), ack: flags.includes("ACK"), fin: flags.includes("FIN"),
+ *   seq, data: new Uint8Array(),
+ * });
+ * const client = Connection.client(7, 0, { rto: new FixedRto(100) });
+ * assert.deepEqual(show(client.takeOutput()), ["SYN 7"]);
+ * client.poll(100); // no SYN+ACK in 100 ms: the SYN goes again
+ * assert.deepEqual(show(client.takeOutput()), ["SYN 7"]);
+ * client.process(seg("SYN+ACK", 8), 101);
+ * assert.deepEqual(show(client.takeOutput()), ["ACK 9"]);
+ * assert.equal(client.state, "established");
+ * client.close(110);
+ * assert.deepEqual(show(client.takeOutput()), ["FIN 9"]);
+ * client.process(seg("FIN+ACK", 10), 111);
+ * client.poll(211);
+ * client.poll(311);
+ * assert.deepEqual(show(client.takeOutput()), ["ACK 11", "ACK 11", "ACK 11"]);
+ * assert.equal(client.state, "closed");
+ * ```
  *
  * @module
  */
-import { quoteBytes, type Segment, seqAdd, seqBefore } from "./segment.ts";
+import { PeerTimeoutError, ProtocolError } from "./errors.ts";
+import { AdaptiveRto, type RtoPolicy } from "./rto.ts";
+import {
+  createSegment,
+  quoteBytes,
+  type Segment,
+  segmentKind,
+  SEQ_MODULUS,
+  seqAdd,
+  seqBefore,
+} from "./segment.ts";
+
+export { ConnectionClosedError, PeerTimeoutError, ProtocolError } from "./errors.ts";
 
 /**
  * The states of a connection, after RFC 9293's names where one fits.
  *
- * @example A client's handshake
+ * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Connection, type State } from "./connection.ts";
- * const client = Connection.client(7);
- * const before: State = client.state;
- * client.onSegment({ syn: true, ack: true, fin: false, seq: 8, data: new Uint8Array() });
- * console.log(before, client.state); // "syn-sent" "established"
+ * const state: State = Connection.server(41, 0).state;
+ * assert.equal(state, "syn-received");
  * ```
  */
 export type State =
@@ -38,80 +90,137 @@ export type State =
   | "established"
   /** Host A: FIN sent, waiting for FIN+ACK. */
   | "fin-wait"
-  /** Host A: FIN+ACK received and acknowledged. */
+  /** Host A: FIN+ACK received; the last ACK is being sent 3 times. */
   | "time-wait"
   /** Host B: FIN received and answered with FIN+ACK, waiting for the last ACK. */
   | "last-ack"
-  /** Host B: the last ACK arrived. */
+  /** Done: closed in order, given up after the close's limits, or failed (see `error`). */
   | "closed";
 
 /**
- * Thrown (and kept in {@linkcode Connection.error}) when the peer breaks the protocol.
- *
- * @example A length segment that is not a number
- * ```ts
- * import { Connection, ProtocolError } from "./connection.ts";
- * const server = Connection.server(41);
- * server.onSegment({ syn: false, ack: true, fin: false, seq: 43, data: new Uint8Array() });
- * const data = new TextEncoder().encode("hola");
- * server.onSegment({ syn: false, ack: false, fin: false, seq: 43, data });
- * console.log(server.error instanceof ProtocolError); // true
- * console.log(server.error?.message);
- * // 'Peer announced message length "hola", expected a decimal number'
- * ```
+ * What the connection asks its driver to do or to record, in order.
+ * - `send`: send `bytes` (the encoding of `segment`) to the peer.
+ * - `recv`: a segment arrived; `reason` says why it was not accepted, if it was not.
+ * - `timeout`: a timer expired waiting for the answer to `segment`; `reason`
+ *   says what ended, when it ended something (a handshake given up).
  */
-export class ProtocolError extends Error {
-  /** Creates the error with a message naming what was wrong. */
-  constructor(message: string) {
-    super(message);
-    this.name = "ProtocolError";
+export type Output =
+  | {
+    kind: "send";
+    segment: Segment;
+    bytes: Uint8Array;
+    /** The segment was sent before and goes again. */
+    retransmission: boolean;
+    /** One of the assignment's deliberate copies of the last ACK (not a retransmission). */
+    lastAckCopy?: boolean;
+    /** The retransmission timeout in force for it, in ms, when it is timed. */
+    rto?: number;
   }
-}
+  | {
+    kind: "recv";
+    segment: Segment;
+    /** It repeats a segment or an ACK already received. */
+    duplicate: boolean;
+    /** Why it was not accepted; absent when it was. */
+    reason?: string;
+  }
+  | { kind: "timeout"; segment: Segment; rto: number; reason?: string };
 
 /**
- * What {@linkcode Connection.onSegment} made of a segment.
- *
- * @example A length segment received twice: the copy is acknowledged again
- * ```ts
- * import { Connection, type Verdict } from "./connection.ts";
- * const server = Connection.server(41);
- * const data = new TextEncoder().encode("5");
- * const length = { syn: false, ack: false, fin: false, seq: 43, data };
- * server.onSegment(length);
- * const again: Verdict = server.onSegment(length);
- * console.log(again.duplicate, again.reply?.ack, again.reply?.seq); // true true 44
- * ```
- */
-export interface Verdict {
-  /** The segment to send back now, if any. */
-  reply?: Segment;
-  /** The segment repeats one already received (a retransmission or a duplicate). */
-  duplicate?: boolean;
-  /** The segment was ignored: out of place in this state, or flow-controlled. */
-  ignored?: boolean;
-}
-
-/**
- * Options of a connection.
+ * Tuning of a connection. Every field is optional; the defaults are the assignment's.
  *
  * @example Refuse messages longer than 1000 bytes
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Connection, type ConnectionOptions } from "./connection.ts";
  * const options: ConnectionOptions = { maxMessageLength: 1000 };
- * const server = Connection.server(41, options);
+ * const server = Connection.server(41, 0, options);
  * const data = new TextEncoder().encode("5000");
- * server.onSegment({ syn: false, ack: false, fin: false, seq: 43, data });
- * console.log(server.error?.message);
- * // "Peer announced message length 5000, more than the maximum 1000"
+ * server.process({ syn: false, ack: false, fin: false, seq: 43, data }, 1);
+ * assert.equal(server.error?.message, "Peer announced message length 5000, more than the maximum 1000");
  * ```
  */
 export interface ConnectionOptions {
   /** Largest message length accepted in a length segment. Default 2^40. */
   maxMessageLength?: number;
+  /** Data bytes per segment. Default 16. */
+  mss?: number;
+  /** Retransmissions of one segment (SYN, SYN+ACK, data) before giving up. Default 20. */
+  maxRetries?: number;
+  /** FIN transmissions, and timeouts waited for the last ACK. Default 3. */
+  closeRetries?: number;
+  /** How long a wait for the peer may go without progress, in ms. Default 30 000. */
+  idleTimeout?: number;
+  /** The retransmission timeout policy. Default an {@linkcode AdaptiveRto}. */
+  rto?: RtoPolicy;
+  /** How errors name the peer, e.g. `127.0.0.1:8000`. Default "the peer". */
+  peer?: string;
+  /** Bytes of the outgoing message queued ahead of what is in flight before `write` takes no more. Default 256 KiB. */
+  sendBuffer?: number;
+}
+
+/**
+ * What a connection counted. Counters only grow.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Connection, type ConnectionStats } from "./connection.ts";
+ * const stats: ConnectionStats = Connection.client(7, 0).stats;
+ * assert.equal(stats.segmentsSent, 1); // the SYN
+ * ```
+ */
+export interface ConnectionStats {
+  /** Segments sent: retransmissions and last-ACK copies included. */
+  segmentsSent: number;
+  /** Segments received from the peer. */
+  segmentsReceived: number;
+  /** Payload bytes sent in DATA segments (length announcements and retransmissions included). */
+  bytesSent: number;
+  /**
+   * Segments sent again because their answer did not come in time: after a
+   * timeout (SYN, SYN+ACK, data, FIN, the FIN+ACK repeated while waiting for
+   * the last ACK), and the SYN+ACK answering a repeated SYN. The
+   * assignment's deliberate copies of the last ACK are NOT counted here (see
+   * `lastAckCopies`).
+   */
+  retransmissions: number;
+  /**
+   * Retransmissions that were not needed, included in `retransmissions`:
+   * the ACK of an earlier copy arrived sooner after the resend than half the
+   * smallest round trip measured (too soon to answer it), or a second ACK
+   * for the same segment showed that the peer got both copies (DSACK's
+   * idea). On a loaded machine the process is not scheduled for a few ms and
+   * the timer fires before the waiting ACK is read; each one raises the
+   * adaptive timeout, so they stay rare.
+   */
+  spuriousRetransmissions: number;
+  /**
+   * The assignment's extra copies of the last ACK that `close` sends as host
+   * A, a timeout apart (2 per close: the ACK is sent 3 times). Deliberate,
+   * not retransmissions; included in `segmentsSent`.
+   */
+  lastAckCopies: number;
+  /** Timeouts expired while waiting for the peer. */
+  timeouts: number;
+  /** Segments and ACKs received that repeat ones already received. */
+  duplicates: number;
+  /** Segments from the peer that were not accepted (out of place, or no room to hold them). */
+  ignored: number;
 }
 
 const EMPTY = new Uint8Array(0);
 const decoder = new TextDecoder();
+const encoder = new TextEncoder();
+
+/**
+ * An ACK that arrives less than this fraction of the smallest round trip ever
+ * measured after a resend cannot answer it: it answers the first
+ * transmission, and the resend was spurious. The minimum, not the smoothed
+ * round trip: the smoothed one grows with every delayed ACK, and would then
+ * take true answers for spurious ones.
+ */
+const SPURIOUS_FRACTION = 0.5;
 
 function isDigits(bytes: Uint8Array): boolean {
   return bytes.length > 0 && bytes.every((b) => b >= 0x30 && b <= 0x39);
@@ -127,18 +236,62 @@ function control(flags: { syn?: boolean; ack?: boolean; fin?: boolean }, seq: nu
   };
 }
 
+/** "DATA seq=45 len=1", "SYN+ACK seq=41": a segment as errors and traces name it. */
+export function describeSegment(segment: Segment): string {
+  const kind = segmentKind(segment);
+  return kind === "DATA"
+    ? `DATA seq=${segment.seq} len=${segment.data.length}`
+    : `${kind} seq=${segment.seq}`;
+}
+
+/** What the trace says when the retries of a segment of each kind run out after `n` transmissions. */
+const GIVE_UP: Record<InFlight["kind"], (n: number) => string> = {
+  "syn": (n) => `connect given up after ${n} SYNs`,
+  "syn-ack": (n) => `handshake given up after ${n} SYN+ACKs`,
+  "data": (n) => `given up after ${n} transmissions`,
+  "fin": (n) => `no FIN+ACK after ${n} FINs: assuming the peer closed`,
+  "fin-ack": (n) => `no last ACK after ${n} FIN+ACKs: assuming it was lost`,
+};
+
+/** A segment sent and not yet answered. */
+interface InFlight {
+  /** What it is, for the limits: data retries up to maxRetries, a FIN up to closeRetries. */
+  kind: "syn" | "syn-ack" | "data" | "fin" | "fin-ack";
+  segment: Segment;
+  /** Its encoding, made once: a retransmission sends the same bytes. */
+  bytes: Uint8Array;
+  /** The ACK number that acknowledges it (data only). */
+  end: number;
+  firstSentAt: number;
+  /** When it was sent before its last transmission (its first, until it is resent twice). */
+  previousSentAt: number;
+  lastSentAt: number;
+  transmissions: number;
+  /** Timeouts counted against the limit (a try answered "alive, no room" is not). */
+  tries: number;
+  /** The timeout of its last transmission. */
+  rto: number;
+  /** The peer answered "alive, no room" since its last transmission. */
+  noRoom: boolean;
+}
+
 /**
- * The state of one connection, with both its sending and its receiving side.
+ * One connection's protocol, both its sending and its receiving side, from the
+ * handshake to the close.
  *
  * @example The server's side of a handshake whose last ACK was lost
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Connection } from "./connection.ts";
- * const enc = new TextEncoder();
- * const server = Connection.server(41);          // a SYN with seq 41 arrived
- * console.log(server.synAck().seq);               // 42
- * // The client's ACK (seq 43) is lost; its first length segment arrives:
- * const verdict = server.onSegment({ syn: false, ack: false, fin: false, seq: 43, data: enc.encode("5") });
- * console.log(server.state, verdict.reply?.seq); // "established" 44
+ * const server = Connection.server(41, 0); // a SYN with seq 41 arrived at time 0
+ * assert.equal(server.takeOutput()[0].segment.seq, 42); // SYN+ACK
+ * // The client's ACK (seq 43) is lost; its length segment arrives:
+ * const data = new TextEncoder().encode("5");
+ * server.process({ syn: false, ack: false, fin: false, seq: 43, data }, 1);
+ * const [recv, ack] = server.takeOutput();
+ * assert.equal(server.state, "established");
+ * assert.equal(recv.kind, "recv");
+ * assert.equal(ack.segment.seq, 44);
  * ```
  */
 export class Connection {
@@ -148,104 +301,563 @@ export class Connection {
   readonly iss: number;
   /** Whether this end sent the SYN. */
   readonly isClient: boolean;
-  /** The stored sequence number: the next segment, in either direction, uses it. */
+  /** The stored sequence number: everything before it is acknowledged; the next segment uses it. */
   seq: number;
-  /** The peer broke the protocol; the connection is unusable. */
-  error: ProtocolError | undefined;
+  /** Why the connection failed: the peer broke the protocol or stopped making progress. */
+  error: Error | undefined;
+  /** The peer sent FIN. */
+  peerClosed = false;
+  /** What the connection counted. */
+  readonly stats: ConnectionStats = {
+    segmentsSent: 0,
+    segmentsReceived: 0,
+    bytesSent: 0,
+    retransmissions: 0,
+    spuriousRetransmissions: 0,
+    lastAckCopies: 0,
+    timeouts: 0,
+    duplicates: 0,
+    ignored: 0,
+  };
+  /** The retransmission timeout policy in use. */
+  readonly rto: RtoPolicy;
+  /** How errors name the peer (the driver updates it once the peer's port is known). */
+  peerName: string;
+  /**
+   * When (in the clock of `now`) the handshake completed, the last data
+   * segment was acknowledged or accepted, and the close ended.
+   */
+  readonly times: { established?: number; lastData?: number; closed?: number } = {};
+
+  readonly #maxMessageLength: number;
+  readonly #mss: number;
+  readonly #maxRetries: number;
+  readonly #closeRetries: number;
+  readonly #idleTimeout: number;
+  readonly #window = 1;
+  readonly #sendBuffer: number;
+
+  #output: Output[] = [];
+  /** Something the application may wait on changed (data, a message sent, the close, an error). */
+  #changed = false;
+
+  // Sending side.
+  /** Payloads cut and ready to send, in order (a length announcement is always one by itself). */
+  #ready: Uint8Array[] = [];
+  /** Index of the next payload of `#ready` to send (a queue without O(n) shifts). */
+  #readyHead = 0;
+  #readyBytes = 0;
+  /** Bytes of the message being written that are not yet cut into a payload (fewer than mss). */
+  #carry: Uint8Array[] = [];
+  #carryBytes = 0;
+  /** Bytes of the outgoing message that the application has not written yet. */
+  #unwritten = 0;
+  /** The outgoing message: its length, and the sequence number of its first byte. */
+  #outgoing: { length: number; start: number } | null = null;
+  /** Segments sent and not yet acknowledged, oldest first. */
+  #inFlight: InFlight[] = [];
+  /** The next sequence number to send data at. */
+  #sendNext: number;
+  /** When the oldest segment in flight times out. */
+  #rtxAt = Infinity;
+  /** ACKs for the segment just acknowledged that may still come, one per extra copy sent: stale, not "no room". */
+  #staleAcks = 0;
+  /** The segment acknowledged last, when it had been resent: the round trip its first ACK took, and whether the resend was found spurious. */
+  #resent: { rtt: number; spurious: boolean } | null = null;
+  /** The smallest round trip measured, in ms (Infinity before the first). */
+  #minRtt = Infinity;
+  /** The peer answered "alive, no room": waits count against idleTimeout, not maxRetries. */
+  #persisting = false;
 
   // Receiving side.
   /** Bytes of the current incoming message not yet handed to the application; `null` between messages. */
   #messageLeft: number | null = null;
-  /** Length of the current incoming message, as its length segment announced. */
   #messageLength = 0;
   /** Bytes of the current incoming message not yet received from the network. */
   #networkLeft = 0;
   #chunks: Uint8Array[] = [];
   #buffered = 0;
-  /** How many bytes the application asked for in its current or last `recv`. */
   #want = 0;
 
-  // Sending side.
-  /** The ACK number that acknowledges the segment in flight, or `null`. */
-  #awaitedAck: number | null = null;
+  // Progress.
+  /** What the application waits for from the peer ("data", "FIN"), or null. */
+  #waitingFor: string | null = null;
+  #waitSince = 0;
+  #lastProgress: number;
+  /** What the peer sent that made no progress, and how many times, since the last progress. */
+  #repeated: { what: string; expected: string; count: number } | null = null;
+  /** The application's wait that expired: returned once by {@linkcode Connection.takeWaitError}. */
+  #waitError: PeerTimeoutError | undefined;
 
   // Closing.
   /** The seq of the FIN of this connection (sent or received), once there is one. */
   #finSeq: number | null = null;
-  /** The peer sent FIN. */
-  peerClosed = false;
-  /** The peer acknowledged what came before our segment in flight, but not it: alive, no room. */
-  peerBusy = false;
+  /** Time-wait: the next copy of the last ACK, and how many are left. */
+  #copyAt = Infinity;
+  #copiesLeft = 0;
+  /** `close` was called while data was in flight: the FIN goes once it is acknowledged. */
+  #finPending = false;
+  /** The peer closed while data was queued or in flight: it will never be acknowledged. */
+  #abandoned = false;
 
-  readonly #maxMessageLength: number;
-
-  private constructor(state: State, iss: number, isClient: boolean, options: ConnectionOptions) {
+  private constructor(
+    state: State,
+    iss: number,
+    isClient: boolean,
+    now: number,
+    options: ConnectionOptions,
+  ) {
     this.state = state;
     this.iss = iss;
     this.isClient = isClient;
     this.seq = isClient ? iss : seqAdd(iss, 2);
+    this.#sendNext = this.seq;
+    this.#lastProgress = now;
     this.#maxMessageLength = options.maxMessageLength ?? 2 ** 40;
+    this.#mss = options.mss ?? 16;
+    this.#sendBuffer = Math.max(options.sendBuffer ?? 256 * 1024, this.#mss);
+    this.#maxRetries = options.maxRetries ?? 20;
+    this.#closeRetries = options.closeRetries ?? 3;
+    this.#idleTimeout = options.idleTimeout ?? 30_000;
+    this.peerName = options.peer ?? "the peer";
+    this.rto = options.rto ?? new AdaptiveRto();
   }
 
-  /** A client that is about to send `SYN seq=iss`. */
-  static client(iss: number, options: ConnectionOptions = {}): Connection {
-    return new Connection("syn-sent", iss, true, options);
+  /** A client at time `now`: sends `SYN seq=iss` and waits for `SYN+ACK seq=iss+1`. */
+  static client(iss: number, now: number, options: ConnectionOptions = {}): Connection {
+    const connection = new Connection("syn-sent", iss, true, now, options);
+    connection.#transmit("syn", control({ syn: true }, iss), now);
+    return connection;
   }
 
-  /** A server's new connection for a `SYN seq=iss` that just arrived. */
-  static server(iss: number, options: ConnectionOptions = {}): Connection {
-    return new Connection("syn-received", iss, false, options);
-  }
-
-  /** The client's SYN. */
-  syn(): Segment {
-    return control({ syn: true }, this.iss);
-  }
-
-  /** The server's SYN+ACK. */
-  synAck(): Segment {
-    return control({ syn: true, ack: true }, seqAdd(this.iss, 1));
+  /** A server's new connection for a `SYN seq=iss` that arrived at `now`: sends `SYN+ACK seq=iss+1`. */
+  static server(iss: number, now: number, options: ConnectionOptions = {}): Connection {
+    const connection = new Connection("syn-received", iss, false, now, options);
+    connection.#transmit("syn-ack", control({ syn: true, ack: true }, seqAdd(iss, 1)), now);
+    return connection;
   }
 
   /** The handshake is complete on this end. */
   get established(): boolean {
-    return this.state !== "syn-sent" && this.state !== "syn-received";
+    return this.state !== "syn-sent" && this.state !== "syn-received" &&
+      !(this.state === "closed" && this.#finSeq === null);
   }
 
-  // ---------------------------------------------------------------- sending
+  /** Hands the driver what to send and record, in order, and forgets it. */
+  takeOutput(): Output[] {
+    const output = this.#output;
+    this.#output = [];
+    return output;
+  }
+
+  /** Whether something the application may wait on changed since the last call. */
+  takeChanged(): boolean {
+    const changed = this.#changed;
+    this.#changed = false;
+    return changed;
+  }
+
+  /** When the connection must be polled next (ms, the clock of `now`), or `Infinity`. */
+  pollAt(): number {
+    let at = this.#rtxAt < this.#copyAt ? this.#rtxAt : this.#copyAt;
+    const idle = this.#idleAt();
+    if (idle < at) at = idle;
+    return at;
+  }
+
+  #idleAt(): number {
+    if (this.error !== undefined || this.state === "closed") return Infinity;
+    if (this.#waitingFor !== null) {
+      return Math.max(this.#waitSince, this.#lastProgress) + this.#idleTimeout;
+    }
+    return this.#persisting ? this.#lastProgress + this.#idleTimeout : Infinity;
+  }
+
+  // ---------------------------------------------------------------- timers
 
   /**
-   * Starts sending `data` as the next segment: returns the segment, and
-   * remembers which ACK will acknowledge it.
+   * Runs the timers due at `now`: retransmissions, the last ACK's copies, the
+   * time without progress. A driver whose timers fire late may ask for the
+   * timers due within `early` ms too (they run at `now`, the true time).
    */
-  dataSegment(data: Uint8Array): Segment {
-    this.#awaitedAck = seqAdd(this.seq, data.length);
-    return { syn: false, ack: false, fin: false, seq: this.seq, data };
+  poll(now: number, early = 0): void {
+    const due = now + early;
+    // No progress for idleTimeout ends the wait before anything is resent.
+    if (this.#idleAt() <= due) this.#onIdle();
+    if (this.#rtxAt <= due) this.#onRetransmissionTimeout(now);
+    if (this.#copyAt <= due) this.#sendLastAckCopy(now);
   }
 
-  /** The segment in flight has been acknowledged (or nothing is in flight). */
-  get acknowledged(): boolean {
-    return this.#awaitedAck === null;
+  #onRetransmissionTimeout(now: number): void {
+    const head = this.#inFlight[0];
+    if (!head) {
+      this.#rtxAt = Infinity;
+      return;
+    }
+    this.stats.timeouts++;
+    const closing = head.kind === "fin" || head.kind === "fin-ack";
+    const limit = closing ? this.#closeRetries - 1 : this.#maxRetries;
+    if (head.noRoom) {
+      // The peer answered but had no room: this try counts only against
+      // idleTimeout (TCP's persist state), checked by #onIdle.
+      head.noRoom = false;
+    } else {
+      head.tries++;
+    }
+    if (head.tries > limit) {
+      this.#output.push({
+        kind: "timeout",
+        segment: head.segment,
+        rto: head.rto,
+        reason: GIVE_UP[head.kind](head.transmissions),
+      });
+      this.#giveUp(head, now);
+      return;
+    }
+    this.#output.push({ kind: "timeout", segment: head.segment, rto: head.rto });
+    const rto = closing ? this.rto.rto : this.rto.backoff(head.rto, head.tries);
+    // Go-Back-N with a window of 1: the oldest segment is all there is in flight.
+    head.rto = rto;
+    head.transmissions++;
+    head.previousSentAt = head.lastSentAt;
+    head.lastSentAt = now;
+    this.stats.retransmissions++;
+    this.#emit(head.segment, head.bytes, true, rto);
+    this.#rtxAt = now + rto;
   }
 
-  /** Host A starts closing: returns the FIN. */
-  fin(): Segment {
-    if (this.#finSeq === null) this.#finSeq = this.seq;
-    if (this.state === "established") this.state = "fin-wait";
-    return control({ fin: true }, this.#finSeq);
+  #giveUp(head: InFlight, now: number): void {
+    this.#inFlight = [];
+    this.#rtxAt = Infinity;
+    const attempts = head.transmissions;
+    switch (head.kind) {
+      case "fin":
+        // Three FINs unanswered: assume the peer closed (the assignment's limit).
+      case "fin-ack":
+        // Three timeouts without the last ACK: assume it was lost.
+        this.#finish(now);
+        return;
+      case "syn": {
+        const expected = `SYN+ACK seq=${seqAdd(this.iss, 1)}`;
+        this.#fail(
+          new PeerTimeoutError(
+            this.peerName,
+            `${expected} (is a server listening?)`,
+            { attempts },
+            {
+              instead: this.#instead(),
+            },
+          ),
+        );
+        return;
+      }
+      case "syn-ack":
+        this.#fail(
+          new PeerTimeoutError(this.peerName, `ACK seq=${seqAdd(this.iss, 2)}`, { attempts }, {
+            instead: this.#instead(),
+          }),
+        );
+        return;
+      case "data":
+        this.#fail(
+          new PeerTimeoutError(this.peerName, `ACK seq=${head.end}`, { attempts }, {
+            instead: this.#instead(),
+          }),
+        );
+    }
   }
 
-  /** Host A's last ACK, sent after FIN+ACK. */
-  lastAck(): Segment {
-    return control({ ack: true }, seqAdd(this.#finSeq ?? this.seq, 2));
+  #onIdle(): void {
+    const head = this.#inFlight[0];
+    if (this.#persisting && head) {
+      this.#output.push({
+        kind: "timeout",
+        segment: head.segment,
+        rto: head.rto,
+        reason: `no room at the peer for ${this.#idleTimeout} ms`,
+      });
+      this.#fail(
+        new PeerTimeoutError(this.peerName, "room in its receive buffer", {
+          idleMs: this.#idleTimeout,
+        }, { instead: this.#instead() }),
+      );
+      return;
+    }
+    const waitingFor = this.#waitingFor ?? "progress";
+    this.#waitError = new PeerTimeoutError(
+      this.peerName,
+      waitingFor,
+      { idleMs: this.#idleTimeout },
+      {
+        instead: this.#instead(),
+      },
+    );
+    this.#waitingFor = null;
+    this.#changed = true;
   }
 
-  /** Host B's FIN+ACK. */
-  finAck(): Segment {
-    return control({ fin: true, ack: true }, seqAdd(this.#finSeq ?? this.seq, 1));
+  /** "it kept sending DATA seq=45 len=1 (12 times), expected seq=44", or undefined when it sent nothing. */
+  #instead(): string | undefined {
+    const r = this.#repeated;
+    if (!r) return undefined;
+    const times = r.count === 1 ? "once" : `${r.count} times`;
+    return `it kept sending ${r.what} (${times})${r.expected ? `, ${r.expected}` : ""}`;
   }
 
-  // -------------------------------------------------------------- receiving
+  /** Records a segment from the peer that made no progress, for the error that may follow. */
+  #noProgress(segment: Segment, expected = ""): void {
+    const what = describeSegment(segment);
+    if (this.#repeated?.what === what) this.#repeated.count++;
+    else this.#repeated = { what, expected, count: 1 };
+  }
+
+  #progress(now: number): void {
+    this.#lastProgress = now;
+    this.#repeated = null;
+    this.#persisting = false;
+  }
+
+  #fail(error: Error): void {
+    if (this.error === undefined) this.error = error;
+    if (this.#finPending) this.state = "closed";
+    this.#inFlight = [];
+    this.#rtxAt = Infinity;
+    this.#copyAt = Infinity;
+    this.#changed = true;
+  }
+
+  #finish(now: number): void {
+    this.state = "closed";
+    this.times.closed = now;
+    this.#inFlight = [];
+    this.#rtxAt = Infinity;
+    this.#copyAt = Infinity;
+    this.#waitingFor = null;
+    this.#changed = true;
+  }
+
+  // --------------------------------------------------------------- sending
+
+  #transmit(kind: InFlight["kind"], segment: Segment, now: number, end = 0): void {
+    const rto = this.rto.rto;
+    const entry: InFlight = {
+      kind,
+      segment,
+      bytes: createSegment(segment),
+      end,
+      firstSentAt: now,
+      previousSentAt: now,
+      lastSentAt: now,
+      transmissions: 1,
+      tries: 0,
+      rto,
+      noRoom: false,
+    };
+    this.#inFlight.push(entry);
+    if (this.#inFlight.length === 1) this.#rtxAt = now + rto;
+    this.#emit(segment, entry.bytes, false, rto);
+  }
+
+  #emit(segment: Segment, bytes: Uint8Array, retransmission: boolean, rto?: number): void {
+    this.stats.segmentsSent++;
+    if (!segment.syn && !segment.ack && !segment.fin) this.stats.bytesSent += segment.data.length;
+    this.#output.push({ kind: "send", segment, bytes, retransmission, rto });
+  }
+
+  /** Sends an untimed control segment (an ACK, a repeated answer). */
+  #reply(segment: Segment): void {
+    this.#emit(segment, createSegment(segment), false);
+  }
+
+  /**
+   * Starts an outgoing message of `length` bytes: queues its length
+   * announcement; the bytes follow with {@linkcode Connection.write}.
+   *
+   * @throws {TypeError} while the previous message is not all written.
+   */
+  startMessage(length: number, now: number): void {
+    if (this.#unwritten > 0 || this.#carryBytes > 0) {
+      throw new TypeError("Cannot start a message before the previous one is all written");
+    }
+    this.#unwritten = length;
+    const announcement = encoder.encode(String(length));
+    // The announcement goes after what is queued; the message's bytes after it.
+    this.#outgoing = {
+      length,
+      start: seqAdd(this.#sendNext, this.#readyBytes + announcement.length),
+    };
+    this.#queue(announcement);
+    this.#fill(now);
+  }
+
+  /**
+   * The outgoing message: its announced length and how many of its bytes the
+   * peer acknowledged (the length announcement not counted); `null` before
+   * the first message.
+   */
+  get outgoing(): { length: number; acknowledged: number } | null {
+    const message = this.#outgoing;
+    if (message === null) return null;
+    const acked = (this.seq - message.start + SEQ_MODULUS) % SEQ_MODULUS;
+    // An ACK before the message's first byte reads as a huge distance: none yet.
+    const acknowledged = acked >= SEQ_MODULUS / 2 ? 0 : Math.min(acked, message.length);
+    return { length: message.length, acknowledged };
+  }
+
+  /** How many bytes {@linkcode Connection.write} takes now. */
+  get writable(): number {
+    const room = this.#sendBuffer - this.#readyBytes - this.#carryBytes;
+    return Math.max(0, Math.min(room, this.#unwritten));
+  }
+
+  /**
+   * Queues bytes of the outgoing message (copied), cut into segments of `mss`
+   * bytes, and sends what the window allows. Returns how many it took: at
+   * most {@linkcode Connection.writable}.
+   */
+  write(bytes: Uint8Array, now: number): number {
+    const n = Math.min(bytes.length, this.writable);
+    if (n === 0) return 0;
+    const copy = bytes.slice(0, n);
+    this.#unwritten -= n;
+    let offset = 0;
+    if (this.#carryBytes > 0) {
+      const take = Math.min(this.#mss - this.#carryBytes, n);
+      this.#carry.push(copy.subarray(0, take));
+      this.#carryBytes += take;
+      offset = take;
+      if (this.#carryBytes === this.#mss || this.#unwritten === 0 && offset === n) {
+        this.#flushCarry();
+      }
+    }
+    for (; n - offset >= this.#mss; offset += this.#mss) {
+      this.#queue(copy.subarray(offset, offset + this.#mss));
+    }
+    if (offset < n) {
+      this.#carry.push(copy.subarray(offset));
+      this.#carryBytes += n - offset;
+    }
+    if (this.#unwritten === 0 && this.#carryBytes > 0) this.#flushCarry();
+    this.#fill(now);
+    return n;
+  }
+
+  #flushCarry(): void {
+    const parts = this.#carry;
+    let payload: Uint8Array;
+    if (parts.length === 1) payload = parts[0];
+    else {
+      payload = new Uint8Array(this.#carryBytes);
+      let at = 0;
+      for (const part of parts) {
+        payload.set(part, at);
+        at += part.length;
+      }
+    }
+    this.#carry = [];
+    this.#carryBytes = 0;
+    this.#queue(payload);
+  }
+
+  #clearReady(): void {
+    this.#ready = [];
+    this.#readyHead = 0;
+    this.#readyBytes = 0;
+  }
+
+  #queue(payload: Uint8Array): void {
+    this.#ready.push(payload);
+    this.#readyBytes += payload.length;
+  }
+
+  /** Sends queued payloads while the window has room. */
+  #fill(now: number): void {
+    if (this.state !== "established" || this.error !== undefined || this.peerClosed) return;
+    while (this.#inFlight.length < this.#window && this.#readyHead < this.#ready.length) {
+      const data = this.#ready[this.#readyHead++];
+      this.#readyBytes -= data.length;
+      if (this.#readyHead === this.#ready.length) this.#clearReady();
+      const seq = this.#sendNext;
+      this.#sendNext = seqAdd(seq, data.length);
+      this.#transmit(
+        "data",
+        { syn: false, ack: false, fin: false, seq, data },
+        now,
+        this.#sendNext,
+      );
+    }
+  }
+
+  /** Everything written so far was acknowledged (or nothing was written). */
+  get sent(): boolean {
+    return !this.#abandoned && this.#unwritten === 0 && this.#carryBytes === 0 &&
+      this.#readyHead === this.#ready.length &&
+      !this.#dataInFlight();
+  }
+
+  #dataInFlight(): boolean {
+    for (const entry of this.#inFlight) if (entry.kind === "data") return true;
+    return false;
+  }
+
+  /**
+   * Host A starts the close at `now`: sends `FIN seq=s` up to `closeRetries`
+   * times, a timeout apart; after `FIN+ACK`, the last ACK 3 times. When the
+   * peer closed first, this end finishes as host B.
+   */
+  close(now: number): void {
+    if (this.state === "syn-sent" || this.state === "syn-received") {
+      this.#finish(now);
+      return;
+    }
+    if (this.state !== "established" || this.peerClosed) return; // host B: FIN+ACK on its way
+    // What was queued and not sent is abandoned; what is in flight finishes
+    // first, so that both ends agree on the FIN's sequence number.
+    this.#clearReady();
+    this.#carry = [];
+    this.#carryBytes = 0;
+    this.#unwritten = 0;
+    if (this.#inFlight.length > 0 && this.error === undefined) {
+      this.#finPending = true;
+      return;
+    }
+    this.#sendFin(now);
+  }
+
+  #sendFin(now: number): void {
+    this.#finPending = false;
+    this.#inFlight = [];
+    this.#rtxAt = Infinity;
+    this.#finSeq = this.seq;
+    this.state = "fin-wait";
+    this.#transmit("fin", control({ fin: true }, this.seq), now);
+  }
+
+  /** The close is over: the connection will send and accept nothing more. */
+  get closed(): boolean {
+    return this.state === "closed";
+  }
+
+  // ------------------------------------------------------------- receiving
+
+  /**
+   * Tells the connection what the application waits for from the peer
+   * (`"data"`, `"FIN"`) from `now` on, or `null` when it stopped waiting.
+   * While it waits, `idleTimeout` ms without progress end the wait (see
+   * {@linkcode Connection.takeWaitError}).
+   */
+  expect(what: string | null, now: number): void {
+    this.#waitingFor = what;
+    this.#waitSince = now;
+    this.#waitError = undefined;
+  }
+
+  /** The application's wait ended without progress for `idleTimeout` ms: its error, once. */
+  takeWaitError(): PeerTimeoutError | undefined {
+    const error = this.#waitError;
+    this.#waitError = undefined;
+    return error;
+  }
 
   /**
    * Tells the connection how many bytes the application waits for, so that it
@@ -272,14 +884,16 @@ export class Connection {
     if (this.#buffered < size) return null;
     const out = new Uint8Array(size);
     let filled = 0;
+    let used = 0; // whole chunks taken, removed at once: no O(n) shift per chunk
     while (filled < size) {
-      const chunk = this.#chunks[0];
+      const chunk = this.#chunks[used];
       const n = Math.min(chunk.length, size - filled);
       out.set(n === chunk.length ? chunk : chunk.subarray(0, n), filled);
       filled += n;
-      if (n === chunk.length) this.#chunks.shift();
-      else this.#chunks[0] = chunk.subarray(n);
+      if (n === chunk.length) used++;
+      else this.#chunks[used] = chunk.subarray(n);
     }
+    if (used > 0) this.#chunks.splice(0, used);
     this.#buffered -= size;
     this.#messageLeft -= size;
     if (this.#messageLeft === 0) this.#messageLeft = null;
@@ -309,101 +923,184 @@ export class Connection {
   // ------------------------------------------------------------- the table
 
   /**
-   * Decides what an incoming segment from the peer means, updates the state,
-   * and returns the reply to send, if any. Never throws: a segment that breaks
-   * the protocol sets {@linkcode Connection.error}.
+   * Takes a segment that arrived from the peer at `now`: decides what it
+   * means, answers it, and records it (with why it was not accepted, if it
+   * was not). Never throws: a segment that breaks the protocol sets
+   * {@linkcode Connection.error}.
    */
-  onSegment(segment: Segment): Verdict {
+  process(segment: Segment, now: number): void {
+    this.stats.segmentsReceived++;
+    const recv: Output = { kind: "recv", segment, duplicate: false };
+    this.#output.push(recv);
+    const reason = this.#dispatch(segment, now, recv);
+    if (reason !== undefined) {
+      recv.reason = reason;
+      this.stats.ignored++;
+    }
+    if (recv.duplicate) this.stats.duplicates++;
+  }
+
+  /** Returns why the segment was not accepted, or undefined. */
+  #dispatch(
+    segment: Segment,
+    now: number,
+    recv: { duplicate: boolean },
+  ): string | undefined {
     const { syn, ack, fin } = segment;
-    if (syn) return ack && !fin ? this.#onSynAck(segment) : this.#onSyn(segment);
+    if (this.state === "closed") return "the connection is closed";
+    if (this.error !== undefined && !this.established) return "the connection failed";
+    if (syn) return ack && !fin ? this.#onSynAck(segment, now, recv) : this.#onSyn(segment, recv);
+    if (this.state === "syn-sent") {
+      this.#noProgress(segment, `expected SYN+ACK seq=${seqAdd(this.iss, 1)}`);
+      return "no SYN+ACK yet";
+    }
     if (this.state === "syn-received") {
       // The last ACK of the handshake, or — if it was lost — the first segment
       // the client sends after it (data, a length, or a FIN), all at x+2.
       const pureAck = ack && !fin && segment.data.length === 0;
       const data = !ack && !fin && segment.data.length > 0;
       const finOnly = fin && !ack;
-      if (segment.seq !== this.seq || !(pureAck || data || finOnly)) return { ignored: true };
+      if (segment.seq !== this.seq || !(pureAck || data || finOnly)) {
+        this.#noProgress(segment, `expected ACK seq=${this.seq}`);
+        return `handshake: expected ACK, data or FIN at seq=${this.seq}`;
+      }
       this.state = "established";
-      if (pureAck) return {};
-    } else if (this.state === "syn-sent") {
-      return { ignored: true };
+      this.times.established = now;
+      this.#inFlight = [];
+      this.#rtxAt = Infinity;
+      this.#progress(now);
+      this.#changed = true;
+      if (pureAck) return undefined;
     }
-    if (fin) return ack ? this.#onFinAck(segment) : this.#onFin(segment);
-    if (ack) return segment.data.length === 0 ? this.#onAck(segment) : { ignored: true };
-    return segment.data.length > 0 ? this.#onData(segment) : { ignored: true };
+    if (fin) return ack ? this.#onFinAck(segment, now, recv) : this.#onFin(segment, now, recv);
+    if (ack) {
+      return segment.data.length === 0
+        ? this.#onAck(segment, now, recv)
+        : "an ACK that carries data";
+    }
+    return segment.data.length > 0 ? this.#onData(segment, now, recv) : "an empty DATA segment";
   }
 
-  #onSynAck(segment: Segment): Verdict {
-    if (!this.isClient || segment.seq !== seqAdd(this.iss, 1)) return { ignored: true };
+  #onSynAck(segment: Segment, now: number, recv: { duplicate: boolean }): string | undefined {
+    const expected = seqAdd(this.iss, 1);
+    if (!this.isClient) return "a SYN+ACK at a server";
+    if (segment.seq !== expected) {
+      this.#noProgress(segment, `expected seq=${expected} (x+1 for SYN seq=${this.iss})`);
+      return `expected SYN+ACK seq=${expected}`;
+    }
     const reply = control({ ack: true }, seqAdd(this.iss, 2));
     if (this.state === "syn-sent") {
       this.state = "established";
+      this.times.established = now;
       this.seq = seqAdd(this.iss, 2);
-      return { reply };
+      this.#sendNext = this.seq;
+      const head = this.#inFlight[0];
+      if (head?.transmissions === 1) this.#sample(now - head.firstSentAt);
+      this.#inFlight = [];
+      this.#rtxAt = Infinity;
+      this.#progress(now);
+      this.#changed = true;
+      this.#reply(reply);
+      this.#fill(now);
+      return undefined;
     }
     // The server did not get our ACK: answer again, whatever we are doing.
-    return { reply, duplicate: true };
+    recv.duplicate = true;
+    this.#noProgress(segment);
+    this.#reply(reply);
+    return undefined;
   }
 
-  #onSyn(segment: Segment): Verdict {
+  #onSyn(segment: Segment, recv: { duplicate: boolean }): string | undefined {
     // A repeated SYN of this connection, forwarded by the listener.
-    if (this.state === "syn-received" && !segment.ack && !segment.fin && segment.seq === this.iss) {
-      return { reply: this.synAck(), duplicate: true };
+    if (
+      this.state === "syn-received" && !segment.ack && !segment.fin && segment.seq === this.iss
+    ) {
+      recv.duplicate = true;
+      this.#noProgress(segment);
+      const head = this.#inFlight[0];
+      if (head) {
+        head.transmissions++; // Karn: no round trip from it now; its timer keeps running
+        this.stats.retransmissions++;
+        this.#emit(head.segment, head.bytes, true, head.rto);
+      }
+      return undefined;
     }
-    return { ignored: true };
+    return this.state === "syn-received" ? `a SYN with seq=${segment.seq}` : "a SYN, connected";
   }
 
-  #onData(segment: Segment): Verdict {
+  #onData(segment: Segment, now: number, recv: { duplicate: boolean }): string | undefined {
     const n = segment.data.length;
     if (segment.seq !== this.seq) {
-      // Already received: acknowledge again, never deliver twice.
-      return seqBefore(segment.seq, this.seq)
-        ? { reply: control({ ack: true }, this.seq), duplicate: true }
-        : { ignored: true };
+      if (seqBefore(segment.seq, this.seq)) {
+        // Already received: acknowledge again, never deliver twice.
+        recv.duplicate = true;
+        this.#noProgress(segment, `expected seq=${this.seq}`);
+        this.#reply(control({ ack: true }, this.seq));
+        return undefined;
+      }
+      this.#noProgress(segment, `expected seq=${this.seq}`);
+      return `seq=${segment.seq} is ahead: expected seq=${this.seq}`;
     }
-    if (this.state !== "established" || this.error) return { ignored: true };
-    if (this.#awaitedAck !== null) {
+    if (this.state !== "established" && this.state !== "fin-wait" || this.error) {
+      return "not established";
+    }
+    if (this.state === "fin-wait") return "data after our FIN";
+    if (this.#inFlight.length > 0) {
       // New data at our own sequence number while our segment is in flight:
       // both ends are sending, which one shared sequence number cannot carry.
-      this.error = new ProtocolError(
-        `Both ends sent at seq ${segment.seq} at once: one message at a time, in one direction`,
+      this.#fail(
+        new ProtocolError(
+          `Both ends sent at seq ${segment.seq} at once: one message at a time, in one direction`,
+        ),
       );
-      return { ignored: true };
+      return "both ends sending at once";
     }
     if (this.#messageLeft === null) {
       const digits = isDigits(segment.data);
       const length = digits ? Number(decoder.decode(segment.data)) : NaN;
       if (!(length <= this.#maxMessageLength)) {
         const shown = segment.data.length <= 15 ? String(length) : quoteBytes(segment.data, 40);
-        this.error = new ProtocolError(
-          digits
-            ? `Peer announced message length ${shown}, more than the maximum ${this.#maxMessageLength}`
-            : `Peer announced message length ${
-              quoteBytes(segment.data, 40)
-            }, expected a decimal number`,
+        this.#fail(
+          new ProtocolError(
+            digits
+              ? `Peer announced message length ${shown}, more than the maximum ${this.#maxMessageLength}`
+              : `Peer announced message length ${
+                quoteBytes(segment.data, 40)
+              }, expected a decimal number`,
+          ),
         );
-        return { ignored: true };
+        return "not a message length";
       }
       this.#messageLeft = length;
       this.#messageLength = length;
       this.#networkLeft = length;
     } else {
       // The next message waits until this one is read.
-      if (this.#networkLeft === 0) return this.#windowClosed();
+      if (this.#networkLeft === 0) return this.#noRoom(segment);
       if (n > this.#networkLeft) {
-        this.error = new ProtocolError(
-          `Peer sent ${n} bytes at seq ${segment.seq}, but only ${this.#networkLeft} remained in the message`,
+        this.#fail(
+          new ProtocolError(
+            `Peer sent ${n} bytes at seq ${segment.seq}, but only ${this.#networkLeft} remained in the message`,
+          ),
         );
-        return { ignored: true };
+        return "longer than the rest of the message";
       }
       // Flow control: hold at most what the application asked for, plus one segment.
-      if (this.#buffered > 0 && this.#buffered >= this.#want) return this.#windowClosed();
+      if (this.#buffered > 0 && this.#buffered >= this.#want) return this.#noRoom(segment);
       this.#chunks.push(segment.data);
       this.#buffered += n;
       this.#networkLeft -= n;
     }
     this.seq = seqAdd(this.seq, n);
-    return { reply: control({ ack: true }, this.seq) };
+    this.#sendNext = this.seq;
+    this.times.lastData = now;
+    this.#progress(now);
+    if (this.#buffered >= Math.min(this.#messageLeft!, Math.max(1, this.#want))) {
+      this.#changed = true;
+    }
+    this.#reply(control({ ack: true }, this.seq));
+    return undefined;
   }
 
   /**
@@ -411,51 +1108,198 @@ export class Connection {
    * ACK of what came before tells the sender that this end is alive and
    * busy, not gone (TCP's zero window, in the assignment's header).
    */
-  #windowClosed(): Verdict {
-    return { reply: control({ ack: true }, this.seq), ignored: true };
+  #noRoom(segment: Segment): string {
+    this.#noProgress(segment, "no room to take it");
+    this.#reply(control({ ack: true }, this.seq));
+    return "no room: the application has not read what came before";
   }
 
-  #onAck(segment: Segment): Verdict {
-    if (this.#awaitedAck !== null && segment.seq === this.#awaitedAck) {
-      this.seq = this.#awaitedAck;
-      this.#awaitedAck = null;
-      return {};
-    }
-    if (this.#awaitedAck !== null && segment.seq === this.seq) {
-      // Everything before our segment arrived, our segment did not get in:
-      // the peer is alive, its buffer is full.
-      this.peerBusy = true;
-      return { duplicate: true };
+  #onAck(segment: Segment, now: number, recv: { duplicate: boolean }): string | undefined {
+    const head = this.#inFlight[0];
+    if (head?.kind === "data") {
+      // Cumulative: it acknowledges every segment in flight up to one's end.
+      if (segment.seq === head.end || this.#inFlight.some((entry) => entry.end === segment.seq)) {
+        return this.#acknowledged(segment.seq, now);
+      }
+      if (segment.seq === this.seq) {
+        if (this.#staleAcks > 0) {
+          // Answers an extra copy of the segment acknowledged before: a duplicate.
+          this.#onStaleAck();
+          recv.duplicate = true;
+          return undefined;
+        }
+        if (
+          Number.isFinite(this.#minRtt) && now - head.lastSentAt < SPURIOUS_FRACTION * this.#minRtt
+        ) {
+          // Sooner than any answer to our segment can come: a copy of the
+          // previous ACK (the network duplicated or held it back).
+          recv.duplicate = true;
+          return undefined;
+        }
+        // Everything before our segment arrived, our segment did not get in:
+        // the peer is alive, its buffer is full.
+        head.noRoom = true;
+        this.#persisting = true;
+        return "alive, no room: it acknowledges what came before our segment";
+      }
+      const hint = seqBefore(this.seq, segment.seq) && seqBefore(segment.seq, head.end)
+        ? " (is it counting characters instead of bytes?)"
+        : "";
+      this.#noProgress(segment, `expected ACK seq=${head.end}${hint}`);
+      if (seqBefore(segment.seq, this.seq)) {
+        recv.duplicate = true;
+        return undefined;
+      }
+      return `expected ACK seq=${head.end}${hint}`;
     }
     if (
       this.state === "last-ack" && this.#finSeq !== null && segment.seq === seqAdd(this.#finSeq, 2)
     ) {
-      this.state = "closed";
-      return {};
+      this.#progress(now);
+      this.#finish(now);
+      return undefined;
     }
-    return { duplicate: true };
+    if (this.state === "last-ack" && this.#finSeq !== null) {
+      this.#noProgress(segment, `expected ACK seq=${seqAdd(this.#finSeq, 2)}`);
+    } else this.#noProgress(segment);
+    if (segment.seq === this.seq && this.#staleAcks > 0) this.#onStaleAck();
+    recv.duplicate = true;
+    return undefined;
   }
 
-  #onFin(segment: Segment): Verdict {
-    if (this.#finSeq !== null && segment.seq === this.#finSeq && this.peerClosed) {
-      return { reply: this.finAck(), duplicate: true };
+  /**
+   * A second ACK for the segment acknowledged last, which was resent: the
+   * peer received both copies, so the resend was not needed (the idea of
+   * DSACK, RFC 3708). It catches the spurious resends of a process that was
+   * not scheduled in time, whose first ACK is read too late to be timed.
+   */
+  #onStaleAck(): void {
+    this.#staleAcks--;
+    // Counted, but the timeout is left alone: a network that duplicates or
+    // holds back ACKs gives the same sign, and the round trip it implies is
+    // that of the first transmission, which may date from the initial timeout.
+    if (this.#resent && !this.#resent.spurious) this.#spurious(false);
+  }
+
+  /** Counts the last resend as spurious; `learn`: the timeout keeps its round trip as a floor. */
+  #spurious(learn = true): void {
+    if (!this.#resent) return;
+    this.#resent.spurious = true;
+    this.stats.spuriousRetransmissions++;
+    if (learn) this.rto.spurious(this.#resent.rtt);
+  }
+
+  /** Feeds a round trip to the RTO policy, and keeps the smallest one. */
+  #sample(rtt: number): void {
+    this.rto.sample(rtt);
+    if (rtt < this.#minRtt) this.#minRtt = rtt;
+  }
+
+  /** The ACK `ack` acknowledges the segments in flight up to it. */
+  #acknowledged(ack: number, now: number): undefined {
+    while (this.#inFlight.length > 0 && this.#inFlight[0].kind === "data") {
+      const entry = this.#inFlight[0];
+      if (seqBefore(ack, entry.end)) break;
+      this.#inFlight.shift();
+      if (entry.transmissions === 1) {
+        // Karn's rule: only a segment sent once gives a round trip.
+        this.#sample(now - entry.firstSentAt);
+        this.#staleAcks = 0;
+        this.#resent = null;
+      } else {
+        this.#staleAcks = entry.transmissions - 1;
+        // It answers a transmission before the last, if it is spurious: the
+        // latest of those gives the smallest round trip it can be (with one
+        // resend, the first transmission's exactly).
+        this.#resent = { rtt: now - entry.previousSentAt, spurious: false };
+        if (now - entry.lastSentAt < SPURIOUS_FRACTION * this.#minRtt) {
+          // Too soon to answer the resend: it answers the first transmission
+          // (Eifel's idea, RFC 3522, with timing in place of timestamps).
+          this.#spurious();
+        }
+      }
     }
-    if (segment.seq !== this.seq || this.peerClosed) return { ignored: true };
+    this.seq = ack;
+    this.times.lastData = now;
+    this.#progress(now);
+    const head = this.#inFlight[0];
+    this.#rtxAt = head ? head.lastSentAt + head.rto : Infinity;
+    this.#fill(now);
+    if (this.sent) this.#changed = true;
+    if (this.#finPending && this.#inFlight.length === 0) this.#sendFin(now);
+    return undefined;
+  }
+
+  #onFin(segment: Segment, now: number, recv: { duplicate: boolean }): string | undefined {
+    if (this.#finSeq !== null && segment.seq === this.#finSeq && this.peerClosed) {
+      recv.duplicate = true;
+      this.#noProgress(segment);
+      this.#reply(control({ fin: true, ack: true }, seqAdd(this.#finSeq, 1)));
+      return undefined;
+    }
+    if (this.peerClosed) return "a second FIN";
+    if (segment.seq !== this.seq) {
+      if (seqBefore(segment.seq, this.seq)) this.#noProgress(segment, `expected seq=${this.seq}`);
+      return `expected FIN seq=${this.seq}`;
+    }
     // Host B (or both hosts, when they close at once).
     this.peerClosed = true;
     this.#finSeq = segment.seq;
-    if (this.state === "established") this.state = "last-ack";
-    return { reply: this.finAck() };
+    this.#progress(now);
+    this.#changed = true;
+    const finAck = control({ fin: true, ack: true }, seqAdd(segment.seq, 1));
+    if (this.state === "established") {
+      // Host B: whatever we were sending will never be acknowledged now.
+      this.state = "last-ack";
+      if (!this.sent) this.#abandoned = true;
+      this.#inFlight = [];
+      this.#clearReady();
+      this.#transmit("fin-ack", finAck, now);
+    } else {
+      this.#reply(finAck); // both ends closing: our FIN is still in flight
+    }
+    return undefined;
   }
 
-  #onFinAck(segment: Segment): Verdict {
-    if (this.#finSeq === null || segment.seq !== seqAdd(this.#finSeq, 1)) return { ignored: true };
+  #onFinAck(segment: Segment, now: number, recv: { duplicate: boolean }): string | undefined {
+    if (this.#finSeq === null || segment.seq !== seqAdd(this.#finSeq, 1)) {
+      return `expected FIN+ACK seq=${this.#finSeq === null ? "-" : seqAdd(this.#finSeq, 1)}`;
+    }
+    const lastAck = control({ ack: true }, seqAdd(this.#finSeq, 2));
     if (this.state === "fin-wait") {
       this.state = "time-wait";
-      return { reply: this.lastAck() };
+      this.#inFlight = [];
+      this.#rtxAt = Infinity;
+      this.#changed = true;
+      this.#reply(lastAck);
+      // The assignment's copies: twice more, a timeout apart.
+      this.#copiesLeft = 2;
+      this.#copyAt = now + this.rto.rto;
+      return undefined;
     }
-    return this.state === "time-wait"
-      ? { reply: this.lastAck(), duplicate: true }
-      : { ignored: true };
+    recv.duplicate = true;
+    this.#noProgress(segment);
+    if (this.state === "time-wait") {
+      this.#reply(lastAck);
+      return undefined;
+    }
+    return "a FIN+ACK, already closed";
+  }
+
+  #sendLastAckCopy(now: number): void {
+    const segment = control({ ack: true }, seqAdd(this.#finSeq ?? this.seq, 2));
+    this.stats.lastAckCopies++;
+    this.stats.segmentsSent++;
+    this.#output.push({
+      kind: "send",
+      segment,
+      bytes: createSegment(segment),
+      retransmission: false,
+      lastAckCopy: true,
+      rto: this.rto.rto,
+    });
+    this.#copiesLeft--;
+    if (this.#copiesLeft > 0) this.#copyAt = now + this.rto.rto;
+    else this.#finish(now);
   }
 }

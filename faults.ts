@@ -6,6 +6,7 @@
  *
  * @example Drop the second SYN+ACK the server sends, and 10 % of everything else
  * ```ts
+ * import assert from "node:assert/strict";
  * import { FaultInjector } from "./faults.ts";
  * import { udpLink } from "./link.ts";
  *
@@ -16,7 +17,7 @@
  * });
  * const link = faults.wrap(udpLink({ hostname: "127.0.0.1", port: 0 }));
  * link.close();
- * console.log(faults.stats.out.dropped); // 0
+ * assert.equal(faults.stats.out.dropped, 0);
  * ```
  *
  * @module
@@ -33,10 +34,11 @@ import { parseSegment, segmentKind } from "./segment.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { mulberry32 } from "./faults.ts";
  * const a = mulberry32(42);
  * const b = mulberry32(42);
- * console.log(a() === b()); // true
+ * assert.ok(a() === b());
  * ```
  */
 export function mulberry32(seed: number): () => number {
@@ -56,9 +58,10 @@ export function mulberry32(seed: number): () => number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { mulberry32, randomBytes } from "./faults.ts";
- * console.log(randomBytes(4, 7).join() === randomBytes(4, 7).join()); // true
- * console.log(randomBytes(3, mulberry32(7)).length); // 3
+ * assert.ok(randomBytes(4, 7).join() === randomBytes(4, 7).join());
+ * assert.equal(randomBytes(3, mulberry32(7)).length, 3);
  * ```
  */
 export function randomBytes(length: number, seed: number | (() => number)): Uint8Array {
@@ -74,10 +77,11 @@ export function randomBytes(length: number, seed: number | (() => number)): Uint
  *
  * @example Every datagram twice, 5 ms late
  * ```ts
+ * import assert from "node:assert/strict";
  * import { type FaultConfig, FaultModel, mulberry32 } from "./faults.ts";
  * const config: FaultConfig = { duplicate: 1, delay: 5 };
  * const model = new FaultModel(mulberry32(3), config);
- * console.log(model.decide()); // { deliver: [ 5, 5 ], hold: false }
+ * assert.deepEqual(model.decide(), { deliver: [ 5, 5 ], hold: false });
  * ```
  */
 export interface FaultConfig {
@@ -101,6 +105,7 @@ export interface FaultConfig {
  *
  * @example Duplicate the first segment in each direction
  * ```ts
+ * import assert from "node:assert/strict";
  * import { type FaultDirection, FaultInjector } from "./faults.ts";
  * import { udpLink } from "./link.ts";
  * import { createSegment } from "./segment.ts";
@@ -120,7 +125,7 @@ export interface FaultConfig {
  * await link.send(ack, link.localAddr); // sent twice
  * await link.receive(new Uint8Array(64)); // the first copy, received twice
  * link.close();
- * console.log(directions.map((direction) => faults.stats[direction].duplicated)); // [ 1, 1 ]
+ * assert.deepEqual(directions.map((direction) => faults.stats[direction].duplicated), [ 1, 1 ]);
  * ```
  */
 export type FaultDirection = "out" | "in";
@@ -130,6 +135,7 @@ export type FaultDirection = "out" | "in";
  *
  * @example Drop the first SYN sent
  * ```ts
+ * import assert from "node:assert/strict";
  * import { FaultInjector, type FaultRule } from "./faults.ts";
  * import { udpLink } from "./link.ts";
  * import { createSegment } from "./segment.ts";
@@ -143,7 +149,7 @@ export type FaultDirection = "out" | "in";
  * }
  * const [bytes] = await link.receive(new Uint8Array(64));
  * link.close();
- * console.log(new TextDecoder().decode(bytes)); // "1|||0|||0|||8|||"
+ * assert.equal(new TextDecoder().decode(bytes), "1|||0|||0|||8|||");
  * ```
  */
 export interface FaultRule {
@@ -165,10 +171,11 @@ export interface FaultRule {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { type FaultDecision, FaultModel, mulberry32 } from "./faults.ts";
  * const model = new FaultModel(mulberry32(1), { loss: 1 });
  * const decision: FaultDecision = model.decide();
- * console.log(decision.deliver.length === 0 ? "dropped" : "delivered"); // "dropped"
+ * assert.equal(decision.deliver.length === 0 ? "dropped" : "delivered", "dropped");
  * ```
  */
 export interface FaultDecision {
@@ -218,10 +225,11 @@ function checkConfig(config: FaultConfig): void {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { FaultModel, mulberry32 } from "./faults.ts";
  * const model = new FaultModel(mulberry32(1), { loss: 0.5, delay: 10 });
  * const { deliver } = model.decide();
- * console.log(deliver.length === 0 || deliver[0] === 10); // true
+ * assert.ok(deliver.length === 0 || deliver[0] === 10);
  * ```
  */
 export class FaultModel {
@@ -271,6 +279,7 @@ export class FaultModel {
  *
  * @example Reorder every other datagram
  * ```ts
+ * import assert from "node:assert/strict";
  * import { type FaultAction, FaultInjector } from "./faults.ts";
  * import { udpLink } from "./link.ts";
  *
@@ -279,7 +288,7 @@ export class FaultModel {
  * for (const byte of [1, 2, 3, 4]) await link.send(new Uint8Array([byte]), link.localAddr);
  * link.close();
  * const actions: FaultAction[] = faults.log.map((entry) => entry.action);
- * console.log(actions); // [ "reorder", "deliver", "reorder", "deliver" ]
+ * assert.deepEqual(actions, [ "reorder", "deliver", "reorder", "deliver" ]);
  * ```
  */
 export type FaultAction = "deliver" | "drop" | "duplicate" | "reorder" | "delay";
@@ -289,6 +298,7 @@ export type FaultAction = "deliver" | "drop" | "duplicate" | "reorder" | "delay"
  *
  * @example A FIN lost on its way out
  * ```ts
+ * import assert from "node:assert/strict";
  * import { FaultInjector, type FaultLogEntry } from "./faults.ts";
  * import { udpLink } from "./link.ts";
  * import { createSegment } from "./segment.ts";
@@ -300,7 +310,10 @@ export type FaultAction = "deliver" | "drop" | "duplicate" | "reorder" | "delay"
  * await link.send(fin, link.localAddr);
  * link.close();
  * const entry: FaultLogEntry = faults.log[0];
- * console.log(entry.kind, entry.seq, entry.action, entry.rule); // "FIN" 60 "drop" false
+ * assert.equal(entry.kind, "FIN");
+ * assert.equal(entry.seq, 60);
+ * assert.equal(entry.action, "drop");
+ * assert.equal(entry.rule, false);
  * ```
  */
 export interface FaultLogEntry {
@@ -325,6 +338,7 @@ export interface FaultLogEntry {
  *
  * @example One datagram sent, two copies delivered
  * ```ts
+ * import assert from "node:assert/strict";
  * import { FaultInjector, type FaultStats } from "./faults.ts";
  * import { udpLink } from "./link.ts";
  *
@@ -333,7 +347,9 @@ export interface FaultLogEntry {
  * await link.send(new TextEncoder().encode("x"), link.localAddr);
  * link.close();
  * const stats: FaultStats = faults.stats.out;
- * console.log(stats.datagrams, stats.delivered, stats.duplicated); // 1 2 1
+ * assert.equal(stats.datagrams, 1);
+ * assert.equal(stats.delivered, 2);
+ * assert.equal(stats.duplicated, 1);
  * ```
  */
 export interface FaultStats {
@@ -356,6 +372,7 @@ export interface FaultStats {
  *
  * @example Watch decisions as they happen instead of keeping a log
  * ```ts
+ * import assert from "node:assert/strict";
  * import { FaultInjector, type FaultInjectorOptions } from "./faults.ts";
  * import { udpLink } from "./link.ts";
  * import { createSegment } from "./segment.ts";
@@ -372,7 +389,8 @@ export interface FaultStats {
  * const syn = createSegment({ syn: true, ack: false, fin: false, seq: 7, data: new Uint8Array() });
  * await link.send(syn, link.localAddr);
  * link.close();
- * console.log(seen, faults.log.length); // [ "out SYN drop" ] 0
+ * assert.deepEqual(seen, [ "out SYN drop" ]);
+ * assert.equal(faults.log.length, 0);
  * ```
  */
 export interface FaultInjectorOptions {

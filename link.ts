@@ -11,10 +11,12 @@
  *
  * @example Bind to any free port of loopback
  * ```ts
+ * import assert from "node:assert/strict";
  * import { type Addr, udpLink } from "./link.ts";
  * const anyPort: Addr = { hostname: "127.0.0.1", port: 0 };
  * const link = udpLink(anyPort);
- * console.log(link.localAddr.hostname, link.localAddr.port > 0); // "127.0.0.1" true
+ * assert.equal(link.localAddr.hostname, "127.0.0.1");
+ * assert.ok(link.localAddr.port > 0);
  * link.close();
  * ```
  */
@@ -30,6 +32,7 @@ export interface Addr {
  *
  * @example An echo that works over any link
  * ```ts
+ * import assert from "node:assert/strict";
  * import { type DatagramLink, udpLink } from "./link.ts";
  * async function echoOnce(link: DatagramLink): Promise<void> {
  *   const [data, from] = await link.receive(new Uint8Array(1500));
@@ -40,7 +43,7 @@ export interface Addr {
  * await client.send(new TextEncoder().encode("eco"), echo.localAddr);
  * await echoOnce(echo);
  * const [reply] = await client.receive(new Uint8Array(1500));
- * console.log(new TextDecoder().decode(reply)); // "eco"
+ * assert.equal(new TextDecoder().decode(reply), "eco");
  * echo.close();
  * client.close();
  * ```
@@ -65,6 +68,7 @@ export interface DatagramLink {
  *
  * @example Count the datagrams sent
  * ```ts
+ * import assert from "node:assert/strict";
  * import { type LinkWrapper, udpLink } from "./link.ts";
  * let sent = 0;
  * const counting: LinkWrapper = (link) => ({
@@ -79,7 +83,7 @@ export interface DatagramLink {
  * const link = counting(udpLink({ hostname: "127.0.0.1", port: 0 }));
  * await link.send(new Uint8Array([1, 2, 3]), link.localAddr);
  * link.close();
- * console.log(sent); // 1
+ * assert.equal(sent, 1);
  * ```
  */
 export type LinkWrapper = (link: DatagramLink) => DatagramLink;
@@ -89,9 +93,10 @@ export type LinkWrapper = (link: DatagramLink) => DatagramLink;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { formatAddr } from "./link.ts";
- * console.log(formatAddr({ hostname: "127.0.0.1", port: 8000 })); // "127.0.0.1:8000"
- * console.log(formatAddr({ hostname: "::1", port: 8000 })); // "[::1]:8000"
+ * assert.equal(formatAddr({ hostname: "127.0.0.1", port: 8000 }), "127.0.0.1:8000");
+ * assert.equal(formatAddr({ hostname: "::1", port: 8000 }), "[::1]:8000");
  * ```
  */
 export function formatAddr(addr: Addr): string {
@@ -111,8 +116,10 @@ export function sameAddr(a: Addr, b: Addr): boolean {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { normalizeHost } from "./link.ts";
- * console.log(normalizeHost("[::1]"), normalizeHost("localhost")); // "::1" "127.0.0.1"
+ * assert.equal(normalizeHost("[::1]"), "::1");
+ * assert.equal(normalizeHost("localhost"), "127.0.0.1");
  * ```
  */
 export function normalizeHost(hostname: string): string {
@@ -151,18 +158,27 @@ export function isIpLiteral(hostname: string): boolean {
   return /^\d{1,3}(\.\d{1,3}){3}$/.test(hostname) || hostname.includes(":");
 }
 
+function ignore(): void {}
+
+function toAddr([bytes, from]: [Uint8Array, Deno.Addr]): [Uint8Array, Addr] {
+  const net = from as Deno.NetAddr;
+  return [bytes, { hostname: net.hostname, port: net.port }];
+}
+
 /**
  * Binds a UDP socket with `Deno.listenDatagram` and wraps it as a
  * {@linkcode DatagramLink}. `hostname` must already be an IP address.
  *
  * @example One datagram from one link to another
  * ```ts
+ * import assert from "node:assert/strict";
  * import { udpLink } from "./link.ts";
  * const a = udpLink({ hostname: "127.0.0.1", port: 0 });
  * const b = udpLink({ hostname: "127.0.0.1", port: 0 });
  * await a.send(new TextEncoder().encode("hola"), b.localAddr);
  * const [data, from] = await b.receive(new Uint8Array(1500));
- * console.log(new TextDecoder().decode(data), from.port === a.localAddr.port); // "hola" true
+ * assert.equal(new TextDecoder().decode(data), "hola");
+ * assert.ok(from.port === a.localAddr.port);
  * a.close();
  * b.close();
  * ```
@@ -171,15 +187,20 @@ export function udpLink(addr: Addr): DatagramLink {
   const conn = Deno.listenDatagram({ transport: "udp", hostname: addr.hostname, port: addr.port });
   const local = conn.addr as Deno.NetAddr;
   let closed = false;
+  // A connection sends to one peer: its Deno address is built once, not per datagram.
+  let lastTo: Addr | null = null;
+  let lastNet: Deno.NetAddr | null = null;
   return {
     localAddr: { hostname: local.hostname, port: local.port },
-    async send(data, to) {
-      await conn.send(data, { transport: "udp", hostname: to.hostname, port: to.port });
+    send(data, to) {
+      if (to !== lastTo) {
+        lastTo = to;
+        lastNet = { transport: "udp", hostname: to.hostname, port: to.port };
+      }
+      return conn.send(data, lastNet!).then(ignore);
     },
-    async receive(buffer) {
-      const [bytes, from] = await conn.receive(buffer);
-      const net = from as Deno.NetAddr;
-      return [bytes, { hostname: net.hostname, port: net.port }];
+    receive(buffer) {
+      return conn.receive(buffer).then(toAddr);
     },
     close() {
       if (closed) return;
@@ -187,4 +208,48 @@ export function udpLink(addr: Addr): DatagramLink {
       conn.close();
     },
   };
+}
+
+/**
+ * Reads `link` until `stopped()` holds or the link closes, handing each
+ * datagram (its bytes are valid only during the call) to `onDatagram`. A
+ * receive error while not stopped (an ICMP report on some systems) is
+ * transient: reading goes on after a timer tick, so that a failing socket
+ * cannot starve the event loop. An error thrown by `onDatagram` ends the loop
+ * and rejects the returned promise with it.
+ *
+ * @example Count three datagrams, then stop
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { readDatagrams, udpLink } from "./link.ts";
+ * const a = udpLink({ hostname: "127.0.0.1", port: 0 });
+ * const b = udpLink({ hostname: "127.0.0.1", port: 0 });
+ * let count = 0;
+ * const reading = readDatagrams(b, () => {
+ *   if (++count === 3) b.close();
+ * }, () => count === 3);
+ * for (let i = 0; i < 3; i++) await a.send(new Uint8Array([i]), b.localAddr);
+ * await reading;
+ * assert.equal(count, 3);
+ * a.close();
+ * ```
+ */
+export async function readDatagrams(
+  link: DatagramLink,
+  onDatagram: (bytes: Uint8Array, from: Addr) => void,
+  stopped: () => boolean,
+  bufferSize = 65_536,
+): Promise<void> {
+  const buffer = new Uint8Array(bufferSize);
+  while (!stopped()) {
+    let bytes: Uint8Array, from: Addr;
+    try {
+      [bytes, from] = await link.receive(buffer);
+    } catch {
+      if (stopped()) return;
+      await new Promise((resolve) => setTimeout(resolve, 1));
+      continue;
+    }
+    onDatagram(bytes, from);
+  }
 }

@@ -4,11 +4,13 @@
  * This entry re-exports the public API: {@linkcode SocketTCP}, a socket with
  * the shape of Python's connection-oriented sockets; the segment codec of the
  * assignment's text header `SYN|||ACK|||FIN|||SEQ|||DATA`; the pure protocol
- * table ({@linkcode Connection}) and retransmission timers; and the seeded
- * fault injector and lossy relay used to test it all.
+ * state machine ({@linkcode Connection}, whole, with time as a parameter) and
+ * retransmission timers; the errors. The seeded fault injector and the lossy
+ * relay used to test it all are in the `./testing` entry (`testing.ts`).
  *
  * @example A message over loopback
  * ```ts
+ * import assert from "node:assert/strict";
  * import { SocketTCP } from "./mod.ts";
  *
  * await using listener = new SocketTCP();
@@ -17,15 +19,16 @@
  * const [[server]] = await Promise.all([listener.accept(), client.connect(listener.localAddr)]);
  * const [, got] = await Promise.all([client.send(new TextEncoder().encode("¡Hola!")), server.recv(1024)]);
  * await Promise.all([client.close(), server.recvClose()]);
- * console.log(new TextDecoder().decode(got)); // "¡Hola!"
+ * assert.equal(new TextDecoder().decode(got), "¡Hola!");
  * ```
  *
  * @example Encode and decode a segment
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createSegment, parseSegment } from "./mod.ts";
  *
  * const bytes = createSegment({ syn: false, ack: true, fin: false, seq: 115, data: new Uint8Array() });
- * console.log(parseSegment(bytes).seq); // 115
+ * assert.equal(parseSegment(bytes).seq, 115);
  * ```
  *
  * @module
@@ -57,27 +60,11 @@ export {
   SocketTCP,
   type SocketTCPOptions,
 } from "./socket_tcp.ts";
-export { Connection, type ConnectionOptions, type State, type Verdict } from "./connection.ts";
+export {
+  Connection,
+  type ConnectionOptions,
+  type ConnectionStats,
+  type Output,
+  type State,
+} from "./connection.ts";
 export { AdaptiveRto, type AdaptiveRtoOptions, FixedRto, type RtoPolicy } from "./rto.ts";
-export {
-  type FaultAction,
-  type FaultConfig,
-  type FaultDecision,
-  type FaultDirection,
-  FaultInjector,
-  type FaultInjectorOptions,
-  type FaultLogEntry,
-  FaultModel,
-  type FaultRule,
-  type FaultStats,
-  mulberry32,
-} from "./faults.ts";
-export {
-  type Relay,
-  type RelayDirection,
-  type RelayDirectionStats,
-  type RelayEvent,
-  type RelayOptions,
-  type RelayStats,
-  startRelay,
-} from "./relay.ts";

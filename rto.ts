@@ -11,6 +11,7 @@
  *
  * @example The timeouts of four transmissions of one segment
  * ```ts
+ * import assert from "node:assert/strict";
  * import { AdaptiveRto, FixedRto, type RtoPolicy } from "./rto.ts";
  * function timeouts(policy: RtoPolicy, transmissions: number): number[] {
  *   const result = [policy.rto];
@@ -19,9 +20,9 @@
  *   }
  *   return result;
  * }
- * console.log(timeouts(new FixedRto(200), 4)); // [ 200, 200, 200, 200 ]
+ * assert.deepEqual(timeouts(new FixedRto(200), 4), [ 200, 200, 200, 200 ]);
  * const adaptive = new AdaptiveRto({ initial: 100, linearRetries: 1 });
- * console.log(timeouts(adaptive, 4)); // [ 100, 100, 200, 400 ]
+ * assert.deepEqual(timeouts(adaptive, 4), [ 100, 100, 200, 400 ]);
  * ```
  */
 export interface RtoPolicy {
@@ -31,6 +32,12 @@ export interface RtoPolicy {
   readonly srtt: number | undefined;
   /** Feeds one round-trip measurement, in ms (Karn's rule: never of a retransmitted segment). */
   sample(rtt: number): void;
+  /**
+   * Reports a spurious timeout: the ACK of a segment's first transmission
+   * arrived `rtt` ms after it was sent, just after the timer had resent it
+   * (the process was not scheduled, or the path slowed down).
+   */
+  spurious(rtt: number): void;
   /**
    * The timeout for the next retransmission of a segment whose last timeout
    * was `rto`, after `retries` retransmissions of it so far (1 for the first).
@@ -43,12 +50,13 @@ export interface RtoPolicy {
  *
  * @example A 1 ms round trip, with a 200 ms floor
  * ```ts
+ * import assert from "node:assert/strict";
  * import { AdaptiveRto, type AdaptiveRtoOptions } from "./rto.ts";
  * const options: AdaptiveRtoOptions = { initial: 400, min: 200 };
  * const rto = new AdaptiveRto(options);
- * console.log(rto.rto); // 400
+ * assert.equal(rto.rto, 400);
  * rto.sample(1);
- * console.log(rto.rto); // 200: SRTT + 4 * RTTVAR is 3, raised to the minimum
+ * assert.equal(rto.rto, 200);
  * ```
  */
 export interface AdaptiveRtoOptions {
@@ -79,6 +87,9 @@ export const ADAPTIVE_RTO_DEFAULTS: Required<AdaptiveRtoOptions> = {
   linearRetries: 6,
 };
 
+/** Per good sample, the floor learnt from spurious timeouts shrinks by this factor (half-life ~70 samples). */
+const FLOOR_DECAY = 0.99;
+
 /**
  * The adaptive timeout of RFC 6298: `SRTT` and `RTTVAR` smoothed from
  * measurements, `RTO = SRTT + max(G, 4 * RTTVAR)` clamped to `[min, max]`.
@@ -91,17 +102,21 @@ export const ADAPTIVE_RTO_DEFAULTS: Required<AdaptiveRtoOptions> = {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { AdaptiveRto } from "./rto.ts";
  * const rto = new AdaptiveRto({ initial: 100, min: 2, max: 500, linearRetries: 1 });
  * rto.sample(10); // SRTT = 10, RTTVAR = 5
- * console.log(rto.rto); // 30 = 10 + 4 * 5
- * console.log(rto.backoff(30, 1), rto.backoff(30, 2)); // 30 60
+ * assert.equal(rto.rto, 30); // 10 + 4 * 5
+ * assert.equal(rto.backoff(30, 1), 30);
+ * assert.equal(rto.backoff(30, 2), 60);
  * ```
  */
 export class AdaptiveRto implements RtoPolicy {
   #srtt: number | undefined;
   #rttvar = 0;
   #rto: number;
+  /** A lower bound learnt from spurious timeouts, decaying with each good sample. */
+  #floor = 0;
   readonly #options: Required<AdaptiveRtoOptions>;
 
   /** Creates an estimator with no measurement yet. */
@@ -135,7 +150,45 @@ export class AdaptiveRto implements RtoPolicy {
       this.#rttvar = 0.75 * this.#rttvar + 0.25 * Math.abs(this.#srtt - rtt);
       this.#srtt = 0.875 * this.#srtt + 0.125 * rtt;
     }
-    this.#rto = this.#clamp(this.#srtt + Math.max(this.#options.granularity, 4 * this.#rttvar));
+    this.#floor *= FLOOR_DECAY;
+    this.#rto = this.#clamp(
+      Math.max(this.#floor, this.#srtt + Math.max(this.#options.granularity, 4 * this.#rttvar)),
+    );
+  }
+
+  /**
+   * A spurious timeout (the ACK of the first transmission came `rtt` ms after
+   * it): the timeout keeps at least `rtt` as a floor (raised at most to
+   * twice the current timeout per event), which halves over about 70 later
+   * samples. Stalls of the process (a loaded machine)
+   * then stop causing resends, while on an idle loopback the floor decays
+   * back to the measured round trip and a lost datagram is resent as fast as
+   * before.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { AdaptiveRto } from "./rto.ts";
+   * const rto = new AdaptiveRto({ initial: 100, min: 2 });
+   * for (let i = 0; i < 20; i++) rto.sample(0.05);
+   * assert.equal(rto.rto, 2);
+   * rto.spurious(9); // the process slept 9 ms: the timer fired before the ACK was read
+   * assert.equal(rto.rto, 4); // at most twice the timeout per event
+   * rto.spurious(9);
+   * assert.equal(rto.rto, 8);
+   * for (let i = 0; i < 400; i++) rto.sample(0.05);
+   * assert.equal(rto.rto, 2); // back to the floor on an idle machine
+   * ```
+   */
+  spurious(rtt: number): void {
+    if (!(rtt >= 0) || !Number.isFinite(rtt)) return;
+    // Not a sample: it would double RTTVAR at each event, and a path whose
+    // ACKs are held until the resend (a reordering that waits for the next
+    // datagram) would ratchet the timeout to its maximum.
+    // At most twice the timeout per event: one long stall (or one mistaken
+    // detection) must not cost every later loss that long.
+    this.#floor = Math.max(this.#floor, Math.min(rtt, 2 * this.#rto));
+    this.#rto = this.#clamp(Math.max(this.#rto, this.#floor));
   }
 
   /**
@@ -157,10 +210,12 @@ export class AdaptiveRto implements RtoPolicy {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { FixedRto } from "./rto.ts";
  * const rto = new FixedRto(500);
  * rto.sample(3);
- * console.log(rto.rto, rto.backoff(500, 9)); // 500 500
+ * assert.equal(rto.rto, 500);
+ * assert.equal(rto.backoff(500, 9), 500);
  * ```
  */
 export class FixedRto implements RtoPolicy {
@@ -185,6 +240,9 @@ export class FixedRto implements RtoPolicy {
 
   /** Ignores the measurement. */
   sample(_rtt: number): void {}
+
+  /** Ignores it: a fixed timeout does not adapt. */
+  spurious(_rtt: number): void {}
 
   /** Returns `rto` unchanged. */
   backoff(rto: number, _retries: number): number {

@@ -762,9 +762,9 @@ export interface Measurement {
   sendMs: number;
   /** Time from `connect` to the end of both closes, ms. */
   totalMs: number;
-  /** Segments sent again by both ends: after a timeout, or the 2 deliberate copies of the last ACK. */
+  /** Segments sent again by both ends because an answer did not come in time. */
   retransmissions: number;
-  /** The 2 deliberate copies of the last ACK, among the retransmissions. */
+  /** The 2 deliberate copies of the last ACK: not retransmissions, counted apart. */
   lastAckCopies: number;
   /** Timeouts of both ends. */
   timeouts: number;
@@ -831,7 +831,7 @@ export async function measureTimeouts(
         sendMs: run.sendDuration,
         totalMs: run.duration,
         retransmissions: sends.filter((e) => e.retransmission).length,
-        lastAckCopies: sends.slice(fin).filter((e) => e.flags === "ACK" && e.retransmission).length,
+        lastAckCopies: sends.slice(fin).filter((e) => e.lastAckCopy).length,
         timeouts: run.events.filter((e) => e.kind === "timeout").length,
         dropped: run.dropped,
       });
@@ -843,7 +843,7 @@ export async function measureTimeouts(
 /** Formats measurements as a Markdown table, one row per run plus the means. */
 export function measurementTable(rows: Measurement[]): string {
   const lines = [
-    "| Timeout | Semilla | Tiempo de `send` (ms) | Tiempo total (ms) | Datagramas perdidos | Timeouts | Retransmisiones | de ellas, copias del último ACK |",
+    "| Timeout | Semilla | Tiempo de `send` (ms) | Tiempo total (ms) | Datagramas perdidos | Timeouts | Retransmisiones | Copias del último ACK (aparte) |",
     "|---|---:|---:|---:|---:|---:|---:|---:|",
   ];
   const r0 = (n: number) => Math.round(n).toString();

@@ -10,11 +10,12 @@
  *
  * @example A SYN+ACK with sequence number 8
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createSegment, parseSegment } from "./segment.ts";
  *
  * const bytes = createSegment({ syn: true, ack: true, fin: false, seq: 8, data: new Uint8Array() });
- * console.log(new TextDecoder().decode(bytes)); // "1|||1|||0|||8|||"
- * console.log(parseSegment(bytes).seq); // 8
+ * assert.equal(new TextDecoder().decode(bytes), "1|||1|||0|||8|||");
+ * assert.equal(parseSegment(bytes).seq, 8);
  * ```
  *
  * @module
@@ -25,9 +26,10 @@
  *
  * @example A FIN, encoded
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createSegment, type Segment } from "./segment.ts";
  * const fin: Segment = { syn: false, ack: false, fin: true, seq: 200, data: new Uint8Array() };
- * console.log(new TextDecoder().decode(createSegment(fin))); // "0|||0|||1|||200|||"
+ * assert.equal(new TextDecoder().decode(createSegment(fin)), "0|||0|||1|||200|||");
  * ```
  */
 export interface Segment {
@@ -48,9 +50,10 @@ export interface Segment {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { SEQ_MODULUS, seqAdd } from "./segment.ts";
- * console.log(SEQ_MODULUS); // 4294967296
- * console.log(seqAdd(SEQ_MODULUS - 1, 1)); // 0
+ * assert.equal(SEQ_MODULUS, 4294967296);
+ * assert.equal(seqAdd(SEQ_MODULUS - 1, 1), 0);
  * ```
  */
 export const SEQ_MODULUS = 2 ** 32;
@@ -60,10 +63,11 @@ export const SEQ_MODULUS = 2 ** 32;
  *
  * @example Split a SYN into its fields
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createSegment, SEGMENT_SEPARATOR } from "./segment.ts";
  * const syn = createSegment({ syn: true, ack: false, fin: false, seq: 7, data: new Uint8Array() });
  * const fields = new TextDecoder().decode(syn).split(SEGMENT_SEPARATOR);
- * console.log(fields); // [ "1", "0", "0", "7", "" ]
+ * assert.deepEqual(fields, [ "1", "0", "0", "7", "" ]);
  * ```
  */
 export const SEGMENT_SEPARATOR = "|||";
@@ -73,14 +77,14 @@ export const SEGMENT_SEPARATOR = "|||";
  *
  * @example A datagram cut short after the FIN flag
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseSegment, SegmentError } from "./segment.ts";
- * try {
- *   parseSegment(new TextEncoder().encode("1|||0|||0"));
- * } catch (error) {
- *   console.log(error instanceof SegmentError); // true
- *   console.log((error as SegmentError).message);
- *   // 'Cannot parse segment: missing separator "|||" after the FIN flag'
- * }
+ * assert.throws(
+ *   () => parseSegment(new TextEncoder().encode("1|||0|||0")),
+ *   (error) =>
+ *     error instanceof SegmentError &&
+ *     error.message === 'Cannot parse segment: missing separator "|||" after the FIN flag',
+ * );
  * ```
  */
 export class SegmentError extends Error {
@@ -96,8 +100,9 @@ export class SegmentError extends Error {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { seqAdd } from "./segment.ts";
- * console.log(seqAdd(2 ** 32 - 1, 2)); // 1
+ * assert.equal(seqAdd(2 ** 32 - 1, 2), 1);
  * ```
  */
 export function seqAdd(seq: number, n: number): number {
@@ -111,8 +116,9 @@ export function seqAdd(seq: number, n: number): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { seqBefore } from "./segment.ts";
- * console.log(seqBefore(2 ** 32 - 1, 3)); // true: 3 comes after the wrap
+ * assert.ok(seqBefore(2 ** 32 - 1, 3));
  * ```
  */
 export function seqBefore(a: number, b: number): boolean {
@@ -140,10 +146,11 @@ const ONE = 0x31;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createSegment } from "./segment.ts";
  * const data = new TextEncoder().encode("Mensaje de prueba");
  * const bytes = createSegment({ syn: false, ack: false, fin: false, seq: 98, data });
- * console.log(new TextDecoder().decode(bytes)); // "0|||0|||0|||98|||Mensaje de prueba"
+ * assert.equal(new TextDecoder().decode(bytes), "0|||0|||0|||98|||Mensaje de prueba");
  * ```
  */
 export function createSegment(segment: Segment): Uint8Array {
@@ -185,8 +192,9 @@ function findSeparator(bytes: Uint8Array, from: number): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { quoteBytes } from "./segment.ts";
- * console.log(quoteBytes(new Uint8Array([0x31, 0x1b, 0x5b]))); // "1\x1b["
+ * assert.equal(quoteBytes(new Uint8Array([0x31, 0x1b, 0x5b])), String.raw`"1\x1b["`);
  * ```
  */
 export function quoteBytes(bytes: Uint8Array, limit = 20): string {
@@ -211,9 +219,11 @@ const FLAG_NAMES = ["SYN", "ACK", "FIN"] as const;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseSegment } from "./segment.ts";
  * const segment = parseSegment(new TextEncoder().encode("0|||1|||0|||115|||"));
- * console.log(segment.ack, segment.seq); // true 115
+ * assert.ok(segment.ack);
+ * assert.equal(segment.seq, 115);
  * ```
  */
 export function parseSegment(bytes: Uint8Array): Segment {
@@ -259,8 +269,12 @@ export function parseSegment(bytes: Uint8Array): Segment {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { concatBytes } from "./segment.ts";
- * console.log(concatBytes([new Uint8Array([1, 2]), new Uint8Array([3])])); // Uint8Array(3) [ 1, 2, 3 ]
+ * assert.deepEqual(
+ *   concatBytes([new Uint8Array([1, 2]), new Uint8Array([3])]),
+ *   new Uint8Array([1, 2, 3]),
+ * );
  * ```
  */
 export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
@@ -281,8 +295,9 @@ export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { segmentKind } from "./segment.ts";
- * console.log(segmentKind({ syn: true, ack: true, fin: false })); // "SYN+ACK"
+ * assert.equal(segmentKind({ syn: true, ack: true, fin: false }), "SYN+ACK");
  * ```
  */
 export function segmentKind(segment: Pick<Segment, "syn" | "ack" | "fin">): string {

@@ -319,6 +319,7 @@ async function serveConnection(
           segmentsSent: stats.segmentsSent,
           segmentsReceived: stats.segmentsReceived,
           retransmissions: stats.retransmissions,
+          spurious: stats.spuriousRetransmissions,
           duplicates: stats.duplicates,
           elapsed: performance.now() - started,
           sha256: hash.hex(),

@@ -2,42 +2,39 @@
  * `SocketTCP`: a connection-oriented socket with the shape of Python's, that
  * sends everything over one UDP socket with Stop & Wait.
  *
- * The protocol's decisions live in {@linkcode Connection} (pure); this module
- * owns the I/O: one UDP socket per `SocketTCP`, one reader loop per socket
- * that feeds every datagram to the connection, and the timers of the waiting
- * calls.
+ * The whole protocol lives in {@linkcode Connection} (pure, time as a
+ * parameter). This module is the public class over it: a listener
+ * (`listener.ts`: SYNs, backlog, new sockets) or a connected endpoint
+ * (`endpoint.ts`: one UDP socket, one read loop, one timer), and the
+ * promises of the application's calls.
  *
  * @module
  */
-import { Connection, ProtocolError, type Verdict } from "./connection.ts";
+import { Connection, type ConnectionOptions, type ConnectionStats } from "./connection.ts";
+import { Endpoint, now, Tracer } from "./endpoint.ts";
+import { ConnectionClosedError, PeerTimeoutError, ProtocolError } from "./errors.ts";
 import {
   type Addr,
-  type DatagramLink,
   formatAddr,
   isIpLiteral,
   type LinkWrapper,
   normalizeHost,
   resolveHost,
-  sameAddr,
   udpLink,
 } from "./link.ts";
-import { AdaptiveRto, type AdaptiveRtoOptions, FixedRto, type RtoPolicy } from "./rto.ts";
-import {
-  concatBytes,
-  createSegment,
-  parseSegment,
-  type Segment,
-  SegmentError,
-  segmentKind,
-} from "./segment.ts";
-import type { TraceEvent, TraceSink } from "./trace.ts";
-import { WaitQueue } from "./wait_queue.ts";
+import { Listener } from "./listener.ts";
+import { AdaptiveRto, type AdaptiveRtoOptions, FixedRto } from "./rto.ts";
+import { createSegment, parseSegment } from "./segment.ts";
+import type { TraceSink } from "./trace.ts";
+
+export { ConnectionClosedError, PeerTimeoutError, ProtocolError };
 
 /**
  * Tuning of a {@linkcode SocketTCP}. Every field is optional; the defaults are the assignment's.
  *
  * @example 4-byte segments and a fixed 200 ms timeout
  * ```ts
+ * import assert from "node:assert/strict";
  * import { SocketTCP, type SocketTCPOptions } from "./socket_tcp.ts";
  *
  * const options: SocketTCPOptions = { mss: 4, timeout: 200 };
@@ -50,7 +47,8 @@ import { WaitQueue } from "./wait_queue.ts";
  *   server.recv(1024),
  * ]);
  * await Promise.all([client.close(), server.recvClose()]);
- * console.log(new TextDecoder().decode(got), client.stats.rto); // "Hola mundo" 200
+ * assert.equal(new TextDecoder().decode(got), "Hola mundo");
+ * assert.equal(client.stats.rto, 200);
  * ```
  */
 export interface SocketTCPOptions {
@@ -68,7 +66,13 @@ export interface SocketTCPOptions {
   maxRetries?: number;
   /** FIN transmissions by `close`, and timeouts waited by `recvClose` for the last ACK. Default 3, the assignment's. */
   closeRetries?: number;
-  /** How long `recv` and `recvClose` wait while the peer sends nothing at all, in ms. Default 30 000. */
+  /**
+   * How long a call waits without progress (no new segment accepted, no new
+   * ACK), in ms: `recv` and `recvClose` for data or FIN, `send` for room at
+   * a receiver that answers "alive, no room". Segments that repeat old ones
+   * do not count as progress: a peer that keeps repeating is given up too,
+   * with an error that says what it repeated. Default 30 000.
+   */
   idleTimeout?: number;
   /** Largest message a peer may announce. Default 2^40 bytes. */
   maxMessageLength?: number;
@@ -91,6 +95,7 @@ export interface SocketTCPOptions {
  *
  * @example The counters of a 20-byte message
  * ```ts
+ * import assert from "node:assert/strict";
  * import { type SocketStats, SocketTCP } from "./socket_tcp.ts";
  *
  * await using listener = new SocketTCP();
@@ -100,111 +105,46 @@ export interface SocketTCPOptions {
  * await Promise.all([client.send(new Uint8Array(20)), server.recv(1024)]);
  * await Promise.all([client.close(), server.recvClose()]);
  * const stats: SocketStats = server.stats;
- * console.log(stats.bytesReceived, stats.malformed); // 20 0
+ * assert.equal(stats.bytesReceived, 20);
+ * assert.equal(stats.malformed, 0);
+ * assert.equal(client.stats.lastAckCopies, 2); // the last ACK, sent 3 times
+ * assert.equal(client.stats.retransmissions, 0);
  * ```
  */
-export interface SocketStats {
-  /** Segments sent, retransmissions included. */
-  segmentsSent: number;
-  /** Segments received from the peer. */
-  segmentsReceived: number;
-  /** Payload bytes sent in DATA segments (length announcements and retransmissions included). */
-  bytesSent: number;
+export interface SocketStats extends ConnectionStats {
   /** Message bytes returned by `recv`. */
   bytesReceived: number;
-  /**
-   * Segments sent again: after a timeout, the SYN+ACK answering a repeated
-   * SYN, the FIN+ACK repeated while waiting for the last ACK, and the
-   * repeated last ACKs of `close`.
-   */
-  retransmissions: number;
-  /** Timeouts expired while waiting for the peer. */
-  timeouts: number;
-  /** Segments and ACKs received that repeat ones already received. */
-  duplicates: number;
-  /** Segments from the peer that were ignored (out of place, or no room to hold them). */
-  ignored: number;
   /** Datagrams that were not segments. */
   malformed: number;
   /** Datagrams from an address other than the peer's. */
   foreign: number;
-  /** Listener: pending handshakes dropped because the backlog was full. */
+  /** Listener: pending handshakes dropped because the backlog was full (or no socket could be opened). */
   backlogDrops: number;
+  /** Listener: handshakes given up because the client never completed them. */
+  handshakesGivenUp: number;
   /** The current retransmission timeout, in ms. */
   rto: number;
   /** The smoothed round-trip time, in ms, once measured. */
   srtt: number | undefined;
-}
-
-/**
- * The peer stopped answering: raised after the bounded retransmissions or waits.
- *
- * @example Connect to a UDP port that never answers
- * ```ts
- * import { udpLink } from "./link.ts";
- * import { PeerTimeoutError, SocketTCP } from "./socket_tcp.ts";
- *
- * const silent = udpLink({ hostname: "127.0.0.1", port: 0 });
- * await using client = new SocketTCP({ timeout: 10, maxRetries: 1 });
- * try {
- *   await client.connect(silent.localAddr);
- * } catch (error) {
- *   console.log(error instanceof PeerTimeoutError, (error as PeerTimeoutError).attempts); // true 2
- * }
- * silent.close();
- * ```
- */
-export class PeerTimeoutError extends Deno.errors.TimedOut {
-  /** Transmissions made before giving up; `undefined` when the limit was a silence (`idleTimeout`). */
-  readonly attempts: number | undefined;
-  /** How the wait ended, for messages: "after 21 tries" or "for 30000 ms". */
-  readonly detail: string;
-
   /**
-   * Creates the error: `waitingFor` says what never came from `peer`, and
-   * `limit` which bound was reached.
+   * When the handshake completed, in ms since the Unix epoch (the clock of
+   * trace events); `undefined` before.
    */
-  constructor(
-    readonly peer: string,
-    readonly waitingFor: string,
-    limit: { attempts: number } | { idleMs: number },
-    options?: ErrorOptions,
-  ) {
-    const detail = "attempts" in limit
-      ? `after ${limit.attempts} ${limit.attempts === 1 ? "try" : "tries"}`
-      : `for ${limit.idleMs} ms`;
-    super(`Peer ${peer} stopped answering: no ${waitingFor} ${detail}`, options);
-    this.name = "PeerTimeoutError";
-    this.attempts = "attempts" in limit ? limit.attempts : undefined;
-    this.detail = detail;
-  }
+  establishedAt: number | undefined;
+  /**
+   * When the last data segment was acknowledged (sender) or accepted
+   * (receiver), in ms since the Unix epoch: the end of the delivery, before
+   * the close. `undefined` while no data moved.
+   */
+  lastDataAt: number | undefined;
+  /**
+   * When the close ended (the last ACK sent its 3 times, received, or given
+   * up on), in ms since the Unix epoch; `undefined` before. The close takes
+   * `closedAt - lastDataAt` ms, most of it the two timeouts between the last
+   * ACK's copies.
+   */
+  closedAt: number | undefined;
 }
-
-/**
- * The peer closed the connection while this end waited for data.
- *
- * @example The client closes while the server waits in `recv`
- * ```ts
- * import { ConnectionClosedError, SocketTCP } from "./socket_tcp.ts";
- *
- * await using listener = new SocketTCP();
- * listener.bind({ hostname: "127.0.0.1", port: 0 });
- * const client = new SocketTCP();
- * const [[server]] = await Promise.all([listener.accept(), client.connect(listener.localAddr)]);
- * const [, error] = await Promise.all([client.close(), server.recv(1024).catch((e) => e)]);
- * await server.close();
- * console.log(error instanceof ConnectionClosedError); // true
- * ```
- */
-export class ConnectionClosedError extends Deno.errors.ConnectionReset {
-  /** Creates the error with a message naming the peer. */
-  constructor(message: string) {
-    super(message);
-    this.name = "ConnectionClosedError";
-  }
-}
-
-export { ProtocolError };
 
 const DEFAULTS = {
   mss: 16,
@@ -213,22 +153,6 @@ const DEFAULTS = {
   idleTimeout: 30_000,
   backlog: 64,
 };
-
-/** How long a listener remembers a finished handshake, so that a late copy of its SYN opens nothing. */
-const SYN_MEMORY_MS = 30_000;
-/** Largest datagram the reader accepts; larger ones are truncated by the OS and fail to parse. */
-const RECEIVE_BUFFER_SIZE = 65_536;
-
-type Role = "idle" | "listener" | "connection";
-
-interface PendingSyn {
-  child: SocketTCP | null;
-  since: number;
-}
-
-function now(): number {
-  return performance.now();
-}
 
 /** Reads the remaining options with their defaults, validating numbers. */
 function settings(options: SocketTCPOptions) {
@@ -248,6 +172,13 @@ function settings(options: SocketTCPOptions) {
   };
 }
 
+/** Epoch milliseconds (the clock of trace events) of a driver time. */
+function epoch(t: number | undefined): number | undefined {
+  return t === undefined ? undefined : performance.timeOrigin + t;
+}
+
+let adopt: (options: SocketTCPOptions, endpoint: Endpoint) => SocketTCP;
+
 /**
  * A connection-oriented socket over UDP, with Stop & Wait: every segment
  * waits for its ACK before the next one goes, and is sent again after a
@@ -260,6 +191,7 @@ function settings(options: SocketTCPOptions) {
  *
  * @example A transfer over loopback
  * ```ts
+ * import assert from "node:assert/strict";
  * import { SocketTCP } from "./socket_tcp.ts";
  *
  * await using listener = new SocketTCP();
@@ -269,7 +201,7 @@ function settings(options: SocketTCPOptions) {
  * const message = new TextEncoder().encode("Mensaje de prueba, más de 16 bytes");
  * const [, received] = await Promise.all([client.send(message), server.recv(1024)]);
  * await Promise.all([client.close(), server.recvClose()]);
- * console.log(new TextDecoder().decode(received)); // "Mensaje de prueba, más de 16 bytes"
+ * assert.equal(new TextDecoder().decode(received), "Mensaje de prueba, más de 16 bytes");
  * ```
  */
 export class SocketTCP {
@@ -278,46 +210,26 @@ export class SocketTCP {
   /** Decodes a segment: see {@linkcode parseSegment}. */
   static parseSegment: typeof parseSegment = parseSegment;
 
+  static {
+    adopt = (options, endpoint) => {
+      const socket = new SocketTCP(options);
+      socket.#endpoint = endpoint;
+      return socket;
+    };
+  }
+
   readonly #options: SocketTCPOptions;
   readonly #settings: ReturnType<typeof settings>;
-  readonly #rto: RtoPolicy;
-  readonly #stats: Omit<SocketStats, "rto" | "srtt"> = {
-    segmentsSent: 0,
-    segmentsReceived: 0,
-    bytesSent: 0,
-    bytesReceived: 0,
-    retransmissions: 0,
-    timeouts: 0,
-    duplicates: 0,
-    ignored: 0,
-    malformed: 0,
-    foreign: 0,
-    backlogDrops: 0,
-  };
-
-  #role: Role = "idle";
-  #link: DatagramLink | null = null;
-  #reader: Promise<void> | null = null;
+  readonly #tracer: Tracer;
+  /** What `bind` made: a listener. */
+  #listener: Listener | null = null;
+  /** What `connect` or `accept` made: a connected endpoint. */
+  #endpoint: Endpoint | null = null;
+  #claimed = false;
   #released = false;
-  #connection: Connection | null = null;
-  #peer: Addr | null = null;
-  /** Before the peer is known (connect): the host its SYN+ACK must come from. */
-  #expectedHost: string | null = null;
   #busy: string | null = null;
   /** Set when a send failed part-way: the two ends no longer agree on the sequence number. */
   #broken: Error | null = null;
-  #traceFailed = false;
-  /** The last error of a datagram send, kept as the cause of a later timeout. */
-  #lastSendError: unknown = undefined;
-
-  /** Where the calls wait for something to arrive, or for a timeout. */
-  readonly #events = new WaitQueue();
-
-  // Listener.
-  #syns = new Map<string, PendingSyn>();
-  #ready: SocketTCP[] = [];
-  #handshakes = new Set<Promise<void>>();
-  #localName: string | null = null;
 
   /**
    * Creates a socket. It opens nothing until `bind`, `connect` or `accept`.
@@ -327,22 +239,36 @@ export class SocketTCP {
   constructor(options: SocketTCPOptions = {}) {
     this.#options = options;
     this.#settings = settings(options);
-    this.#rto = options.timeout === undefined
-      ? new AdaptiveRto(options.rto)
-      : new FixedRto(options.timeout);
+    this.#tracer = new Tracer(options.onTrace);
+    if (options.timeout !== undefined) new FixedRto(options.timeout); // validates it now
+  }
+
+  #connectionOptions(peer: Addr): ConnectionOptions {
+    const o = this.#options;
+    return {
+      maxMessageLength: o.maxMessageLength,
+      mss: this.#settings.mss,
+      maxRetries: this.#settings.maxRetries,
+      closeRetries: this.#settings.closeRetries,
+      idleTimeout: this.#settings.idleTimeout,
+      rto: o.timeout === undefined ? new AdaptiveRto(o.rto) : new FixedRto(o.timeout),
+      peer: formatAddr(peer),
+    };
   }
 
   /** The address this socket is bound to. @throws {Deno.errors.NotConnected} before `bind` or `connect`. */
   get localAddr(): Addr {
-    if (!this.#link) {
+    const bound = this.#listener ?? this.#endpoint;
+    if (!bound) {
       throw new Deno.errors.NotConnected("Socket is not bound: call bind or connect first");
     }
-    return { ...this.#link.localAddr };
+    return bound.localAddr;
   }
 
   /** The peer's address, or `null` before the handshake. */
   get remoteAddr(): Addr | null {
-    return this.#peer ? { ...this.#peer } : null;
+    const peer = this.#endpoint?.connection.established ? this.#endpoint.peer : null;
+    return peer ? { ...peer } : null;
   }
 
   /**
@@ -357,12 +283,64 @@ export class SocketTCP {
    * ```
    */
   get incoming(): { length: number; remaining: number } | null {
-    return this.#connection?.incoming ?? null;
+    return this.#endpoint?.connection.incoming ?? null;
+  }
+
+  /**
+   * The outgoing message being sent (or the last one sent): its announced
+   * length and how many of its bytes the peer acknowledged so far; `null`
+   * before the first `send`. With a send buffer, `sendStream` takes bytes
+   * before they are acknowledged: this says what actually arrived.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { SocketTCP } from "./socket_tcp.ts";
+   *
+   * await using listener = new SocketTCP();
+   * listener.bind({ hostname: "127.0.0.1", port: 0 });
+   * await using client = new SocketTCP();
+   * const [[server]] = await Promise.all([listener.accept(), client.connect(listener.localAddr)]);
+   * assert.equal(client.outgoing, null);
+   * await Promise.all([client.send(new Uint8Array(40)), server.recv(1024)]);
+   * assert.deepEqual(client.outgoing, { length: 40, acknowledged: 40 });
+   * await Promise.all([client.close(), server.recvClose()]);
+   * ```
+   */
+  get outgoing(): { length: number; acknowledged: number } | null {
+    return this.#endpoint?.connection.outgoing ?? null;
   }
 
   /** What this socket did so far (a snapshot). */
   get stats(): SocketStats {
-    return { ...this.#stats, rto: this.#rto.rto, srtt: this.#rto.srtt };
+    const endpoint = this.#endpoint;
+    const listener = this.#listener?.counters;
+    const c = endpoint?.connection;
+    const rto = c?.rto ??
+      (this.#options.timeout === undefined
+        ? new AdaptiveRto(this.#options.rto)
+        : new FixedRto(this.#options.timeout));
+    return {
+      segmentsSent: c?.stats.segmentsSent ?? 0,
+      segmentsReceived: c?.stats.segmentsReceived ?? listener?.segmentsReceived ?? 0,
+      bytesSent: c?.stats.bytesSent ?? 0,
+      bytesReceived: endpoint?.counters.bytesReceived ?? 0,
+      retransmissions: c?.stats.retransmissions ?? 0,
+      spuriousRetransmissions: c?.stats.spuriousRetransmissions ?? 0,
+      lastAckCopies: c?.stats.lastAckCopies ?? 0,
+      timeouts: c?.stats.timeouts ?? 0,
+      duplicates: c?.stats.duplicates ?? listener?.duplicates ?? 0,
+      ignored: c?.stats.ignored ?? 0,
+      malformed: endpoint?.counters.malformed ?? listener?.malformed ?? 0,
+      foreign: endpoint?.counters.foreign ?? listener?.foreign ?? 0,
+      backlogDrops: listener?.backlogDrops ?? 0,
+      handshakesGivenUp: listener?.handshakesGivenUp ?? 0,
+      rto: rto.rto,
+      srtt: rto.srtt,
+      establishedAt: epoch(c?.times.established),
+      lastDataAt: epoch(c?.times.lastData),
+      closedAt: epoch(c?.times.closed),
+    };
   }
 
   // ------------------------------------------------------------------ bind
@@ -376,27 +354,31 @@ export class SocketTCP {
    * @throws {TypeError} when the host is a name other than `localhost`, or the socket is already bound.
    */
   bind(address: Partial<Addr>): void {
-    if (this.#link || this.#released) {
+    if (this.#claimed || this.#released) {
       throw new TypeError("Cannot bind: the socket is already bound or closed");
     }
     const hostname = normalizeHost(address.hostname ?? "127.0.0.1");
     if (!isIpLiteral(hostname)) {
       throw new TypeError(`Cannot bind to "${hostname}": expected an IP address or "localhost"`);
     }
-    this.#open({ hostname, port: address.port ?? 0 });
-    this.#role = "listener";
+    const link = this.#wrap(udpLink({ hostname, port: address.port ?? 0 }));
+    this.#claimed = true;
+    this.#listener = new Listener(link, {
+      backlog: this.#settings.backlog,
+      link: this.#options.link,
+      tracer: this.#tracer,
+      connectionOptions: (peer) => this.#connectionOptions(peer),
+    });
   }
 
-  #open(addr: Addr): void {
-    const raw = udpLink(addr);
+  /** Applies the `link` option; a wrapper that throws does not leak the socket it wrapped. */
+  #wrap(raw: ReturnType<typeof udpLink>) {
     try {
-      this.#link = this.#options.link ? this.#options.link(raw) : raw;
+      return this.#options.link ? this.#options.link(raw) : raw;
     } catch (error) {
       raw.close();
       throw error;
     }
-    this.#localName = formatAddr(this.#link.localAddr);
-    this.#reader = this.#readLoop(this.#link);
   }
 
   // -------------------------------------------------------------- connect
@@ -407,11 +389,12 @@ export class SocketTCP {
    * `SYN+ACK seq=x+1` comes back, from whatever port the server chose, then
    * answers `ACK seq=x+2`. A name such as `localhost` is resolved once.
    *
-   * @throws {PeerTimeoutError} when no SYN+ACK came after the retries.
+   * @throws {PeerTimeoutError} when no SYN+ACK came after the retries (its
+   * message says what the server sent instead, if anything).
    * @throws {Deno.errors.NotFound} when the host name does not resolve.
    */
   async connect(address: Addr, options: { signal?: AbortSignal } = {}): Promise<void> {
-    if (this.#role !== "idle" || this.#released) {
+    if (this.#claimed || this.#released) {
       throw new TypeError("Cannot connect: the socket is already bound, connected or closed");
     }
     if (!Number.isInteger(address.port) || address.port < 1 || address.port > 65535) {
@@ -419,7 +402,7 @@ export class SocketTCP {
         `Cannot connect to port ${address.port}: expected an integer in 1..65535`,
       );
     }
-    this.#role = "connection"; // before any await: a second connect() must fail, not open a socket
+    this.#claimed = true; // before any await: a second connect() must fail, not open a socket
     let hostname: string;
     try {
       hostname = await resolveHost(address.hostname);
@@ -427,32 +410,45 @@ export class SocketTCP {
       await this.#release();
       throw error;
     }
+    if (this.#released) throw new Deno.errors.BadResource("Cannot connect: the socket was closed");
     const target = { hostname, port: address.port };
-    this.#open({ hostname: hostname.includes(":") ? "::" : "0.0.0.0", port: 0 });
-    this.#expectedHost = hostname;
+    const link = this.#wrap(
+      udpLink({ hostname: hostname.includes(":") ? "::" : "0.0.0.0", port: 0 }),
+    );
     const random = this.#options.random ?? Math.random;
-    const connection = Connection.client(Math.min(100, Math.floor(random() * 101)), this.#options);
-    this.#connection = connection;
+    const iss = Math.min(100, Math.floor(random() * 101));
+    const connection = Connection.client(iss, now(), this.#connectionOptions(target));
+    const endpoint = new Endpoint(link, connection, target, {
+      peerKnown: false,
+      tracer: this.#tracer,
+    });
+    this.#endpoint = endpoint;
     try {
-      await this.#exchange(
-        connection.syn(),
-        target,
-        () => connection.established,
-        "SYN+ACK",
+      await endpoint.waitUntil(
+        () => connection.established || connection.error !== undefined,
         options.signal,
       );
+      if (connection.error) throw this.#withSendCause(connection.error);
     } catch (error) {
       await this.#release();
-      if (error instanceof PeerTimeoutError) {
-        throw new PeerTimeoutError(
-          formatAddr(target),
-          "SYN+ACK (is a server listening?)",
-          { attempts: error.attempts ?? 0 },
-          { cause: error.cause },
-        );
-      }
       throw error;
     }
+  }
+
+  /** A timeout keeps the last failed datagram send as its cause: the reason nothing answered. */
+  #withSendCause(error: Error): Error {
+    const cause = this.#endpoint?.lastSendError;
+    if (!(error instanceof PeerTimeoutError) || cause === undefined || error.cause !== undefined) {
+      return error;
+    }
+    return new PeerTimeoutError(
+      error.peer,
+      error.waitingFor,
+      error.attempts === undefined ? { idleMs: this.#settings.idleTimeout } : {
+        attempts: error.attempts,
+      },
+      { cause, instead: error.instead },
+    );
   }
 
   // --------------------------------------------------------------- accept
@@ -467,89 +463,9 @@ export class SocketTCP {
    * @throws {Deno.errors.BadResource} when the listener is closed while waiting.
    */
   async accept(options: { signal?: AbortSignal } = {}): Promise<[SocketTCP, Addr]> {
-    if (this.#role !== "listener") throw new TypeError("Cannot accept: call bind first");
-    for (;;) {
-      const child = this.#ready.shift();
-      if (child) return [child, child.localAddr];
-      await this.#waitEvent(Infinity, options.signal);
-    }
-  }
-
-  #onSyn(segment: Segment, from: Addr): void {
-    const key = `${formatAddr(from)}#${segment.seq}`;
-    const known = this.#syns.get(key);
-    this.#stats.segmentsReceived++;
-    this.#trace("recv", segment, from, { duplicate: known !== undefined });
-    if (known?.child) {
-      // A repeated SYN: the same new socket answers again; nothing new opens.
-      this.#stats.duplicates++;
-      known.child.#answerSyn(segment);
-      return;
-    }
-    // A SYN whose handshake was dropped (backlog full) or gave up starts afresh.
-    if (known) this.#syns.delete(key);
-    this.#forgetOldSyns();
-    const pending = [...this.#syns.values()].filter((p) =>
-      p.child && !p.child.#connection?.established
-    );
-    if (pending.length + this.#ready.length >= this.#settings.backlog) {
-      this.#stats.backlogDrops++;
-      const oldest = pending[0];
-      if (!oldest) return; // every slot holds a connection waiting for accept: drop this SYN
-      const victim = oldest.child!;
-      oldest.child = null; // its client may SYN again and start afresh
-      void victim.#release();
-    }
-    const child = new SocketTCP(this.#options);
-    child.#role = "connection";
-    try {
-      child.#open({ hostname: this.#link!.localAddr.hostname, port: 0 });
-    } catch {
-      // No socket for it (out of file descriptors, in a flood): drop this SYN,
-      // keep listening. Its client will send it again.
-      this.#stats.backlogDrops++;
-      return;
-    }
-    child.#peer = from;
-    child.#connection = Connection.server(segment.seq, this.#options);
-    const entry: PendingSyn = { child, since: now() };
-    this.#syns.set(key, entry);
-    const handshake = child.#serverHandshake().then((ok) => {
-      if (ok && !this.#released) {
-        this.#ready.push(child);
-        this.#wake();
-      } else {
-        entry.child = null;
-        return child.#release();
-      }
-    });
-    this.#handshakes.add(handshake);
-    handshake.finally(() => this.#handshakes.delete(handshake));
-  }
-
-  /** A repeated SYN, received by the listener: answer it again from this new socket. */
-  #answerSyn(segment: Segment): void {
-    const reply = this.#connection?.onSegment(segment).reply;
-    if (reply && this.#peer) this.#send(reply, this.#peer, true, this.#rto.rto);
-  }
-
-  #forgetOldSyns(): void {
-    const limit = now() - SYN_MEMORY_MS;
-    for (const [key, entry] of this.#syns) {
-      if (entry.since >= limit && this.#syns.size < 4 * this.#settings.backlog + 1024) break;
-      if (entry.child && !entry.child.#released) continue;
-      this.#syns.delete(key);
-    }
-  }
-
-  async #serverHandshake(): Promise<boolean> {
-    const connection = this.#connection!;
-    try {
-      await this.#exchange(connection.synAck(), this.#peer!, () => connection.established, "ACK");
-      return true;
-    } catch {
-      return false;
-    }
+    if (!this.#listener) throw new TypeError("Cannot accept: call bind first");
+    const endpoint = await this.#listener.accept(options.signal);
+    return [adopt(this.#options, endpoint), endpoint.localAddr];
   }
 
   // ----------------------------------------------------------------- send
@@ -581,49 +497,46 @@ export class SocketTCP {
     if (!Number.isSafeInteger(length) || length < 0) {
       throw new RangeError(`Cannot send a message of length ${length}: expected an integer >= 0`);
     }
-    const connection = this.#enter("send");
+    const endpoint = this.#enter("send");
+    const connection = endpoint.connection;
+    const signal = options.signal;
     let started = false;
     try {
       if (connection.peerClosed) {
         throw new ConnectionClosedError(
-          `Cannot send: peer ${formatAddr(this.#peer!)} closed the connection`,
+          `Cannot send: peer ${connection.peerName} closed the connection`,
         );
       }
       started = true;
-      await this.#transmit(connection, new TextEncoder().encode(String(length)), options.signal);
-      const mss = this.#settings.mss;
-      let sent = 0;
-      // Bytes of a segment not yet full, carried over to the next chunk (fewer than mss).
-      let carry: Uint8Array = new Uint8Array(0);
+      connection.startMessage(length, now());
+      endpoint.flush(now());
+      let written = 0;
       for await (const chunk of source) {
-        if (sent + carry.length + chunk.length > length) {
+        if (written + chunk.length > length) {
           throw new RangeError(
             `Cannot send: the source holds more than the announced ${length} bytes`,
           );
         }
         let offset = 0;
-        if (carry.length > 0) {
-          offset = Math.min(mss - carry.length, chunk.length);
-          carry = concatBytes([carry, chunk.subarray(0, offset)]);
-          if (carry.length < mss) continue;
-          await this.#transmit(connection, carry, options.signal);
-          sent += mss;
+        while (offset < chunk.length) {
+          this.#throwIfFailed(connection);
+          const t = now();
+          const n = connection.write(chunk.subarray(offset), t);
+          offset += n;
+          endpoint.flush(t);
+          if (offset < chunk.length) {
+            await endpoint.waitUntil(() => this.#sendSettled(connection, true), signal);
+          }
         }
-        for (; chunk.length - offset >= mss; offset += mss) {
-          await this.#transmit(connection, chunk.subarray(offset, offset + mss), options.signal);
-          sent += mss;
-        }
-        carry = chunk.slice(offset); // a copy: the source may reuse its buffer
+        written += chunk.length;
       }
-      if (carry.length > 0) {
-        await this.#transmit(connection, carry, options.signal);
-        sent += carry.length;
-      }
-      if (sent !== length) {
+      if (written !== length) {
         throw new RangeError(
-          `Cannot send: the source ended after ${sent} of the announced ${length} bytes`,
+          `Cannot send: the source ended after ${written} of the announced ${length} bytes`,
         );
       }
+      await endpoint.waitUntil(() => this.#sendSettled(connection, false), signal);
+      this.#throwIfFailed(connection);
     } catch (error) {
       // Part of the message went out: the peer waits for the rest, and the
       // sequence numbers of both ends no longer agree. No later call may use
@@ -639,70 +552,19 @@ export class SocketTCP {
     }
   }
 
-  /** Sends one segment and waits for its ACK, retransmitting on timeout. */
-  async #transmit(connection: Connection, data: Uint8Array, signal?: AbortSignal): Promise<void> {
-    const segment = connection.dataSegment(data);
-    const done = () => connection.acknowledged || connection.peerClosed;
-    await this.#exchange(segment, this.#peer!, done, "ACK", signal);
-    if (!connection.acknowledged) {
-      throw new ConnectionClosedError(
-        `Peer ${
-          formatAddr(this.#peer!)
-        } closed the connection before acknowledging seq ${segment.seq}`,
-      );
-    }
+  /** The send can go on (room to write, or everything acknowledged) or must stop. */
+  #sendSettled(connection: Connection, room: boolean): boolean {
+    return (room ? connection.writable > 0 : connection.sent) ||
+      connection.error !== undefined || connection.peerClosed || connection.closed;
   }
 
-  /**
-   * Stop & Wait for one segment: sends it, waits until `done()` or the
-   * timeout, sends it again with the timeout doubled (adaptive mode), up to
-   * `maxRetries` times. Measures the round trip when the first transmission
-   * is the one answered (Karn's rule).
-   */
-  async #exchange(
-    segment: Segment,
-    to: Addr,
-    done: () => boolean,
-    waitingFor: string,
-    signal?: AbortSignal,
-  ): Promise<void> {
-    let rto = this.#rto.rto;
-    let busySince: number | null = null;
-    const connection = this.#connection!;
-    connection.peerBusy = false;
-    const bytes = createSegment(segment); // once: a retransmission sends the same bytes
-    // Stop waiting as soon as the peer breaks the protocol, too.
-    const settled = () => done() || connection.error !== undefined;
-    for (let attempt = 0; attempt <= this.#settings.maxRetries; attempt++) {
-      const sentAt = now();
-      this.#send(segment, to, attempt > 0, rto, bytes);
-      if (await this.#waitFor(settled, rto, signal)) {
-        this.#throwIfBroken();
-        if (attempt === 0) this.#rto.sample(now() - sentAt);
-        return;
-      }
-      this.#stats.timeouts++;
-      this.#trace("timeout", segment, to, { rto });
-      rto = this.#rto.backoff(rto, attempt + 1);
-      if (connection.peerBusy) {
-        // The peer answered but had no room: this try does not count against
-        // maxRetries, only against idleTimeout (the persist state of TCP).
-        connection.peerBusy = false;
-        busySince ??= sentAt;
-        if (now() - busySince > this.#settings.idleTimeout) {
-          throw new PeerTimeoutError(formatAddr(to), "room in its receive buffer", {
-            idleMs: this.#settings.idleTimeout,
-          });
-        }
-        attempt--;
-      } else {
-        busySince = null;
-      }
+  #throwIfFailed(connection: Connection): void {
+    if (connection.error) throw this.#withSendCause(connection.error);
+    if (connection.peerClosed && !connection.sent) {
+      throw new ConnectionClosedError(
+        `Peer ${connection.peerName} closed the connection before acknowledging seq ${connection.seq}`,
+      );
     }
-    const cause = this.#lastSendError;
-    throw new PeerTimeoutError(formatAddr(to), waitingFor, {
-      attempts: this.#settings.maxRetries + 1,
-    }, cause === undefined ? undefined : { cause });
   }
 
   // ----------------------------------------------------------------- recv
@@ -714,41 +576,50 @@ export class SocketTCP {
    * begins. A message of length 0 is returned as an empty array.
    *
    * @throws {ConnectionClosedError} when the peer closed instead of sending.
-   * @throws {PeerTimeoutError} when the peer sends nothing for `idleTimeout` ms.
+   * @throws {PeerTimeoutError} when the peer makes no progress for `idleTimeout` ms.
    * @throws {ProtocolError} when the peer announces a malformed or too large length.
    */
   async recv(buffSize: number, options: { signal?: AbortSignal } = {}): Promise<Uint8Array> {
     if (!Number.isSafeInteger(buffSize) || buffSize < 1) {
       throw new RangeError(`Cannot recv with buffSize ${buffSize}: expected an integer >= 1`);
     }
-    const connection = this.#enter("recv");
+    const endpoint = this.#enter("recv");
+    const connection = endpoint.connection;
+    connection.want = buffSize;
+    connection.expect("data", now());
+    endpoint.reschedule();
+    let data: Uint8Array | null = null;
     try {
-      connection.want = buffSize;
-      for (;;) {
-        const data = connection.take(buffSize);
-        if (data) {
-          this.#stats.bytesReceived += data.length;
-          return data;
-        }
-        this.#throwIfBroken();
-        if (connection.peerClosed) {
-          throw new ConnectionClosedError(
-            connection.truncated
-              ? `Peer ${
-                formatAddr(this.#peer!)
-              } closed the connection ${connection.missing} bytes before the end of the message`
-              : `Peer ${formatAddr(this.#peer!)} closed the connection`,
-          );
-        }
-        if (!(await this.#waitEvent(this.#settings.idleTimeout, options.signal))) {
-          throw new PeerTimeoutError(formatAddr(this.#peer!), "data", {
-            idleMs: this.#settings.idleTimeout,
-          });
-        }
+      await endpoint.waitUntil(() => {
+        data = connection.take(buffSize);
+        return data !== null || connection.peerClosed || connection.error !== undefined ||
+          this.#waitFailed(connection);
+      }, options.signal);
+      if (data !== null) {
+        endpoint.counters.bytesReceived += (data as Uint8Array).length;
+        return data;
       }
+      this.#throwIfBroken();
+      if (connection.peerClosed) {
+        throw new ConnectionClosedError(
+          connection.truncated
+            ? `Peer ${connection.peerName} closed the connection ${connection.missing} bytes before the end of the message`
+            : `Peer ${connection.peerName} closed the connection`,
+        );
+      }
+      throw this.#waitError!;
     } finally {
+      connection.expect(null, now());
       this.#busy = null;
     }
+  }
+
+  #waitError: Error | undefined;
+
+  #waitFailed(connection: Connection): boolean {
+    const error = connection.takeWaitError();
+    if (error) this.#waitError = error;
+    return error !== undefined;
   }
 
   // ---------------------------------------------------------------- close
@@ -764,42 +635,20 @@ export class SocketTCP {
    * `Deno.errors.BadResource`. Calling it again is harmless.
    */
   async close(): Promise<void> {
-    const connection = this.#connection;
-    if (this.#released || !connection || !connection.established || !this.#peer) {
-      await this.#release();
-      return;
-    }
-    if (this.#busy) {
-      // A call still runs: no orderly FIN exchange is possible. Release, and
-      // the running call rejects with BadResource.
+    const endpoint = this.#endpoint;
+    if (this.#released || !endpoint || !endpoint.connection.established || this.#busy) {
+      // No connection, or a call still runs: no orderly FIN exchange is
+      // possible. Release, and the running call rejects with BadResource.
       await this.#release();
       return;
     }
     this.#busy = "close";
     try {
-      if (connection.peerClosed) {
-        // The peer closed first: finish as host B.
-        await this.#awaitLastAck(connection);
-        return;
-      }
-      const peer = this.#peer;
-      const attempts = this.#settings.closeRetries;
-      const finAcked = () => connection.state === "time-wait" || connection.state === "closed";
-      const fin = connection.fin();
-      for (let attempt = 0; attempt < attempts && !finAcked(); attempt++) {
-        this.#send(fin, peer, attempt > 0, this.#rto.rto);
-        if (!(await this.#waitFor(finAcked, this.#rto.rto))) {
-          this.#stats.timeouts++;
-          this.#trace("timeout", fin, peer, { rto: this.#rto.rto });
-        }
-      }
-      if (connection.state === "time-wait") {
-        // The first last ACK went out as the reply to FIN+ACK; send it twice more, a timeout apart.
-        for (let copy = 1; copy < 3; copy++) {
-          await this.#waitFor(() => false, this.#rto.rto);
-          this.#send(connection.lastAck(), peer, true, this.#rto.rto);
-        }
-      }
+      const connection = endpoint.connection;
+      const t = now();
+      connection.close(t); // as host B when the peer closed first: the FIN+ACK's timers run
+      endpoint.flush(t);
+      await endpoint.waitUntil(() => connection.closed);
     } finally {
       this.#busy = null;
       await this.#release();
@@ -811,40 +660,27 @@ export class SocketTCP {
    * duplicates of earlier segments meanwhile), answers `FIN+ACK`, and waits
    * up to 3 timeouts for the last ACK, then assumes the peer closed.
    *
-   * @throws {PeerTimeoutError} when no FIN comes for `idleTimeout` ms.
+   * @throws {PeerTimeoutError} when the peer makes no progress towards a FIN for `idleTimeout` ms.
    */
   async recvClose(options: { signal?: AbortSignal } = {}): Promise<void> {
-    const connection = this.#enter("recvClose");
+    const endpoint = this.#enter("recvClose");
+    const connection = endpoint.connection;
     try {
-      while (!connection.peerClosed) {
-        this.#throwIfBroken();
-        if (!(await this.#waitEvent(this.#settings.idleTimeout, options.signal))) {
-          throw new PeerTimeoutError(formatAddr(this.#peer!), "FIN", {
-            idleMs: this.#settings.idleTimeout,
-          });
-        }
-      }
-      await this.#awaitLastAck(connection);
+      connection.expect("FIN", now());
+      endpoint.reschedule();
+      await endpoint.waitUntil(
+        () =>
+          connection.peerClosed || connection.error !== undefined || connection.closed ||
+          this.#waitFailed(connection),
+        options.signal,
+      );
+      connection.expect(null, now());
+      this.#throwIfBroken();
+      if (!connection.peerClosed && !connection.closed) throw this.#waitError!;
+      await endpoint.waitUntil(() => connection.closed, options.signal);
     } finally {
       this.#busy = null;
       await this.#release();
-    }
-  }
-
-  async #awaitLastAck(connection: Connection): Promise<void> {
-    for (
-      let wait = 0;
-      wait < this.#settings.closeRetries && connection.state === "last-ack";
-      wait++
-    ) {
-      if (await this.#waitFor(() => connection.state !== "last-ack", this.#rto.rto)) return;
-      this.#stats.timeouts++;
-      const finAck = connection.finAck();
-      this.#trace("timeout", finAck, this.#peer!, { rto: this.#rto.rto });
-      // Do not rely on the peer repeating its FIN: repeat our FIN+ACK.
-      if (wait + 1 < this.#settings.closeRetries) {
-        this.#send(finAck, this.#peer!, true, this.#rto.rto);
-      }
     }
   }
 
@@ -856,196 +692,30 @@ export class SocketTCP {
   // ------------------------------------------------------------ internals
 
   /** Checks that `call` may run now, and marks the socket busy with it. */
-  #enter(call: string): Connection {
-    const connection = this.#connection;
+  #enter(call: string): Endpoint {
+    const endpoint = this.#endpoint;
     if (this.#released) throw new Deno.errors.BadResource(`Cannot ${call}: the socket is closed`);
-    if (!connection?.established || this.#role !== "connection") {
+    if (!endpoint?.connection.established) {
       throw new Deno.errors.NotConnected(`Cannot ${call}: the socket is not connected`);
     }
     if (this.#broken) throw this.#broken;
+    const error = endpoint.connection.error;
+    if (error) throw error;
     if (this.#busy) throw new TypeError(`Cannot ${call} while ${this.#busy} is in progress`);
     this.#busy = call;
-    return connection;
+    return endpoint;
   }
 
   #throwIfBroken(): void {
     if (this.#released) throw new Deno.errors.BadResource("The socket was closed");
     if (this.#broken) throw this.#broken;
-    const error = this.#connection?.error;
+    const error = this.#endpoint?.connection.error;
     if (error) throw error;
   }
 
-  /** Waits until `condition()` holds (true) or `ms` pass (false). */
-  async #waitFor(condition: () => boolean, ms: number, signal?: AbortSignal): Promise<boolean> {
-    const deadline = now() + ms;
-    while (!condition()) {
-      const left = deadline - now();
-      // The queue may expire a wait up to TIMER_SLACK_MS early, rather than
-      // overshoot by a whole timer tick: trust it, do not wait again.
-      if (left <= 0 || !(await this.#waitEvent(left, signal))) return condition();
-    }
-    return true;
-  }
-
-  /**
-   * Waits for the next segment from the peer (true) or `ms` (false).
-   * Rejects with `BadResource` once the socket is released, and with the
-   * signal's reason when `signal` aborts.
-   */
-  #waitEvent(ms: number, signal?: AbortSignal): Promise<boolean> {
-    return this.#events.wait(ms, signal);
-  }
-
-  #wake(): void {
-    this.#events.notify();
-  }
-
-  async #readLoop(link: DatagramLink): Promise<void> {
-    const buffer = new Uint8Array(RECEIVE_BUFFER_SIZE);
-    while (!this.#released) {
-      let bytes: Uint8Array, from: Addr;
-      try {
-        [bytes, from] = await link.receive(buffer);
-      } catch {
-        if (this.#released) return;
-        // A transient error (an ICMP report on some systems): keep reading, but
-        // through the timer queue, so that a failing socket cannot starve the
-        // event loop in a loop of rejected promises.
-        await new Promise((resolve) => setTimeout(resolve, 1));
-        continue;
-      }
-      try {
-        this.#onDatagram(bytes, from);
-      } catch (error) {
-        // A bug, not the network: end every waiting call with it, and release.
-        this.#events.close(error);
-        void this.#release();
-        return;
-      }
-    }
-  }
-
-  #onDatagram(bytes: Uint8Array, from: Addr): void {
-    let segment: Segment;
-    try {
-      segment = parseSegment(bytes);
-    } catch (error) {
-      if (!(error instanceof SegmentError)) throw error;
-      this.#stats.malformed++;
-      return;
-    }
-    if (this.#role === "listener") {
-      if (segment.syn && !segment.ack && !segment.fin) this.#onSyn(segment, from);
-      else this.#stats.foreign++;
-      return;
-    }
-    if (!this.#peer) {
-      // Connecting: the SYN+ACK may come from any port of the server's host.
-      if (from.hostname !== this.#expectedHost || !segment.syn || !segment.ack) {
-        this.#stats.foreign++;
-        return;
-      }
-      const verdict = this.#connection?.onSegment(segment);
-      if (!verdict?.reply) {
-        this.#stats.ignored++;
-        return;
-      }
-      this.#peer = from;
-      this.#count(segment, from, verdict);
-      return;
-    }
-    if (!sameAddr(from, this.#peer)) {
-      this.#stats.foreign++;
-      return;
-    }
-    this.#deliver(segment);
-  }
-
-  /** Feeds a segment from the peer to the connection and sends its reply. */
-  #deliver(segment: Segment): void {
-    const connection = this.#connection;
-    if (!connection || this.#released) return;
-    const verdict = connection.onSegment(segment);
-    this.#count(segment, this.#peer!, verdict);
-  }
-
-  #count(
-    segment: Segment,
-    from: Addr,
-    verdict: Verdict,
-  ): void {
-    this.#stats.segmentsReceived++;
-    if (verdict.duplicate) this.#stats.duplicates++;
-    if (verdict.ignored) this.#stats.ignored++;
-    this.#trace("recv", segment, from, { duplicate: verdict.duplicate });
-    if (verdict.reply) this.#send(verdict.reply, from, false);
-    this.#wake();
-  }
-
-  /** Sends `segment` (already encoded as `bytes`, when it is sent again) and counts and traces it. */
-  #send(
-    segment: Segment,
-    to: Addr,
-    retransmission: boolean,
-    rto?: number,
-    bytes: Uint8Array = createSegment(segment),
-  ): void {
-    const link = this.#link;
-    if (!link || this.#released) return;
-    this.#stats.segmentsSent++;
-    if (retransmission) this.#stats.retransmissions++;
-    if (!segment.syn && !segment.ack && !segment.fin) this.#stats.bytesSent += segment.data.length;
-    this.#trace("send", segment, to, { retransmission, rto });
-    // UDP gives no delivery guarantee: a failed send is a lost datagram, and the timer resends it.
-    link.send(bytes, to).catch((error) => this.#lastSendError = error);
-  }
-
-  #trace(
-    kind: "send" | "recv" | "timeout",
-    segment: Segment,
-    peer: Addr,
-    extra: { retransmission?: boolean; duplicate?: boolean; rto?: number },
-  ): void {
-    const sink = this.#options.onTrace;
-    if (!sink || this.#traceFailed) return;
-    const event: TraceEvent = {
-      time: performance.timeOrigin + performance.now(),
-      kind,
-      local: this.#localName ?? "",
-      peer: formatAddr(peer),
-      flags: segmentKind(segment),
-      seq: segment.seq,
-      len: segment.data.length,
-      ...(extra.retransmission ? { retransmission: true } : {}),
-      ...(extra.duplicate ? { duplicate: true } : {}),
-      ...(extra.rto !== undefined ? { rto: extra.rto } : {}),
-    };
-    try {
-      sink(event);
-    } catch {
-      // A sink that throws (a full disk under --trace-file) must not break the
-      // connection: tracing stops for this socket.
-      this.#traceFailed = true;
-    }
-  }
-
-  /** Releases the UDP socket, the reader loop, pending handshakes and accepted-but-unclaimed sockets. */
+  /** Releases the UDP socket (a listener's: with its pending handshakes and unclaimed sockets). */
   async #release(): Promise<void> {
-    if (this.#released) {
-      await this.#reader;
-      return;
-    }
     this.#released = true;
-    this.#link?.close();
-    this.#events.close(new Deno.errors.BadResource("The socket was closed"));
-    const children = [...this.#syns.values()].map((entry) => entry.child).filter((c) => c !== null);
-    await Promise.all([
-      this.#reader,
-      ...children.filter((c) => !c.#connection?.established || this.#ready.includes(c)).map((c) =>
-        c.#release()
-      ),
-      ...this.#handshakes,
-    ]);
-    this.#ready = [];
+    await Promise.all([this.#listener?.release(), this.#endpoint?.release()]);
   }
 }

@@ -11,13 +11,14 @@
  *
  * @example A timeout, as `--trace` prints it
  * ```ts
+ * import assert from "node:assert/strict";
  * import { formatTraceLine, type TraceKind } from "./trace.ts";
  * const kind: TraceKind = "timeout";
  * const line = formatTraceLine({
  *   time: 1250, kind, local: "127.0.0.1:5000", peer: "127.0.0.1:8000",
  *   flags: "DATA", seq: 42, len: 16, rto: 250,
  * }, 1000);
- * console.log(line); // "  250.000 ms  ⏱  DATA     seq=42 len=16  [timeout, rto 250 ms]"
+ * assert.equal(line, "  250.000 ms  ⏱  DATA     seq=42 len=16  [timeout, rto 250 ms]");
  * ```
  */
 export type TraceKind = "send" | "recv" | "timeout";
@@ -27,13 +28,14 @@ export type TraceKind = "send" | "recv" | "timeout";
  *
  * @example A duplicate ACK received
  * ```ts
+ * import assert from "node:assert/strict";
  * import { formatTraceLine, type TraceEvent } from "./trace.ts";
  * const event: TraceEvent = {
  *   time: 1003, kind: "recv", local: "127.0.0.1:8000", peer: "127.0.0.1:5000",
  *   flags: "ACK", seq: 58, len: 0, duplicate: true,
  * };
  * const line = formatTraceLine(event, 1000);
- * console.log(line); // "    3.000 ms  ←  ACK      seq=58 len=0  [duplicate]"
+ * assert.equal(line, "    3.000 ms  ←  ACK      seq=58 len=0  [duplicate]");
  * ```
  */
 export interface TraceEvent {
@@ -57,6 +59,14 @@ export interface TraceEvent {
   duplicate?: boolean;
   /** For `send` and `timeout`: the retransmission timeout in force, in ms. */
   rto?: number;
+  /** For `send`: one of the assignment's deliberate extra copies of the last ACK (not a retransmission). */
+  lastAckCopy?: boolean;
+  /**
+   * For `recv`: why the segment was not accepted ("expected SYN+ACK seq=22",
+   * "no room: …"); absent when it was. For `timeout`: what the timeout ended,
+   * when it ended something ("handshake given up after 21 SYN+ACKs").
+   */
+  reason?: string;
 }
 
 /**
@@ -64,6 +74,7 @@ export interface TraceEvent {
  *
  * @example The segments a client sends in a connection with no data
  * ```ts
+ * import assert from "node:assert/strict";
  * import { SocketTCP } from "./socket_tcp.ts";
  * import type { TraceEvent, TraceSink } from "./trace.ts";
  *
@@ -74,8 +85,11 @@ export interface TraceEvent {
  * const client = new SocketTCP({ onTrace: sink });
  * const [[server]] = await Promise.all([listener.accept(), client.connect(listener.localAddr)]);
  * await Promise.all([client.close(), server.recvClose()]);
- * console.log(events.filter((e) => e.kind === "send").map((e) => e.flags));
- * // [ "SYN", "ACK", "FIN", "ACK", "ACK", "ACK" ]: `close` sends the last ACK three times
+ * // `close` sends the last ACK three times: once, then two copies a timeout apart.
+ * assert.deepEqual(
+ *   events.filter((e) => e.kind === "send").map((e) => e.flags),
+ *   ["SYN", "ACK", "FIN", "ACK", "ACK", "ACK"],
+ * );
  * ```
  */
 export type TraceSink = (event: TraceEvent) => void;
@@ -86,12 +100,13 @@ export type TraceSink = (event: TraceEvent) => void;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { formatTraceLine } from "./trace.ts";
  * const line = formatTraceLine({
  *   time: 1012.5, kind: "send", local: "127.0.0.1:5000", peer: "127.0.0.1:8000",
  *   flags: "DATA", seq: 42, len: 16, retransmission: true, rto: 3,
  * }, 1000);
- * console.log(line); // "   12.500 ms  →  DATA     seq=42 len=16  [retransmission, rto 3 ms]"
+ * assert.equal(line, "   12.500 ms  →  DATA     seq=42 len=16  [retransmission, rto 3 ms]");
  * ```
  */
 export function formatTraceLine(event: TraceEvent, origin: number): string {
@@ -100,8 +115,12 @@ export function formatTraceLine(event: TraceEvent, origin: number): string {
   const marks: string[] = [];
   if (event.kind === "timeout") marks.push("timeout");
   if (event.retransmission) marks.push("retransmission");
+  if (event.lastAckCopy) marks.push("copy of the last ACK");
   if (event.duplicate) marks.push("duplicate");
   if (event.rto !== undefined && event.kind !== "recv") marks.push(`rto ${round(event.rto)} ms`);
+  if (event.reason !== undefined) {
+    marks.push(event.kind === "recv" ? `not accepted: ${event.reason}` : event.reason);
+  }
   const tail = marks.length > 0 ? `  [${marks.join(", ")}]` : "";
   return `${time} ms  ${arrow}  ${event.flags.padEnd(8)} seq=${event.seq} len=${event.len}${tail}`;
 }
@@ -117,11 +136,14 @@ function round(ms: number): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseTrace } from "./trace.ts";
  * const text = '{"time":1,"kind":"send","local":"127.0.0.1:5000",' +
  *   '"peer":"127.0.0.1:8000","flags":"SYN","seq":7,"len":0}\n\n';
  * const [event] = parseTrace(text);
- * console.log(event.kind, event.flags, event.seq); // "send" "SYN" 7
+ * assert.equal(event.kind, "send");
+ * assert.equal(event.flags, "SYN");
+ * assert.equal(event.seq, 7);
  * ```
  */
 export function parseTrace(text: string): TraceEvent[] {

@@ -1,12 +1,15 @@
 /**
- * Where the calls of a socket wait: for the next segment from the peer, or
- * for a deadline. All the waits of one socket share ONE timer, re-armed
- * lazily (as kernels do for TCP's retransmission timer): a new wait whose
- * deadline is later than the armed timer's does not touch the timer; when the
- * timer fires, it expires what is due and re-arms itself for the next
- * deadline. Stop & Wait starts one wait per segment, and on loopback the ACK
- * comes back ~40 µs later, so creating and clearing a timer per segment would
- * cost more than the round trip itself (measured: +10 to 20 µs per segment).
+ * Where calls wait: for the next notification (something they wait on
+ * changed), for a deadline, for an abort signal. `SocketTCP`'s calls wait
+ * here without deadlines: the protocol's timers are the connection's, run by
+ * the endpoint's one timer (`endpoint.ts`), which uses this module's timer
+ * constants. Waits with deadlines share ONE timer, re-armed lazily (as
+ * kernels do for TCP's retransmission timer): a new wait whose deadline is
+ * later than the armed timer's does not touch the timer; when the timer
+ * fires, it expires what is due and re-arms itself for the next deadline. On
+ * loopback an ACK comes back ~40 µs after its segment, so creating and
+ * clearing a timer per segment would cost more than the round trip itself
+ * (measured: +10 to 20 µs per segment).
  *
  * Deno's timers cannot fire sooner than about 2 ms. A re-armed timer with less
  * than that left would overshoot its deadline by up to 2 ms, so a wait due
@@ -41,12 +44,13 @@ interface Waiter {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { WaitQueue } from "./wait_queue.ts";
  * const queue = new WaitQueue();
  * const waiting = queue.wait(1000);
  * queue.notify();
- * console.log(await waiting); // true: woken, not timed out
- * console.log(await queue.wait(5)); // false: the deadline passed
+ * assert.ok(await waiting);
+ * assert.equal(await queue.wait(5), false);
  * queue.close(new Error("closed"));
  * ```
  */

@@ -100,7 +100,14 @@ await Promise.all(sockets.map((socket) => socket.close()));
 const start = Math.min(...results.map((r) => r.start));
 const end = Math.max(...results.map((r) => r.end));
 const stats = sockets.map((s) => s.stats).reduce((sum: Partial<SocketStats>, s) => {
-  for (const key of ["segmentsSent", "retransmissions", "timeouts", "bytesSent"] as const) {
+  const keys = [
+    "segmentsSent",
+    "retransmissions",
+    "spuriousRetransmissions",
+    "timeouts",
+    "bytesSent",
+  ] as const;
+  for (const key of keys) {
     sum[key] = (sum[key] ?? 0) + s[key];
   }
   return sum;

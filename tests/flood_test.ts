@@ -17,7 +17,8 @@ import type { TraceEvent } from "../trace.ts";
 import { cuttable, randomBytes, recvMessage } from "./_harness.ts";
 import { deadline, Waiters } from "./_wait.ts";
 
-const SEED = Number(Deno.env.get("SEED") ?? Date.now() % 2 ** 31);
+// Fixed, so that every run tests the same thing; SEED=n tries another (printed on failure).
+const SEED = Number(Deno.env.get("SEED") ?? 20261201);
 const RERUN = `seed ${SEED} (rerun with SEED=${SEED})`;
 const LOOPBACK = { hostname: "127.0.0.1", port: 0 };
 
@@ -342,7 +343,7 @@ Deno.test("a client that vanishes while the server sends makes the server's send
       .then(() => null, (e) => e);
     const waited = performance.now() - start;
     assert.ok(error instanceof PeerTimeoutError, String(error));
-    assert.match(error.message, /no ACK after 4 tries/);
+    assert.match(error.message, /no ACK seq=\d+ after 4 tries/);
     // 4 tries of the length segment, 20 ms apart (fixed timeout), then the error.
     assert.ok(waited < 1000, `send gave up after ${waited} ms`);
     assert.equal(server.stats.segmentsSent - server.stats.retransmissions >= 1, true);

@@ -61,7 +61,7 @@ Deno.test("the generated tables and graphs are the committed ones, and the same 
   }
   // The table separates the deliberate copies of the last ACK from the other retransmissions.
   const table = first.sections.get("medidas")!;
-  assert.ok(table.includes("| de ellas, copias del último ACK |"));
+  assert.ok(table.includes("| Copias del último ACK (aparte) |"));
   assert.deepEqual(table.split("\n").filter((l) => l.endsWith("| 2 |")).length, 10);
 });
 
