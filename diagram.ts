@@ -19,7 +19,8 @@
  * @module
  */
 import { parseFileArgs } from "./cli.ts";
-import { readTraceFiles, type TraceEvent } from "./trace.ts";
+import { parseRelayTrace, type RelayTraceRecord } from "./relay.ts";
+import { parseTrace, type TraceEvent } from "./trace.ts";
 
 /** The role of an endpoint in a connection. */
 export type Role = "client" | "listener" | "server";
@@ -411,6 +412,109 @@ export function traceToMermaid(
   return renderMermaid(buildModel(events, options), options);
 }
 
+/**
+ * Draws a relay's trace (`relay.ts --trace-file`, or the conformance
+ * checker's wire view) as a Mermaid sequence diagram with exactly two
+ * columns, the client and the server: one arrow per copy the relay
+ * forwarded, at the time it went out, and one lost arrow (`-x`) per datagram
+ * the relay dropped, at the time it was dropped.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { relayTraceToMermaid } from "./diagram.ts";
+ * const at = (time: number, direction: "toServer" | "toClient", flags: string, seq: number,
+ *   fate: "forwarded" | "dropped") => ({
+ *   time, kind: "relay" as const, id: time, direction, client: "127.0.0.1:5000",
+ *   server: "127.0.0.1:8000", flags, seq, len: 0, fate,
+ * });
+ * const md = relayTraceToMermaid([
+ *   at(1, "toServer", "SYN", 7, "dropped"),
+ *   at(2, "toServer", "SYN", 7, "forwarded"),
+ *   at(3, "toClient", "SYN+ACK", 8, "forwarded"),
+ * ]);
+ * assert.equal(md.split("\n").filter((l) => l.includes("participant")).length, 2);
+ * assert.ok(md.includes("    C-xS: SYN seq=7"));
+ * assert.ok(md.includes("    S->>C: SYN+ACK seq=8"));
+ * ```
+ */
+export function relayTraceToMermaid(
+  records: readonly RelayTraceRecord[],
+  options: { maxArrows?: number; head?: number; tail?: number } = {},
+): string {
+  const maxArrows = options.maxArrows ?? 60;
+  const head = options.head ?? 25;
+  const tail = options.tail ?? 25;
+  const sorted = [...records].sort((a, b) => a.time - b.time || a.id - b.id);
+  const origin = sorted[0]?.time ?? 0;
+  const arrivals = new Map<number, RelayTraceRecord>();
+  const steps: { lines: string[]; lost: boolean }[] = [];
+  for (const r of sorted) {
+    const [from, to] = r.direction === "toServer" ? ["C", "S"] : ["S", "C"];
+    const label = r.flags === "INVALID"
+      ? "datagrama que no es un segmento"
+      : `${r.flags} seq=${r.seq}${r.flags === "DATA" || r.len > 0 ? ` len=${r.len}` : ""}`;
+    const span = "C,S";
+    switch (r.fate) {
+      case "forwarded":
+        steps.push({ lines: [`    ${from}->>${to}: ${label}`], lost: false });
+        break;
+      case "duplicated":
+        steps.push({
+          lines: [
+            `    ${from}->>${to}: ${label}`,
+            `    ${from}->>${to}: ${label} (copia del relay)`,
+          ],
+          lost: false,
+        });
+        break;
+      case "dropped":
+        steps.push({
+          lines: [`    ${from}-x${to}: ${label}`, `    Note over ${span}: perdido en el relay`],
+          lost: true,
+        });
+        break;
+      case "delayed":
+      case "reordered":
+      case "held":
+        arrivals.set(r.id, r);
+        break;
+      case "released": {
+        const first = arrivals.get(r.id);
+        const waited = first ? ` (retenido ${Math.round(r.time - first.time)} ms)` : "";
+        steps.push({ lines: [`    ${from}->>${to}: ${label}${waited}`], lost: false });
+        break;
+      }
+      case "discarded":
+        steps.push({
+          lines: [`    ${from}-x${to}: ${label}`, `    Note over ${span}: descartado al cerrar`],
+          lost: true,
+        });
+        break;
+    }
+  }
+  const lines = [
+    "```mermaid",
+    "sequenceDiagram",
+    "    participant C as Cliente",
+    "    participant S as Servidor",
+  ];
+  if (steps.length > maxArrows && head + tail < steps.length) {
+    const middle = steps.slice(head, steps.length - tail);
+    const lost = middle.filter((s) => s.lost).length;
+    for (const s of steps.slice(0, head)) lines.push(...s.lines);
+    lines.push(
+      `    Note over C,S: … ${middle.length} datagramas más${lost ? ` (${lost} perdidos)` : ""} …`,
+    );
+    for (const s of steps.slice(steps.length - tail)) lines.push(...s.lines);
+  } else {
+    for (const s of steps) lines.push(...s.lines);
+  }
+  void origin;
+  lines.push("```");
+  return lines.join("\n") + "\n";
+}
+
 const USAGE = `Usage: deno task diagram [options] trace.jsonl [more.jsonl ...] > out.md
 
 Draws a Mermaid sequence diagram (Markdown) from trace files written with
@@ -449,11 +553,25 @@ export async function main(args: string[]): Promise<number> {
     }
     numbers[name] = n;
   }
-  let events: TraceEvent[];
-  try {
-    events = await readTraceFiles(positionals);
-  } catch (error) {
-    console.error(`diagram: ${(error as Error).message}`);
+  const events: TraceEvent[] = [];
+  const relayRecords: RelayTraceRecord[] = [];
+  for (const path of positionals) {
+    try {
+      const text = await Deno.readTextFile(path);
+      const records = parseRelayTrace(text);
+      if (records.length > 0) relayRecords.push(...records);
+      else events.push(...parseTrace(text));
+    } catch (error) {
+      console.error(`diagram: ${path}: ${(error as Error).message}`);
+      return 1;
+    }
+  }
+  if (relayRecords.length > 0) {
+    console.log(relayTraceToMermaid(relayRecords).trimEnd());
+    return 0;
+  }
+  if (events.length === 0) {
+    console.error("diagram: the trace files hold no events");
     return 1;
   }
   console.log(

@@ -1,0 +1,1294 @@
+/**
+ * The conformance checker: judges anyone's client or server of the
+ * assignment, case by case. Each case runs a fresh process of the
+ * implementation under test against socket-tcp's own server
+ * (`servidor.ts --once`) or client (`cliente.ts`), with socket-tcp's relay
+ * between them applying the case's faults deterministically and recording
+ * every datagram both ways (the wire view). The verdict of a case says
+ * whether the file arrived byte-exact, both processes ended by themselves,
+ * and the wire followed the assignment's rules, each checked by name.
+ *
+ * ```sh
+ * deno task conformance --server 'python3 servidor.py {port}' --cwd ~/tarea
+ * deno task conformance --client 'python3 cliente.py {host} {port}' --cwd ~/tarea
+ * ```
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { CliError, parseCommandLine, UsageError } from "./cli.ts";
+import {
+  type CaseDefinition,
+  type CaseDirection,
+  CASES,
+  payloadOf,
+  PAYLOADS,
+} from "./conformance_cases.ts";
+import { relayTraceToMermaid } from "./diagram.ts";
+import { formatAddr, udpLink } from "./link.ts";
+import { type RelayEvent, type RelayTraceRecord, relayTraceRecorder, startRelay } from "./relay.ts";
+
+export { CASES };
+
+/** Which end the implementation under test plays. */
+export type Role = "client" | "server";
+
+/** The verdict of one case. */
+export type Verdict = "pass" | "deviation" | "fail" | "hang" | "crash";
+
+/** A rule of the assignment checked on the wire. */
+export interface RuleResult {
+  /** The rule's name, e.g. `synack-seq`. */
+  rule: string;
+  /** False when the wire broke it. */
+  ok: boolean;
+  /** When broken: what happened, with the numbers. */
+  detail?: string;
+}
+
+/** The result of one case. */
+export interface CaseResult {
+  /** The case's id. */
+  id: string;
+  /** Its verdict. */
+  verdict: Verdict;
+  /** One sentence a student understands, with the numbers. */
+  reason: string;
+  /** Wall time of the case, in seconds. */
+  seconds: number;
+  /** Datagrams that reached the relay, both ways. */
+  datagrams: number;
+  /** Every rule checked, broken ones first. */
+  rules: RuleResult[];
+  /** The wire view, for the diagram (not in the JSON report). */
+  wire?: RelayTraceRecord[];
+}
+
+/** The rules, by name, with what they ask (English). */
+export const RULES: Readonly<Record<string, string>> = {
+  "header-format": "every segment is SYN|||ACK|||FIN|||SEQ|||DATA, flags 0 or 1, SEQ in decimal",
+  "isn-range": "the client's initial sequence number x is in 0..100",
+  "synack-seq": "the SYN+ACK carries x+1",
+  "synack-new-port": "the SYN+ACK comes from a new port, not the listening one",
+  "handshake-ack": "the handshake's ACK carries x+2",
+  "length-first": "the first data segment is the file's length in bytes, in ASCII decimal",
+  "mss": "at most 16 data bytes per segment",
+  "data-seq": "a data segment is numbered by its first byte: the next one is s+n",
+  "data-ack": "data at s with n bytes is acknowledged with s+n",
+  "close-seq": "FIN s, then FIN+ACK s+1, then ACK s+2",
+  "fin-retries": "the FIN is sent at most 3 times",
+  "last-ack-copies": "the closing's last ACK is sent 3 times",
+  "retransmit": "a lost segment is sent again after a timeout",
+  "no-storm": "no more datagrams than a small multiple of what the transfer needs",
+};
+
+// ------------------------------------------------------------- the wire
+
+/** A datagram of the wire view, parsed leniently. */
+interface WireSegment {
+  record: RelayTraceRecord;
+  bytes: Uint8Array;
+  /** From the client (`toServer`) or the server (`toClient`). */
+  from: Role;
+  syn: boolean;
+  ack: boolean;
+  fin: boolean;
+  seq: number;
+  data: Uint8Array;
+  kind: string;
+  /** Why it does not follow the header's text format exactly, if it does not. */
+  formatProblem?: string;
+  /** The SEQ field has leading zeros. */
+  zeroPadded: boolean;
+}
+
+const SEPARATOR = [0x7c, 0x7c, 0x7c];
+
+function indexOfSeparator(bytes: Uint8Array, from: number): number {
+  for (let i = from; i + 2 < bytes.length; i++) {
+    if (bytes[i] === SEPARATOR[0] && bytes[i + 1] === SEPARATOR[1] && bytes[i + 2] === 0x7c) {
+      return i;
+    }
+  }
+  return -1;
+}
+
+const ascii = new TextDecoder("latin1");
+
+/** Parses a datagram as leniently as possible, noting how it breaks the format. */
+function parseWire(record: RelayTraceRecord, bytes: Uint8Array): WireSegment {
+  const fields: string[] = [];
+  let start = 0;
+  for (let i = 0; i < 4; i++) {
+    const end = indexOfSeparator(bytes, start);
+    if (end === -1) break;
+    fields.push(ascii.decode(bytes.subarray(start, end)));
+    start = end + 3;
+  }
+  const from: Role = record.direction === "toServer" ? "client" : "server";
+  const base = { record, bytes, from, zeroPadded: false };
+  if (fields.length < 4) {
+    return {
+      ...base,
+      syn: false,
+      ack: false,
+      fin: false,
+      seq: -1,
+      data: new Uint8Array(),
+      kind: "INVALID",
+      formatProblem: `${quote(bytes)} has ${fields.length} of the 4 "|||" separators`,
+    };
+  }
+  const [syn, ack, fin, seqText] = fields;
+  const flag = (text: string) => text.trim() === "1";
+  let formatProblem: string | undefined;
+  if (![syn, ack, fin].every((text) => text === "0" || text === "1")) {
+    formatProblem = `the flags are "${syn}|||${ack}|||${fin}" in ${quote(bytes)}; expected 0 or 1`;
+  } else if (!/^\d+$/.test(seqText)) {
+    formatProblem = `SEQ is "${seqText}" in ${quote(bytes)}; expected a decimal number`;
+  }
+  const segment = {
+    ...base,
+    syn: flag(syn),
+    ack: flag(ack),
+    fin: flag(fin),
+    seq: /^\s*\d+\s*$/.test(seqText) ? Number(seqText) : -1,
+    data: bytes.slice(start),
+    formatProblem,
+    zeroPadded: /^0\d/.test(seqText),
+    kind: "",
+  };
+  segment.kind = segment.syn
+    ? (segment.ack ? "SYN+ACK" : "SYN")
+    : segment.fin
+    ? (segment.ack ? "FIN+ACK" : "FIN")
+    : segment.ack
+    ? "ACK"
+    : "DATA";
+  return segment;
+}
+
+function quote(bytes: Uint8Array, limit = 40): string {
+  const text = ascii.decode(bytes.subarray(0, limit)).replace(
+    /[^\x20-\x7e]/g,
+    (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`,
+  );
+  return `"${text}${bytes.length > limit ? "…" : ""}"`;
+}
+
+const count = (n: number) => n.toLocaleString("en-US");
+
+const NAMES: Record<string, string> = {
+  "SYN": "SYN",
+  "SYN+ACK": "SYN+ACK",
+  "ACK": "ACK",
+  "DATA": "data segment",
+  "FIN": "FIN",
+  "FIN+ACK": "FIN+ACK",
+};
+
+/** What the relay saw of one case, and what the rules make of it. */
+export interface WireInput {
+  /** Which end is under test: only its datagrams are judged. */
+  role: Role;
+  /** The case. */
+  definition: CaseDefinition;
+  /** The datagrams, in order of arrival at the relay, with their bytes. */
+  datagrams: { record: RelayTraceRecord; bytes: Uint8Array }[];
+  /** The server's listening address, `host:port`. */
+  listening: string;
+  /** Data bytes per segment allowed. */
+  mss: number;
+  /** How long the case ran, in seconds (for "in 60 s"). */
+  seconds: number;
+}
+
+/**
+ * Checks the assignment's rules on the wire view of a case, judging only the
+ * datagrams of the end under test. Returns every rule checked.
+ *
+ * @example A SYN+ACK numbered with the server's own number
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkWire, CASES } from "./conformance.ts";
+ * const enc = (text: string) => new TextEncoder().encode(text);
+ * const at = (id: number, direction: "toServer" | "toClient", text: string) => ({
+ *   record: {
+ *     time: id, kind: "relay" as const, id, direction, client: "127.0.0.1:5000",
+ *     server: direction === "toServer" && id === 1 ? "127.0.0.1:8000" : "127.0.0.1:9000",
+ *     flags: "", seq: 0, len: 0, fate: "forwarded" as const,
+ *   },
+ *   bytes: enc(text),
+ * });
+ * const rules = checkWire({
+ *   role: "server", definition: CASES[0], listening: "127.0.0.1:8000", mss: 16, seconds: 1,
+ *   datagrams: [at(1, "toServer", "1|||0|||0|||21|||"), at(2, "toClient", "1|||1|||0|||41|||")],
+ * });
+ * const broken = rules.find((r) => r.rule === "synack-seq");
+ * assert.equal(broken?.ok, false);
+ * assert.match(broken!.detail!, /SYN seq=21 with SYN\+ACK seq=41; the assignment expects seq=22/);
+ * ```
+ */
+export function checkWire(input: WireInput): RuleResult[] {
+  const { role, definition, mss } = input;
+  const payload = PAYLOADS[definition.payload];
+  const all = input.datagrams.map((d) => parseWire(d.record, d.bytes));
+  // The first client address is the conversation judged.
+  const client = all[0]?.record.client;
+  const wire = all.filter((s) => s.record.client === client);
+  const mine = wire.filter((s) => s.from === role);
+  const results: RuleResult[] = [];
+  const rule = (name: string, detail: string | undefined) =>
+    results.push(
+      detail === undefined ? { rule: name, ok: true } : { rule: name, ok: false, detail },
+    );
+  const who = role === "client" ? "the client" : "the server";
+  const Who = role === "client" ? "The client" : "The server";
+
+  // header-format
+  const bad = mine.find((s) => s.formatProblem);
+  const padded = mine.find((s) => s.zeroPadded);
+  rule(
+    "header-format",
+    bad
+      ? `${who} sent a segment that is not SYN|||ACK|||FIN|||SEQ|||DATA: ${bad.formatProblem}`
+      : padded
+      ? `${who} zero-pads SEQ (${quote(padded.bytes, 24)}): socket-tcp accepts it, ` +
+        `but the assignment writes SEQ as a plain number (${padded.seq})`
+      : undefined,
+  );
+
+  const syn = wire.find((s) => s.from === "client" && s.kind === "SYN");
+  const x = syn?.seq;
+  const synAck = wire.find((s) => s.from === "server" && s.kind === "SYN+ACK");
+  const fromClient = wire.filter((s) => s.from === "client");
+  const fromServer = wire.filter((s) => s.from === "server");
+  const dataSegments = fromClient.filter((s) => s.kind === "DATA");
+
+  if (role === "client") {
+    if (syn && x !== undefined) {
+      rule(
+        "isn-range",
+        x >= 0 && x <= 100
+          ? undefined
+          : `the client's SYN has seq=${x}; the assignment picks the initial number in 0..100`,
+      );
+      const afterSynAck = synAck
+        ? fromClient.find((s) => s.record.time > synAck.record.time && s.kind === "ACK")
+        : undefined;
+      if (afterSynAck) {
+        rule(
+          "handshake-ack",
+          afterSynAck.seq === x + 2
+            ? undefined
+            : `the client answered SYN+ACK seq=${
+              synAck!.seq
+            } with ACK seq=${afterSynAck.seq}; the assignment expects seq=${x + 2} (x+2)`,
+        );
+      }
+      const first = dataSegments[0];
+      if (first) {
+        const text = ascii.decode(first.data);
+        const expected = String(payload.length);
+        rule(
+          "length-first",
+          first.seq === x + 2 && text === expected
+            ? undefined
+            : text !== expected
+            ? `the first data segment carries ${quote(first.data)}; the assignment expects ` +
+              `the file's length in bytes, "${expected}"`
+            : `the first data segment has seq=${first.seq}; the assignment expects seq=${
+              x + 2
+            } (x+2)`,
+        );
+      }
+      rule(
+        "mss",
+        (() => {
+          const big = dataSegments.find((s) => s.data.length > mss);
+          return big
+            ? `a data segment carries ${big.data.length} bytes; the assignment allows ${mss}`
+            : undefined;
+        })(),
+      );
+      // data-seq: each new segment starts where the previous one ended.
+      let previous: WireSegment | undefined;
+      let detail: string | undefined;
+      for (const s of dataSegments) {
+        if (previous && s.seq !== previous.seq) {
+          const expected = previous.seq + previous.data.length;
+          if (s.seq !== expected && detail === undefined) {
+            detail = `after the data segment seq=${previous.seq} with ${previous.data.length} ` +
+              `bytes came seq=${s.seq}; the assignment numbers a segment by its first byte: ` +
+              `expected seq=${expected} (s+n, n in bytes)`;
+          }
+        }
+        previous = s;
+      }
+      rule("data-seq", detail);
+      const fins = fromClient.filter((s) => s.kind === "FIN");
+      if (fins.length > 0) {
+        const last = dataSegments.at(-1);
+        const s = fins[0].seq;
+        const expectedFin = last ? last.seq + last.data.length : x + 2;
+        const finAcks = fromServer.filter((f) => f.kind === "FIN+ACK");
+        const lastAcks = fromClient.filter((a) =>
+          a.kind === "ACK" && a.record.time > fins[0].record.time
+        );
+        rule(
+          "close-seq",
+          s !== expectedFin
+            ? `the FIN has seq=${s}; after the last byte the next number is ${expectedFin}`
+            : lastAcks.length > 0 && lastAcks.some((a) => a.seq !== s + 2)
+            ? `the client answered FIN+ACK with ACK seq=${
+              lastAcks.find((a) => a.seq !== s + 2)!.seq
+            }; the assignment expects seq=${s + 2} (s+2)`
+            : undefined,
+        );
+        rule(
+          "fin-retries",
+          fins.length <= 3
+            ? undefined
+            : `the client sent the FIN ${fins.length} times; step 8 allows 3 (3 timeouts)`,
+        );
+        const gotFinAck = finAcks.some((f) =>
+          f.record.fate !== "dropped" && f.record.time > fins[0].record.time
+        );
+        if (gotFinAck) {
+          rule(
+            "last-ack-copies",
+            lastAcks.length >= 3
+              ? undefined
+              : `the client sent the closing's last ACK ${
+                lastAcks.length === 1 ? "once" : `${lastAcks.length} times`
+              }; step 8 asks for 3 copies, a timeout apart`,
+          );
+        }
+      }
+    }
+  } else {
+    if (syn && x !== undefined && synAck) {
+      rule(
+        "synack-seq",
+        synAck.seq === x + 1
+          ? undefined
+          : `the server answered SYN seq=${x} with SYN+ACK seq=${synAck.seq}; the assignment expects seq=${
+            x + 1
+          } (x+1)`,
+      );
+      rule(
+        "synack-new-port",
+        synAck.record.server !== input.listening
+          ? undefined
+          : `the SYN+ACK came from the listening port ${input.listening}; ` +
+            `accept() must answer from a new socket on another port`,
+      );
+    }
+    // data-ack: every ACK of the data phase is s+n of a data segment the server got.
+    const delivered = dataSegments.filter((s) => s.record.fate !== "dropped");
+    const acks = fromServer.filter((s) => s.kind === "ACK");
+    let detail: string | undefined;
+    for (const a of acks) {
+      const before = delivered.filter((d) => d.record.time <= a.record.time);
+      if (before.length === 0) continue;
+      if (!before.some((d) => d.seq + d.data.length === a.seq)) {
+        const d = before.at(-1)!;
+        detail = `the server answered the data segment seq=${d.seq} with ${d.data.length} ` +
+          `bytes with ACK seq=${a.seq}; the assignment expects seq=${
+            d.seq + d.data.length
+          } (s+n, n in bytes)`;
+        break;
+      }
+    }
+    rule("data-ack", detail);
+    const fin = fromClient.find((s) => s.kind === "FIN");
+    const finAck = fromServer.find((s) => s.kind === "FIN+ACK");
+    if (fin && finAck) {
+      rule(
+        "close-seq",
+        finAck.seq === fin.seq + 1 ? undefined : `the server answered FIN seq=${fin.seq} with ` +
+          `FIN+ACK seq=${finAck.seq}; the assignment expects seq=${fin.seq + 1} (s+1)`,
+      );
+    }
+  }
+
+  // retransmit: each datagram of the end under test that the relay dropped came again.
+  for (const lost of mine.filter((s) => s.record.fate === "dropped" && s.record.id)) {
+    if (definition.random) break; // under random loss, a hang or a failure tells
+    const again = mine.some((s) =>
+      s.record.id > lost.record.id && s.kind === lost.kind && s.seq === lost.seq
+    );
+    // An ACK is sent again only when the peer repeats itself: not judged here.
+    if (!again && lost.kind !== "ACK") {
+      const step = lost.kind === "FIN"
+        ? "step 8 asks to resend it after each timeout, up to 3 times"
+        : lost.kind.startsWith("SYN")
+        ? "step 7 asks the handshake to survive losses, with a timeout"
+        : "Stop & Wait resends it after a timeout";
+      rule(
+        "retransmit",
+        `after the ${NAMES[lost.kind] ?? lost.kind} seq=${lost.seq} was lost, ${who} did not ` +
+          `send it again in ${Math.round(input.seconds)} s: ${step}`,
+      );
+      break;
+    }
+  }
+  if (!results.some((r) => r.rule === "retransmit")) rule("retransmit", undefined);
+
+  // no-storm
+  const segments = Math.ceil(payload.length / mss);
+  const needed = role === "client" ? 6 + 1 + segments : 2 + 1 + segments;
+  const limit = 4 * needed + 40;
+  rule(
+    "no-storm",
+    mine.length <= limit ? undefined : `${who} sent ${count(mine.length)} datagrams for a ` +
+      `transfer that needs ${needed}`,
+  );
+  void Who;
+  return results.sort((a, b) => Number(a.ok) - Number(b.ok));
+}
+
+// ------------------------------------------------------------- processes
+
+/** Fills a command template. */
+export function fillTemplate(template: string, values: Record<string, string>): string {
+  return template.replace(/\{(host|port|file|dir)\}/g, (all, name) => values[name] ?? all);
+}
+
+/** Quotes a value for `sh`. */
+function shellQuote(value: string): string {
+  return /^[\w@%+=:,./-]+$/.test(value) ? value : `'${value.replaceAll("'", `'\\''`)}'`;
+}
+
+interface Running {
+  name: string;
+  child: Deno.ChildProcess;
+  stdout: Promise<Uint8Array>;
+  stderr: Promise<Uint8Array>;
+  status: Promise<Deno.CommandStatus>;
+  exited: boolean;
+  killed: boolean;
+}
+
+async function collect(stream: ReadableStream<Uint8Array>, onChunk?: (text: string) => void) {
+  const parts: Uint8Array[] = [];
+  let size = 0;
+  const decoder = new TextDecoder();
+  for await (const chunk of stream) {
+    // At most 16 MB is kept: a hostile process cannot fill the memory.
+    if (size < 16 << 20) {
+      parts.push(chunk);
+      size += chunk.length;
+    }
+    onChunk?.(decoder.decode(chunk, { stream: true }));
+  }
+  const out = new Uint8Array(size);
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return out;
+}
+
+/** Starts `args` in its own process group (so that a stop reaches its children). */
+function spawn(
+  name: string,
+  args: string[],
+  options: { cwd?: string; stdin?: Uint8Array; onStderr?: (text: string) => void },
+): Running {
+  const child = new Deno.Command("setsid", {
+    args,
+    cwd: options.cwd,
+    stdin: options.stdin ? "piped" : "null",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1", PYTHONUNBUFFERED: "1", PYTHONDONTWRITEBYTECODE: "1" },
+  }).spawn();
+  if (options.stdin) {
+    const writer = child.stdin.getWriter();
+    writer.write(options.stdin).then(() => writer.close()).catch(() => {});
+  }
+  const running: Running = {
+    name,
+    child,
+    stdout: collect(child.stdout),
+    stderr: collect(child.stderr, options.onStderr),
+    status: child.status,
+    exited: false,
+    killed: false,
+  };
+  running.status.then(() => running.exited = true);
+  return running;
+}
+
+/** Stops a process and everything it started. */
+async function stop(running: Running): Promise<void> {
+  if (running.exited) return;
+  running.killed = true;
+  try {
+    await new Deno.Command("kill", {
+      args: ["-KILL", "--", `-${running.child.pid}`],
+      stdout: "null",
+      stderr: "null",
+    }).output();
+  } catch {
+    // already gone
+  }
+  try {
+    running.child.kill("SIGKILL");
+  } catch {
+    // already gone
+  }
+  await running.status;
+}
+
+/** A UDP port free right now on 127.0.0.1. */
+function freePort(): number {
+  const link = udpLink({ hostname: "127.0.0.1", port: 0 });
+  const port = link.localAddr.port;
+  link.close();
+  return port;
+}
+
+/** Tells whether some process has a UDP socket bound to `port` (Linux: /proc/net/udp). */
+function udpPortBound(port: number): boolean | undefined {
+  const hex = `:${port.toString(16).toUpperCase().padStart(4, "0")} `;
+  let known = false;
+  for (const file of ["/proc/net/udp", "/proc/net/udp6"]) {
+    try {
+      const text = Deno.readTextFileSync(file);
+      known = true;
+      for (const line of text.split("\n").slice(1)) {
+        const local = line.trim().split(/\s+/)[1];
+        if (local && `${local} `.endsWith(hex)) return true;
+      }
+    } catch {
+      // not Linux
+    }
+  }
+  return known ? false : undefined;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function lastLine(bytes: Uint8Array): string {
+  const lines = new TextDecoder().decode(bytes).split("\n").map((l) => l.trim()).filter((l) =>
+    l !== ""
+  );
+  return lines.at(-1) ?? "";
+}
+
+function isCrash(stderr: Uint8Array, status: Deno.CommandStatus): boolean {
+  const text = new TextDecoder().decode(stderr);
+  return status.signal !== null && status.signal !== "SIGKILL" ||
+    /Traceback \(most recent call last\)|^\s+at .+:\d+:\d+\)?$|panicked at|Exception in thread/m
+      .test(text);
+}
+
+/** Where socket-tcp's own tools are. */
+const HERE = new URL(".", import.meta.url);
+
+/** How a case is run. */
+export interface RunOptions {
+  /** Which end the implementation under test plays. */
+  role: Role;
+  /** The command template (`{host}`, `{port}`, `{file}`, `{dir}`). */
+  template: string;
+  /** Working directory of the command. */
+  cwd: string;
+  /** Longest a process may run, in ms. Default 60,000. */
+  bound?: number;
+  /** Data bytes per segment. Default 16. */
+  mss?: number;
+  /** Filled into `{dir}`. Default: `cwd`. */
+  dir?: string;
+}
+
+function deno(script: string, args: string[]): string[] {
+  return [
+    Deno.execPath(),
+    "run",
+    "--quiet",
+    "--no-prompt",
+    "--allow-net",
+    `--allow-read`,
+    new URL(script, HERE).pathname,
+    ...args,
+  ];
+}
+
+/** Runs one case; never throws for what the implementation does. */
+export async function runCase(
+  definition: CaseDefinition,
+  options: RunOptions,
+): Promise<CaseResult> {
+  const started = performance.now();
+  const bound = options.bound ?? 60_000;
+  const mss = options.mss ?? 16;
+  const payload = payloadOf(definition);
+  const tmp = await Deno.makeTempDir({ prefix: `conformance-${definition.id}-` });
+  const file = `${tmp}/input.bin`;
+  await Deno.writeFile(file, payload);
+  const datagrams: { record: RelayTraceRecord; bytes: Uint8Array }[] = [];
+  const wire: RelayTraceRecord[] = [];
+  const record = relayTraceRecorder();
+  const onEvent = (event: RelayEvent) => {
+    const line = record(event);
+    if (!line) return;
+    wire.push(line);
+    if (event.type === "datagram") datagrams.push({ record: line, bytes: event.bytes });
+  };
+  const processes: Running[] = [];
+  let relay: Awaited<ReturnType<typeof startRelay>> | undefined;
+  const elapsed = () => (performance.now() - started) / 1000;
+  const result = (verdict: Verdict, reason: string, rules: RuleResult[] = []): CaseResult => ({
+    id: definition.id,
+    verdict,
+    reason,
+    seconds: Math.round(elapsed() * 100) / 100,
+    datagrams: datagrams.length,
+    rules,
+    wire,
+  });
+  const implName = options.role === "server" ? "the server" : "the client";
+  const fill = (port: number) =>
+    fillTemplate(options.template, {
+      host: "127.0.0.1",
+      port: String(port),
+      file: shellQuote(file),
+      dir: shellQuote(options.dir ?? options.cwd),
+    });
+  const relayFor = (target: number) =>
+    startRelay({
+      listen: { hostname: "127.0.0.1", port: 0 },
+      target: { hostname: "127.0.0.1", port: target },
+      rules: definition.faults,
+      toServer: definition.random,
+      toClient: definition.random,
+      seed: definition.random?.seed ?? 0,
+      onEvent,
+    });
+  try {
+    let impl: Running, ours: Running, output: () => Promise<Uint8Array>;
+    let listening: string;
+    if (options.role === "server") {
+      const port = freePort();
+      listening = `127.0.0.1:${port}`;
+      impl = spawn("implementation", ["sh", "-c", fill(port)], { cwd: options.cwd });
+      processes.push(impl);
+      // Wait until it listens (Linux), or half a second.
+      const deadline = performance.now() + Math.min(bound, 10_000);
+      for (;;) {
+        const listens = udpPortBound(port);
+        if (listens === undefined) {
+          await sleep(500);
+          break;
+        }
+        if (listens) break;
+        if (impl.exited) {
+          const status = await impl.status;
+          const line = lastLine(await impl.stderr);
+          const crash = isCrash(await impl.stderr, status);
+          return result(
+            crash ? "crash" : "fail",
+            `the server exited with code ${status.code} before listening on port ${port}` +
+              (line ? `: "${line}"` : ""),
+          );
+        }
+        if (performance.now() > deadline) {
+          return result(
+            "hang",
+            `the server did not listen on UDP port ${port} within ${
+              Math.round(Math.min(bound, 10_000) / 1000)
+            } s (is {port} where it binds?)`,
+          );
+        }
+        await sleep(20);
+      }
+      relay = await relayFor(port);
+      ours = spawn(
+        "cliente.ts",
+        deno("cliente.ts", ["127.0.0.1", String(relay.addr.port), "--quiet", "--mss", `${mss}`]),
+        { stdin: payload },
+      );
+      processes.push(ours);
+      output = () => impl.stdout;
+    } else {
+      const ready = Promise.withResolvers<number>();
+      let seen = "";
+      ours = spawn(
+        "servidor.ts",
+        deno("servidor.ts", ["127.0.0.1", "0", "--once", "--mss", `${mss}`]),
+        {
+          onStderr: (text) => {
+            seen += text;
+            const match = /listening on [^\s]*:(\d+)/.exec(seen);
+            if (match) ready.resolve(Number(match[1]));
+          },
+        },
+      );
+      processes.push(ours);
+      ours.status.then(() => ready.reject(new Error("socket-tcp's server exited")));
+      const port = await Promise.race([ready.promise, sleep(30_000).then(() => 0)]);
+      if (!port) throw new Error("socket-tcp's server did not start in 30 s");
+      listening = `127.0.0.1:${port}`;
+      relay = await relayFor(port);
+      impl = spawn("implementation", ["sh", "-c", fill(relay.addr.port)], {
+        cwd: options.cwd,
+        stdin: payload,
+      });
+      processes.push(impl);
+      output = () => ours.stdout;
+    }
+    // Both end by themselves, or are stopped at the bound.
+    const timer = sleep(Math.max(0, bound - (performance.now() - started)));
+    await Promise.race([Promise.all(processes.map((p) => p.status)), timer]);
+    // A stuck end is stopped; the other gets a moment to notice nothing more comes.
+    for (const p of processes) await stop(p);
+    await relay.close();
+    relay = undefined;
+    const seconds = elapsed();
+    const rules = checkWire({
+      role: options.role,
+      definition,
+      datagrams,
+      listening,
+      mss,
+      seconds,
+    });
+    const broken = rules.filter((r) => !r.ok);
+    const implStatus = await impl.status;
+    const oursStatus = await ours.status;
+    const implErr = await impl.stderr;
+    const received = await output();
+    const retransmit = broken.find((r) => r.rule === "retransmit");
+    const explain = (text: string) => {
+      const first = retransmit ?? broken[0];
+      return first ? `${text}; ${first.detail}` : text;
+    };
+    if (!impl.killed && implStatus.code !== 0 && isCrash(implErr, implStatus)) {
+      return result("crash", `${implName} crashed: "${lastLine(implErr)}"`, rules);
+    }
+    if (impl.killed || ours.killed) {
+      const stuck = [
+        impl.killed ? implName : "",
+        ours.killed ? `socket-tcp's ${options.role === "server" ? "client" : "server"}` : "",
+      ].filter((s) => s).join(" and ");
+      if (retransmit) return result("hang", `${retransmit.detail}`, rules);
+      return result(
+        "hang",
+        explain(`${stuck} still ran after ${Math.round(bound / 1000)} s and had to be stopped`),
+        rules,
+      );
+    }
+    if (!sameBytes(received, payload)) {
+      return result("fail", explain(describeDamage(received, payload)), rules);
+    }
+    if (implStatus.code !== 0) {
+      const line = lastLine(implErr);
+      return result(
+        "fail",
+        explain(`${implName} exited with code ${implStatus.code}${line ? `: "${line}"` : ""}`),
+        rules,
+      );
+    }
+    if (oursStatus.code !== 0) {
+      const line = lastLine(await ours.stderr);
+      return result(
+        "fail",
+        explain(
+          `socket-tcp's ${options.role === "server" ? "client" : "server"} exited with ` +
+            `code ${oursStatus.code}${line ? `: "${line}"` : ""}`,
+        ),
+        rules,
+      );
+    }
+    if (broken.length > 0) {
+      const more = broken.length > 1 ? ` (and ${broken.length - 1} more rule(s) broken)` : "";
+      return result("deviation", `${broken[0].detail}${more}`, rules);
+    }
+    return result("pass", "the file arrived byte-exact and both ends closed by themselves", rules);
+  } catch (error) {
+    return result("fail", `the case could not run: ${(error as Error).message}`);
+  } finally {
+    for (const p of processes) await stop(p);
+    await Promise.all(processes.flatMap((p) => [p.stdout, p.stderr]));
+    await relay?.close();
+    await Deno.remove(tmp, { recursive: true }).catch(() => {});
+  }
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((byte, i) => byte === b[i]);
+}
+
+function describeDamage(received: Uint8Array, payload: Uint8Array): string {
+  if (received.length === 0 && payload.length > 0) {
+    return `the file did not arrive: the server wrote 0 of ${count(payload.length)} bytes`;
+  }
+  let i = 0;
+  while (i < received.length && i < payload.length && received[i] === payload[i]) i++;
+  if (received.length !== payload.length) {
+    return `the server wrote ${count(received.length)} bytes, the file has ${
+      count(payload.length)
+    }` + (i < Math.min(received.length, payload.length) ? `; they differ from byte ${i}` : "");
+  }
+  return `the server wrote ${count(received.length)} bytes, but they differ from byte ${i} ` +
+    `(got 0x${received[i].toString(16)}, expected 0x${payload[i].toString(16)})`;
+}
+
+/** Runs `tasks` with at most `limit` at once, in order of start; results in input order. */
+export async function pool<T, R>(
+  items: readonly T[],
+  limit: number,
+  task: (item: T, index: number) => Promise<R>,
+): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const index = next++;
+      results[index] = await task(items[index], index);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
+
+// ------------------------------------------------------------- reports
+
+/** The JSON report of one implementation. */
+export interface Report {
+  /** The role of the implementation under test. */
+  role: Role;
+  /** The command template. */
+  command: string;
+  /** One result per case. */
+  cases: Omit<CaseResult, "wire">[];
+  /** Cases that passed. */
+  passed: number;
+  /** Cases that did not. */
+  failed: number;
+}
+
+/** Builds the JSON report. */
+export function toReport(role: Role, command: string, results: CaseResult[]): Report {
+  const cases = results.map(({ wire: _, ...rest }) => rest);
+  const passed = results.filter((r) => r.verdict === "pass").length;
+  return { role, command, cases, passed, failed: results.length - passed };
+}
+
+/** The terminal table, ending with `N passed, N failed`. */
+export function formatTable(results: CaseResult[]): string {
+  const idWidth = Math.max(4, ...results.map((r) => r.id.length));
+  const lines = [
+    `${"case".padEnd(idWidth)}  ${"verdict".padEnd(9)}  ${"time".padStart(7)}  ${
+      "datagrams".padStart(9)
+    }  reason`,
+  ];
+  for (const r of results) {
+    lines.push(
+      `${r.id.padEnd(idWidth)}  ${r.verdict.padEnd(9)}  ${
+        `${r.seconds.toFixed(1)} s`.padStart(7)
+      }  ${count(r.datagrams).padStart(9)}  ${r.reason}`,
+    );
+  }
+  const passed = results.filter((r) => r.verdict === "pass").length;
+  lines.push("", `${passed} passed, ${results.length - passed} failed`);
+  return lines.join("\n");
+}
+
+/** What the case expects, for the Markdown report. */
+function expectation(definition: CaseDefinition): string {
+  const lost = definition.faults.find((f) => f.action === "drop");
+  if (lost) {
+    return `the ${NAMES[lost.kind] ?? lost.kind} is sent again after a timeout, the file ` +
+      `arrives byte-exact, and both ends close by themselves`;
+  }
+  return "the file arrives byte-exact, both ends close by themselves, and every segment " +
+    "follows the assignment's rules";
+}
+
+/** The Markdown report for the student: for every case not passed, its diagram. */
+export function formatMarkdown(report: Report, results: CaseResult[]): string {
+  const out = [
+    `# Conformance of \`${report.command}\` (${report.role})`,
+    "",
+    `${report.passed} passed, ${report.failed} failed.`,
+    "",
+    "| case | verdict | time | datagrams | reason |",
+    "| --- | --- | --- | --- | --- |",
+  ];
+  for (const r of results) {
+    out.push(
+      `| ${r.id} | ${r.verdict} | ${r.seconds.toFixed(1)} s | ${r.datagrams} | ${
+        r.reason.replaceAll("|", "\\|")
+      } |`,
+    );
+  }
+  for (const r of results) {
+    if (r.verdict === "pass") continue;
+    const definition = CASES.find((c) => c.id === r.id)!;
+    out.push(
+      "",
+      `## ${r.id}: ${r.verdict}`,
+      "",
+      `**Case:** ${definition.en}.`,
+      "",
+      `**Expected:** ${expectation(definition)}.`,
+      "",
+      `**What happened:** ${r.reason}.`,
+    );
+    const broken = r.rules.filter((rule) => !rule.ok);
+    if (broken.length > 0) {
+      out.push("", "**Rules broken:**", "");
+      for (const rule of broken) {
+        out.push(`- \`${rule.rule}\` (${RULES[rule.rule]}): ${rule.detail}`);
+      }
+    }
+    if (r.wire && r.wire.length > 0) {
+      out.push(
+        "",
+        "The exchange as the relay saw it (a lost datagram is drawn `-x` where it was dropped):",
+        "",
+        relayTraceToMermaid(r.wire).trimEnd(),
+      );
+    }
+  }
+  return out.join("\n") + "\n";
+}
+
+// ------------------------------------------------------------- batch
+
+/** One row of a batch summary. */
+export interface BatchRow {
+  /** The submission (the subfolder's name). */
+  submission: string;
+  /** The report, or the reason it has none. */
+  report?: Report;
+  error?: string;
+}
+
+function csvCell(text: string): string {
+  return /[",\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
+}
+
+/** The batch summary: submission × case, as Markdown and CSV. */
+export function formatBatch(rows: BatchRow[], ids: string[]): { markdown: string; csv: string } {
+  const md = [
+    `| submission | passed | ${ids.join(" | ")} |`,
+    `| --- | --- | ${ids.map(() => "---").join(" | ")} |`,
+  ];
+  const csv = [["submission", "passed", "failed", ...ids].join(",")];
+  for (const row of rows) {
+    const verdicts = ids.map((id) => row.report?.cases.find((c) => c.id === id)?.verdict ?? "");
+    const passed = row.report ? `${row.report.passed}/${row.report.cases.length}` : "error";
+    md.push(`| ${row.submission} | ${passed} | ${verdicts.join(" | ")} |`);
+    csv.push(
+      [
+        csvCell(row.submission),
+        row.report ? String(row.report.passed) : "",
+        row.report ? String(row.report.failed) : csvCell(row.error ?? ""),
+        ...verdicts,
+      ].join(","),
+    );
+  }
+  return { markdown: md.join("\n") + "\n", csv: csv.join("\n") + "\n" };
+}
+
+// ------------------------------------------------------------- command line
+
+const USAGE = `Usage: deno task conformance (--server TEMPLATE | --client TEMPLATE) [options]
+
+Judges an implementation of the assignment (Stop & Wait over UDP) case by
+case: each case runs the command against socket-tcp's own client or server,
+through a relay that applies the case's faults and records the wire.
+
+The command TEMPLATE runs with sh -c in --cwd, with these filled in:
+  {host} {port}   where to listen (server) or send (client)
+  {file}          the path of the file to send (a client may read stdin instead)
+  {dir}           the submission's folder (with --batch)
+A server under test writes what it received to its standard output.
+
+Options:
+  --server TEMPLATE   the implementation is a server
+  --client TEMPLATE   the implementation is a client
+  --cwd DIR           where the command runs (default: the current directory)
+  --cases A,B         run only these cases (default: all)
+  --list              list the cases, one line each, and exit
+  --bound SECONDS     stop a process still running after this long (default 60)
+  --mss N             data bytes per segment (default 16)
+  --parallel N        cases run at once (default 4)
+  --json FILE         write the results as JSON
+  --markdown FILE     write a report with a sequence diagram of every case not passed
+  --batch DIR         judge every subfolder of DIR as one submission ({dir})
+  --jobs N            submissions judged at once with --batch (default 1)
+  --force             with --batch, judge again the submissions already judged
+  --quiet             no table, only the last line
+  --help              print this help
+
+Exit status: 0 every case passed, 1 some did not, 2 bad usage.
+
+Example:
+  deno task conformance --server 'python3 servidor.py {host} {port}' --cwd ~/tarea`;
+
+interface Options {
+  role: Role;
+  template: string;
+  cwd: string;
+  cases: CaseDefinition[];
+  bound: number;
+  mss: number;
+  parallel: number;
+  json?: string;
+  markdown?: string;
+  batch?: string;
+  jobs: number;
+  force: boolean;
+  quiet: boolean;
+  list: boolean;
+}
+
+function positiveNumber(text: string | undefined, option: string, fallback: number, int = false) {
+  if (text === undefined) return fallback;
+  const value = Number(text);
+  if (
+    text.trim() === "" || !(value > 0) || !Number.isFinite(value) || int && !Number.isInteger(value)
+  ) {
+    throw new UsageError(
+      `--${option} is "${text}", expected ${int ? "an integer >= 1" : "a number > 0"}`,
+    );
+  }
+  return value;
+}
+
+function parseOptions(args: string[]): Options | "help" {
+  const { values, positionals } = parseArgs({
+    args,
+    strict: true,
+    allowPositionals: true,
+    options: {
+      server: { type: "string" },
+      client: { type: "string" },
+      cwd: { type: "string" },
+      cases: { type: "string" },
+      list: { type: "boolean", default: false },
+      bound: { type: "string" },
+      mss: { type: "string" },
+      parallel: { type: "string" },
+      json: { type: "string" },
+      markdown: { type: "string" },
+      batch: { type: "string" },
+      jobs: { type: "string" },
+      force: { type: "boolean", default: false },
+      quiet: { type: "boolean", default: false },
+      help: { type: "boolean", default: false },
+    },
+  });
+  if (values.help) return "help";
+  if (positionals.length > 0) {
+    throw new UsageError(`unexpected argument "${positionals[0]}" (quote the command template)`);
+  }
+  let cases = [...CASES];
+  if (values.cases !== undefined) {
+    const ids = values.cases.split(",").map((id) => id.trim()).filter((id) => id !== "");
+    const unknown = ids.filter((id) => !CASES.some((c) => c.id === id));
+    if (ids.length === 0 || unknown.length > 0) {
+      throw new UsageError(
+        `--cases has unknown case "${unknown[0] ?? ""}"; see --list for the case ids`,
+      );
+    }
+    cases = CASES.filter((c) => ids.includes(c.id));
+  }
+  const base = {
+    cases,
+    bound: positiveNumber(values.bound, "bound", 60) * 1000,
+    mss: positiveNumber(values.mss, "mss", 16, true),
+    parallel: positiveNumber(values.parallel, "parallel", 4, true),
+    jobs: positiveNumber(values.jobs, "jobs", 1, true),
+    json: values.json,
+    markdown: values.markdown,
+    batch: values.batch,
+    force: values.force,
+    quiet: values.quiet,
+    list: values.list,
+    cwd: values.cwd ?? Deno.cwd(),
+  };
+  if (values.list) return { ...base, role: "server", template: "" };
+  if ((values.server === undefined) === (values.client === undefined)) {
+    throw new UsageError("give one of --server TEMPLATE or --client TEMPLATE");
+  }
+  const role: Role = values.server !== undefined ? "server" : "client";
+  const template = (values.server ?? values.client)!;
+  if (template.trim() === "") throw new UsageError(`--${role} is empty, expected a command`);
+  if (!template.includes("{port}")) {
+    throw new UsageError(
+      `--${role} "${template}" has no {port}: the command must take the port to ${
+        role === "server" ? "listen on" : "send to"
+      }`,
+    );
+  }
+  if (values.batch === undefined && template.includes("{dir}") && values.cwd === undefined) {
+    throw new UsageError("the template uses {dir}, which only --batch fills in");
+  }
+  if (values.batch === undefined) {
+    let info: Deno.FileInfo | undefined;
+    try {
+      info = Deno.statSync(base.cwd);
+    } catch {
+      // below
+    }
+    if (!info?.isDirectory) throw new UsageError(`--cwd "${base.cwd}" is not a directory`);
+  } else {
+    let info: Deno.FileInfo | undefined;
+    try {
+      info = Deno.statSync(values.batch);
+    } catch {
+      // below
+    }
+    if (!info?.isDirectory) throw new UsageError(`--batch "${values.batch}" is not a directory`);
+  }
+  return { ...base, role, template };
+}
+
+/** Judges one implementation: every case, `parallel` at a time. */
+export async function judge(
+  options: RunOptions & { cases: readonly CaseDefinition[]; parallel?: number },
+  onResult?: (result: CaseResult) => void,
+): Promise<CaseResult[]> {
+  return await pool(options.cases, options.parallel ?? 4, async (definition) => {
+    const result = await runCase(definition, options);
+    onResult?.(result);
+    return result;
+  });
+}
+
+async function runBatch(options: Options): Promise<number> {
+  const root = options.batch!;
+  const folders: string[] = [];
+  for await (const entry of Deno.readDir(root)) {
+    if (entry.isDirectory && !entry.name.startsWith(".")) folders.push(entry.name);
+  }
+  folders.sort();
+  const rows = await pool(folders, options.jobs, async (name): Promise<BatchRow> => {
+    const dir = `${root}/${name}`;
+    const saved = `${dir}/conformance.json`;
+    if (!options.force) {
+      try {
+        const report = JSON.parse(await Deno.readTextFile(saved)) as Report;
+        if (!options.quiet) console.error(`conformance: ${name}: already judged (--force to redo)`);
+        return { submission: name, report };
+      } catch {
+        // not judged yet
+      }
+    }
+    try {
+      const results = await judge({
+        role: options.role,
+        template: options.template,
+        cwd: dir,
+        dir,
+        bound: options.bound,
+        mss: options.mss,
+        cases: options.cases,
+        parallel: options.parallel,
+      });
+      const report = toReport(options.role, options.template, results);
+      await Deno.writeTextFile(saved, JSON.stringify(report, null, 2) + "\n");
+      await Deno.writeTextFile(`${dir}/conformance.md`, formatMarkdown(report, results));
+      if (!options.quiet) {
+        console.error(`conformance: ${name}: ${report.passed} passed, ${report.failed} failed`);
+      }
+      return { submission: name, report };
+    } catch (error) {
+      return { submission: name, error: (error as Error).message };
+    }
+  });
+  const ids = options.cases.map((c) => c.id);
+  const { markdown, csv } = formatBatch(rows, ids);
+  await Deno.writeTextFile(`${root}/conformance-summary.md`, markdown);
+  await Deno.writeTextFile(`${root}/conformance-summary.csv`, csv);
+  const allPass = rows.every((r) => r.report && r.report.failed === 0);
+  console.error(
+    `conformance: ${rows.length} submission(s); summary in ${root}/conformance-summary.md and .csv`,
+  );
+  return allPass ? 0 : 1;
+}
+
+/** The command line; returns the exit code. */
+export async function main(args: string[]): Promise<number> {
+  const parsed = parseCommandLine("conformance", USAGE, () => parseOptions(args));
+  if (typeof parsed === "number") return parsed;
+  const options = parsed;
+  if (options.list) {
+    const width = Math.max(...CASES.map((c) => c.id.length));
+    for (const c of CASES) console.log(`${c.id.padEnd(width)}  ${c.en}`);
+    return 0;
+  }
+  try {
+    if (options.batch !== undefined) return await runBatch(options);
+    // A command that does not start at all is bad input, said once.
+    const probe = fillTemplate(options.template, {
+      host: "127.0.0.1",
+      port: "1",
+      file: "x",
+      dir: options.cwd,
+    }).trim().split(/\s+/)[0];
+    if (probe && !probe.includes("/") && !/[=$`;&|(]/.test(probe)) {
+      const found = await new Deno.Command("sh", {
+        args: ["-c", `command -v ${shellQuote(probe)}`],
+        cwd: options.cwd,
+        stdout: "null",
+        stderr: "null",
+      }).output();
+      if (!found.success) {
+        throw new CliError(`conformance: cannot start "${probe}": command not found`);
+      }
+    }
+    const tty = Deno.stderr.isTerminal();
+    let done = 0;
+    const results = await judge({
+      role: options.role,
+      template: options.template,
+      cwd: options.cwd,
+      bound: options.bound,
+      mss: options.mss,
+      cases: options.cases,
+      parallel: options.parallel,
+    }, (result) => {
+      done++;
+      if (tty && !options.quiet) {
+        Deno.stderr.writeSync(
+          new TextEncoder().encode(
+            `\r\x1b[2K${done}/${options.cases.length} ${result.id}: ${result.verdict}`,
+          ),
+        );
+      }
+    });
+    if (tty && !options.quiet) Deno.stderr.writeSync(new TextEncoder().encode("\r\x1b[2K"));
+    const report = toReport(options.role, options.template, results);
+    const table = formatTable(results);
+    if (options.quiet) console.log(table.split("\n").at(-1));
+    else console.log(table);
+    if (options.json) {
+      await Deno.writeTextFile(options.json, JSON.stringify(report, null, 2) + "\n");
+    }
+    if (options.markdown) {
+      await Deno.writeTextFile(options.markdown, formatMarkdown(report, results));
+    }
+    return report.failed === 0 ? 0 : 1;
+  } catch (error) {
+    if (error instanceof CliError) {
+      console.error(error.message);
+      return 1;
+    }
+    throw error;
+  }
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));
+
+void formatAddr;
+void (null as unknown as CaseDirection);
