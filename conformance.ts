@@ -392,7 +392,11 @@ export function checkWire(input: WireInput): RuleResult[] {
     for (const a of acks) {
       const before = delivered.filter((d) => d.record.time <= a.record.time);
       if (before.length === 0) continue;
-      if (!before.some((d) => d.seq + d.data.length === a.seq)) {
+      // The latest segment delivered, or one the relay held back and released later.
+      const candidates = before.filter((d, i) =>
+        i === before.length - 1 || d.record.fate !== "forwarded"
+      );
+      if (!candidates.some((d) => d.seq + d.data.length === a.seq)) {
         const d = before.at(-1)!;
         detail = `the server answered the data segment seq=${d.seq} with ${d.data.length} ` +
           `bytes with ACK seq=${a.seq}; the assignment expects seq=${
@@ -769,7 +773,7 @@ export async function runCase(
       return first ? `${text}; ${first.detail}` : text;
     };
     if (!impl.killed && implStatus.code !== 0 && isCrash(implErr, implStatus)) {
-      return result("crash", `${implName} crashed: "${lastLine(implErr)}"`, rules);
+      return result("crash", explain(`${implName} crashed: "${lastLine(implErr)}"`), rules);
     }
     if (impl.killed || ours.killed) {
       const stuck = [
