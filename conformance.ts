@@ -295,6 +295,10 @@ export function checkWire(input: WireInput): RuleResult[] {
           "length-first",
           first.seq === x + 2 && text === expected
             ? undefined
+            : first.seq === x + 2 + first.data.length
+            ? `the first data segment (${first.data.length} bytes) has seq=${first.seq}, the ` +
+              `number after its last byte: it is numbered by its end; the assignment numbers ` +
+              `a segment by its first byte, seq=${x + 2} (x+2)`
             : text !== expected
             ? `the first data segment carries ${quote(first.data)}; the assignment expects ` +
               `the file's length in bytes, "${expected}"`
@@ -385,18 +389,22 @@ export function checkWire(input: WireInput): RuleResult[] {
             `accept() must answer from a new socket on another port`,
       );
     }
-    // data-ack: every ACK of the data phase is s+n of a data segment the server got.
+    // data-ack: every ACK of the data phase is s+n of a data segment the server got, and
+    // each delivery (a copy that reached the server) draws at most one ACK of its s+n.
     const delivered = dataSegments.filter((s) => s.record.fate !== "dropped");
     const acks = fromServer.filter((s) => s.kind === "ACK");
+    const copies = (s: WireSegment) => s.record.fate === "duplicated" ? 2 : 1;
+    const acked = new Map<number, number>();
     let detail: string | undefined;
     for (const a of acks) {
-      const before = delivered.filter((d) => d.record.time <= a.record.time);
-      if (before.length === 0) continue;
-      // The latest segment delivered, or one the relay held back and released later.
-      const candidates = before.filter((d, i) =>
-        i === before.length - 1 || d.record.fate !== "forwarded"
+      const before = delivered.filter((d) =>
+        d.record.time <= a.record.time || d.record.fate !== "forwarded"
       );
-      if (!candidates.some((d) => d.seq + d.data.length === a.seq)) {
+      if (before.length === 0) continue;
+      acked.set(a.seq, (acked.get(a.seq) ?? 0) + 1);
+      const deliveries = before.filter((d) => d.seq + d.data.length === a.seq)
+        .reduce((sum, d) => sum + copies(d), 0);
+      if (acked.get(a.seq)! > deliveries) {
         const d = before.at(-1)!;
         detail = `the server answered the data segment seq=${d.seq} with ${d.data.length} ` +
           `bytes with ACK seq=${a.seq}; the assignment expects seq=${

@@ -1,0 +1,329 @@
+/**
+ * The conformance checker against socket-tcp's own client and server (every
+ * case passes) and against mutants (tests/fixtures/mutants/: one defect
+ * each), which must be caught by the cases that should fail, with a reason
+ * naming the defect, and pass the others. Plus the checker's bad usage.
+ */
+import assert from "node:assert/strict";
+import { type CaseResult, CASES, judge, pool, type Role } from "../conformance.ts";
+
+const ROOT = new URL("..", import.meta.url).pathname;
+const MUTANTS = `${ROOT}tests/fixtures/mutants`;
+const DENO = Deno.execPath();
+const canRun = (await Deno.permissions.query({ name: "run" })).state === "granted";
+
+function describe(results: CaseResult[]): string {
+  return results.map((r) => `${r.id}: ${r.verdict}: ${r.reason}`).join("\n");
+}
+
+Deno.test({
+  name: "socket-tcp's own servidor.ts and cliente.ts pass every case",
+  ignore: !canRun,
+  async fn() {
+    const [server, client] = await Promise.all([
+      judge({
+        role: "server",
+        template: `${DENO} run --allow-net ${ROOT}servidor.ts {host} {port} --once --quiet`,
+        cwd: ROOT,
+        cases: CASES,
+        parallel: 4,
+        bound: 30_000,
+      }),
+      judge({
+        role: "client",
+        template: `${DENO} run --allow-net ${ROOT}cliente.ts {host} {port} --quiet`,
+        cwd: ROOT,
+        cases: CASES,
+        parallel: 4,
+        bound: 30_000,
+      }),
+    ]);
+    for (const results of [server, client]) {
+      assert.equal(results.length, CASES.length);
+      assert.deepEqual(
+        results.filter((r) => r.verdict !== "pass").map((r) => r.id),
+        [],
+        describe(results),
+      );
+      for (const r of results) {
+        assert.ok(r.datagrams >= 8, `${r.id}: ${r.datagrams} datagrams`);
+        assert.ok(r.rules.every((rule) => rule.ok), describe(results));
+      }
+    }
+  },
+});
+
+/** A mutant, the role it plays, and what the checker must say of each case run. */
+interface Expectation {
+  mutant: string;
+  role: Role;
+  /** Case id -> verdicts allowed and a pattern the reason must match; absent cases must pass. */
+  caught: Record<string, { verdicts: string[]; reason: RegExp }>;
+  /** Cases that must pass. */
+  passes: string[];
+}
+
+const NOT_PASS = ["deviation", "fail", "hang", "crash"];
+
+const EXPECTATIONS: Expectation[] = [
+  {
+    mutant: "no_handshake_timeout",
+    role: "client",
+    caught: {
+      "lost-syn": {
+        verdicts: ["hang"],
+        reason: /after the SYN seq=\d+ was lost, the client did not send it again in \d+ s/,
+      },
+    },
+    passes: ["ascii"],
+  },
+  {
+    mutant: "no_handshake_timeout",
+    role: "server",
+    caught: {
+      "lost-synack": {
+        verdicts: ["hang"],
+        reason: /after the SYN\+ACK seq=\d+ was lost, the server did not send it again/,
+      },
+    },
+    passes: ["ascii"],
+  },
+  {
+    mutant: "fin_once",
+    role: "client",
+    caught: {
+      "lost-fin": {
+        verdicts: ["hang", "fail"],
+        reason: /after the FIN seq=\d+ was lost, the client did not send it again.*step 8/,
+      },
+    },
+    passes: ["ascii", "lost-finack"],
+  },
+  {
+    mutant: "utf8_segments",
+    role: "client",
+    caught: {
+      utf8: { verdicts: ["crash"], reason: /crashed: "UnicodeDecodeError/ },
+      binary: { verdicts: ["crash"], reason: /crashed: "UnicodeDecodeError/ },
+    },
+    passes: ["ascii"],
+  },
+  {
+    mutant: "utf8_segments",
+    role: "server",
+    caught: {
+      utf8: { verdicts: ["crash"], reason: /crashed: "UnicodeDecodeError/ },
+    },
+    passes: ["two-segments"],
+  },
+  {
+    mutant: "synack_own_number",
+    role: "server",
+    caught: {
+      ascii: {
+        verdicts: ["crash", "hang", "fail"],
+        reason:
+          /answered SYN seq=(\d+) with SYN\+ACK seq=\d+; the assignment expects seq=\d+ \(x\+1\)/,
+      },
+    },
+    passes: [],
+  },
+  {
+    mutant: "data_by_end",
+    role: "client",
+    caught: {
+      ascii: { verdicts: NOT_PASS, reason: /it is numbered by its end/ },
+    },
+    passes: [],
+  },
+  {
+    mutant: "zero_padded_seq",
+    role: "client",
+    caught: {
+      ascii: {
+        verdicts: ["deviation"],
+        reason: /zero-pads SEQ \("1\|\|\|0\|\|\|0\|\|\|000000\d\d/,
+      },
+    },
+    passes: [],
+  },
+  {
+    mutant: "chars_not_bytes",
+    role: "client",
+    caught: {
+      utf8: {
+        verdicts: ["crash", "fail", "hang"],
+        reason: /the file's length in bytes, "120"|carries \d+ bytes; the assignment allows 16/,
+      },
+    },
+    passes: ["ascii"],
+  },
+  {
+    mutant: "chars_not_bytes",
+    role: "server",
+    caught: {
+      utf8: {
+        verdicts: ["crash", "fail", "hang"],
+        reason: /with ACK seq=\d+; the assignment expects seq=\d+ \(s\+n, n in bytes\)/,
+      },
+    },
+    passes: ["ascii"],
+  },
+  {
+    mutant: "ack_storm",
+    role: "client",
+    caught: {
+      "duplicate-ack": {
+        verdicts: ["deviation"],
+        reason: /the client sent \d{3,}[\d,]* datagrams for a transfer that needs 15/,
+      },
+    },
+    passes: ["ascii"],
+  },
+  {
+    mutant: "isn_out_of_range",
+    role: "client",
+    caught: { ascii: { verdicts: ["deviation"], reason: /SYN has seq=5000.*0\.\.100/ } },
+    passes: [],
+  },
+  {
+    mutant: "synack_listening_port",
+    role: "server",
+    caught: { ascii: { verdicts: ["deviation"], reason: /from the listening port/ } },
+    passes: [],
+  },
+  {
+    mutant: "last_ack_once",
+    role: "client",
+    caught: { ascii: { verdicts: ["deviation"], reason: /last ACK once; step 8 asks for 3/ } },
+    passes: [],
+  },
+];
+
+Deno.test({
+  name: "each mutant is caught by the cases it should fail, naming its defect, and passes others",
+  ignore: !canRun,
+  async fn() {
+    const failures: string[] = [];
+    await pool(EXPECTATIONS, 3, async (expectation) => {
+      const ids = [...Object.keys(expectation.caught), ...expectation.passes];
+      const results = await judge({
+        role: expectation.role,
+        template: `python3 ${expectation.mutant}.py ${expectation.role} {host} {port}`,
+        cwd: MUTANTS,
+        cases: CASES.filter((c) => ids.includes(c.id)),
+        parallel: 3,
+        bound: 4_000,
+      });
+      const name = `${expectation.mutant} (${expectation.role})`;
+      for (const r of results) {
+        const caught = expectation.caught[r.id];
+        if (caught) {
+          if (!caught.verdicts.includes(r.verdict) || !caught.reason.test(r.reason)) {
+            failures.push(
+              `${name} ${r.id}: expected ${caught.verdicts.join("|")} matching ` +
+                `${caught.reason}, got ${r.verdict}: ${r.reason}`,
+            );
+          }
+        } else if (r.verdict !== "pass") {
+          failures.push(`${name} ${r.id}: expected pass, got ${r.verdict}: ${r.reason}`);
+        }
+      }
+    });
+    assert.deepEqual(failures, []);
+  },
+});
+
+Deno.test({
+  name: "the correct mutant (the fixture unchanged) passes the cases the mutants fail",
+  ignore: !canRun,
+  async fn() {
+    const ids = ["utf8", "binary", "lost-syn", "lost-synack", "lost-fin", "duplicate-ack"];
+    const results = await Promise.all((["client", "server"] as const).map((role) =>
+      judge({
+        role,
+        template: `python3 correct.py ${role} {host} {port}`,
+        cwd: MUTANTS,
+        cases: CASES.filter((c) => ids.includes(c.id)),
+        parallel: 3,
+        bound: 10_000,
+      })
+    ));
+    for (const r of results.flat()) assert.equal(r.verdict, "pass", `${r.id}: ${r.reason}`);
+  },
+});
+
+async function cli(args: string[]) {
+  const output = await new Deno.Command(DENO, {
+    args: ["run", "-A", `${ROOT}conformance.ts`, ...args],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).output();
+  const decoder = new TextDecoder();
+  return {
+    code: output.code,
+    stdout: decoder.decode(output.stdout),
+    stderr: decoder.decode(output.stderr),
+  };
+}
+
+Deno.test({
+  name: "the checker refuses bad usage in one line, exit 2",
+  ignore: !canRun,
+  async fn() {
+    const cases: [string[], RegExp][] = [
+      [[], /give one of --server TEMPLATE or --client TEMPLATE/],
+      [["--server", "python3 s.py 8000"], /has no \{port\}/],
+      [["--server", "x {port}", "--client", "y {port}"], /give one of/],
+      [
+        ["--server", "x {port}", "--cwd", "/nonexistent/dir"],
+        /--cwd "\/nonexistent\/dir" is not a directory/,
+      ],
+      [["--server", "x {port}", "--cases", "ascii,bogus"], /unknown case "bogus"; see --list/],
+      [["--server", "x {port}", "--bound=-1"], /--bound is "-1", expected a number > 0/],
+      [["--server", "x {port}", "--bogus"], /bogus/],
+      [["--server", "x {port}", "extra"], /unexpected argument "extra"/],
+    ];
+    await Promise.all(cases.map(async ([args, pattern]) => {
+      const result = await cli(args);
+      assert.equal(result.code, 2, `${args.join(" ")}: ${result.stderr}`);
+      const first = result.stderr.split("\n")[0];
+      assert.match(first, /^conformance: /, args.join(" "));
+      assert.match(first, pattern, args.join(" "));
+    }));
+  },
+});
+
+Deno.test({
+  name: "the checker lists its cases, and says so when a command does not start or never listens",
+  ignore: !canRun,
+  async fn() {
+    const [list, missing, silent, exits] = await Promise.all([
+      cli(["--list"]),
+      cli(["--server", "no-such-command-xyz {port}"]),
+      cli(["--server", "sleep 20 # {port}", "--cases", "ascii", "--bound", "1"]),
+      cli(["--server", "echo boom >&2; exit 3 # {port}", "--cases", "ascii", "--bound", "5"]),
+    ]);
+    assert.equal(list.code, 0);
+    const lines = list.stdout.trim().split("\n");
+    assert.equal(lines.length, CASES.length);
+    for (const id of ["ascii", "lost-handshake-ack", "delayed-segment", "loss-20"]) {
+      assert.ok(lines.some((line) => line.startsWith(`${id} `)), id);
+    }
+    assert.equal(missing.code, 1, missing.stderr);
+    assert.equal(
+      missing.stderr.trim(),
+      `conformance: cannot start "no-such-command-xyz": command not found`,
+    );
+    assert.equal(silent.code, 1);
+    assert.match(silent.stdout, /ascii\s+hang .*did not listen on UDP port \d+ within 1 s/);
+    assert.match(silent.stdout, /0 passed, 1 failed$/m);
+    assert.equal(exits.code, 1);
+    assert.match(
+      exits.stdout,
+      /ascii\s+fail .*exited with code 3 before listening on port \d+: "boom"/,
+    );
+  },
+});
