@@ -26,7 +26,7 @@ import {
   PAYLOADS,
 } from "./conformance_cases.ts";
 import { relayTraceToMermaid } from "./diagram.ts";
-import { formatAddr, udpLink } from "./link.ts";
+import { udpLink } from "./link.ts";
 import { type RelayEvent, type RelayTraceRecord, relayTraceRecorder, startRelay } from "./relay.ts";
 
 export { CASES };
@@ -244,7 +244,6 @@ export function checkWire(input: WireInput): RuleResult[] {
       detail === undefined ? { rule: name, ok: true } : { rule: name, ok: false, detail },
     );
   const who = role === "client" ? "the client" : "the server";
-  const Who = role === "client" ? "The client" : "The server";
 
   // header-format
   const bad = mine.find((s) => s.formatProblem);
@@ -457,7 +456,6 @@ export function checkWire(input: WireInput): RuleResult[] {
     mine.length <= limit ? undefined : `${who} sent ${count(mine.length)} datagrams for a ` +
       `transfer that needs ${needed}`,
   );
-  void Who;
   return results.sort((a, b) => Number(a.ok) - Number(b.ok));
 }
 
@@ -1301,6 +1299,3 @@ export async function main(args: string[]): Promise<number> {
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));
-
-void formatAddr;
-void (null as unknown as CaseDirection);

@@ -446,7 +446,6 @@ export function relayTraceToMermaid(
   const head = options.head ?? 25;
   const tail = options.tail ?? 25;
   const sorted = [...records].sort((a, b) => a.time - b.time || a.id - b.id);
-  const origin = sorted[0]?.time ?? 0;
   const arrivals = new Map<number, RelayTraceRecord>();
   const steps: { lines: string[]; lost: boolean }[] = [];
   for (const r of sorted) {
@@ -510,7 +509,6 @@ export function relayTraceToMermaid(
   } else {
     for (const s of steps) lines.push(...s.lines);
   }
-  void origin;
   lines.push("```");
   return lines.join("\n") + "\n";
 }

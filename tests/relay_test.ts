@@ -328,7 +328,10 @@ Deno.test({
       ]);
       assert.equal(result.code, 0, result.stderr);
       assert.match(result.stderr, /seed 7/);
-      assert.match(result.stderr, /to server: 0 received \+ 0 duplicated = 0 forwarded \+ 0 dropped/);
+      assert.match(
+        result.stderr,
+        /to server: 0 received \+ 0 duplicated = 0 forwarded \+ 0 dropped/,
+      );
       assert.match(result.stderr, /to client: 0 received/);
     } finally {
       server.close();
