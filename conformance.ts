@@ -18,13 +18,7 @@
 
 import { parseArgs } from "node:util";
 import { CliError, parseCommandLine, UsageError } from "./cli.ts";
-import {
-  type CaseDefinition,
-  type CaseDirection,
-  CASES,
-  payloadOf,
-  PAYLOADS,
-} from "./conformance_cases.ts";
+import { type CaseDefinition, CASES, payloadOf, PAYLOADS } from "./conformance_cases.ts";
 import { relayTraceToMermaid } from "./diagram.ts";
 import { udpLink } from "./link.ts";
 import { type RelayEvent, type RelayTraceRecord, relayTraceRecorder, startRelay } from "./relay.ts";
