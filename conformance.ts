@@ -640,7 +640,7 @@ export async function runCase(
   const record = relayTraceRecorder();
   const onEvent = (event: RelayEvent) => {
     const line = record(event);
-    if (!line) return;
+    if (!line || line.kind !== "relay") return;
     wire.push(line);
     if (event.type === "datagram") datagrams.push({ record: line, bytes: event.bytes });
   };

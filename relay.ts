@@ -86,6 +86,12 @@ export type RelayDirection = "toServer" | "toClient";
  */
 export type RelayEvent =
   | {
+    /** The relay is listening on `listen` and forwards to `target` (the first event). */
+    type: "listen";
+    listen: Addr;
+    target: Addr;
+  }
+  | {
     /** A datagram from a new client address: the relay opened an upstream socket for it. */
     type: "connection";
     client: Addr;
@@ -758,6 +764,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     await relayDatagram("toClient", mirror, data, entry.client, entry.client, from);
   };
 
+  onEvent({ type: "listen", listen: listener.localAddr, target });
   serve(listener, () => closed, (data, from) => {
     const upstream = entryFor(from).upstream;
     return relayDatagram("toServer", upstream, data, target, from, target);
@@ -812,6 +819,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { relayTraceRecorder } from "./relay.ts";
  * const record = relayTraceRecorder();
  * const line = record({
@@ -820,7 +828,8 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
  *   to: { hostname: "127.0.0.1", port: 8000 }, bytes: new TextEncoder().encode("1|||0|||0|||7|||"),
  *   kind: "SYN", seq: 7, len: 0, action: "drop", fate: "dropped", delays: [], rule: true,
  * });
- * console.log(line?.fate, line?.flags, line?.server); // "dropped" "SYN" "127.0.0.1:8000"
+ * assert.ok(line?.kind === "relay");
+ * assert.deepEqual([line.fate, line.flags, line.server], ["dropped", "SYN", "127.0.0.1:8000"]);
  * ```
  */
 export interface RelayTraceRecord {
@@ -854,13 +863,82 @@ export interface RelayTraceRecord {
 }
 
 /**
- * A converter from {@linkcode RelayEvent}s to {@linkcode RelayTraceRecord}s
- * (undefined for events that are not about a datagram). It remembers each
+ * A line of a relay's trace file about its ports: where it listens, and for
+ * each client the upstream port it talks to the server from (`connection`)
+ * and the port that stands for each server port toward that client
+ * (`mirror`). With it, the traces of a client and a server taken on the two
+ * sides of the relay can be matched (`deno task diagram`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { parseRelayMapping } from "./relay.ts";
+ * const text = '{"time":1,"kind":"relay-map","event":"listen","listen":"127.0.0.1:9000",' +
+ *   '"target":"127.0.0.1:8000"}\n';
+ * assert.equal(parseRelayMapping(text)[0].target, "127.0.0.1:8000");
+ * ```
+ */
+export interface RelayMappingRecord {
+  /** Epoch ms. */
+  time: number;
+  /** Always `relay-map`. */
+  kind: "relay-map";
+  /** `listen`: the relay's own address; `connection`: a client's upstream; `mirror`: a server port's stand-in. */
+  event: "listen" | "connection" | "mirror";
+  /** For `listen`: where clients send to. */
+  listen?: string;
+  /** For `listen`: the server's listening address. */
+  target?: string;
+  /** For `connection` and `mirror`: the client's address. */
+  client?: string;
+  /** For `connection`: the relay's port that talks to the server for this client. */
+  upstream?: string;
+  /** For `mirror`: the server's address (a per-connection port). */
+  server?: string;
+  /** For `mirror`: the relay's port that stands for `server` toward the client. */
+  mirror?: string;
+}
+
+/**
+ * A converter from {@linkcode RelayEvent}s to the lines of a relay trace:
+ * {@linkcode RelayTraceRecord}s for datagrams, {@linkcode RelayMappingRecord}s
+ * for the relay's ports, undefined for other events. It remembers each
  * datagram, so that its `release` and `discard` lines say what it was.
  */
-export function relayTraceRecorder(): (event: RelayEvent) => RelayTraceRecord | undefined {
+export function relayTraceRecorder(): (
+  event: RelayEvent,
+) => RelayTraceRecord | RelayMappingRecord | undefined {
   const known = new Map<number, Omit<RelayTraceRecord, "time" | "fate">>();
+  const time = () => performance.timeOrigin + performance.now();
   return (event) => {
+    if (event.type === "listen") {
+      return {
+        time: time(),
+        kind: "relay-map",
+        event: "listen",
+        listen: formatAddr(event.listen),
+        target: formatAddr(event.target),
+      };
+    }
+    if (event.type === "connection") {
+      return {
+        time: time(),
+        kind: "relay-map",
+        event: "connection",
+        client: formatAddr(event.client),
+        upstream: formatAddr(event.upstream),
+      };
+    }
+    if (event.type === "mirror") {
+      return {
+        time: time(),
+        kind: "relay-map",
+        event: "mirror",
+        client: formatAddr(event.client),
+        server: formatAddr(event.server),
+        mirror: formatAddr(event.mirror),
+      };
+    }
     if (event.type === "datagram") {
       const base = {
         kind: "relay" as const,
@@ -889,21 +967,39 @@ export function relayTraceRecorder(): (event: RelayEvent) => RelayTraceRecord | 
 }
 
 /**
+ * The {@linkcode RelayMappingRecord}s of a relay trace; other lines are skipped.
+ */
+export function parseRelayMapping(text: string): RelayMappingRecord[] {
+  const records: RelayMappingRecord[] = [];
+  for (const line of text.split("\n")) {
+    if (!line.includes('"relay-map"')) continue;
+    try {
+      const value = JSON.parse(line);
+      if (value?.kind === "relay-map") records.push(value);
+    } catch {
+      // not a mapping line
+    }
+  }
+  return records;
+}
+
+/**
  * Parses a relay trace (JSON lines of {@linkcode RelayTraceRecord}); lines
- * that are not relay records are skipped.
+ * that are not datagram records are skipped.
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseRelayTrace } from "./relay.ts";
  * const text = '{"time":1,"kind":"relay","id":1,"direction":"toServer","client":"127.0.0.1:5000",' +
  *   '"server":"127.0.0.1:8000","flags":"SYN","seq":7,"len":0,"fate":"dropped"}\n';
- * console.log(parseRelayTrace(text)[0].fate); // "dropped"
+ * assert.equal(parseRelayTrace(text)[0].fate, "dropped");
  * ```
  */
 export function parseRelayTrace(text: string): RelayTraceRecord[] {
   const records: RelayTraceRecord[] = [];
   for (const line of text.split("\n")) {
-    if (!line.includes('"relay"')) continue;
+    if (!line.includes('"kind":"relay"')) continue;
     try {
       const value = JSON.parse(line);
       if (value?.kind === "relay" && typeof value.time === "number") records.push(value);
@@ -1060,6 +1156,7 @@ async function main(args: string[]): Promise<number> {
     const line = record(event);
     if (!line) return;
     trace?.writeSync(encoder.encode(JSON.stringify(line) + "\n"));
+    if (line.kind === "relay-map") return;
     if (!options.quiet && line.fate !== "forwarded" && line.fate !== "released") {
       const seconds = ((line.time - start) / 1000).toFixed(3);
       const where = line.direction === "toServer" ? "to server" : "to client";

@@ -97,6 +97,7 @@ Deno.test("the relay mirrors the server's new port and forwards bytes both ways"
     assert.deepEqual(
       events.filter((event) => event.type !== "datagram"),
       [
+        { type: "listen", listen: relay.addr, target: server.localAddr },
         {
           type: "connection",
           client: client.localAddr,
@@ -549,9 +550,13 @@ Deno.test({
       assert.match(lines[1], /^relay: \d+\.\d{3} s {2}to server {2}SYN seq=7 len=0 {2}dropped$/);
       assert.match(lines[2], /^relay: \d+\.\d{3} s {2}to server {2}DATA seq=9 len=4 {2}dropped$/);
       assert.match(stderr, /to server: 2 received \+ 0 duplicated = 0 forwarded \+ 2 dropped/);
-      const records = (await Deno.readTextFile(traceFile)).trim().split("\n").map((line) =>
-        JSON.parse(line)
-      );
+      const lines2 = (await Deno.readTextFile(traceFile)).trim().split("\n");
+      const all = lines2.map((line) => JSON.parse(line));
+      assert.deepEqual(all.filter((r) => r.kind === "relay-map").map((r) => r.event), [
+        "listen",
+        "connection",
+      ]);
+      const records = all.filter((r) => r.kind === "relay");
       assert.deepEqual(
         records.map((r) => [r.kind, r.id, r.direction, r.flags, r.seq, r.len, r.fate]),
         [
