@@ -496,6 +496,9 @@ async function collect(stream: ReadableStream<Uint8Array>, onChunk?: (text: stri
   return out;
 }
 
+/** Every process started and not yet ended, so that Ctrl+C can stop them all. */
+const live = new Set<Running>();
+
 /** Starts `args` in its own process group (so that a stop reaches its children). */
 function spawn(
   name: string,
@@ -523,7 +526,11 @@ function spawn(
     exited: false,
     killed: false,
   };
-  running.status.then(() => running.exited = true);
+  live.add(running);
+  running.status.then(() => {
+    running.exited = true;
+    live.delete(running);
+  });
   return running;
 }
 
@@ -633,6 +640,7 @@ export async function runCase(
   const mss = options.mss ?? 16;
   const payload = payloadOf(definition);
   const tmp = await Deno.makeTempDir({ prefix: `conformance-${definition.id}-` });
+  tempDirs.add(tmp);
   const file = `${tmp}/input.bin`;
   await Deno.writeFile(file, payload);
   const datagrams: { record: RelayTraceRecord; bytes: Uint8Array }[] = [];
@@ -821,7 +829,18 @@ export async function runCase(
     await Promise.all(processes.flatMap((p) => [p.stdout, p.stderr]));
     await relay?.close();
     await Deno.remove(tmp, { recursive: true }).catch(() => {});
+    tempDirs.delete(tmp);
   }
+}
+
+/** The temporary folders of the cases running. */
+const tempDirs = new Set<string>();
+
+/** Stops every process the checker started and removes its temporary folders. */
+async function cleanUp(): Promise<void> {
+  await Promise.all([...live].map(stop));
+  for (const dir of tempDirs) Deno.removeSync(dir, { recursive: true });
+  tempDirs.clear();
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
@@ -1253,7 +1272,10 @@ export async function main(args: string[]): Promise<number> {
     }
     const tty = Deno.stderr.isTerminal();
     let done = 0;
-    const results = await judge({
+    const interrupted = Promise.withResolvers<"interrupted">();
+    const onSignal = () => interrupted.resolve("interrupted");
+    Deno.addSignalListener("SIGINT", onSignal);
+    const judged = judge({
       role: options.role,
       template: options.template,
       cwd: options.cwd,
@@ -1271,7 +1293,24 @@ export async function main(args: string[]): Promise<number> {
         );
       }
     });
+    const outcome = await Promise.race([judged, interrupted.promise]);
+    Deno.removeSignalListener("SIGINT", onSignal);
     if (tty && !options.quiet) Deno.stderr.writeSync(new TextEncoder().encode("\r\x1b[2K"));
+    if (outcome === "interrupted") {
+      await cleanUp();
+      console.error(`conformance: interrupted after ${done} of ${options.cases.length} case(s)`);
+      return 130;
+    }
+    const results = outcome;
+    // The same failure to start in every case is said once, as the problem it is.
+    const same = (reason: string) => reason.replace(/port \d+/g, "port N");
+    const first = results[0]?.reason;
+    if (
+      first && results.every((r) => same(r.reason) === same(first)) &&
+      /before listening|did not listen|exited with code \d+ before/.test(first)
+    ) {
+      console.error(`conformance: ${first}`);
+    }
     const report = toReport(options.role, options.template, results);
     const table = formatTable(results);
     if (options.quiet) console.log(table.split("\n").at(-1));

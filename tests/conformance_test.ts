@@ -327,3 +327,118 @@ Deno.test({
     );
   },
 });
+
+Deno.test({
+  name: "--batch judges every submission, resumes, redoes with --force, and survives a hostile one",
+  ignore: !canRun,
+  async fn() {
+    const root = await Deno.makeTempDir({ prefix: "conformance-batch-" });
+    try {
+      const scripts: Record<string, string> = {
+        ana: 'exec python3 correct.py "$@"',
+        beto: 'exec python3 fin_once.py "$@"',
+        hostil: "sleep 100 & sleep 100",
+      };
+      for (const [name, script] of Object.entries(scripts)) {
+        await Deno.mkdir(`${root}/${name}`);
+        for await (const entry of Deno.readDir(MUTANTS)) {
+          if (entry.name.endsWith(".py")) {
+            await Deno.copyFile(`${MUTANTS}/${entry.name}`, `${root}/${name}/${entry.name}`);
+          }
+        }
+        await Deno.writeTextFile(`${root}/${name}/run.sh`, script + "\n");
+      }
+      const args = [
+        "--client",
+        "sh run.sh client {host} {port}",
+        "--batch",
+        root,
+        "--jobs",
+        "3",
+        "--cases",
+        "ascii,lost-fin",
+        "--bound",
+        "3",
+      ];
+      const first = await cli(args);
+      assert.equal(first.code, 1, first.stderr);
+      const csv = await Deno.readTextFile(`${root}/conformance-summary.csv`);
+      assert.deepEqual(csv.trim().split("\n"), [
+        "submission,passed,failed,ascii,lost-fin",
+        "ana,2,0,pass,pass",
+        "beto,1,1,pass,hang",
+        "hostil,0,2,hang,hang",
+      ]);
+      const md = await Deno.readTextFile(`${root}/conformance-summary.md`);
+      assert.ok(md.includes("| beto | 1/2 | pass | hang |"), md);
+      const report = JSON.parse(await Deno.readTextFile(`${root}/beto/conformance.json`));
+      assert.equal(report.cases[1].id, "lost-fin");
+      assert.match(
+        report.cases[1].reason,
+        /FIN seq=\d+ was lost, the client did not send it again/,
+      );
+      assert.match(await Deno.readTextFile(`${root}/beto/conformance.md`), /C-xS: FIN seq=\d+/);
+
+      // Resumable: nothing is run again, unless --force.
+      await Deno.writeTextFile(`${root}/beto/run.sh`, 'exec python3 correct.py "$@"\n');
+      const again = await cli(args);
+      assert.equal((again.stderr.match(/already judged/g) ?? []).length, 3, again.stderr);
+      assert.equal(await Deno.readTextFile(`${root}/conformance-summary.csv`), csv);
+      const forced = await cli([...args, "--force", "--cases", "lost-fin"]);
+      assert.ok(!forced.stderr.includes("already judged"), forced.stderr);
+      assert.match(
+        await Deno.readTextFile(`${root}/conformance-summary.csv`),
+        /^beto,1,0,pass$/m,
+      );
+    } finally {
+      await Deno.remove(root, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "Ctrl+C stops the cases' processes and exits 130",
+  ignore: !canRun,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "conformance-sigint-" });
+    try {
+      const child = new Deno.Command(DENO, {
+        args: [
+          "run",
+          "-A",
+          `${ROOT}conformance.ts`,
+          "--server",
+          "echo $$ > pid; sleep 30 # {port}",
+          "--cwd",
+          dir,
+          "--cases",
+          "ascii",
+          "--bound",
+          "30",
+        ],
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+      // Bounded wait for the command under test to start.
+      let pid = "";
+      for (let i = 0; i < 500 && pid === ""; i++) {
+        pid = await Deno.readTextFile(`${dir}/pid`).then((t) => t.trim(), () => "");
+        if (pid === "") await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      assert.notEqual(pid, "", "the command under test never started");
+      child.kill("SIGINT");
+      const output = await child.output();
+      const stderr = new TextDecoder().decode(output.stderr);
+      assert.equal(output.code, 130, stderr);
+      assert.match(stderr, /conformance: interrupted after 0 of 1 case\(s\)/);
+      const state = await Deno.readTextFile(`/proc/${pid}/stat`).then(
+        (text) => text.split(") ")[1]?.[0],
+        () => "gone",
+      );
+      assert.ok(state === "gone" || state === "Z", `the command under test is still ${state}`);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
