@@ -421,9 +421,10 @@ export function checkWire(input: WireInput): RuleResult[] {
   // retransmit: each datagram of the end under test that the relay dropped came again.
   for (const lost of mine.filter((s) => s.record.fate === "dropped" && s.record.id)) {
     if (definition.random) break; // under random loss, a hang or a failure tells
-    const again = mine.some((s) =>
-      s.record.id > lost.record.id && s.kind === lost.kind && s.seq === lost.seq
-    );
+    const same = (s: WireSegment) => s.kind === lost.kind && s.seq === lost.seq;
+    // Sent again later; or itself a (spurious) copy of one that got through before.
+    const again = mine.some((s) => s.record.id > lost.record.id && same(s)) ||
+      mine.some((s) => s.record.id < lost.record.id && same(s) && s.record.fate !== "dropped");
     // An ACK is sent again only when the peer repeats itself: not judged here.
     if (!again && lost.kind !== "ACK") {
       const step = lost.kind === "FIN"

@@ -5,15 +5,22 @@
  * naming the defect, and pass the others. Plus the checker's bad usage.
  */
 import assert from "node:assert/strict";
-import { type CaseResult, CASES, judge, pool, type Role } from "../conformance.ts";
+import { type CaseResult, CASES, checkWire, judge, pool, type Role } from "../conformance.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const MUTANTS = `${ROOT}tests/fixtures/mutants`;
 const DENO = Deno.execPath();
 const canRun = (await Deno.permissions.query({ name: "run" })).state === "granted";
 
+/** The verdicts, and the wire of every case not passed (to diagnose a failure). */
 function describe(results: CaseResult[]): string {
-  return results.map((r) => `${r.id}: ${r.verdict}: ${r.reason}`).join("\n");
+  return results.map((r) =>
+    `${r.id}: ${r.verdict}: ${r.reason}` + (r.verdict === "pass" ? "" : "\n" +
+      (r.wire ?? []).map((w) =>
+        `  #${w.id} ${w.time.toFixed(1)} ${w.direction} ${w.client} ${w.server} ` +
+        `${w.flags} seq=${w.seq} len=${w.len} ${w.fate}`
+      ).join("\n"))
+  ).join("\n");
 }
 
 Deno.test({
@@ -441,4 +448,125 @@ Deno.test({
       await Deno.remove(dir, { recursive: true });
     }
   },
+});
+
+// ------------------------------------------------------------------ checkWire, pure
+
+/** A wire view from lines "C>S 1|||0|||0|||7|||" (client to server) or "S>C …", "x" marks a drop. */
+function wireOf(lines: string[]) {
+  const encoder = new TextEncoder();
+  return lines.map((line, i) => {
+    const [arrow, text, mark] = line.split(" ");
+    const direction = arrow === "C>S" ? "toServer" as const : "toClient" as const;
+    return {
+      record: {
+        time: i,
+        kind: "relay" as const,
+        id: i + 1,
+        direction,
+        client: "127.0.0.1:5000",
+        server: i === 0 ? "127.0.0.1:8000" : "127.0.0.1:9000",
+        flags: "",
+        seq: 0,
+        len: 0,
+        fate: mark === "x" ? "dropped" as const : "forwarded" as const,
+      },
+      bytes: encoder.encode(text.replaceAll("_", " ")),
+    };
+  });
+}
+
+const HANDSHAKE = ["C>S 1|||0|||0|||7|||", "S>C 1|||1|||0|||8|||", "C>S 0|||1|||0|||9|||"];
+
+function broken(role: Role, id: string, lines: string[]) {
+  return Object.fromEntries(
+    checkWire({
+      role,
+      definition: CASES.find((c) => c.id === id)!,
+      listening: "127.0.0.1:8000",
+      mss: 16,
+      seconds: 60,
+      datagrams: wireOf(lines),
+    }).filter((r) => !r.ok).map((r) => [r.rule, r.detail]),
+  );
+}
+
+Deno.test("checkWire: a dropped spurious copy of a segment that got through needs no resend", () => {
+  const lines = [
+    ...HANDSHAKE,
+    "C>S 0|||0|||0|||9|||16",
+    "C>S 0|||0|||0|||9|||16 x", // a spurious retransmission, dropped
+    "S>C 0|||1|||0|||11|||",
+    "C>S 0|||0|||0|||11|||0123456789abcdef",
+    "S>C 0|||1|||0|||27|||",
+    "C>S 0|||0|||1|||27|||",
+    "S>C 0|||1|||1|||28|||",
+    "C>S 0|||1|||0|||29|||",
+    "C>S 0|||1|||0|||29|||",
+    "C>S 0|||1|||0|||29|||",
+  ];
+  assert.deepEqual(broken("client", "one-segment", lines), {});
+  // Had the first copy been the dropped one, with nothing after it, the rule breaks.
+  assert.deepEqual(broken("client", "one-segment", [...HANDSHAKE, "C>S 0|||0|||0|||9|||16 x"]), {
+    retransmit:
+      "after the data segment seq=9 was lost, the client did not send it again in 60 s: " +
+      "Stop & Wait resends it after a timeout",
+  });
+});
+
+Deno.test("checkWire: a FIN sent once and lost, and a last ACK sent once, are named", () => {
+  assert.deepEqual(
+    broken("client", "lost-fin", [
+      ...HANDSHAKE,
+      "C>S 0|||0|||0|||9|||0",
+      "S>C 0|||1|||0|||10|||",
+      "C>S 0|||0|||1|||10||| x",
+    ]),
+    {
+      "length-first": 'the first data segment carries "0"; the assignment expects the file\'s ' +
+        'length in bytes, "118"',
+      retransmit:
+        "after the FIN seq=10 was lost, the client did not send it again in 60 s: step 8 " +
+        "asks to resend it after each timeout, up to 3 times",
+    },
+  );
+  const lines = [...HANDSHAKE, "C>S 0|||0|||0|||9|||0", "S>C 0|||1|||0|||10|||"];
+  lines.push("C>S 0|||0|||1|||10|||", "S>C 0|||1|||1|||11|||", "C>S 0|||1|||0|||12|||");
+  assert.deepEqual(broken("client", "empty", lines), {
+    "last-ack-copies": "the client sent the closing's last ACK once; step 8 asks for 3 copies, a " +
+      "timeout apart",
+  });
+});
+
+Deno.test("checkWire: a re-ACK of a duplicate is fine, an ACK counted in characters is not", () => {
+  const data = ["C>S 0|||0|||0|||9|||3", "S>C 0|||1|||0|||10|||"];
+  const segment = "C>S 0|||0|||0|||10|||a\u00f1b";
+  assert.deepEqual(
+    broken("server", "ascii", [
+      ...HANDSHAKE,
+      ...data,
+      segment,
+      "S>C 0|||1|||0|||14|||",
+      segment,
+      "S>C 0|||1|||0|||14|||",
+    ]),
+    {},
+  );
+  assert.deepEqual(
+    broken("server", "ascii", [...HANDSHAKE, ...data, segment, "S>C 0|||1|||0|||13|||"]),
+    {
+      "data-ack": "the server answered the data segment seq=10 with 4 bytes with ACK seq=13; the " +
+        "assignment expects seq=14 (s+n, n in bytes)",
+    },
+  );
+});
+
+Deno.test("checkWire: a storm is counted against what the transfer needs", () => {
+  const lines = [...HANDSHAKE];
+  for (let i = 0; i < 101; i++) lines.push("C>S 0|||0|||0|||9|||1");
+  assert.equal(
+    broken("client", "two-segments", lines)["no-storm"],
+    "the client sent 103 datagrams for a transfer that needs 9",
+  );
+  assert.equal(broken("client", "two-segments", lines.slice(0, 60))["no-storm"], undefined);
 });
