@@ -73,7 +73,7 @@ export const RULES: Readonly<Record<string, string>> = {
   "close-seq": "FIN s, then FIN+ACK s+1, then ACK s+2",
   "fin-retries": "the FIN is sent at most 3 times",
   "last-ack-copies": "the closing's last ACK is sent 3 times",
-  "retransmit": "a lost segment is sent again after a timeout",
+  "retransmit": "a lost segment (not an ACK or FIN+ACK) is sent again after a timeout",
   "no-storm": "no more datagrams than a small multiple of what the transfer needs",
 };
 
@@ -426,8 +426,9 @@ export function checkWire(input: WireInput): RuleResult[] {
     // Sent again later; or itself a (spurious) copy of one that got through before.
     const again = mine.some((s) => s.record.id > lost.record.id && same(s)) ||
       mine.some((s) => s.record.id < lost.record.id && same(s) && s.record.fate !== "dropped");
-    // An ACK is sent again only when the peer repeats itself: not judged here.
-    if (!again && lost.kind !== "ACK") {
+    // An ACK, or a FIN+ACK (step 8: host B only waits 3 timeouts for the last ACK), is sent
+    // again only when the peer repeats itself, if it is still there: not judged here.
+    if (!again && lost.kind !== "ACK" && lost.kind !== "FIN+ACK") {
       const step = lost.kind === "FIN"
         ? "step 8 asks to resend it after each timeout, up to 3 times"
         : lost.kind.startsWith("SYN")
@@ -585,6 +586,17 @@ function udpPortBound(port: number): boolean | undefined {
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Races `promise` against `ms`; the timer is cleared either way. */
+async function within<T>(promise: Promise<T>, ms: number): Promise<T | "timeout"> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<"timeout">((resolve) => timer = setTimeout(resolve, ms, "timeout"));
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 function lastLine(bytes: Uint8Array): string {
   const lines = new TextDecoder().decode(bytes).split("\n").map((l) => l.trim()).filter((l) =>
@@ -745,8 +757,8 @@ export async function runCase(
       );
       processes.push(ours);
       ours.status.then(() => ready.reject(new Error("socket-tcp's server exited")));
-      const port = await Promise.race([ready.promise, sleep(30_000).then(() => 0)]);
-      if (!port) throw new Error("socket-tcp's server did not start in 30 s");
+      const port = await within(ready.promise, 30_000);
+      if (port === "timeout") throw new Error("socket-tcp's server did not start in 30 s");
       listening = `127.0.0.1:${port}`;
       relay = await relayFor(port);
       impl = spawn("implementation", ["sh", "-c", fill(relay.addr.port)], {
@@ -757,9 +769,10 @@ export async function runCase(
       output = () => ours.stdout;
     }
     // Both end by themselves, or are stopped at the bound.
-    const timer = sleep(Math.max(0, bound - (performance.now() - started)));
-    await Promise.race([Promise.all(processes.map((p) => p.status)), timer]);
-    // A stuck end is stopped; the other gets a moment to notice nothing more comes.
+    await within(
+      Promise.all(processes.map((p) => p.status)),
+      Math.max(0, bound - (performance.now() - started)),
+    );
     for (const p of processes) await stop(p);
     await relay.close();
     relay = undefined;
