@@ -804,6 +804,18 @@ export async function runCase(
         ours.killed ? `socket-tcp's ${options.role === "server" ? "client" : "server"}` : "",
       ].filter((s) => s).join(" and ");
       if (retransmit) return result("hang", `${retransmit.detail}`, rules);
+      if (impl.killed && !ours.killed && oursStatus.code === 0 && sameBytes(received, payload)) {
+        return result(
+          "hang",
+          explain(
+            `the file arrived byte-exact and socket-tcp's ${
+              options.role === "server" ? "client" : "server"
+            } closed, but ${implName} still ran after ${Math.round(bound / 1000)} s` +
+              (options.role === "server" ? " (a server under test must exit after one file)" : ""),
+          ),
+          rules,
+        );
+      }
       return result(
         "hang",
         explain(`${stuck} still ran after ${Math.round(bound / 1000)} s and had to be stopped`),

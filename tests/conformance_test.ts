@@ -185,7 +185,8 @@ const EXPECTATIONS: Expectation[] = [
         reason: /the client sent \d{3,}[\d,]* datagrams for a transfer that needs 15/,
       },
     },
-    passes: ["ascii"],
+    // Not even ascii: on a loaded machine a spurious timeout duplicates a segment, and it storms.
+    passes: [],
   },
   {
     mutant: "isn_out_of_range",
