@@ -458,7 +458,19 @@ export function checkWire(input: WireInput): RuleResult[] {
 
 // ------------------------------------------------------------- processes
 
-/** Fills a command template. */
+/**
+ * Fills a command template: `{host}`, `{port}`, `{file}` and `{dir}`; other braces stay.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { fillTemplate } from "./conformance.ts";
+ * assert.equal(
+ *   fillTemplate("python3 s.py {host} {port} {x}", { host: "127.0.0.1", port: "9000" }),
+ *   "python3 s.py 127.0.0.1 9000 {x}",
+ * );
+ * ```
+ */
 export function fillTemplate(template: string, values: Record<string, string>): string {
   return template.replace(/\{(host|port|file|dir)\}/g, (all, name) => values[name] ?? all);
 }
@@ -936,7 +948,21 @@ export function toReport(role: Role, command: string, results: CaseResult[]): Re
   return { role, command, cases, passed, failed: results.length - passed };
 }
 
-/** The terminal table, ending with `N passed, N failed`. */
+/**
+ * The terminal table, ending with `N passed, N failed`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { formatTable } from "./conformance.ts";
+ * const table = formatTable([
+ *   { id: "ascii", verdict: "pass", reason: "ok", seconds: 0.5, datagrams: 26, rules: [] },
+ *   { id: "lost-fin", verdict: "hang", reason: "no FIN again", seconds: 60, datagrams: 22, rules: [] },
+ * ]);
+ * assert.equal(table.split("\n").at(-1), "1 passed, 1 failed");
+ * assert.match(table, /lost-fin +hang +60\.0 s +22 +no FIN again/);
+ * ```
+ */
 export function formatTable(results: CaseResult[]): string {
   const idWidth = Math.max(4, ...results.map((r) => r.id.length));
   const lines = [

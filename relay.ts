@@ -1068,7 +1068,20 @@ function parseNumber(
 const isProbability = (value: number) => value >= 0 && value <= 1;
 const isDuration = (value: number) => value >= 0 && Number.isFinite(value);
 
-/** The summary line of one direction: `received + duplicated = forwarded + dropped`. */
+/**
+ * The summary line of one direction: `received + duplicated = forwarded + dropped`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { formatRelayStats } from "./relay.ts";
+ * const stats = { received: 20, duplicated: 1, forwarded: 12, dropped: 9, reordered: 1, delayed: 0, held: 0 };
+ * assert.equal(
+ *   formatRelayStats("to server", stats),
+ *   "  to server: 20 received + 1 duplicated = 12 forwarded + 9 dropped (1 reordered)",
+ * );
+ * ```
+ */
 export function formatRelayStats(name: string, stats: RelayDirectionStats): string {
   const extra = [
     stats.reordered ? `${stats.reordered} reordered` : "",
