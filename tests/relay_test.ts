@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { type Addr, type DatagramLink, sameAddr, udpLink } from "../link.ts";
-import { type RelayEvent, startRelay } from "../relay.ts";
+import { type Relay, type RelayEvent, type RelayOptions, startRelay } from "../relay.ts";
 import { seededDeadline } from "./_wait.ts";
 
 const SEED = 7;
@@ -343,41 +343,34 @@ Deno.test({
 /** The `type: "datagram"` events, narrowed. */
 type DatagramEvent = Extract<RelayEvent, { type: "datagram" }>;
 
-Deno.test("a datagram held for reorder with nothing after it goes out when the hold expires", async () => {
+/** Runs `body` with a server, a client and a relay between them (`options` added), then closes all. */
+async function withRelay(
+  options: Omit<RelayOptions, "listen" | "target" | "onEvent">,
+  body: (
+    context: { server: DatagramLink; client: DatagramLink; relay: Relay; events: RelayEvent[] },
+  ) => Promise<void>,
+  onEvent?: (event: RelayEvent) => void,
+): Promise<void> {
   const events: RelayEvent[] = [];
   const server = udpLink(LOOPBACK);
   const client = udpLink(LOOPBACK);
   const relay = await startRelay({
+    ...options,
     listen: LOOPBACK,
     target: server.localAddr,
-    toServer: { reorder: 1 },
-    reorderHold: 20,
-    seed: SEED,
-    onEvent: (event) => events.push(event),
+    onEvent: (event) => {
+      events.push(event);
+      onEvent?.(event);
+    },
   });
   try {
-    await send(client, "alone", relay.addr);
-    assert.deepEqual(await receiveText(server, "the held datagram"), [
-      "alone",
-      firstUpstream(events),
-    ]);
-    const stats = relay.stats.toServer;
-    assert.deepEqual(
-      [stats.received, stats.duplicated, stats.forwarded, stats.dropped, stats.reordered],
-      [1, 0, 1, 0, 1],
-      `seed ${SEED}`,
-    );
-    const datagram = events.find((event) => event.type === "datagram") as DatagramEvent;
-    assert.equal(datagram.fate, "reordered");
-    const release = events.find((event) => event.type === "release");
-    assert.ok(release && release.type === "release" && release.id === datagram.id);
-    assert.ok(release.time - datagram.time >= 15, `held ${release.time - datagram.time} ms`);
+    await body({ server, client, relay, events });
   } finally {
     await relay.close();
     server.close();
     client.close();
   }
-});
+}
 
 /** The upstream address of the first connection event. */
 function firstUpstream(events: RelayEvent[]): Addr {
@@ -386,94 +379,98 @@ function firstUpstream(events: RelayEvent[]): Addr {
   return connection.upstream;
 }
 
+Deno.test("a datagram held for reorder with nothing after it goes out when the hold expires", async () => {
+  await withRelay(
+    { toServer: { reorder: 1 }, reorderHold: 20, seed: SEED },
+    async ({ server, client, relay, events }) => {
+      await send(client, "alone", relay.addr);
+      assert.deepEqual(await receiveText(server, "the held datagram"), [
+        "alone",
+        firstUpstream(events),
+      ]);
+      const stats = relay.stats.toServer;
+      assert.deepEqual(
+        [stats.received, stats.duplicated, stats.forwarded, stats.dropped, stats.reordered],
+        [1, 0, 1, 0, 1],
+        `seed ${SEED}`,
+      );
+      const datagram = events.find((event) => event.type === "datagram") as DatagramEvent;
+      assert.equal(datagram.fate, "reordered");
+      const release = events.find((event) => event.type === "release");
+      assert.ok(release && release.type === "release" && release.id === datagram.id);
+      assert.ok(release.time - datagram.time >= 15, `held ${release.time - datagram.time} ms`);
+    },
+  );
+});
+
 Deno.test("every datagram is accounted for: received + duplicated = forwarded + dropped", async () => {
   const count = 60;
   const decided = eventWaiter((event) => event.type === "datagram", count);
-  const events: RelayEvent[] = [];
-  let arrived = 0;
-  const server = udpLink(LOOPBACK);
-  const client = udpLink(LOOPBACK);
-  const relay = await startRelay({
-    listen: LOOPBACK,
-    target: server.localAddr,
-    toServer: { loss: 0.3, duplicate: 0.3, reorder: 0.3, jitter: 2 },
-    reorderHold: 10,
-    seed: SEED,
-    onEvent: (event) => {
-      events.push(event);
-      decided.onEvent(event);
+  await withRelay(
+    {
+      toServer: { loss: 0.3, duplicate: 0.3, reorder: 0.3, jitter: 2 },
+      reorderHold: 10,
+      seed: SEED,
     },
-  });
-  try {
-    for (let i = 0; i < count; i++) await send(client, `0|||0|||0|||${i}|||x`, relay.addr);
-    await within(decided.reached, `${count} decisions`);
-    const datagrams = events.filter((event) => event.type === "datagram") as DatagramEvent[];
-    assert.equal(datagrams.length, count);
-    const copies = datagrams.reduce((sum, event) => sum + event.delays.length, 0);
-    // Every copy not dropped reaches the server, the last ones when their hold or delay ends.
-    while (arrived < copies) {
-      await receiveText(server, `copy ${arrived + 1} of ${copies}`);
-      arrived++;
-    }
-    const stats = relay.stats.toServer;
-    assert.equal(stats.received, count);
-    assert.equal(stats.forwarded, copies, `seed ${SEED}`);
-    assert.equal(
-      stats.received + stats.duplicated,
-      stats.forwarded + stats.dropped,
-      `seed ${SEED}`,
-    );
-    assert.ok(
-      stats.dropped > 5 && stats.duplicated > 5 && stats.reordered > 3,
-      `${JSON.stringify(stats)}, seed ${SEED}`,
-    );
-    const fates = new Set(datagrams.map((event) => event.fate));
-    for (const fate of ["dropped", "duplicated", "reordered", "delayed"]) {
-      assert.ok(fates.has(fate as DatagramEvent["fate"]), `${fate}, seed ${SEED}`);
-    }
-  } finally {
-    await relay.close();
-    server.close();
-    client.close();
-  }
+    async ({ server, client, relay, events }) => {
+      for (let i = 0; i < count; i++) await send(client, `0|||0|||0|||${i}|||x`, relay.addr);
+      await within(decided.reached, `${count} decisions`);
+      const datagrams = events.filter((event) => event.type === "datagram") as DatagramEvent[];
+      assert.equal(datagrams.length, count);
+      const copies = datagrams.reduce((sum, event) => sum + event.delays.length, 0);
+      // Every copy not dropped reaches the server, the last ones when their hold or delay ends.
+      for (let arrived = 0; arrived < copies; arrived++) {
+        await receiveText(server, `copy ${arrived + 1} of ${copies}`);
+      }
+      const stats = relay.stats.toServer;
+      assert.equal(stats.received, count);
+      assert.equal(stats.forwarded, copies, `seed ${SEED}`);
+      assert.equal(
+        stats.received + stats.duplicated,
+        stats.forwarded + stats.dropped,
+        `seed ${SEED}`,
+      );
+      assert.ok(
+        stats.dropped > 5 && stats.duplicated > 5 && stats.reordered > 3,
+        `${JSON.stringify(stats)}, seed ${SEED}`,
+      );
+      const fates = new Set(datagrams.map((event) => event.fate));
+      for (const fate of ["dropped", "duplicated", "reordered", "delayed"]) {
+        assert.ok(fates.has(fate as DatagramEvent["fate"]), `${fate}, seed ${SEED}`);
+      }
+    },
+    decided.onEvent,
+  );
 });
 
 Deno.test("a hold rule keeps a datagram until its retransmission has gone by, or until holdLimit", async () => {
-  const events: RelayEvent[] = [];
-  const server = udpLink(LOOPBACK);
-  const client = udpLink(LOOPBACK);
-  const relay = await startRelay({
-    listen: LOOPBACK,
-    target: server.localAddr,
-    rules: [
-      { direction: "toServer", kind: "DATA", nth: 1, action: "hold" },
-      { direction: "toServer", kind: "DATA", nth: 3, action: "hold" },
-    ],
-    holdLimit: 30,
-    onEvent: (event) => events.push(event),
-  });
-  try {
-    const data = "0|||0|||0|||5|||hola";
-    await send(client, data, relay.addr);
-    await send(client, data, relay.addr); // its retransmission: both go now, the copy first
-    await receiveText(server, "the retransmission");
-    await receiveText(server, "the held original");
-    const sent = events.filter((event) => event.type === "datagram" || event.type === "release")
-      .map((event) => `${event.type} ${event.id}`);
-    assert.deepEqual(sent, ["datagram 1", "datagram 2", "release 1"]);
-    // A held datagram with no retransmission goes out after holdLimit.
-    await send(client, "0|||0|||0|||9|||otro", relay.addr);
-    assert.equal(
-      (await receiveText(server, "the datagram held to the limit"))[0],
-      "0|||0|||0|||9|||otro",
-    );
-    const stats = relay.stats.toServer;
-    assert.deepEqual([stats.received, stats.held, stats.forwarded, stats.dropped], [3, 2, 3, 0]);
-  } finally {
-    await relay.close();
-    server.close();
-    client.close();
-  }
+  await withRelay(
+    {
+      rules: [
+        { direction: "toServer", kind: "DATA", nth: 1, action: "hold" },
+        { direction: "toServer", kind: "DATA", nth: 3, action: "hold" },
+      ],
+      holdLimit: 30,
+    },
+    async ({ server, client, relay, events }) => {
+      const data = "0|||0|||0|||5|||hola";
+      await send(client, data, relay.addr);
+      await send(client, data, relay.addr); // its retransmission: both go now, the copy first
+      await receiveText(server, "the retransmission");
+      await receiveText(server, "the held original");
+      const sent = events.filter((event) => event.type === "datagram" || event.type === "release")
+        .map((event) => `${event.type} ${(event as { id: number }).id}`);
+      assert.deepEqual(sent, ["datagram 1", "datagram 2", "release 1"]);
+      // A held datagram with no retransmission goes out after holdLimit.
+      await send(client, "0|||0|||0|||9|||otro", relay.addr);
+      assert.equal(
+        (await receiveText(server, "the datagram held to the limit"))[0],
+        "0|||0|||0|||9|||otro",
+      );
+      const stats = relay.stats.toServer;
+      assert.deepEqual([stats.received, stats.held, stats.forwarded, stats.dropped], [3, 2, 3, 0]);
+    },
+  );
 });
 
 Deno.test("startRelay refuses a target on port 0", async () => {
