@@ -649,6 +649,7 @@ function deno(script: string, args: string[]): string[] {
     "run",
     "--quiet",
     "--no-prompt",
+    "--unstable-net",
     "--allow-net",
     `--allow-read`,
     new URL(script, HERE).pathname,
@@ -749,7 +750,7 @@ export async function runCase(
       ours = spawn(
         "cliente.ts",
         deno("cliente.ts", ["127.0.0.1", String(relay.addr.port), "--quiet", "--mss", `${mss}`]),
-        { stdin: payload },
+        { stdin: payload, cwd: HERE.pathname },
       );
       processes.push(ours);
       output = () => impl.stdout;
@@ -760,6 +761,7 @@ export async function runCase(
         "servidor.ts",
         deno("servidor.ts", ["127.0.0.1", "0", "--once", "--mss", `${mss}`]),
         {
+          cwd: HERE.pathname,
           onStderr: (text) => {
             seen += text;
             const match = /listening on [^\s]*:(\d+)/.exec(seen);
@@ -1304,6 +1306,10 @@ export async function main(args: string[]): Promise<number> {
   const parsed = parseCommandLine("conformance", USAGE, () => parseOptions(args));
   if (typeof parsed === "number") return parsed;
   const options = parsed;
+  if (!options.list && typeof Deno.listenDatagram !== "function") {
+    console.error("conformance: UDP needs --unstable-net (deno task conformance passes it)");
+    return 1;
+  }
   if (options.list) {
     const width = Math.max(...CASES.map((c) => c.id.length));
     for (const c of CASES) console.log(`${c.id.padEnd(width)}  ${c.en}`);

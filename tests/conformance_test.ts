@@ -381,6 +381,18 @@ Deno.test({
       const md = await Deno.readTextFile(`${root}/conformance-summary.md`);
       assert.ok(md.includes("| beto | 1/2 | pass | hang |"), md);
       const report = JSON.parse(await Deno.readTextFile(`${root}/beto/conformance.json`));
+      assert.deepEqual(
+        [report.role, report.command, report.passed, report.failed, report.cases.length],
+        ["client", "sh run.sh client {host} {port}", 1, 1, 2],
+      );
+      assert.deepEqual(Object.keys(report.cases[0]), [
+        "id",
+        "verdict",
+        "reason",
+        "seconds",
+        "datagrams",
+        "rules",
+      ]);
       assert.equal(report.cases[1].id, "lost-fin");
       assert.match(
         report.cases[1].reason,
