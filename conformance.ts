@@ -57,6 +57,8 @@ export interface CaseResult {
   rules: RuleResult[];
   /** The wire view, for the diagram (not in the JSON report). */
   wire?: RelayTraceRecord[];
+  /** When the case ended, epoch ms (not in the JSON report). */
+  endedAt?: number;
 }
 
 /** The rules, by name, with what they ask (English). */
@@ -690,6 +692,7 @@ export async function runCase(
     datagrams: datagrams.length,
     rules,
     wire,
+    endedAt: performance.timeOrigin + performance.now(),
   });
   const implName = options.role === "server" ? "the server" : "the client";
   const fill = (port: number) =>
@@ -936,7 +939,7 @@ export interface Report {
   /** The command template. */
   command: string;
   /** One result per case. */
-  cases: Omit<CaseResult, "wire">[];
+  cases: Omit<CaseResult, "wire" | "endedAt">[];
   /** Cases that passed. */
   passed: number;
   /** Cases that did not. */
@@ -945,7 +948,7 @@ export interface Report {
 
 /** Builds the JSON report. */
 export function toReport(role: Role, command: string, results: CaseResult[]): Report {
-  const cases = results.map(({ wire: _, ...rest }) => rest);
+  const cases = results.map(({ wire: _, endedAt: __, ...rest }) => rest);
   const passed = results.filter((r) => r.verdict === "pass").length;
   return { role, command, cases, passed, failed: results.length - passed };
 }
@@ -1037,7 +1040,7 @@ export function formatMarkdown(report: Report, results: CaseResult[]): string {
         "",
         "The exchange as the relay saw it (a lost datagram is drawn `-x` where it was dropped):",
         "",
-        relayTraceToMermaid(r.wire).trimEnd(),
+        relayTraceToMermaid(r.wire, { until: r.endedAt }).trimEnd(),
       );
     }
   }

@@ -446,7 +446,14 @@ export function traceToMermaid(
  */
 export function relayTraceToMermaid(
   records: readonly RelayTraceRecord[],
-  options: { maxArrows?: number; head?: number; tail?: number; silence?: number } = {},
+  options: {
+    maxArrows?: number;
+    head?: number;
+    tail?: number;
+    silence?: number;
+    /** When the recording ended (epoch ms): a silence up to then is noted at the end. */
+    until?: number;
+  } = {},
 ): string {
   const silence = options.silence ?? 20;
   const maxArrows = options.maxArrows ?? 60;
@@ -507,6 +514,14 @@ export function relayTraceToMermaid(
         });
         break;
     }
+  }
+  if (options.until !== undefined && last !== undefined && options.until - last >= silence) {
+    const ms = options.until - last;
+    const text = ms >= 10_000 ? `${Math.round(ms / 1000)} s` : `${Math.round(ms)} ms`;
+    steps.push({
+      lines: [`    Note over C,S: ⏱ ${text} sin tráfico, hasta el final`],
+      lost: false,
+    });
   }
   const lines = [
     "```mermaid",

@@ -160,6 +160,10 @@ Deno.test("a relay trace alone draws two columns and one -x per datagram the rel
   assert.match(lines[at - 1], /S->>C: ACK seq=\d+/);
   assert.ok(lines.slice(at + 1).some((l) => l === lost[0].replace("-x", "->>")), md);
   assert.ok(lines.slice(at + 1, at + 4).some((l) => /⏱ \d+ ms sin tráfico/.test(l)), md);
+  // A silence until the end of the recording (a hang) is said last.
+  const end = Math.max(...records.map((r) => r.time)) + 1500;
+  const until = relayTraceToMermaid(records, { until: end }).split("\n");
+  assert.equal(until.at(-3), "    Note over C,S: ⏱ 1500 ms sin tráfico, hasta el final");
 });
 
 Deno.test("merged client and server traces through a relay match by its port mapping", async () => {
