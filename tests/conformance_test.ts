@@ -308,12 +308,37 @@ Deno.test({
   name: "the checker lists its cases, and says so when a command does not start or never listens",
   ignore: !canRun,
   async fn() {
-    const [list, missing, silent, exits] = await Promise.all([
+    const dir = await Deno.makeTempDir({ prefix: "conformance-out-" });
+    const [list, missing, silent, exits, reported] = await Promise.all([
       cli(["--list"]),
       cli(["--server", "no-such-command-xyz {port}"]),
       cli(["--server", "sleep 20 # {port}", "--cases", "ascii", "--bound", "1"]),
       cli(["--server", "echo boom >&2; exit 3 # {port}", "--cases", "ascii", "--bound", "5"]),
+      cli([
+        "--client",
+        "python3 fin_once.py client {host} {port}",
+        "--cwd",
+        MUTANTS,
+        "--cases",
+        "ascii,lost-fin",
+        "--bound",
+        "3",
+        "--json",
+        `${dir}/r.json`,
+        "--markdown",
+        `${dir}/r.md`,
+      ]),
     ]);
+    assert.equal(reported.code, 1, reported.stderr);
+    assert.match(reported.stdout, /^case +verdict +time +datagrams +reason$/m);
+    assert.match(reported.stdout, /\n1 passed, 1 failed\n$/);
+    const json = JSON.parse(await Deno.readTextFile(`${dir}/r.json`));
+    assert.deepEqual(json.cases.map((c: { verdict: string }) => c.verdict), ["pass", "hang"]);
+    const md = await Deno.readTextFile(`${dir}/r.md`);
+    assert.ok(!md.includes("## ascii"), md);
+    assert.match(md, /## lost-fin: hang[\s\S]*```mermaid\nsequenceDiagram\n/);
+    assert.match(md, /C-xS: FIN seq=\d+\n {4}Note over C,S: perdido en el relay/);
+    await Deno.remove(dir, { recursive: true });
     assert.equal(list.code, 0);
     const lines = list.stdout.trim().split("\n");
     assert.equal(lines.length, CASES.length);
