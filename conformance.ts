@@ -110,6 +110,24 @@ async function collect(stream: ReadableStream<Uint8Array>, onChunk?: (text: stri
   return out;
 }
 
+let setsid: boolean | undefined;
+
+/** Whether the `setsid` command exists (asked once). */
+function hasSetsid(): boolean {
+  if (setsid === undefined) {
+    try {
+      setsid = new Deno.Command("sh", {
+        args: ["-c", "command -v setsid"],
+        stdout: "null",
+        stderr: "null",
+      }).outputSync().success;
+    } catch {
+      setsid = false;
+    }
+  }
+  return setsid;
+}
+
 /** Every process started and not yet ended, so that Ctrl+C can stop them all. */
 const live = new Set<Running>();
 
@@ -119,8 +137,11 @@ function spawn(
   args: string[],
   options: { cwd?: string; stdin?: Uint8Array; onStderr?: (text: string) => void },
 ): Running {
-  const child = new Deno.Command("setsid", {
-    args,
+  // In a process group of its own where `setsid` exists (Linux), so that a stop reaches its
+  // children; elsewhere (macOS) the process alone.
+  const [command, ...rest] = hasSetsid() ? ["setsid", ...args] : args;
+  const child = new Deno.Command(command, {
+    args: rest,
     cwd: options.cwd,
     stdin: options.stdin ? "piped" : "null",
     stdout: "piped",
@@ -153,6 +174,7 @@ async function stop(running: Running): Promise<void> {
   if (running.exited) return;
   running.killed = true;
   try {
+    if (!hasSetsid()) throw new Error("no process group");
     await new Deno.Command("kill", {
       args: ["-KILL", "--", `-${running.child.pid}`],
       stdout: "null",
