@@ -19,7 +19,13 @@
  * @module
  */
 import { parseFileArgs } from "./cli.ts";
-import { readTraceFiles, type TraceEvent } from "./trace.ts";
+import {
+  parseRelayMapping,
+  parseRelayTrace,
+  type RelayMappingRecord,
+  type RelayTraceRecord,
+} from "./relay.ts";
+import { parseTrace, type TraceEvent } from "./trace.ts";
 
 /** The role of an endpoint in a connection. */
 export type Role = "client" | "listener" | "server";
@@ -309,10 +315,14 @@ function synAnswered(sorted: TraceEvent[], syn: TraceEvent, synAck: TraceEvent):
 
 /** The label of an arrow: flags, seq, length of data, marks. */
 export function arrowLabel(
-  step: Pick<Step, "flags" | "seq" | "len" | "retransmission" | "duplicate">,
+  step: Pick<Step, "flags" | "seq" | "len" | "retransmission" | "duplicate"> & {
+    send?: Pick<TraceEvent, "lastAckCopy">;
+  },
 ): string {
   const marks: string[] = [];
   if (step.retransmission) marks.push("retransmisión");
+  // The assignment's deliberate copies of the last ACK (step 8): not a retransmission.
+  if (step.send?.lastAckCopy) marks.push("copia");
   if (step.duplicate) marks.push("duplicado");
   const len = step.flags === "DATA" || step.len > 0 ? ` len=${step.len}` : "";
   const tail = marks.length > 0 ? ` (${marks.join(", ")})` : "";
@@ -411,10 +421,229 @@ export function traceToMermaid(
   return renderMermaid(buildModel(events, options), options);
 }
 
+/**
+ * Draws a relay's trace (`relay.ts --trace-file`, or the conformance
+ * checker's wire view) as a Mermaid sequence diagram with exactly two
+ * columns, the client and the server: one arrow per copy the relay
+ * forwarded, at the time it went out, and one lost arrow (`-x`) per datagram
+ * the relay dropped, at the time it was dropped. A gap of `silence` ms or
+ * more with nothing on the wire (default 20) is a note: a timeout running.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { relayTraceToMermaid } from "./diagram.ts";
+ * const at = (time: number, direction: "toServer" | "toClient", flags: string, seq: number,
+ *   fate: "forwarded" | "dropped") => ({
+ *   time, kind: "relay" as const, id: time, direction, client: "127.0.0.1:5000",
+ *   server: "127.0.0.1:8000", flags, seq, len: 0, fate,
+ * });
+ * const md = relayTraceToMermaid([
+ *   at(1, "toServer", "SYN", 7, "dropped"),
+ *   at(2, "toServer", "SYN", 7, "forwarded"),
+ *   at(3, "toClient", "SYN+ACK", 8, "forwarded"),
+ * ]);
+ * assert.equal(md.split("\n").filter((l) => l.includes("participant")).length, 2);
+ * assert.ok(md.includes("    C-xS: SYN seq=7"));
+ * assert.ok(md.includes("    S->>C: SYN+ACK seq=8"));
+ * ```
+ */
+export function relayTraceToMermaid(
+  records: readonly RelayTraceRecord[],
+  options: {
+    maxArrows?: number;
+    head?: number;
+    tail?: number;
+    silence?: number;
+    /** When the recording ended (epoch ms): a silence up to then is noted at the end. */
+    until?: number;
+  } = {},
+): string {
+  const silence = options.silence ?? 20;
+  const maxArrows = options.maxArrows ?? 60;
+  const head = options.head ?? 25;
+  const tail = options.tail ?? 25;
+  const sorted = [...records].sort((a, b) => a.time - b.time || a.id - b.id);
+  const arrivals = new Map<number, RelayTraceRecord>();
+  const steps: { lines: string[]; lost: boolean }[] = [];
+  let last: number | undefined;
+  for (const r of sorted) {
+    // A silence on the wire (a timeout running, usually) is a note.
+    if (last !== undefined && r.time - last >= silence && r.fate !== "held") {
+      steps.push({
+        lines: [`    Note over C,S: ⏱ ${Math.round(r.time - last)} ms sin tráfico`],
+        lost: false,
+      });
+    }
+    if (!["delayed", "reordered", "held"].includes(r.fate)) last = r.time;
+    const [from, to] = r.direction === "toServer" ? ["C", "S"] : ["S", "C"];
+    const label = r.flags === "INVALID"
+      ? "datagrama que no es un segmento"
+      : `${r.flags} seq=${r.seq}${r.flags === "DATA" || r.len > 0 ? ` len=${r.len}` : ""}`;
+    const span = "C,S";
+    switch (r.fate) {
+      case "forwarded":
+        steps.push({ lines: [`    ${from}->>${to}: ${label}`], lost: false });
+        break;
+      case "duplicated":
+        steps.push({
+          lines: [
+            `    ${from}->>${to}: ${label}`,
+            `    ${from}->>${to}: ${label} (copia del relay)`,
+          ],
+          lost: false,
+        });
+        break;
+      case "dropped":
+        steps.push({
+          lines: [`    ${from}-x${to}: ${label}`, `    Note over ${span}: perdido en el relay`],
+          lost: true,
+        });
+        break;
+      case "delayed":
+      case "reordered":
+      case "held":
+        arrivals.set(r.id, r);
+        break;
+      case "released": {
+        const first = arrivals.get(r.id);
+        const waited = first ? ` (retenido ${Math.round(r.time - first.time)} ms)` : "";
+        steps.push({ lines: [`    ${from}->>${to}: ${label}${waited}`], lost: false });
+        break;
+      }
+      case "discarded":
+        steps.push({
+          lines: [`    ${from}-x${to}: ${label}`, `    Note over ${span}: descartado al cerrar`],
+          lost: true,
+        });
+        break;
+    }
+  }
+  if (options.until !== undefined && last !== undefined && options.until - last >= silence) {
+    const ms = options.until - last;
+    const text = ms >= 10_000 ? `${Math.round(ms / 1000)} s` : `${Math.round(ms)} ms`;
+    steps.push({
+      lines: [`    Note over C,S: ⏱ ${text} sin tráfico, hasta el final`],
+      lost: false,
+    });
+  }
+  const lines = [
+    "```mermaid",
+    "sequenceDiagram",
+    "    participant C as Cliente",
+    "    participant S as Servidor",
+  ];
+  if (steps.length > maxArrows && head + tail < steps.length) {
+    const middle = steps.slice(head, steps.length - tail);
+    const lost = middle.filter((s) => s.lost).length;
+    for (const s of steps.slice(0, head)) lines.push(...s.lines);
+    lines.push(
+      `    Note over C,S: … ${middle.length} datagramas más${lost ? ` (${lost} perdidos)` : ""} …`,
+    );
+    for (const s of steps.slice(steps.length - tail)) lines.push(...s.lines);
+  } else {
+    for (const s of steps) lines.push(...s.lines);
+  }
+  lines.push("```");
+  return lines.join("\n") + "\n";
+}
+
+/**
+ * Rewrites endpoint trace events taken on the two sides of a relay as if
+ * there were no relay, using the relay's port mapping: a client's peer (the
+ * relay's listening port, or a mirror port) becomes the server's address it
+ * stands for, and a server's peer (a relay upstream port) becomes the
+ * client's own address. Events that name no relay port are unchanged.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { throughRelay } from "./diagram.ts";
+ * const ev = (local: string, peer: string) =>
+ *   ({ time: 0, kind: "send" as const, local, peer, flags: "ACK", seq: 1, len: 0 });
+ * const events = throughRelay([ev("127.0.0.1:5000", "127.0.0.1:7001"), ev("127.0.0.1:9000", "127.0.0.1:6000")], [
+ *   { time: 0, kind: "relay-map", event: "listen", listen: "127.0.0.1:7000", target: "127.0.0.1:8000" },
+ *   { time: 0, kind: "relay-map", event: "connection", client: "127.0.0.1:5000", upstream: "127.0.0.1:6000" },
+ *   { time: 0, kind: "relay-map", event: "mirror", client: "127.0.0.1:5000", server: "127.0.0.1:9000", mirror: "127.0.0.1:7001" },
+ * ]);
+ * assert.deepEqual(events.map((e) => e.peer), ["127.0.0.1:9000", "127.0.0.1:5000"]);
+ * ```
+ */
+export function throughRelay(
+  events: readonly TraceEvent[],
+  mapping: readonly RelayMappingRecord[],
+): TraceEvent[] {
+  // By port, as traces and relays may spell the same loopback host differently.
+  const stand = new Map<number, number>();
+  const clientOf = new Map<number, number>();
+  for (const m of mapping) {
+    if (m.event === "listen" && m.listen && m.target) stand.set(portOf(m.listen), portOf(m.target));
+    if (m.event === "mirror" && m.mirror && m.server) stand.set(portOf(m.mirror), portOf(m.server));
+    if (m.event === "connection" && m.upstream && m.client) {
+      clientOf.set(portOf(m.upstream), portOf(m.client));
+    }
+  }
+  return events.map((e) => {
+    const port = portOf(e.peer);
+    const real = stand.get(port) ?? clientOf.get(port);
+    return real === undefined ? e : { ...e, peer: e.peer.replace(/:\d+$/, `:${real}`) };
+  });
+}
+
+/**
+ * Merges the endpoint traces of several files: keeps the connections traced
+ * on both sides (a client port that is a `local` in one file and a `peer` in
+ * another) and leaves out the rest, so that a connection traced on one side
+ * only is not drawn as lost. With a single file, everything is kept.
+ *
+ * @throws {Error} when two or more files share no connection at all, saying
+ * so (through a relay, the relay's trace gives the port mapping).
+ */
+export function matchTraces(files: readonly { path: string; events: TraceEvent[] }[]): {
+  events: TraceEvent[];
+  leftOut: number;
+} {
+  const all = files.flatMap((f) => f.events);
+  if (files.filter((f) => f.events.length > 0).length < 2) return { events: all, leftOut: 0 };
+  const roles = classify([...all].sort((a, b) => a.time - b.time));
+  const localIn = new Map<number, Set<string>>();
+  const peerIn = new Map<number, Set<string>>();
+  for (const f of files) {
+    for (const e of f.events) {
+      const add = (map: Map<number, Set<string>>, port: number) => {
+        if (!map.has(port)) map.set(port, new Set());
+        map.get(port)!.add(f.path);
+      };
+      add(localIn, portOf(e.local));
+      add(peerIn, portOf(e.peer));
+    }
+  }
+  /** The client port of an event's connection. */
+  const clientPort = (e: TraceEvent) =>
+    roles.get(portOf(e.local)) === "client" ? portOf(e.local) : portOf(e.peer);
+  const both = (port: number) => {
+    const here = localIn.get(port), there = peerIn.get(port);
+    return !!here && !!there && [...there].some((path) => !here.has(path));
+  };
+  const events = all.filter((e) => both(clientPort(e)));
+  if (events.length === 0) {
+    const describe = (f: { path: string; events: TraceEvent[] }) =>
+      `${f.path} talks to ${[...new Set(f.events.map((e) => e.peer))].slice(0, 3).join(", ")}`;
+    throw new Error(
+      `cannot match the traces: ${files.map(describe).join("; ")}; no connection appears in ` +
+        `two of them (through a relay, add the relay's --trace-file for its port mapping)`,
+    );
+  }
+  return { events, leftOut: all.length - events.length };
+}
+
 const USAGE = `Usage: deno task diagram [options] trace.jsonl [more.jsonl ...] > out.md
 
 Draws a Mermaid sequence diagram (Markdown) from trace files written with
---trace-file, of the client, the server, or both (they are merged by time).
+--trace-file, of the client, the server, or both (they are merged by time,
+connection by connection). A relay's --trace-file alone draws the wire view:
+two columns, a lost arrow (-x) for each datagram the relay dropped. Given with
+the client's and the server's traces, it maps the relay's ports back to them.
 
 Options:
   --max N      summarise when there are more than N segments (default 40)
@@ -423,8 +652,9 @@ Options:
   --no-ports   name participants by role only
   -h, --help   show this help
 
-Example:
+Examples:
   deno task diagram client.jsonl server.jsonl > diagrama.md
+  deno task diagram relay.jsonl > red.md
 `;
 
 /** The command line: returns the exit code. */
@@ -449,11 +679,51 @@ export async function main(args: string[]): Promise<number> {
     }
     numbers[name] = n;
   }
+  const files: { path: string; events: TraceEvent[] }[] = [];
+  const relayRecords: RelayTraceRecord[] = [];
+  const mapping: RelayMappingRecord[] = [];
+  for (const path of positionals) {
+    try {
+      const text = await Deno.readTextFile(path);
+      const records = parseRelayTrace(text);
+      const ports = parseRelayMapping(text);
+      if (records.length > 0 || ports.length > 0) {
+        relayRecords.push(...records);
+        mapping.push(...ports);
+      } else {
+        files.push({ path, events: parseTrace(text) });
+      }
+    } catch (error) {
+      console.error(`diagram: ${path}: ${(error as Error).message}`);
+      return 1;
+    }
+  }
+  if (files.length === 0) {
+    if (relayRecords.length === 0) {
+      console.error("diagram: the trace files hold no events");
+      return 1;
+    }
+    // A relay's trace alone: the wire view, two columns.
+    console.log(relayTraceToMermaid(relayRecords).trimEnd());
+    return 0;
+  }
   let events: TraceEvent[];
   try {
-    events = await readTraceFiles(positionals);
+    const matched = matchTraces(
+      files.map((f) => ({ path: f.path, events: throughRelay(f.events, mapping) })),
+    );
+    events = matched.events;
+    if (matched.leftOut > 0) {
+      console.error(
+        `diagram: left out ${matched.leftOut} event(s) of connections traced on one side only`,
+      );
+    }
   } catch (error) {
     console.error(`diagram: ${(error as Error).message}`);
+    return 1;
+  }
+  if (events.length === 0) {
+    console.error("diagram: the trace files hold no events");
     return 1;
   }
   console.log(

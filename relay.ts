@@ -18,13 +18,9 @@
  */
 
 import { parseArgs } from "node:util";
-import {
-  type FaultAction,
-  type FaultConfig,
-  FaultInjector,
-  type FaultLogEntry,
-  type FaultStats,
-} from "./faults.ts";
+import { parseCommandLine, UsageError } from "./cli.ts";
+import { type FaultAction, type FaultConfig, FaultModel, mulberry32 } from "./faults.ts";
+import { parseSegment, segmentKind } from "./segment.ts";
 import {
   type Addr,
   type DatagramLink,
@@ -90,6 +86,12 @@ export type RelayDirection = "toServer" | "toClient";
  */
 export type RelayEvent =
   | {
+    /** The relay is listening on `listen` and forwards to `target` (the first event). */
+    type: "listen";
+    listen: Addr;
+    target: Addr;
+  }
+  | {
     /** A datagram from a new client address: the relay opened an upstream socket for it. */
     type: "connection";
     client: Addr;
@@ -109,15 +111,51 @@ export type RelayEvent =
     reason: "idle" | "evicted";
   }
   | {
-    /** The fate of one datagram. */
+    /** The fate of one datagram, decided when it reaches the relay. */
     type: "datagram";
+    /** Numbers the datagrams of a relay from 1; `release` and `discard` events refer to it. */
+    id: number;
+    /** When it reached the relay, epoch ms (fractional, like trace events). */
+    time: number;
     direction: RelayDirection;
+    /** The client's own address (the client end of the conversation). */
+    client: Addr;
+    /** The server's address in the conversation: the listening one or a per-connection port. */
+    server: Addr;
     /** Where the datagram is going. */
     to: Addr;
+    /** The datagram as it came (a copy). */
+    bytes: Uint8Array;
+    /** The segment's kind (`SYN`, `DATA`, …), or `INVALID` when it does not parse. */
     kind: string;
     seq: number | null;
+    /** Payload length in bytes (0 when it does not parse). */
+    len: number;
     action: FaultAction;
+    /**
+     * What the relay did: `forwarded` at once, `dropped`, `duplicated` (two
+     * copies), `delayed` (by a timer), `reordered` (held behind the next
+     * datagram, at most `reorderHold` ms), or `held` (by a `hold` rule, until
+     * its retransmission has gone by, at most `holdLimit` ms).
+     */
+    fate: "forwarded" | "dropped" | "duplicated" | "delayed" | "reordered" | "held";
     delays: number[];
+    /** True when a rule decided, rather than the random model. */
+    rule: boolean;
+  }
+  | {
+    /** A delayed, reordered or held datagram (one copy of it) goes out now. */
+    type: "release";
+    id: number;
+    time: number;
+    direction: RelayDirection;
+  }
+  | {
+    /** A copy still waiting when the relay closed: counted as dropped. */
+    type: "discard";
+    id: number;
+    time: number;
+    direction: RelayDirection;
   }
   | {
     /** An unexpected error while receiving or sending; the relay carries on. */
@@ -160,6 +198,23 @@ export interface RelayOptions {
   toClient?: FaultConfig;
   /** Seed of the random faults. Default: 0. */
   seed?: number;
+  /**
+   * Deterministic faults, decided before the random ones: the `nth` datagram
+   * of `kind` (a segment kind, or `any`) in `direction`, counted over all
+   * clients, is dropped, duplicated, or held (`hold`) until the next
+   * datagram with the same bytes in that direction (its retransmission) has
+   * been forwarded, so that it arrives after it. Default: none.
+   */
+  rules?: {
+    direction: RelayDirection;
+    kind: string;
+    nth: number;
+    action: "drop" | "duplicate" | "hold";
+  }[];
+  /** Longest a `hold` rule keeps a datagram, in ms. Default: 2,000. */
+  holdLimit?: number;
+  /** Longest a reordered datagram waits for the next one, in ms. Default: 100. */
+  reorderHold?: number;
   /** Called synchronously for every event; it must not throw. */
   onEvent?: (event: RelayEvent) => void;
   /** Most client addresses tracked at once; the least recently active is evicted. Default: 1024. */
@@ -197,7 +252,11 @@ export interface RelayDirectionStats {
   received: number;
   /** Copies sent on (duplicates count twice). */
   forwarded: number;
-  /** Datagrams dropped. */
+  /**
+   * Copies not sent: dropped datagrams, and copies still waiting when the
+   * relay closed. Always `received + duplicated = forwarded + dropped` once
+   * nothing is waiting.
+   */
   dropped: number;
   /** Datagrams forwarded twice. */
   duplicated: number;
@@ -205,6 +264,8 @@ export interface RelayDirectionStats {
   reordered: number;
   /** Datagrams delayed. */
   delayed: number;
+  /** Datagrams held by a `hold` rule until their retransmission. */
+  held: number;
 }
 
 /**
@@ -290,7 +351,29 @@ interface ClientEntry {
   closed: boolean;
 }
 
+/** A datagram (some copies of it) that the relay has not sent yet. */
+interface Waiting {
+  id: number;
+  direction: RelayDirection;
+  copies: number;
+  send: () => Promise<void>;
+  timer?: ReturnType<typeof setTimeout>;
+}
+
+/** The state of one direction: its counters, random model, rule counts and held datagrams. */
+interface DirectionState {
+  stats: RelayDirectionStats;
+  model: FaultModel;
+  counts: Map<string, number>;
+  /** The datagram held for `reorder`, released after the next one or by its timer. */
+  reordered?: Waiting;
+  /** Datagrams held by a `hold` rule, by their bytes (as a string key) and client. */
+  held: Map<string, Waiting>;
+}
+
 const BUFFER_SIZE = 65536;
+/** Decodes any bytes to a string one char per byte: the key of a held datagram. */
+const LATIN1 = new TextDecoder("latin1");
 
 /** The address to bind an upstream socket to, in the target's family. */
 function upstreamHost(target: string): string {
@@ -298,30 +381,42 @@ function upstreamHost(target: string): string {
   return target.includes(":") ? "::" : "0.0.0.0";
 }
 
-function directionStats(stats: FaultStats): RelayDirectionStats {
+function emptyStats(): RelayDirectionStats {
   return {
-    received: stats.datagrams,
-    forwarded: stats.delivered,
-    dropped: stats.dropped,
-    duplicated: stats.duplicated,
-    reordered: stats.reordered,
-    delayed: stats.delayed,
+    received: 0,
+    forwarded: 0,
+    dropped: 0,
+    duplicated: 0,
+    reordered: 0,
+    delayed: 0,
+    held: 0,
   };
+}
+
+/** Epoch ms, fractional, like trace events. */
+function now(): number {
+  return performance.timeOrigin + performance.now();
 }
 
 /**
  * Starts a relay that listens on `listen` and forwards to `target`, applying
- * `toServer` and `toClient` faults.
+ * `toServer` and `toClient` faults and the `rules`.
  *
  * For each client address C it opens an upstream socket U_C towards the
  * server. A datagram that U_C receives from a server address S goes back to C
  * from a client-facing socket that mirrors S: the listening socket itself when
  * S is `target`, otherwise a socket on a new port opened for (C, S). A
  * datagram that arrives on a mirror of S goes to S through the sender's
- * upstream socket. So a client that sees its SYN+ACK come from a new port,
- * and talks to that port from then on, works unchanged through the relay.
+ * upstream socket. So a client that sees its SYN+ACK come from a new port
+ * (whatever port it is), and talks to that port from then on, works
+ * unchanged through the relay.
  *
- * @throws {RangeError} when a fault configuration is out of range.
+ * Every datagram is accounted for: per direction, `received + duplicated =
+ * forwarded + dropped` once nothing is waiting (a copy still waiting at
+ * {@linkcode Relay.close} counts as dropped).
+ *
+ * @throws {RangeError} when a fault configuration or a rule is out of range,
+ * or the target's port is 0.
  * @throws {Deno.errors.AddrInUse} when the listening port is taken.
  * @throws {Deno.errors.NotFound} when a host name does not resolve.
  *
@@ -342,48 +437,231 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   const seed = options.seed ?? 0;
   const maxClients = options.maxClients ?? 1024;
   const idleTimeout = options.idleTimeout ?? 60_000;
+  const holdLimit = options.holdLimit ?? 2_000;
+  const reorderHold = options.reorderHold ?? 100;
   if (!Number.isInteger(maxClients) || maxClients < 1) {
     throw new RangeError(`Cannot start relay: maxClients is ${maxClients}, expected >= 1`);
   }
   if (!(idleTimeout > 0)) {
     throw new RangeError(`Cannot start relay: idleTimeout is ${idleTimeout}, expected > 0 ms`);
   }
+  for (const [name, value] of [["holdLimit", holdLimit], ["reorderHold", reorderHold]] as const) {
+    if (!(value >= 0 && Number.isFinite(value))) {
+      throw new RangeError(`Cannot start relay: ${name} is ${value}, expected a number of ms >= 0`);
+    }
+  }
+  if (!Number.isInteger(options.target.port) || options.target.port < 1) {
+    throw new RangeError(
+      `Cannot start relay: the target's port is ${options.target.port}, expected 1..65535`,
+    );
+  }
+  const rules = [...(options.rules ?? [])];
+  for (const rule of rules) {
+    if (!Number.isInteger(rule.nth) || rule.nth < 1) {
+      throw new RangeError(
+        `Cannot create relay rule: nth is ${rule.nth}, expected an integer >= 1`,
+      );
+    }
+  }
   const onEvent = options.onEvent ?? (() => {});
-  // Faults are applied on send only: the receive side of every socket is clean.
-  const report = (direction: RelayDirection) => (entry: FaultLogEntry) =>
-    entry.direction === "out" && onEvent({
-      type: "datagram",
-      direction,
-      to: entry.peer,
-      kind: entry.kind,
-      seq: entry.seq,
-      action: entry.action,
-      delays: entry.delays,
-    });
-  // Upstream sockets send toward the server; client-facing sockets toward clients.
-  const toServer = new FaultInjector({
-    seed,
-    out: options.toServer,
-    log: false,
-    onDecision: report("toServer"),
-  });
-  const toClient = new FaultInjector({
-    seed: (seed ^ 0x85ebca6b) >>> 0,
-    out: options.toClient,
-    log: false,
-    onDecision: report("toClient"),
-  });
+  const state: Record<RelayDirection, DirectionState> = {
+    toServer: {
+      stats: emptyStats(),
+      model: new FaultModel(mulberry32(seed >>> 0), options.toServer),
+      counts: new Map(),
+      held: new Map(),
+    },
+    toClient: {
+      stats: emptyStats(),
+      model: new FaultModel(mulberry32((seed ^ 0x85ebca6b) >>> 0), options.toClient),
+      counts: new Map(),
+      held: new Map(),
+    },
+  };
   const target = {
     hostname: await resolveHost(options.target.hostname),
     port: options.target.port,
   };
   const listenHost = await resolveHost(options.listen.hostname);
-  const listener = toClient.wrap(udpLink({ hostname: listenHost, port: options.listen.port }));
+  const listener = udpLink({ hostname: listenHost, port: options.listen.port });
 
   const clients = new Map<string, ClientEntry>();
   const loops = new Set<Promise<void>>();
+  /** Copies waiting for a timer, a next datagram or a retransmission. */
+  const waiting = new Set<Waiting>();
   let connections = 0;
+  let nextId = 0;
   let closed = false;
+
+  /** Sends one copy; a copy that cannot be sent counts as dropped. */
+  const sendCopy = async (
+    direction: RelayDirection,
+    link: DatagramLink,
+    data: Uint8Array,
+    to: Addr,
+  ): Promise<void> => {
+    try {
+      await link.send(data, to);
+      state[direction].stats.forwarded++;
+    } catch (error) {
+      state[direction].stats.dropped++;
+      if (!closed) onEvent({ type: "error", error });
+    }
+  };
+
+  /** Sends the copies of a waiting datagram now (once). */
+  const release = async (item: Waiting): Promise<void> => {
+    if (!waiting.delete(item)) return;
+    clearTimeout(item.timer);
+    for (let i = 0; i < item.copies; i++) {
+      onEvent({ type: "release", id: item.id, time: now(), direction: item.direction });
+    }
+    await item.send();
+  };
+
+  /**
+   * Decides and applies the fate of a datagram going in `direction` through
+   * `link` to `to`, on the conversation between `client` and `server`.
+   */
+  const relayDatagram = async (
+    direction: RelayDirection,
+    link: DatagramLink,
+    bytes: Uint8Array,
+    to: Addr,
+    client: Addr,
+    server: Addr,
+  ): Promise<void> => {
+    const time = now();
+    const here = state[direction];
+    const id = ++nextId;
+    let kind = "INVALID";
+    let seq: number | null = null;
+    let len = 0;
+    try {
+      const segment = parseSegment(bytes);
+      kind = segmentKind(segment);
+      seq = segment.seq;
+      len = segment.data.length;
+    } catch {
+      // Not a segment: random faults only.
+    }
+    here.stats.received++;
+    let ruleAction: "drop" | "duplicate" | "hold" | undefined;
+    if (seq !== null) {
+      for (const key of [kind, "any"]) {
+        const count = (here.counts.get(key) ?? 0) + 1;
+        here.counts.set(key, count);
+        for (const rule of rules) {
+          if (rule.direction === direction && rule.kind === key && rule.nth === count) {
+            ruleAction ??= rule.action;
+          }
+        }
+      }
+    }
+    let delays: number[];
+    let hold = false;
+    if (ruleAction === undefined) {
+      const decision = here.model.decide();
+      delays = decision.deliver;
+      // A datagram is held for reorder only if it has a copy to send now, and none is held yet.
+      hold = decision.hold && here.reordered === undefined && delays.some((delay) => delay <= 0);
+    } else {
+      delays = ruleAction === "drop" ? [] : ruleAction === "duplicate" ? [0, 0] : [0];
+    }
+    const data = bytes.slice();
+    const key = `${formatAddr(client)} ${LATIN1.decode(data)}`;
+    // The retransmission of a datagram held by a `hold` rule releases it, right after itself.
+    const heldOriginal = ruleAction === "hold" ? undefined : here.held.get(key);
+    const previous = here.reordered;
+    let fate: "forwarded" | "dropped" | "duplicated" | "delayed" | "reordered" | "held" =
+      "forwarded";
+    let action: FaultAction = "deliver";
+    if (delays.length === 0) {
+      here.stats.dropped++;
+      fate = "dropped";
+      action = "drop";
+    } else if (ruleAction === "hold") {
+      here.stats.held++;
+      fate = "held";
+      action = "delay";
+    } else {
+      if (delays.some((delay) => delay > 0)) {
+        here.stats.delayed++;
+        fate = "delayed";
+        action = "delay";
+      }
+      if (hold) {
+        here.stats.reordered++;
+        fate = "reordered";
+        action = "reorder";
+      }
+      if (delays.length > 1) {
+        here.stats.duplicated++;
+        fate = "duplicated";
+        action = "duplicate";
+      }
+    }
+    onEvent({
+      type: "datagram",
+      id,
+      time,
+      direction,
+      client,
+      server,
+      to,
+      bytes: data,
+      kind,
+      seq,
+      len,
+      action,
+      fate,
+      delays,
+      rule: ruleAction !== undefined,
+    });
+    if (delays.length === 0) {
+      if (previous && !hold) await release(previous);
+      return;
+    }
+    const later = (copies: number, send: () => Promise<void>, ms: number): Waiting => {
+      const item: Waiting = { id, direction, copies, send };
+      waiting.add(item);
+      item.timer = setTimeout(() => {
+        release(item).catch((error) => onEvent({ type: "error", error }));
+      }, ms);
+      return item;
+    };
+    if (ruleAction === "hold") {
+      const item = later(1, () => sendCopy(direction, link, data, to), holdLimit);
+      const original = item.send;
+      item.send = () => {
+        here.held.delete(key);
+        return original();
+      };
+      here.held.set(key, item);
+      return;
+    }
+    // Copies: the ones with no delay now (unless held for reorder), the others by timers.
+    const sendNow = async () => {
+      for (const delay of delays) {
+        if (delay > 0) {
+          later(1, () => sendCopy(direction, link, data, to), delay);
+        } else {
+          await sendCopy(direction, link, data, to);
+        }
+      }
+    };
+    if (hold) {
+      const immediate = delays.filter((delay) => delay <= 0).length;
+      here.reordered = later(immediate, async () => {
+        if (here.reordered?.id === id) here.reordered = undefined;
+        await sendNow();
+      }, reorderHold);
+      return;
+    }
+    await sendNow();
+    if (heldOriginal) await release(heldOriginal);
+    if (previous) await release(previous);
+  };
 
   const closeEntry = (entry: ClientEntry, reason?: "idle" | "evicted") => {
     if (entry.closed) return;
@@ -402,23 +680,26 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   ) => {
     const loop = (async () => {
       const buffer = new Uint8Array(BUFFER_SIZE);
+      let sending: Promise<void> = Promise.resolve();
       while (!stopped()) {
         let datagram: [Uint8Array, Addr];
         try {
           datagram = await link.receive(buffer);
         } catch (error) {
-          if (stopped() || error instanceof Deno.errors.BadResource) return;
+          if (stopped() || error instanceof Deno.errors.BadResource) break;
           onEvent({ type: "error", error });
           // One timer tick before reading again, so that a failing socket cannot spin.
           await new Promise((resolve) => setTimeout(resolve, 1));
           continue;
         }
-        // Not awaited: the next datagram is read while this one is sent (sends
-        // still go out in order), which takes a wake-up off every hop.
-        handle(...datagram).catch((error) => {
+        // Not awaited before the next read (which takes a wake-up off every
+        // hop), but chained, so that the datagrams of one socket keep their order.
+        const [bytes, from] = [datagram[0].slice(), datagram[1]];
+        sending = sending.then(() => handle(bytes, from)).catch((error) => {
           if (!stopped()) onEvent({ type: "error", error });
         });
       }
+      await sending;
     })();
     loops.add(loop);
     loop.finally(() => loops.delete(loop));
@@ -435,7 +716,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
         const oldest = clients.values().next().value;
         if (oldest) closeEntry(oldest, "evicted");
       }
-      const upstream = toServer.wrap(udpLink({ hostname: upstreamHost(target.hostname), port: 0 }));
+      const upstream = udpLink({ hostname: upstreamHost(target.hostname), port: 0 });
       const created: ClientEntry = {
         client,
         upstream,
@@ -465,27 +746,34 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
       const key = formatAddr(from);
       let existing = entry.mirrors.get(key);
       if (!existing) {
-        const created = toClient.wrap(udpLink({ hostname: listenHost, port: 0 }));
+        const created = udpLink({ hostname: listenHost, port: 0 });
         existing = created;
         entry.mirrors.set(key, created);
         onEvent({ type: "mirror", client: entry.client, server: from, mirror: created.localAddr });
         serve(
           created,
           () => closed || entry.closed,
-          (bytes, sender) => entryFor(sender).upstream.send(bytes, from),
+          (bytes, sender) => {
+            const upstream = entryFor(sender).upstream;
+            return relayDatagram("toServer", upstream, bytes, from, sender, from);
+          },
         );
       }
       mirror = existing;
     }
-    await mirror.send(data, entry.client);
+    await relayDatagram("toClient", mirror, data, entry.client, entry.client, from);
   };
 
-  serve(listener, () => closed, (data, from) => entryFor(from).upstream.send(data, target));
+  onEvent({ type: "listen", listen: listener.localAddr, target });
+  serve(listener, () => closed, (data, from) => {
+    const upstream = entryFor(from).upstream;
+    return relayDatagram("toServer", upstream, data, target, from, target);
+  });
 
   const sweep = setInterval(() => {
-    const now = Date.now();
+    const time = Date.now();
     for (const entry of [...clients.values()]) {
-      if (now - entry.lastActive >= idleTimeout) closeEntry(entry, "idle");
+      if (time - entry.lastActive >= idleTimeout) closeEntry(entry, "idle");
     }
   }, Math.max(10, Math.min(idleTimeout / 2, 10_000)));
 
@@ -493,6 +781,14 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     if (closed) return;
     closed = true;
     clearInterval(sweep);
+    for (const item of waiting) {
+      clearTimeout(item.timer);
+      state[item.direction].stats.dropped += item.copies;
+      for (let i = 0; i < item.copies; i++) {
+        onEvent({ type: "discard", id: item.id, time: now(), direction: item.direction });
+      }
+    }
+    waiting.clear();
     for (const entry of [...clients.values()]) closeEntry(entry);
     listener.close();
     while (loops.size > 0) await Promise.all([...loops]);
@@ -503,8 +799,8 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     target,
     get stats(): RelayStats {
       return {
-        toServer: directionStats(toServer.stats.out),
-        toClient: directionStats(toClient.stats.out),
+        toServer: { ...state.toServer.stats },
+        toClient: { ...state.toClient.stats },
         connections,
         active: clients.size,
       };
@@ -514,45 +810,243 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   };
 }
 
+/**
+ * One line of a relay's trace file (`--trace-file`): a datagram as it
+ * reached the relay and its fate, or a later moment in its life (`released`
+ * when a held or delayed copy goes out, `discarded` when a waiting copy is
+ * dropped at close). The true wire view: what each end really sent, and what
+ * the other end could receive.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { relayTraceRecorder } from "./relay.ts";
+ * const record = relayTraceRecorder();
+ * const line = record({
+ *   type: "datagram", id: 1, time: 1000, direction: "toServer",
+ *   client: { hostname: "127.0.0.1", port: 5000 }, server: { hostname: "127.0.0.1", port: 8000 },
+ *   to: { hostname: "127.0.0.1", port: 8000 }, bytes: new TextEncoder().encode("1|||0|||0|||7|||"),
+ *   kind: "SYN", seq: 7, len: 0, action: "drop", fate: "dropped", delays: [], rule: true,
+ * });
+ * assert.ok(line?.kind === "relay");
+ * assert.deepEqual([line.fate, line.flags, line.server], ["dropped", "SYN", "127.0.0.1:8000"]);
+ * ```
+ */
+export interface RelayTraceRecord {
+  /** Epoch ms, fractional. */
+  time: number;
+  /** Always `relay`: tells these lines from an endpoint's trace events. */
+  kind: "relay";
+  /** The datagram's number in this relay. */
+  id: number;
+  direction: RelayDirection;
+  /** The client's address, `host:port`. */
+  client: string;
+  /** The server's address in the conversation (listening or per-connection port). */
+  server: string;
+  /** The segment kind, or `INVALID`. */
+  flags: string;
+  /** Sequence number, or -1 when the datagram does not parse. */
+  seq: number;
+  /** Payload length. */
+  len: number;
+  /** Its fate, or a later step of it. */
+  fate:
+    | "forwarded"
+    | "dropped"
+    | "duplicated"
+    | "delayed"
+    | "reordered"
+    | "held"
+    | "released"
+    | "discarded";
+}
+
+/**
+ * A line of a relay's trace file about its ports: where it listens, and for
+ * each client the upstream port it talks to the server from (`connection`)
+ * and the port that stands for each server port toward that client
+ * (`mirror`). With it, the traces of a client and a server taken on the two
+ * sides of the relay can be matched (`deno task diagram`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { parseRelayMapping } from "./relay.ts";
+ * const text = '{"time":1,"kind":"relay-map","event":"listen","listen":"127.0.0.1:9000",' +
+ *   '"target":"127.0.0.1:8000"}\n';
+ * assert.equal(parseRelayMapping(text)[0].target, "127.0.0.1:8000");
+ * ```
+ */
+export interface RelayMappingRecord {
+  /** Epoch ms. */
+  time: number;
+  /** Always `relay-map`. */
+  kind: "relay-map";
+  /** `listen`: the relay's own address; `connection`: a client's upstream; `mirror`: a server port's stand-in. */
+  event: "listen" | "connection" | "mirror";
+  /** For `listen`: where clients send to. */
+  listen?: string;
+  /** For `listen`: the server's listening address. */
+  target?: string;
+  /** For `connection` and `mirror`: the client's address. */
+  client?: string;
+  /** For `connection`: the relay's port that talks to the server for this client. */
+  upstream?: string;
+  /** For `mirror`: the server's address (a per-connection port). */
+  server?: string;
+  /** For `mirror`: the relay's port that stands for `server` toward the client. */
+  mirror?: string;
+}
+
+/**
+ * A converter from {@linkcode RelayEvent}s to the lines of a relay trace:
+ * {@linkcode RelayTraceRecord}s for datagrams, {@linkcode RelayMappingRecord}s
+ * for the relay's ports, undefined for other events. It remembers each
+ * datagram, so that its `release` and `discard` lines say what it was.
+ */
+export function relayTraceRecorder(): (
+  event: RelayEvent,
+) => RelayTraceRecord | RelayMappingRecord | undefined {
+  const known = new Map<number, Omit<RelayTraceRecord, "time" | "fate">>();
+  const time = () => performance.timeOrigin + performance.now();
+  return (event) => {
+    if (event.type === "listen") {
+      return {
+        time: time(),
+        kind: "relay-map",
+        event: "listen",
+        listen: formatAddr(event.listen),
+        target: formatAddr(event.target),
+      };
+    }
+    if (event.type === "connection") {
+      return {
+        time: time(),
+        kind: "relay-map",
+        event: "connection",
+        client: formatAddr(event.client),
+        upstream: formatAddr(event.upstream),
+      };
+    }
+    if (event.type === "mirror") {
+      return {
+        time: time(),
+        kind: "relay-map",
+        event: "mirror",
+        client: formatAddr(event.client),
+        server: formatAddr(event.server),
+        mirror: formatAddr(event.mirror),
+      };
+    }
+    if (event.type === "datagram") {
+      const base = {
+        kind: "relay" as const,
+        id: event.id,
+        direction: event.direction,
+        client: formatAddr(event.client),
+        server: formatAddr(event.server),
+        flags: event.kind,
+        seq: event.seq ?? -1,
+        len: event.len,
+      };
+      if (event.fate !== "forwarded" && event.fate !== "dropped") known.set(event.id, base);
+      return { time: event.time, ...base, fate: event.fate };
+    }
+    if (event.type === "release" || event.type === "discard") {
+      const base = known.get(event.id);
+      if (!base) return undefined;
+      return {
+        time: event.time,
+        ...base,
+        fate: event.type === "release" ? "released" : "discarded",
+      };
+    }
+    return undefined;
+  };
+}
+
+/**
+ * The {@linkcode RelayMappingRecord}s of a relay trace; other lines are skipped.
+ */
+export function parseRelayMapping(text: string): RelayMappingRecord[] {
+  const records: RelayMappingRecord[] = [];
+  for (const line of text.split("\n")) {
+    if (!line.includes('"relay-map"')) continue;
+    try {
+      const value = JSON.parse(line);
+      if (value?.kind === "relay-map") records.push(value);
+    } catch {
+      // not a mapping line
+    }
+  }
+  return records;
+}
+
+/**
+ * Parses a relay trace (JSON lines of {@linkcode RelayTraceRecord}); lines
+ * that are not datagram records are skipped.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { parseRelayTrace } from "./relay.ts";
+ * const text = '{"time":1,"kind":"relay","id":1,"direction":"toServer","client":"127.0.0.1:5000",' +
+ *   '"server":"127.0.0.1:8000","flags":"SYN","seq":7,"len":0,"fate":"dropped"}\n';
+ * assert.equal(parseRelayTrace(text)[0].fate, "dropped");
+ * ```
+ */
+export function parseRelayTrace(text: string): RelayTraceRecord[] {
+  const records: RelayTraceRecord[] = [];
+  for (const line of text.split("\n")) {
+    if (!line.includes('"kind":"relay"')) continue;
+    try {
+      const value = JSON.parse(line);
+      if (value?.kind === "relay" && typeof value.time === "number") records.push(value);
+    } catch {
+      // not a relay line
+    }
+  }
+  return records;
+}
+
 const USAGE =
   `Usage: deno run --allow-net relay.ts --listen [HOST:]PORT --target HOST:PORT [options]
 
 A lossy UDP relay for socket-tcp: clients send to --listen, the relay forwards
 to the server at --target, and drops, duplicates, reorders and delays
-datagrams in both directions.
+datagrams in both directions. It follows the server's new port for each
+connection, whatever it is.
 
 Options:
   --listen [HOST:]PORT   where clients send to (default host 127.0.0.1)
   --target HOST:PORT     the server's listening address (localhost = 127.0.0.1)
   --loss P               probability of dropping a datagram, 0..1 (default 0)
   --dup P                probability of duplicating a datagram, 0..1 (default 0)
-  --reorder P            probability of holding a datagram behind the next, 0..1 (default 0)
+  --reorder P            probability of holding a datagram behind the next, 0..1
+                         (default 0; held at most 100 ms if nothing comes next)
   --delay MS             delay added to every datagram (default 0)
   --jitter MS            the delay varies by +/- MS (default 0)
   --seed N               seed of the random faults (default: random, printed)
   --duration SECONDS     stop after this long (default: until Ctrl+C)
-  --quiet                print nothing but errors
+  --trace-file FILE      every datagram, both ways, with its fate, as JSON lines
+                         (needs --allow-write=FILE; draw it with deno task diagram)
+  --quiet                print nothing but errors (no line per fault, no summary)
   --help                 print this help
 
 Example:
   deno run --allow-net relay.ts --listen 9000 --target localhost:8000 --loss 0.2 --seed 7`;
 
-/** Thrown for bad command-line usage: the CLI prints the usage and exits 2. */
-class UsageError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "UsageError";
-  }
-}
-
-/** Parses `[HOST:]PORT` or `[IPV6]:PORT`. */
-function parseAddr(text: string, option: string, defaultHost?: string): Addr {
+/** Parses `[HOST:]PORT` or `[IPV6]:PORT`; `minPort` 1 refuses port 0. */
+function parseAddr(text: string, option: string, minPort: number, defaultHost?: string): Addr {
   const match = /^(?:(\[[^\]]+\]|[^:]*):)?(\d+)$/.exec(text);
   const hostname = match?.[1] ?? defaultHost;
   const port = Number(match?.[2]);
-  if (!match || hostname === undefined || hostname === "" || port > 65535) {
+  if (!match || hostname === undefined || hostname === "" || port > 65535 || port < minPort) {
     const expected = defaultHost ? "[HOST:]PORT" : "HOST:PORT";
-    throw new UsageError(`--${option} is "${text}", expected ${expected} with PORT in 0..65535`);
+    throw new UsageError(
+      `--${option} is "${text}", expected ${expected} with PORT in ${minPort}..65535`,
+    );
   }
   return { hostname: hostname.replace(/^\[(.*)\]$/, "$1"), port };
 }
@@ -574,73 +1068,115 @@ function parseNumber(
 const isProbability = (value: number) => value >= 0 && value <= 1;
 const isDuration = (value: number) => value >= 0 && Number.isFinite(value);
 
-function formatStats(name: string, stats: RelayDirectionStats): string {
-  return `  ${name}: ${stats.received} received, ${stats.forwarded} forwarded, ` +
-    `${stats.dropped} dropped, ${stats.duplicated} duplicated, ${stats.reordered} reordered, ` +
-    `${stats.delayed} delayed`;
+/**
+ * The summary line of one direction: `received + duplicated = forwarded + dropped`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { formatRelayStats } from "./relay.ts";
+ * const stats = { received: 20, duplicated: 1, forwarded: 12, dropped: 9, reordered: 1, delayed: 0, held: 0 };
+ * assert.equal(
+ *   formatRelayStats("to server", stats),
+ *   "  to server: 20 received + 1 duplicated = 12 forwarded + 9 dropped (1 reordered)",
+ * );
+ * ```
+ */
+export function formatRelayStats(name: string, stats: RelayDirectionStats): string {
+  const extra = [
+    stats.reordered ? `${stats.reordered} reordered` : "",
+    stats.delayed ? `${stats.delayed} delayed` : "",
+    stats.held ? `${stats.held} held` : "",
+  ].filter((part) => part !== "");
+  return `  ${name}: ${stats.received} received + ${stats.duplicated} duplicated = ` +
+    `${stats.forwarded} forwarded + ${stats.dropped} dropped` +
+    (extra.length ? ` (${extra.join(", ")})` : "");
+}
+
+function parseRelayArgs(args: string[]) {
+  const { values } = parseArgs({
+    args,
+    strict: true,
+    allowPositionals: false,
+    options: {
+      listen: { type: "string" },
+      target: { type: "string" },
+      loss: { type: "string" },
+      dup: { type: "string" },
+      reorder: { type: "string" },
+      delay: { type: "string" },
+      jitter: { type: "string" },
+      seed: { type: "string" },
+      duration: { type: "string" },
+      "trace-file": { type: "string" },
+      quiet: { type: "boolean", default: false },
+      help: { type: "boolean", default: false },
+    },
+  });
+  if (values.help) return "help" as const;
+  if (values.listen === undefined) throw new UsageError("--listen is required");
+  if (values.target === undefined) throw new UsageError("--target is required");
+  if (values["trace-file"] === "") throw new UsageError("--trace-file is empty, expected a file");
+  const faults: FaultConfig = {
+    loss: parseNumber(values.loss, "loss", isProbability, "a probability in 0..1"),
+    duplicate: parseNumber(values.dup, "dup", isProbability, "a probability in 0..1"),
+    reorder: parseNumber(values.reorder, "reorder", isProbability, "a probability in 0..1"),
+    delay: parseNumber(values.delay, "delay", isDuration, "a number of ms >= 0"),
+    jitter: parseNumber(values.jitter, "jitter", isDuration, "a number of ms >= 0"),
+  };
+  return {
+    listen: parseAddr(values.listen, "listen", 0, "127.0.0.1"),
+    target: parseAddr(values.target, "target", 1),
+    faults,
+    seed: parseNumber(
+      values.seed,
+      "seed",
+      (value) => Number.isInteger(value) && value >= 0 && value < 2 ** 32,
+      "an integer in 0..4294967295",
+    ) ?? Math.floor(Math.random() * 2 ** 32),
+    duration: parseNumber(
+      values.duration,
+      "duration",
+      (value) => value > 0 && Number.isFinite(value),
+      "a number of seconds > 0",
+    ),
+    traceFile: values["trace-file"],
+    quiet: values.quiet,
+  };
 }
 
 /** The command line; returns the exit code. */
 async function main(args: string[]): Promise<number> {
-  let options;
-  try {
-    const { values } = parseArgs({
-      args,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        listen: { type: "string" },
-        target: { type: "string" },
-        loss: { type: "string" },
-        dup: { type: "string" },
-        reorder: { type: "string" },
-        delay: { type: "string" },
-        jitter: { type: "string" },
-        seed: { type: "string" },
-        duration: { type: "string" },
-        quiet: { type: "boolean", default: false },
-        help: { type: "boolean", default: false },
-      },
-    });
-    if (values.help) {
-      console.log(USAGE);
-      return 0;
+  const options = parseCommandLine("relay", USAGE, () => parseRelayArgs(args));
+  if (typeof options === "number") return options;
+
+  let trace: Deno.FsFile | undefined;
+  if (options.traceFile !== undefined) {
+    try {
+      trace = Deno.openSync(options.traceFile, { write: true, create: true, truncate: true });
+    } catch (error) {
+      const reason = error instanceof Deno.errors.NotCapable
+        ? `add --allow-write=${options.traceFile}`
+        : (error as Error).message;
+      console.error(`relay: cannot write --trace-file ${options.traceFile}: ${reason}`);
+      return 1;
     }
-    if (values.listen === undefined) throw new UsageError("--listen is required");
-    if (values.target === undefined) throw new UsageError("--target is required");
-    const faults: FaultConfig = {
-      loss: parseNumber(values.loss, "loss", isProbability, "a probability in 0..1"),
-      duplicate: parseNumber(values.dup, "dup", isProbability, "a probability in 0..1"),
-      reorder: parseNumber(values.reorder, "reorder", isProbability, "a probability in 0..1"),
-      delay: parseNumber(values.delay, "delay", isDuration, "a number of ms >= 0"),
-      jitter: parseNumber(values.jitter, "jitter", isDuration, "a number of ms >= 0"),
-    };
-    options = {
-      listen: parseAddr(values.listen, "listen", "127.0.0.1"),
-      target: parseAddr(values.target, "target"),
-      faults,
-      seed: parseNumber(
-        values.seed,
-        "seed",
-        (value) => Number.isInteger(value) && value >= 0 && value < 2 ** 32,
-        "an integer in 0..4294967295",
-      ) ?? Math.floor(Math.random() * 2 ** 32),
-      duration: parseNumber(
-        values.duration,
-        "duration",
-        (value) => value > 0 && Number.isFinite(value),
-        "a number of seconds > 0",
-      ),
-      quiet: values.quiet,
-    };
-  } catch (error) {
-    const usage = error instanceof UsageError ||
-      (error instanceof TypeError && "code" in error &&
-        String(error.code).startsWith("ERR_PARSE_ARGS"));
-    if (!usage) throw error;
-    console.error(`relay: ${(error as Error).message}\n\n${USAGE}`);
-    return 2;
   }
+  const encoder = new TextEncoder();
+  const record = relayTraceRecorder();
+  const start = performance.timeOrigin + performance.now();
+  const onEvent = (event: RelayEvent) => {
+    const line = record(event);
+    if (!line) return;
+    trace?.writeSync(encoder.encode(JSON.stringify(line) + "\n"));
+    if (line.kind === "relay-map") return;
+    if (!options.quiet && line.fate !== "forwarded" && line.fate !== "released") {
+      const seconds = ((line.time - start) / 1000).toFixed(3);
+      const where = line.direction === "toServer" ? "to server" : "to client";
+      const seq = line.seq >= 0 ? ` seq=${line.seq} len=${line.len}` : "";
+      console.error(`relay: ${seconds} s  ${where}  ${line.flags}${seq}  ${line.fate}`);
+    }
+  };
 
   let relay: Relay;
   try {
@@ -650,8 +1186,10 @@ async function main(args: string[]): Promise<number> {
       toServer: options.faults,
       toClient: options.faults,
       seed: options.seed,
+      onEvent,
     });
   } catch (error) {
+    trace?.close();
     if (error instanceof Deno.errors.AddrInUse) {
       console.error(`relay: cannot listen on ${formatAddr(options.listen)}: address in use`);
       return 1;
@@ -679,12 +1217,14 @@ async function main(args: string[]): Promise<number> {
   clearTimeout(timer);
   Deno.removeSignalListener("SIGINT", onSignal);
   await relay.close();
+  trace?.close();
 
   if (!options.quiet) {
     const { stats } = relay;
     console.error(
       `relay: stopped; ${stats.connections} client address(es), seed ${options.seed}\n` +
-        `${formatStats("to server", stats.toServer)}\n${formatStats("to client", stats.toClient)}`,
+        `${formatRelayStats("to server", stats.toServer)}\n` +
+        `${formatRelayStats("to client", stats.toClient)}`,
     );
   }
   return 0;

@@ -1,5 +1,20 @@
 import assert from "node:assert/strict";
-import { buildModel, main, traceToMermaid } from "../diagram.ts";
+import {
+  buildModel,
+  main,
+  matchTraces,
+  relayTraceToMermaid,
+  throughRelay,
+  traceToMermaid,
+} from "../diagram.ts";
+import {
+  type RelayEvent,
+  type RelayMappingRecord,
+  type RelayTraceRecord,
+  relayTraceRecorder,
+  startRelay,
+} from "../relay.ts";
+import { SocketTCP } from "../socket_tcp.ts";
 import type { TraceEvent } from "../trace.ts";
 import { C, ev, L, S } from "./_traces.ts";
 
@@ -97,4 +112,145 @@ Deno.test("a long transfer is summarised: first and last segments, a count in be
 
 Deno.test("the command line prints usage and exits 2 without files", async () => {
   assert.deepEqual(await main([]), 2);
+});
+
+// ------------------------------------------------------------------ through the relay
+
+/** A clean-network-but-one-loss transfer through a real relay, traced at both ends and by the relay. */
+async function throughARelay() {
+  const records: RelayTraceRecord[] = [];
+  const mapping: RelayMappingRecord[] = [];
+  const record = relayTraceRecorder();
+  const clientEvents: TraceEvent[] = [];
+  const serverEvents: TraceEvent[] = [];
+  await using listener = new SocketTCP({ timeout: 40, onTrace: (e) => serverEvents.push(e) });
+  listener.bind({ hostname: "127.0.0.1", port: 0 });
+  await using relay = await startRelay({
+    listen: { hostname: "127.0.0.1", port: 0 },
+    target: listener.localAddr,
+    rules: [{ direction: "toServer", kind: "DATA", nth: 2, action: "drop" }],
+    onEvent: (event: RelayEvent) => {
+      const line = record(event);
+      if (line?.kind === "relay") records.push(line);
+      else if (line?.kind === "relay-map") mapping.push(line);
+    },
+  });
+  const client = new SocketTCP({ timeout: 40, onTrace: (e) => clientEvents.push(e) });
+  const [[server]] = await Promise.all([listener.accept(), client.connect(relay.addr)]);
+  await Promise.all([client.send(new TextEncoder().encode("hola, relay")), server.recv(64)]);
+  await Promise.all([client.close(), server.recvClose()]);
+  await relay.close();
+  return { records, mapping, clientEvents, serverEvents };
+}
+
+Deno.test("a relay trace alone draws two columns and one -x per datagram the relay dropped", async () => {
+  const { records } = await throughARelay();
+  const md = relayTraceToMermaid(records);
+  const lines = md.split("\n");
+  assert.deepEqual(lines.filter((l) => l.includes("participant")), [
+    "    participant C as Cliente",
+    "    participant S as Servidor",
+  ]);
+  const dropped = records.filter((r) => r.fate === "dropped");
+  assert.equal(dropped.length, 1);
+  const lost = lines.filter((l) => l.includes("-x"));
+  assert.deepEqual(lost, [`    C-xS: DATA seq=${dropped[0].seq} len=${dropped[0].len}`]);
+  // At its place: after the length's ACK, before the retransmission that arrived.
+  const at = lines.indexOf(lost[0]);
+  assert.match(lines[at - 1], /S->>C: ACK seq=\d+/);
+  assert.ok(lines.slice(at + 1).some((l) => l === lost[0].replace("-x", "->>")), md);
+  assert.ok(lines.slice(at + 1, at + 4).some((l) => /⏱ \d+ ms sin tráfico/.test(l)), md);
+  // A silence until the end of the recording (a hang) is said last.
+  const end = Math.max(...records.map((r) => r.time)) + 1500;
+  const until = relayTraceToMermaid(records, { until: end }).split("\n");
+  assert.equal(until.at(-3), "    Note over C,S: ⏱ 1500 ms sin tráfico, hasta el final");
+});
+
+Deno.test("merged client and server traces through a relay match by its port mapping", async () => {
+  const { mapping, clientEvents, serverEvents } = await throughARelay();
+  // Without the mapping they share no connection: said, not drawn as lost.
+  assert.throws(
+    () =>
+      matchTraces([{ path: "client.jsonl", events: clientEvents }, {
+        path: "server.jsonl",
+        events: serverEvents,
+      }]),
+    /cannot match the traces: client\.jsonl talks to .*no connection appears in two of them/,
+  );
+  const { events, leftOut } = matchTraces([
+    { path: "client.jsonl", events: throughRelay(clientEvents, mapping) },
+    { path: "server.jsonl", events: throughRelay(serverEvents, mapping) },
+  ]);
+  assert.equal(leftOut, 0);
+  const md = traceToMermaid(events);
+  const participants = md.split("\n").filter((l) => l.includes("participant"));
+  assert.equal(participants.length, 3, md); // client, listener, the server's new port
+  const lost = md.split("\n").filter((l) => /^ {4}\w+-x\w+:/.test(l));
+  assert.equal(lost.length, 1, md);
+  assert.match(lost[0], /C-xS: DATA seq=\d+ len=11/);
+});
+
+Deno.test("traces covering different connections leave the unmatched one out instead of drawing it lost", () => {
+  const other = "127.0.0.1:5001";
+  const server = [
+    ...lossyTrace().filter((e) => e.local !== C),
+    ev(100, "send", "127.0.0.1:9001", other, "SYN+ACK", 8),
+    ev(101, "recv", "127.0.0.1:9001", other, "ACK", 9),
+    ev(102, "send", "127.0.0.1:9001", other, "FIN+ACK", 10),
+  ];
+  const client = lossyTrace().filter((e) => e.local === C);
+  const { events, leftOut } = matchTraces([
+    { path: "client", events: client },
+    { path: "server", events: server },
+  ]);
+  assert.equal(leftOut, 3);
+  const md = traceToMermaid(events);
+  assert.ok(!md.includes("5001") && !md.includes("9001"), md);
+  assert.equal(md.split("\n").filter((l) => l.includes("-x")).length, 1, md);
+});
+
+Deno.test("the diagram script draws a relay trace file, and says when endpoint traces cannot match", async () => {
+  const { records, mapping, clientEvents, serverEvents } = await throughARelay();
+  const dir = await Deno.makeTempDir();
+  try {
+    const write = (name: string, lines: object[]) =>
+      Deno.writeTextFile(`${dir}/${name}`, lines.map((l) => JSON.stringify(l)).join("\n") + "\n");
+    await write("relay.jsonl", [...mapping, ...records]);
+    await write("client.jsonl", clientEvents);
+    await write("server.jsonl", serverEvents);
+    const run = async (...files: string[]) => {
+      const output = await new Deno.Command(Deno.execPath(), {
+        args: ["run", `--allow-read=${dir}`, new URL("../diagram.ts", import.meta.url).pathname]
+          .concat(files.map((f) => `${dir}/${f}`)),
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const decoder = new TextDecoder();
+      return {
+        code: output.code,
+        stdout: decoder.decode(output.stdout),
+        stderr: decoder.decode(output.stderr),
+      };
+    };
+    const [wire, unmatched, matched] = await Promise.all([
+      run("relay.jsonl"),
+      run("client.jsonl", "server.jsonl"),
+      run("client.jsonl", "server.jsonl", "relay.jsonl"),
+    ]);
+    assert.equal(wire.code, 0, wire.stderr);
+    assert.equal(wire.stdout.split("\n").filter((l) => l.includes("participant")).length, 2);
+    assert.equal(wire.stdout.split("\n").filter((l) => /^ {4}C-xS:/.test(l)).length, 1);
+    assert.equal(unmatched.code, 1);
+    assert.equal(unmatched.stdout, "");
+    assert.match(
+      unmatched.stderr.trim(),
+      /^diagram: cannot match the traces: .*client\.jsonl talks to/,
+    );
+    assert.equal(unmatched.stderr.trim().split("\n").length, 1);
+    assert.equal(matched.code, 0, matched.stderr);
+    assert.equal(matched.stdout.split("\n").filter((l) => l.includes("participant")).length, 3);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { type Addr, type DatagramLink, sameAddr, udpLink } from "../link.ts";
-import { type RelayEvent, startRelay } from "../relay.ts";
+import { type Relay, type RelayEvent, type RelayOptions, startRelay } from "../relay.ts";
 import { seededDeadline } from "./_wait.ts";
 
 const SEED = 7;
@@ -80,6 +80,7 @@ Deno.test("the relay mirrors the server's new port and forwards bytes both ways"
         duplicated: 0,
         reordered: 0,
         delayed: 0,
+        held: 0,
       },
       toClient: {
         received: 3,
@@ -88,6 +89,7 @@ Deno.test("the relay mirrors the server's new port and forwards bytes both ways"
         duplicated: 0,
         reordered: 0,
         delayed: 0,
+        held: 0,
       },
       connections: 1,
       active: 1,
@@ -95,6 +97,7 @@ Deno.test("the relay mirrors the server's new port and forwards bytes both ways"
     assert.deepEqual(
       events.filter((event) => event.type !== "datagram"),
       [
+        { type: "listen", listen: relay.addr, target: server.localAddr },
         {
           type: "connection",
           client: client.localAddr,
@@ -242,6 +245,7 @@ Deno.test("close() releases every port and timer of the relay", async () => {
   assert.equal(mirrors.length, 1);
   assert.equal(relay.stats.toClient.delayed, 2, `seed ${SEED}`);
   assert.equal(relay.stats.toClient.forwarded, 0, `seed ${SEED}`);
+  assert.equal(relay.stats.toClient.dropped, 2, "copies still waiting at close count as dropped");
   assert.equal(relay.stats.active, 0);
   // The listening port and the mirror port are free again.
   for (const addr of [relay.addr, mirrors[0]]) udpLink(addr).close();
@@ -285,7 +289,9 @@ Deno.test({
     ) {
       const result = await runCli(bad);
       assert.equal(result.code, 2, `args ${bad.join(" ")}: ${result.stderr}`);
-      assert.match(result.stderr, /Usage:/);
+      // One line saying what is wrong (cli.ts's parseCommandLine adds the pointer to --help).
+      assert.match(result.stderr.split("\n")[0], /^relay: \S/, result.stderr);
+      assert.ok(!result.stderr.split("\n")[0].includes("Usage:"), result.stderr);
     }
 
     const busy = udpLink(LOOPBACK);
@@ -325,10 +331,244 @@ Deno.test({
       ]);
       assert.equal(result.code, 0, result.stderr);
       assert.match(result.stderr, /seed 7/);
-      assert.match(result.stderr, /to server: 0 received, 0 forwarded, 0 dropped/);
+      assert.match(
+        result.stderr,
+        /to server: 0 received \+ 0 duplicated = 0 forwarded \+ 0 dropped/,
+      );
       assert.match(result.stderr, /to client: 0 received/);
     } finally {
       server.close();
+    }
+  },
+});
+
+/** The `type: "datagram"` events, narrowed. */
+type DatagramEvent = Extract<RelayEvent, { type: "datagram" }>;
+
+/** Runs `body` with a server, a client and a relay between them (`options` added), then closes all. */
+async function withRelay(
+  options: Omit<RelayOptions, "listen" | "target" | "onEvent">,
+  body: (
+    context: { server: DatagramLink; client: DatagramLink; relay: Relay; events: RelayEvent[] },
+  ) => Promise<void>,
+  onEvent?: (event: RelayEvent) => void,
+): Promise<void> {
+  const events: RelayEvent[] = [];
+  const server = udpLink(LOOPBACK);
+  const client = udpLink(LOOPBACK);
+  const relay = await startRelay({
+    ...options,
+    listen: LOOPBACK,
+    target: server.localAddr,
+    onEvent: (event) => {
+      events.push(event);
+      onEvent?.(event);
+    },
+  });
+  try {
+    await body({ server, client, relay, events });
+  } finally {
+    await relay.close();
+    server.close();
+    client.close();
+  }
+}
+
+/** The upstream address of the first connection event. */
+function firstUpstream(events: RelayEvent[]): Addr {
+  const connection = events.find((event) => event.type === "connection");
+  assert.ok(connection && connection.type === "connection");
+  return connection.upstream;
+}
+
+Deno.test("a datagram held for reorder with nothing after it goes out when the hold expires", async () => {
+  await withRelay(
+    { toServer: { reorder: 1 }, reorderHold: 20, seed: SEED },
+    async ({ server, client, relay, events }) => {
+      await send(client, "alone", relay.addr);
+      assert.deepEqual(await receiveText(server, "the held datagram"), [
+        "alone",
+        firstUpstream(events),
+      ]);
+      const stats = relay.stats.toServer;
+      assert.deepEqual(
+        [stats.received, stats.duplicated, stats.forwarded, stats.dropped, stats.reordered],
+        [1, 0, 1, 0, 1],
+        `seed ${SEED}`,
+      );
+      const datagram = events.find((event) => event.type === "datagram") as DatagramEvent;
+      assert.equal(datagram.fate, "reordered");
+      const release = events.find((event) => event.type === "release");
+      assert.ok(release && release.type === "release" && release.id === datagram.id);
+      assert.ok(release.time - datagram.time >= 15, `held ${release.time - datagram.time} ms`);
+    },
+  );
+});
+
+Deno.test("every datagram is accounted for: received + duplicated = forwarded + dropped", async () => {
+  const count = 60;
+  const decided = eventWaiter((event) => event.type === "datagram", count);
+  await withRelay(
+    {
+      toServer: { loss: 0.3, duplicate: 0.3, reorder: 0.3, jitter: 2 },
+      reorderHold: 10,
+      seed: SEED,
+    },
+    async ({ server, client, relay, events }) => {
+      for (let i = 0; i < count; i++) await send(client, `0|||0|||0|||${i}|||x`, relay.addr);
+      await within(decided.reached, `${count} decisions`);
+      const datagrams = events.filter((event) => event.type === "datagram") as DatagramEvent[];
+      assert.equal(datagrams.length, count);
+      const copies = datagrams.reduce((sum, event) => sum + event.delays.length, 0);
+      // Every copy not dropped reaches the server, the last ones when their hold or delay ends.
+      for (let arrived = 0; arrived < copies; arrived++) {
+        await receiveText(server, `copy ${arrived + 1} of ${copies}`);
+      }
+      const stats = relay.stats.toServer;
+      assert.equal(stats.received, count);
+      assert.equal(stats.forwarded, copies, `seed ${SEED}`);
+      assert.equal(
+        stats.received + stats.duplicated,
+        stats.forwarded + stats.dropped,
+        `seed ${SEED}`,
+      );
+      assert.ok(
+        stats.dropped > 5 && stats.duplicated > 5 && stats.reordered > 3,
+        `${JSON.stringify(stats)}, seed ${SEED}`,
+      );
+      const fates = new Set(datagrams.map((event) => event.fate));
+      for (const fate of ["dropped", "duplicated", "reordered", "delayed"]) {
+        assert.ok(fates.has(fate as DatagramEvent["fate"]), `${fate}, seed ${SEED}`);
+      }
+    },
+    decided.onEvent,
+  );
+});
+
+Deno.test("a hold rule keeps a datagram until its retransmission has gone by, or until holdLimit", async () => {
+  await withRelay(
+    {
+      rules: [
+        { direction: "toServer", kind: "DATA", nth: 1, action: "hold" },
+        { direction: "toServer", kind: "DATA", nth: 3, action: "hold" },
+      ],
+      holdLimit: 30,
+    },
+    async ({ server, client, relay, events }) => {
+      const data = "0|||0|||0|||5|||hola";
+      await send(client, data, relay.addr);
+      await send(client, data, relay.addr); // its retransmission: both go now, the copy first
+      await receiveText(server, "the retransmission");
+      await receiveText(server, "the held original");
+      const sent = events.filter((event) => event.type === "datagram" || event.type === "release")
+        .map((event) => `${event.type} ${(event as { id: number }).id}`);
+      assert.deepEqual(sent, ["datagram 1", "datagram 2", "release 1"]);
+      // A held datagram with no retransmission goes out after holdLimit.
+      await send(client, "0|||0|||0|||9|||otro", relay.addr);
+      assert.equal(
+        (await receiveText(server, "the datagram held to the limit"))[0],
+        "0|||0|||0|||9|||otro",
+      );
+      const stats = relay.stats.toServer;
+      assert.deepEqual([stats.received, stats.held, stats.forwarded, stats.dropped], [3, 2, 3, 0]);
+    },
+  );
+});
+
+Deno.test("startRelay refuses a target on port 0", async () => {
+  await assert.rejects(
+    startRelay({ listen: LOOPBACK, target: { hostname: "127.0.0.1", port: 0 } }),
+    RangeError,
+    "the target's port is 0",
+  );
+});
+
+Deno.test({
+  name:
+    "the CLI refuses --target port 0 and shows one line per fault and a trace of every datagram",
+  ignore: !canRun,
+  async fn() {
+    const zero = await runCli(["--listen", "0", "--target", "localhost:0"]);
+    assert.equal(zero.code, 2, zero.stderr);
+    assert.equal(
+      zero.stderr.split("\n")[0],
+      'relay: --target is "localhost:0", expected HOST:PORT with PORT in 1..65535',
+    );
+
+    const server = udpLink(LOOPBACK);
+    const client = udpLink(LOOPBACK);
+    const free = udpLink(LOOPBACK);
+    const port = free.localAddr.port;
+    free.close();
+    const dir = await Deno.makeTempDir();
+    const traceFile = `${dir}/relay.jsonl`;
+    try {
+      const child = new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "--no-prompt",
+          "--allow-net",
+          `--allow-write=${traceFile}`,
+          relayScript,
+          "--listen",
+          String(port),
+          "--target",
+          `127.0.0.1:${server.localAddr.port}`,
+          "--loss",
+          "1",
+          "--seed",
+          String(SEED),
+          "--duration",
+          "1",
+          "--trace-file",
+          traceFile,
+        ],
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+      const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+      let stderr = "";
+      while (!stderr.includes("\n")) {
+        const { value, done } = await within(reader.read(), "the relay's first line");
+        if (done) break;
+        stderr += value;
+      }
+      const to = { hostname: "127.0.0.1", port };
+      await send(client, "1|||0|||0|||7|||", to);
+      await send(client, "0|||0|||0|||9|||hola", to);
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        stderr += value;
+      }
+      const status = await child.status;
+      await child.stdout.cancel();
+      assert.equal(status.code, 0, stderr);
+      const lines = stderr.trim().split("\n");
+      assert.match(lines[1], /^relay: \d+\.\d{3} s {2}to server {2}SYN seq=7 len=0 {2}dropped$/);
+      assert.match(lines[2], /^relay: \d+\.\d{3} s {2}to server {2}DATA seq=9 len=4 {2}dropped$/);
+      assert.match(stderr, /to server: 2 received \+ 0 duplicated = 0 forwarded \+ 2 dropped/);
+      const lines2 = (await Deno.readTextFile(traceFile)).trim().split("\n");
+      const all = lines2.map((line) => JSON.parse(line));
+      assert.deepEqual(all.filter((r) => r.kind === "relay-map").map((r) => r.event), [
+        "listen",
+        "connection",
+      ]);
+      const records = all.filter((r) => r.kind === "relay");
+      assert.deepEqual(
+        records.map((r) => [r.kind, r.id, r.direction, r.flags, r.seq, r.len, r.fate]),
+        [
+          ["relay", 1, "toServer", "SYN", 7, 0, "dropped"],
+          ["relay", 2, "toServer", "DATA", 9, 4, "dropped"],
+        ],
+      );
+      assert.equal(records[0].client, `127.0.0.1:${client.localAddr.port}`);
+      assert.equal(records[0].server, `127.0.0.1:${server.localAddr.port}`);
+    } finally {
+      server.close();
+      client.close();
+      await Deno.remove(dir, { recursive: true });
     }
   },
 });

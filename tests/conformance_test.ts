@@ -1,0 +1,613 @@
+/**
+ * The conformance checker against socket-tcp's own client and server (every
+ * case passes) and against mutants (tests/fixtures/mutants/: one defect
+ * each), which must be caught by the cases that should fail, with a reason
+ * naming the defect, and pass the others. Plus the checker's bad usage.
+ */
+import assert from "node:assert/strict";
+import { type CaseResult, CASES, checkWire, judge, pool, type Role } from "../conformance.ts";
+
+const ROOT = new URL("..", import.meta.url).pathname;
+const MUTANTS = `${ROOT}tests/fixtures/mutants`;
+const DENO = Deno.execPath();
+const canRun = (await Deno.permissions.query({ name: "run" })).state === "granted";
+
+/** The verdicts, and the wire of every case not passed (to diagnose a failure). */
+function describe(results: CaseResult[]): string {
+  return results.map((r) =>
+    `${r.id}: ${r.verdict}: ${r.reason}` + (r.verdict === "pass" ? "" : "\n" +
+      (r.wire ?? []).map((w) =>
+        `  #${w.id} ${w.time.toFixed(1)} ${w.direction} ${w.client} ${w.server} ` +
+        `${w.flags} seq=${w.seq} len=${w.len} ${w.fate}`
+      ).join("\n"))
+  ).join("\n");
+}
+
+Deno.test({
+  name: "socket-tcp's own servidor.ts and cliente.ts pass every case",
+  ignore: !canRun,
+  async fn() {
+    const [server, client] = await Promise.all([
+      judge({
+        role: "server",
+        template: `${DENO} run --allow-net ${ROOT}servidor.ts {host} {port} --once --quiet`,
+        cwd: ROOT,
+        cases: CASES,
+        parallel: 4,
+        bound: 30_000,
+      }),
+      judge({
+        role: "client",
+        template: `${DENO} run --allow-net ${ROOT}cliente.ts {host} {port} --quiet`,
+        cwd: ROOT,
+        cases: CASES,
+        parallel: 4,
+        bound: 30_000,
+      }),
+    ]);
+    for (const results of [server, client]) {
+      assert.equal(results.length, CASES.length);
+      assert.deepEqual(
+        results.filter((r) => r.verdict !== "pass").map((r) => r.id),
+        [],
+        describe(results),
+      );
+      for (const r of results) {
+        assert.ok(r.datagrams >= 8, `${r.id}: ${r.datagrams} datagrams`);
+        assert.ok(r.rules.every((rule) => rule.ok), describe(results));
+      }
+    }
+  },
+});
+
+/** A mutant, the role it plays, and what the checker must say of each case run. */
+interface Expectation {
+  mutant: string;
+  role: Role;
+  /** Case id -> verdicts allowed and a pattern the reason must match; absent cases must pass. */
+  caught: Record<string, { verdicts: string[]; reason: RegExp }>;
+  /** Cases that must pass. */
+  passes: string[];
+}
+
+const NOT_PASS = ["deviation", "fail", "hang", "crash"];
+
+const EXPECTATIONS: Expectation[] = [
+  {
+    mutant: "no_handshake_timeout",
+    role: "client",
+    caught: {
+      "lost-syn": {
+        verdicts: ["hang"],
+        reason: /after the SYN seq=\d+ was lost, the client did not send it again in \d+ s/,
+      },
+    },
+    passes: ["ascii"],
+  },
+  {
+    mutant: "no_handshake_timeout",
+    role: "server",
+    caught: {
+      "lost-synack": {
+        verdicts: ["hang"],
+        reason: /after the SYN\+ACK seq=\d+ was lost, the server did not send it again/,
+      },
+    },
+    passes: ["ascii"],
+  },
+  {
+    mutant: "fin_once",
+    role: "client",
+    caught: {
+      "lost-fin": {
+        verdicts: ["hang", "fail"],
+        reason: /after the FIN seq=\d+ was lost, the client did not send it again.*step 8/,
+      },
+    },
+    passes: ["ascii", "lost-finack"],
+  },
+  {
+    mutant: "utf8_segments",
+    role: "client",
+    caught: {
+      utf8: { verdicts: ["crash"], reason: /crashed: "UnicodeDecodeError/ },
+      binary: { verdicts: ["crash"], reason: /crashed: "UnicodeDecodeError/ },
+    },
+    passes: ["ascii"],
+  },
+  {
+    mutant: "utf8_segments",
+    role: "server",
+    caught: {
+      utf8: { verdicts: ["crash"], reason: /crashed: "UnicodeDecodeError/ },
+    },
+    passes: ["two-segments"],
+  },
+  {
+    mutant: "synack_own_number",
+    role: "server",
+    caught: {
+      ascii: {
+        verdicts: ["crash", "hang", "fail"],
+        reason:
+          /answered SYN seq=(\d+) with SYN\+ACK seq=\d+; the assignment expects seq=\d+ \(x\+1\)/,
+      },
+    },
+    passes: [],
+  },
+  {
+    mutant: "data_by_end",
+    role: "client",
+    caught: {
+      ascii: { verdicts: NOT_PASS, reason: /it is numbered by its end/ },
+    },
+    passes: [],
+  },
+  {
+    mutant: "zero_padded_seq",
+    role: "client",
+    caught: {
+      ascii: {
+        verdicts: ["deviation"],
+        reason: /zero-pads SEQ \("1\|\|\|0\|\|\|0\|\|\|000000\d\d/,
+      },
+    },
+    passes: [],
+  },
+  {
+    mutant: "chars_not_bytes",
+    role: "client",
+    caught: {
+      utf8: {
+        verdicts: ["crash", "fail", "hang"],
+        reason: /the file's length in bytes, "120"|carries \d+ bytes; the assignment allows 16/,
+      },
+    },
+    passes: ["ascii"],
+  },
+  {
+    mutant: "chars_not_bytes",
+    role: "server",
+    caught: {
+      utf8: {
+        verdicts: ["crash", "fail", "hang"],
+        reason: /with ACK seq=\d+; the assignment expects seq=\d+ \(s\+n, n in bytes\)/,
+      },
+    },
+    passes: ["ascii"],
+  },
+  {
+    mutant: "ack_storm",
+    role: "client",
+    caught: {
+      "duplicate-ack": {
+        verdicts: ["deviation"],
+        reason: /the client sent \d{3,}[\d,]* datagrams for a transfer that needs 15/,
+      },
+    },
+    // Not even ascii: on a loaded machine a spurious timeout duplicates a segment, and it storms.
+    passes: [],
+  },
+  {
+    mutant: "isn_out_of_range",
+    role: "client",
+    caught: { ascii: { verdicts: ["deviation"], reason: /SYN has seq=5000.*0\.\.100/ } },
+    passes: [],
+  },
+  {
+    mutant: "synack_listening_port",
+    role: "server",
+    caught: { ascii: { verdicts: ["deviation"], reason: /from the listening port/ } },
+    passes: [],
+  },
+  {
+    mutant: "last_ack_once",
+    role: "client",
+    caught: { ascii: { verdicts: ["deviation"], reason: /last ACK once; step 8 asks for 3/ } },
+    passes: [],
+  },
+];
+
+Deno.test({
+  name: "each mutant is caught by the cases it should fail, naming its defect, and passes others",
+  ignore: !canRun,
+  async fn() {
+    const failures: string[] = [];
+    await pool(EXPECTATIONS, 3, async (expectation) => {
+      const ids = [...Object.keys(expectation.caught), ...expectation.passes];
+      const results = await judge({
+        role: expectation.role,
+        template: `python3 ${expectation.mutant}.py ${expectation.role} {host} {port}`,
+        cwd: MUTANTS,
+        cases: CASES.filter((c) => ids.includes(c.id)),
+        parallel: 3,
+        bound: 4_000,
+      });
+      const name = `${expectation.mutant} (${expectation.role})`;
+      for (const r of results) {
+        const caught = expectation.caught[r.id];
+        if (caught) {
+          if (!caught.verdicts.includes(r.verdict) || !caught.reason.test(r.reason)) {
+            failures.push(
+              `${name} ${r.id}: expected ${caught.verdicts.join("|")} matching ` +
+                `${caught.reason}, got ${r.verdict}: ${r.reason}`,
+            );
+          }
+        } else if (r.verdict !== "pass") {
+          failures.push(`${name} ${r.id}: expected pass, got ${r.verdict}: ${r.reason}`);
+        }
+      }
+    });
+    assert.deepEqual(failures, []);
+  },
+});
+
+Deno.test({
+  name: "the correct mutant (the fixture unchanged) passes the cases the mutants fail",
+  ignore: !canRun,
+  async fn() {
+    const ids = ["utf8", "binary", "lost-syn", "lost-synack", "lost-fin", "duplicate-ack"];
+    const results = await Promise.all((["client", "server"] as const).map((role) =>
+      judge({
+        role,
+        template: `python3 correct.py ${role} {host} {port}`,
+        cwd: MUTANTS,
+        cases: CASES.filter((c) => ids.includes(c.id)),
+        parallel: 3,
+        bound: 10_000,
+      })
+    ));
+    for (const r of results.flat()) assert.equal(r.verdict, "pass", `${r.id}: ${r.reason}`);
+  },
+});
+
+async function cli(args: string[]) {
+  const output = await new Deno.Command(DENO, {
+    args: ["run", "-A", `${ROOT}conformance.ts`, ...args],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).output();
+  const decoder = new TextDecoder();
+  return {
+    code: output.code,
+    stdout: decoder.decode(output.stdout),
+    stderr: decoder.decode(output.stderr),
+  };
+}
+
+Deno.test({
+  name: "the checker refuses bad usage in one line, exit 2",
+  ignore: !canRun,
+  async fn() {
+    const cases: [string[], RegExp][] = [
+      [[], /give one of --server TEMPLATE or --client TEMPLATE/],
+      [["--server", "python3 s.py 8000"], /has no \{port\}/],
+      [["--server", "x {port}", "--client", "y {port}"], /give one of/],
+      [
+        ["--server", "x {port}", "--cwd", "/nonexistent/dir"],
+        /--cwd "\/nonexistent\/dir" is not a directory/,
+      ],
+      [["--server", "x {port}", "--cases", "ascii,bogus"], /unknown case "bogus"; see --list/],
+      [["--server", "x {port}", "--bound=-1"], /--bound is "-1", expected a number > 0/],
+      [["--server", "x {port}", "--bogus"], /bogus/],
+      [["--server", "x {port}", "extra"], /unexpected argument "extra"/],
+    ];
+    await Promise.all(cases.map(async ([args, pattern]) => {
+      const result = await cli(args);
+      assert.equal(result.code, 2, `${args.join(" ")}: ${result.stderr}`);
+      const first = result.stderr.split("\n")[0];
+      assert.match(first, /^conformance: /, args.join(" "));
+      assert.match(first, pattern, args.join(" "));
+    }));
+  },
+});
+
+Deno.test({
+  name: "the checker lists its cases, and says so when a command does not start or never listens",
+  ignore: !canRun,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "conformance-out-" });
+    const [list, missing, silent, exits, reported] = await Promise.all([
+      cli(["--list"]),
+      cli(["--server", "no-such-command-xyz {port}"]),
+      cli(["--server", "sleep 20 # {port}", "--cases", "ascii", "--bound", "1"]),
+      cli(["--server", "echo boom >&2; exit 3 # {port}", "--cases", "ascii", "--bound", "5"]),
+      cli([
+        "--client",
+        "python3 fin_once.py client {host} {port}",
+        "--cwd",
+        MUTANTS,
+        "--cases",
+        "ascii,lost-fin",
+        "--bound",
+        "3",
+        "--json",
+        `${dir}/r.json`,
+        "--markdown",
+        `${dir}/r.md`,
+      ]),
+    ]);
+    assert.equal(reported.code, 1, reported.stderr);
+    assert.match(reported.stdout, /^case +verdict +time +datagrams +reason$/m);
+    assert.match(reported.stdout, /\n1 passed, 1 failed\n$/);
+    const json = JSON.parse(await Deno.readTextFile(`${dir}/r.json`));
+    assert.deepEqual(json.cases.map((c: { verdict: string }) => c.verdict), ["pass", "hang"]);
+    const md = await Deno.readTextFile(`${dir}/r.md`);
+    assert.ok(!md.includes("## ascii"), md);
+    assert.match(md, /## lost-fin: hang[\s\S]*```mermaid\nsequenceDiagram\n/);
+    assert.match(md, /C-xS: FIN seq=\d+\n {4}Note over C,S: perdido en el relay/);
+    await Deno.remove(dir, { recursive: true });
+    assert.equal(list.code, 0);
+    const lines = list.stdout.trim().split("\n");
+    assert.equal(lines.length, CASES.length);
+    for (const id of ["ascii", "lost-handshake-ack", "delayed-segment", "loss-20"]) {
+      assert.ok(lines.some((line) => line.startsWith(`${id} `)), id);
+    }
+    assert.equal(missing.code, 1, missing.stderr);
+    assert.equal(
+      missing.stderr.trim(),
+      `conformance: cannot start "no-such-command-xyz": command not found`,
+    );
+    assert.equal(silent.code, 1);
+    assert.match(silent.stdout, /ascii\s+hang .*did not listen on UDP port \d+ within 1 s/);
+    assert.match(silent.stdout, /0 passed, 1 failed$/m);
+    assert.equal(exits.code, 1);
+    assert.match(
+      exits.stdout,
+      /ascii\s+fail .*exited with code 3 before listening on port \d+: "boom"/,
+    );
+  },
+});
+
+Deno.test({
+  name: "--batch judges every submission, resumes, redoes with --force, and survives a hostile one",
+  ignore: !canRun,
+  async fn() {
+    const root = await Deno.makeTempDir({ prefix: "conformance-batch-" });
+    try {
+      const scripts: Record<string, string> = {
+        ana: 'exec python3 correct.py "$@"',
+        beto: 'exec python3 fin_once.py "$@"',
+        hostil: "sleep 100 & sleep 100",
+      };
+      for (const [name, script] of Object.entries(scripts)) {
+        await Deno.mkdir(`${root}/${name}`);
+        for await (const entry of Deno.readDir(MUTANTS)) {
+          if (entry.name.endsWith(".py")) {
+            await Deno.copyFile(`${MUTANTS}/${entry.name}`, `${root}/${name}/${entry.name}`);
+          }
+        }
+        await Deno.copyFile(`${MUTANTS}/../socket_tcp.py`, `${root}/${name}/socket_tcp.py`);
+        await Deno.writeTextFile(`${root}/${name}/run.sh`, script + "\n");
+      }
+      const args = [
+        "--client",
+        "sh run.sh client {host} {port}",
+        "--batch",
+        root,
+        "--jobs",
+        "3",
+        "--cases",
+        "ascii,lost-fin",
+        "--bound",
+        "3",
+      ];
+      const first = await cli(args);
+      assert.equal(first.code, 1, first.stderr);
+      const csv = await Deno.readTextFile(`${root}/conformance-summary.csv`);
+      assert.deepEqual(csv.trim().split("\n"), [
+        "submission,passed,failed,ascii,lost-fin",
+        "ana,2,0,pass,pass",
+        "beto,1,1,pass,hang",
+        "hostil,0,2,hang,hang",
+      ]);
+      const md = await Deno.readTextFile(`${root}/conformance-summary.md`);
+      assert.ok(md.includes("| beto | 1/2 | pass | hang |"), md);
+      const report = JSON.parse(await Deno.readTextFile(`${root}/beto/conformance.json`));
+      assert.deepEqual(
+        [report.role, report.command, report.passed, report.failed, report.cases.length],
+        ["client", "sh run.sh client {host} {port}", 1, 1, 2],
+      );
+      assert.deepEqual(Object.keys(report.cases[0]), [
+        "id",
+        "verdict",
+        "reason",
+        "seconds",
+        "datagrams",
+        "rules",
+      ]);
+      assert.equal(report.cases[1].id, "lost-fin");
+      assert.match(
+        report.cases[1].reason,
+        /FIN seq=\d+ was lost, the client did not send it again/,
+      );
+      assert.match(await Deno.readTextFile(`${root}/beto/conformance.md`), /C-xS: FIN seq=\d+/);
+
+      // Resumable: nothing is run again, unless --force.
+      await Deno.writeTextFile(`${root}/beto/run.sh`, 'exec python3 correct.py "$@"\n');
+      const again = await cli(args);
+      assert.equal((again.stderr.match(/already judged/g) ?? []).length, 3, again.stderr);
+      assert.equal(await Deno.readTextFile(`${root}/conformance-summary.csv`), csv);
+      const forced = await cli([...args, "--force", "--cases", "lost-fin"]);
+      assert.ok(!forced.stderr.includes("already judged"), forced.stderr);
+      assert.match(
+        await Deno.readTextFile(`${root}/conformance-summary.csv`),
+        /^beto,1,0,pass$/m,
+      );
+    } finally {
+      await Deno.remove(root, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "Ctrl+C stops the cases' processes and exits 130",
+  ignore: !canRun,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "conformance-sigint-" });
+    try {
+      const child = new Deno.Command(DENO, {
+        args: [
+          "run",
+          "-A",
+          `${ROOT}conformance.ts`,
+          "--server",
+          "echo $$ > pid; sleep 30 # {port}",
+          "--cwd",
+          dir,
+          "--cases",
+          "ascii",
+          "--bound",
+          "30",
+        ],
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+      // Bounded wait for the command under test to start.
+      let pid = "";
+      for (let i = 0; i < 500 && pid === ""; i++) {
+        pid = await Deno.readTextFile(`${dir}/pid`).then((t) => t.trim(), () => "");
+        if (pid === "") await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      assert.notEqual(pid, "", "the command under test never started");
+      child.kill("SIGINT");
+      const output = await child.output();
+      const stderr = new TextDecoder().decode(output.stderr);
+      assert.equal(output.code, 130, stderr);
+      assert.match(stderr, /conformance: interrupted after 0 of 1 case\(s\)/);
+      const state = await Deno.readTextFile(`/proc/${pid}/stat`).then(
+        (text) => text.split(") ")[1]?.[0],
+        () => "gone",
+      );
+      assert.ok(state === "gone" || state === "Z", `the command under test is still ${state}`);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+// ------------------------------------------------------------------ checkWire, pure
+
+/** A wire view from lines "C>S 1|||0|||0|||7|||" (client to server) or "S>C …", "x" marks a drop. */
+function wireOf(lines: string[]) {
+  const encoder = new TextEncoder();
+  return lines.map((line, i) => {
+    const [arrow, text, mark] = line.split(" ");
+    const direction = arrow === "C>S" ? "toServer" as const : "toClient" as const;
+    return {
+      record: {
+        time: i,
+        kind: "relay" as const,
+        id: i + 1,
+        direction,
+        client: "127.0.0.1:5000",
+        server: i === 0 ? "127.0.0.1:8000" : "127.0.0.1:9000",
+        flags: "",
+        seq: 0,
+        len: 0,
+        fate: mark === "x" ? "dropped" as const : "forwarded" as const,
+      },
+      bytes: encoder.encode(text.replaceAll("_", " ")),
+    };
+  });
+}
+
+const HANDSHAKE = ["C>S 1|||0|||0|||7|||", "S>C 1|||1|||0|||8|||", "C>S 0|||1|||0|||9|||"];
+
+function broken(role: Role, id: string, lines: string[]) {
+  return Object.fromEntries(
+    checkWire({
+      role,
+      definition: CASES.find((c) => c.id === id)!,
+      listening: "127.0.0.1:8000",
+      mss: 16,
+      seconds: 60,
+      datagrams: wireOf(lines),
+    }).filter((r) => !r.ok).map((r) => [r.rule, r.detail]),
+  );
+}
+
+Deno.test("checkWire: a dropped spurious copy of a segment that got through needs no resend", () => {
+  const lines = [
+    ...HANDSHAKE,
+    "C>S 0|||0|||0|||9|||16",
+    "C>S 0|||0|||0|||9|||16 x", // a spurious retransmission, dropped
+    "S>C 0|||1|||0|||11|||",
+    "C>S 0|||0|||0|||11|||0123456789abcdef",
+    "S>C 0|||1|||0|||27|||",
+    "C>S 0|||0|||1|||27|||",
+    "S>C 0|||1|||1|||28|||",
+    "C>S 0|||1|||0|||29|||",
+    "C>S 0|||1|||0|||29|||",
+    "C>S 0|||1|||0|||29|||",
+  ];
+  assert.deepEqual(broken("client", "one-segment", lines), {});
+  // Had the first copy been the dropped one, with nothing after it, the rule breaks.
+  assert.deepEqual(broken("client", "one-segment", [...HANDSHAKE, "C>S 0|||0|||0|||9|||16 x"]), {
+    retransmit:
+      "after the data segment seq=9 was lost, the client did not send it again in 60 s: " +
+      "Stop & Wait resends it after a timeout",
+  });
+});
+
+Deno.test("checkWire: a FIN sent once and lost, and a last ACK sent once, are named", () => {
+  assert.deepEqual(
+    broken("client", "lost-fin", [
+      ...HANDSHAKE,
+      "C>S 0|||0|||0|||9|||0",
+      "S>C 0|||1|||0|||10|||",
+      "C>S 0|||0|||1|||10||| x",
+    ]),
+    {
+      "length-first": 'the first data segment carries "0"; the assignment expects the file\'s ' +
+        'length in bytes, "118"',
+      retransmit:
+        "after the FIN seq=10 was lost, the client did not send it again in 60 s: step 8 " +
+        "asks to resend it after each timeout, up to 3 times",
+    },
+  );
+  const lines = [...HANDSHAKE, "C>S 0|||0|||0|||9|||0", "S>C 0|||1|||0|||10|||"];
+  lines.push("C>S 0|||0|||1|||10|||", "S>C 0|||1|||1|||11|||", "C>S 0|||1|||0|||12|||");
+  assert.deepEqual(broken("client", "empty", lines), {
+    "last-ack-copies": "the client sent the closing's last ACK once; step 8 asks for 3 copies, a " +
+      "timeout apart",
+  });
+  // No last ACK at all: the FIN+ACK may have come after the client gave up (3 timeouts).
+  assert.deepEqual(broken("client", "empty", lines.slice(0, -1)), {});
+});
+
+Deno.test("checkWire: a re-ACK of a duplicate is fine, an ACK counted in characters is not", () => {
+  const data = ["C>S 0|||0|||0|||9|||3", "S>C 0|||1|||0|||10|||"];
+  const segment = "C>S 0|||0|||0|||10|||a\u00f1b";
+  assert.deepEqual(
+    broken("server", "ascii", [
+      ...HANDSHAKE,
+      ...data,
+      segment,
+      "S>C 0|||1|||0|||14|||",
+      segment,
+      "S>C 0|||1|||0|||14|||",
+    ]),
+    {},
+  );
+  assert.deepEqual(
+    broken("server", "ascii", [...HANDSHAKE, ...data, segment, "S>C 0|||1|||0|||13|||"]),
+    {
+      "data-ack": "the server answered the data segment seq=10 with 4 bytes with ACK seq=13; the " +
+        "assignment expects seq=14 (s+n, n in bytes)",
+    },
+  );
+});
+
+Deno.test("checkWire: a storm is counted against what the transfer needs", () => {
+  const lines = [...HANDSHAKE];
+  for (let i = 0; i < 101; i++) lines.push("C>S 0|||0|||0|||9|||1");
+  assert.equal(
+    broken("client", "two-segments", lines)["no-storm"],
+    "the client sent 103 datagrams for a transfer that needs 9",
+  );
+  assert.equal(broken("client", "two-segments", lines.slice(0, 60))["no-storm"], undefined);
+});
