@@ -1,0 +1,528 @@
+/**
+ * One transfer of the web lab: a client and a server {@linkcode SocketTCP} on
+ * loopback, in this process, through the fault injector, with every segment
+ * reported as it happens ({@linkcode LabMessage}); and the segment records the
+ * page draws, built from a trace by the diagram's own pairing
+ * ({@linkcode buildModel}), so that a live run and the replay of its trace
+ * draw the same thing.
+ *
+ * @example A case, its messages and its verdict
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { parseRunParams, runMessage } from "./lab_params.ts";
+ * import { type LabMessage, LabTransfer } from "./lab_run.ts";
+ *
+ * const params = parseRunParams(new URLSearchParams("case=data-lost"));
+ * const messages: LabMessage[] = [];
+ * const transfer = new LabTransfer(params, runMessage(params, new Uint8Array()), (m) => messages.push(m));
+ * const end = await transfer.done;
+ * assert.equal(end.verdict, "exact");
+ * assert.equal(messages.filter((m) => m.t === "lost").length, 1);
+ * ```
+ *
+ * @module
+ */
+import { buildModel } from "./diagram.ts";
+import { FaultInjector, type FaultLogEntry } from "./faults.ts";
+import type { Addr, DatagramLink, LinkWrapper } from "./link.ts";
+import { type RunParams, serverTimeout } from "./lab_params.ts";
+import { CLIENT_TIMEOUT, SERVER_TIMEOUT } from "./scenarios.ts";
+import { SocketTCP, type SocketTCPOptions } from "./socket_tcp.ts";
+import type { TraceEvent } from "./trace.ts";
+
+/** Which end: `c` the client, `s` the server (the listener and its new socket). */
+export type Side = "c" | "s";
+
+/** How a segment ended, as {@linkcode buildModel} decides it (`flight`: not yet known). */
+export type Fate = "flight" | "received" | "lost" | "unheard" | "unknown";
+
+/** One segment as the page draws it. Times are ms since the run's first instant. */
+export interface LabRecord {
+  /** Stable id: the `data-segment` of its drawing. */
+  id: number;
+  /** The end that sent it. */
+  side: Side;
+  /** `SYN`, `SYN+ACK`, `ACK`, `DATA`, `FIN`, `FIN+ACK`. */
+  flags: string;
+  /** Sequence number. */
+  seq: number;
+  /** Payload bytes. */
+  len: number;
+  /** Sent before: this is a retransmission. */
+  retx: boolean;
+  /** The receiver had it already. */
+  dup: boolean;
+  /** The sender's timeout when it was sent, ms. */
+  rto?: number;
+  /** When it was sent (`null`: a copy made by the network, or the sender is not in the trace). */
+  tSend: number | null;
+  /** When it arrived, or `null`. */
+  tRecv: number | null;
+  /** Its fate. */
+  fate: Fate;
+  /** Where the injector dropped it, when it did: on its way `out`, or on its way `in`. */
+  dropped?: "out" | "in";
+}
+
+/** A timer that ran out. */
+export interface LabTimeout {
+  /** The end whose timer it was. */
+  side: Side;
+  /** When, ms since the run's first instant. */
+  time: number;
+  /** Flags and seq of the segment waited for. */
+  flags: string;
+  /** Sequence number of the segment waited for. */
+  seq: number;
+  /** The timeout, ms. */
+  rto?: number;
+}
+
+/** Counters shown beside the drawing. */
+export interface LabStats {
+  /** Segments sent by both ends. */
+  segments: number;
+  /** Retransmissions of both ends. */
+  retransmissions: number;
+  /** Timeouts of both ends. */
+  timeouts: number;
+  /** Datagrams the injector dropped. */
+  lost: number;
+  /** The client's current timeout, ms. */
+  rto: number;
+  /** The client's smoothed round trip, ms, once measured. */
+  srtt: number | null;
+}
+
+/** What the end of a run says. */
+export interface LabEnd {
+  /** `exact` when the server received every byte sent, in order; `damaged` otherwise. */
+  verdict: "exact" | "damaged";
+  /** SHA-256 (hex) of the message sent. */
+  sha256Sent: string;
+  /** SHA-256 (hex) of what the server received. */
+  sha256Received: string;
+  /** Bytes the server received. */
+  bytesReceived: number;
+  /** Wall-clock duration, ms. */
+  duration: number;
+  /** Why the transfer did not finish (stopped, peer stopped answering…), when it did not. */
+  error?: string;
+  /** The final drawing: every segment with its fate, by the diagram's pairing. */
+  records: LabRecord[];
+  /** Every timer that ran out. */
+  timeouts: LabTimeout[];
+  /** Counters at the end. */
+  stats: LabStats;
+}
+
+/** A message of the event stream: one per event, in order. */
+export type LabMessage =
+  | {
+    t: "start";
+    bytes: number;
+    sha256Sent: string;
+    clientRto: number | null;
+    serverRto: number | null;
+  }
+  | { t: "seg"; rec: LabRecord; e: TraceEvent }
+  | { t: "arrive"; id: number; time: number; dup: boolean; e: TraceEvent }
+  | { t: "lost"; id: number; at: "out" | "in" }
+  | { t: "timeout"; timeout: LabTimeout; e: TraceEvent }
+  | { t: "stats"; stats: LabStats }
+  | ({ t: "end" } & LabEnd);
+
+/** Longest run, in ms: a transfer still running then is stopped. */
+export const MAX_RUN_MS = 120_000;
+
+/** Hex SHA-256 of `bytes`. */
+export async function sha256Hex(bytes: Uint8Array): Promise<string> {
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes as BufferSource));
+  return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/**
+ * Slow motion: every datagram sent waits `ms` on the wire (a timer) before
+ * it leaves, so a person can follow it. Timers are cleared on close.
+ */
+export function slowLink(ms: number): LinkWrapper {
+  return (inner: DatagramLink): DatagramLink => {
+    if (ms <= 0) return inner;
+    const timers = new Set<ReturnType<typeof setTimeout>>();
+    return {
+      get localAddr(): Addr {
+        return inner.localAddr;
+      },
+      send(data: Uint8Array, to: Addr): Promise<void> {
+        const copy = data.slice();
+        const timer = setTimeout(() => {
+          timers.delete(timer);
+          inner.send(copy, to).catch(() => {}); // like a datagram lost on the wire
+        }, ms);
+        timers.add(timer);
+        return Promise.resolve();
+      },
+      receive: (buffer) => inner.receive(buffer),
+      close(): void {
+        for (const timer of timers) clearTimeout(timer);
+        timers.clear();
+        inner.close();
+      },
+    };
+  };
+}
+
+/**
+ * Builds the records of a trace with {@linkcode buildModel}: one per
+ * segment step (a send, or a reception whose send is not in the trace), in
+ * time order. `idOf` gives the ids of known events (a live run's); the others
+ * are numbered after them.
+ */
+export function recordsFromEvents(
+  events: readonly TraceEvent[],
+  t0: number,
+  idOf: Map<TraceEvent, number> = new Map(),
+): { records: LabRecord[]; timeouts: LabTimeout[] } {
+  const model = buildModel(events);
+  let next = Math.max(-1, ...idOf.values()) + 1;
+  const records: LabRecord[] = [];
+  const timeouts: LabTimeout[] = [];
+  const sideOf = (role: string): Side => role === "client" ? "c" : "s";
+  for (const step of model.steps) {
+    if (step.type === "timeout") {
+      timeouts.push({
+        side: sideOf(step.from.role),
+        time: step.time - t0,
+        flags: step.flags,
+        seq: step.seq,
+        ...(step.rto !== undefined ? { rto: step.rto } : {}),
+      });
+      continue;
+    }
+    const key = step.send ?? step.recv!;
+    const id = idOf.get(key) ?? next++;
+    records.push({
+      id,
+      side: sideOf(step.from.role),
+      flags: step.flags,
+      seq: step.seq,
+      len: step.len,
+      retx: step.retransmission,
+      dup: step.duplicate,
+      ...(step.send?.rto !== undefined ? { rto: step.send.rto } : {}),
+      tSend: step.send ? step.send.time - t0 : null,
+      tRecv: step.recv ? step.recv.time - t0 : null,
+      fate: step.fate,
+    });
+  }
+  return { records, timeouts };
+}
+
+/**
+ * One live transfer. It starts when constructed, reports every event to
+ * `emit` synchronously, and settles {@linkcode LabTransfer.done} after every
+ * socket is closed. {@linkcode LabTransfer.stop} (or `signal`) ends it early.
+ */
+export class LabTransfer {
+  /** Settles with the verdict once every socket is closed; never rejects. */
+  readonly done: Promise<LabEnd>;
+  readonly #params: RunParams;
+  readonly #message: Uint8Array;
+  readonly #emit: (message: LabMessage) => void;
+  readonly #abort = new AbortController();
+  readonly #events: TraceEvent[] = [];
+  readonly #idOf = new Map<TraceEvent, number>();
+  readonly #open: LabRecord[] = [];
+  readonly #sockets = new Set<SocketTCP>();
+  readonly #injectors: FaultInjector[] = [];
+  readonly #droppedIds = new Map<number, "out" | "in">();
+  #client?: SocketTCP;
+  #last?: LabRecord;
+  #next = 0;
+  #t0 = performance.timeOrigin + performance.now();
+
+  /** Starts the transfer of `message` with `params`. */
+  constructor(
+    params: RunParams,
+    message: Uint8Array,
+    emit: (message: LabMessage) => void,
+    signal?: AbortSignal,
+  ) {
+    this.#params = params;
+    this.#message = message;
+    this.#emit = emit;
+    if (signal?.aborted) this.#abort.abort(signal.reason);
+    signal?.addEventListener("abort", () => this.stop("stopped"), { once: true });
+    this.done = this.#run();
+  }
+
+  /** Ends the transfer now: every socket is released, and `done` says why. */
+  stop(reason = "stopped"): void {
+    if (this.#abort.signal.aborted) return;
+    this.#abort.abort(new Error(reason));
+    for (const socket of this.#sockets) void socket.close().catch(() => {});
+  }
+
+  /** The counters now. */
+  stats(): LabStats {
+    let segments = 0, retransmissions = 0, timeouts = 0;
+    for (const socket of this.#sockets) {
+      const s = socket.stats;
+      segments += s.segmentsSent;
+      retransmissions += s.retransmissions;
+      timeouts += s.timeouts;
+    }
+    const lost = this.#injectors.reduce((n, f) => n + f.stats.out.dropped + f.stats.in.dropped, 0);
+    const client = this.#client?.stats;
+    return {
+      segments,
+      retransmissions,
+      timeouts,
+      lost,
+      rto: client?.rto ?? 0,
+      srtt: client?.srtt ?? null,
+    };
+  }
+
+  #sink(side: Side): (event: TraceEvent) => void {
+    return (event) => {
+      this.#events.push(event);
+      const time = event.time - this.#t0;
+      if (event.kind === "send") {
+        const rec: LabRecord = {
+          id: this.#next++,
+          side,
+          flags: event.flags,
+          seq: event.seq,
+          len: event.len,
+          retx: event.retransmission ?? false,
+          dup: false,
+          ...(event.rto !== undefined ? { rto: event.rto } : {}),
+          tSend: time,
+          tRecv: null,
+          fate: "flight",
+        };
+        this.#idOf.set(event, rec.id);
+        this.#open.push(rec);
+        this.#last = rec;
+        this.#emit({ t: "seg", rec: { ...rec }, e: event });
+      } else if (event.kind === "recv") {
+        const index = this.#open.findLastIndex((r) =>
+          r.side !== side && r.flags === event.flags && r.seq === event.seq && r.len === event.len
+        );
+        if (index >= 0) {
+          const [rec] = this.#open.splice(index, 1);
+          rec.tRecv = time;
+          rec.fate = "received";
+          this.#emit({ t: "arrive", id: rec.id, time, dup: event.duplicate ?? false, e: event });
+        } else {
+          // A copy the network made (or a send this trace lacks): drawn as its own arrow.
+          const rec: LabRecord = {
+            id: this.#next++,
+            side: side === "c" ? "s" : "c",
+            flags: event.flags,
+            seq: event.seq,
+            len: event.len,
+            retx: false,
+            dup: event.duplicate ?? false,
+            tSend: null,
+            tRecv: time,
+            fate: "unknown",
+          };
+          this.#idOf.set(event, rec.id);
+          this.#emit({ t: "seg", rec, e: event });
+        }
+      } else {
+        this.#emit({
+          t: "timeout",
+          timeout: {
+            side,
+            time,
+            flags: event.flags,
+            seq: event.seq,
+            ...(event.rto !== undefined ? { rto: event.rto } : {}),
+          },
+          e: event,
+        });
+      }
+    };
+  }
+
+  /** A drop by the injector: the segment just sent (out), or the latest in flight like it (in). */
+  #onDecision(entry: FaultLogEntry): void {
+    if (entry.action !== "drop") return;
+    let rec: LabRecord | undefined;
+    if (
+      entry.direction === "out" && this.#last?.flags === entry.kind &&
+      this.#last.seq === entry.seq && this.#last.fate === "flight"
+    ) {
+      rec = this.#last;
+    } else {
+      rec = this.#open.findLast((r) => r.flags === entry.kind && r.seq === entry.seq);
+    }
+    if (!rec) return;
+    this.#open.splice(this.#open.indexOf(rec), 1);
+    rec.fate = "lost";
+    rec.dropped = entry.direction;
+    this.#droppedIds.set(rec.id, entry.direction);
+    this.#emit({ t: "lost", id: rec.id, at: entry.direction });
+  }
+
+  #socketOptions(side: Side, link: LinkWrapper): SocketTCPOptions {
+    const p = this.#params;
+    const slow = 2 * p.slow;
+    const fixed = p.case
+      ? (side === "c" ? CLIENT_TIMEOUT : SERVER_TIMEOUT)
+      : (side === "c" ? p.rto : serverTimeout(p.rto));
+    return {
+      mss: p.mss,
+      link,
+      onTrace: this.#sink(side),
+      random: () => 0.5,
+      maxRetries: 20,
+      idleTimeout: 10_000 + slow * 4,
+      ...(p.timeout === "fixed" || p.case
+        ? { timeout: fixed + slow }
+        : { rto: { initial: 100 + slow, max: 500 + 2 * slow } }),
+    };
+  }
+
+  #wrappers(): { client: LinkWrapper; server: LinkWrapper } {
+    const p = this.#params;
+    const onDecision = (entry: FaultLogEntry) => this.#onDecision(entry);
+    const slow = slowLink(p.slow);
+    const through = (faults: FaultInjector): LinkWrapper => {
+      this.#injectors.push(faults);
+      return (link) => faults.wrap(slow(link));
+    };
+    if (p.case) {
+      // One injector for both ends: the case's rules count segments across them, as in the report.
+      const shared = through(
+        new FaultInjector({ seed: p.seed, rules: p.case.rules, log: false, onDecision }),
+      );
+      return { client: shared, server: shared };
+    }
+    return {
+      client: through(new FaultInjector({ seed: p.seed, out: p.c2s, log: false, onDecision })),
+      server: through(
+        new FaultInjector({
+          seed: (p.seed ^ 0x5bd1e995) >>> 0,
+          out: p.s2c,
+          log: false,
+          onDecision,
+        }),
+      ),
+    };
+  }
+
+  async #run(): Promise<LabEnd> {
+    const started = performance.now();
+    const signal = this.#abort.signal;
+    const sha256Sent = await sha256Hex(this.#message);
+    const wrappers = this.#wrappers();
+    const clientOptions = this.#socketOptions("c", wrappers.client);
+    const serverOptions = this.#socketOptions("s", wrappers.server);
+    this.#emit({
+      t: "start",
+      bytes: this.#message.length,
+      sha256Sent,
+      clientRto: clientOptions.timeout ?? null,
+      serverRto: serverOptions.timeout ?? null,
+    });
+    const limit = setTimeout(() => this.stop(`time limit of ${MAX_RUN_MS} ms reached`), MAX_RUN_MS);
+    const listener = new SocketTCP(serverOptions);
+    const client = new SocketTCP(clientOptions);
+    this.#client = client;
+    this.#sockets.add(listener).add(client);
+    let received: Uint8Array = new Uint8Array();
+    let error: string | undefined;
+    try {
+      if (signal.aborted) throw signal.reason;
+      listener.bind({ hostname: "127.0.0.1", port: 0 });
+      const address = listener.localAddr;
+      this.#t0 = performance.timeOrigin + performance.now();
+      // When one end fails, the other is stopped rather than left waiting for it.
+      const fail = (caught: unknown) => this.stop(describe(caught));
+      await Promise.all([
+        this.#serve(listener, signal).then((bytes) => received = bytes, fail),
+        this.#sendAll(client, address, signal).catch(fail),
+      ]);
+      if (signal.aborted) error = describe(signal.reason);
+    } catch (caught) {
+      error = describe(caught);
+    } finally {
+      clearTimeout(limit);
+      await Promise.all([...this.#sockets].map((s) => s.close().catch(() => {})));
+    }
+    const sha256Received = await sha256Hex(received);
+    const exact = received.length === this.#message.length && sha256Received === sha256Sent;
+    const sorted = [...this.#events].sort((a, b) => a.time - b.time);
+    const end: LabEnd = {
+      verdict: exact && !error ? "exact" : "damaged",
+      sha256Sent,
+      sha256Received,
+      bytesReceived: received.length,
+      duration: performance.now() - started,
+      ...(error ? { error } : {}),
+      ...recordsFromEvents(sorted, this.#t0, this.#idOf),
+      stats: this.stats(),
+    };
+    // The injector knows where it dropped a segment; the trace alone does not.
+    for (const rec of end.records) {
+      const live = this.#droppedIds.get(rec.id);
+      if (live) rec.dropped = live;
+    }
+    this.#emit({ t: "end", ...end });
+    return end;
+  }
+
+  async #serve(listener: SocketTCP, signal: AbortSignal): Promise<Uint8Array> {
+    const [socket] = await listener.accept({ signal });
+    this.#sockets.add(socket);
+    if (signal.aborted) throw signal.reason;
+    const chunks: Uint8Array[] = [];
+    let total = 0;
+    while (total < this.#message.length) {
+      const chunk = await socket.recv(this.#message.length - total, { signal });
+      if (chunk.length === 0) break;
+      chunks.push(chunk);
+      total += chunk.length;
+    }
+    await socket.recvClose({ signal });
+    const out = new Uint8Array(total);
+    let at = 0;
+    for (const chunk of chunks) {
+      out.set(chunk, at);
+      at += chunk.length;
+    }
+    return out;
+  }
+
+  async #sendAll(client: SocketTCP, address: Addr, signal: AbortSignal): Promise<void> {
+    await client.connect(address, { signal });
+    const pause = this.#params.case?.pauseAfterConnect;
+    if (pause) await abortableDelay(pause + 2 * this.#params.slow, signal);
+    await client.send(this.#message, { signal });
+    if (signal.aborted) throw signal.reason;
+    await client.close();
+  }
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function abortableDelay(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(signal.reason);
+    const timer = setTimeout(() => {
+      signal.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    };
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
+}
