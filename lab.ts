@@ -37,7 +37,7 @@ import {
   parseRunParams,
   runMessage,
 } from "./lab_params.ts";
-import { type LabMessage, LabTransfer } from "./lab_run.ts";
+import { type LabEnd, type LabMessage, LabTransfer } from "./lab_run.ts";
 import { MAX_TRACE_BYTES, parseReplay } from "./lab_trace.ts";
 import { SERIES } from "./plot.ts";
 import { SCENARIO_MESSAGE } from "./scenarios.ts";
@@ -52,6 +52,8 @@ export interface LabOptions {
   maxTransfers?: number;
   /** Milliseconds between two batches of events on a stream. Default 40 (25 per second). */
   flushInterval?: number;
+  /** Called with the end of every transfer (for logs and tests). */
+  onTransferEnd?: (end: LabEnd) => void;
 }
 
 /** Counters of a running lab. */
@@ -205,13 +207,18 @@ export async function startLab(options: LabOptions = {}): Promise<LabServer> {
         transfer = new LabTransfer(params, message, (m) => {
           queue.push(m);
           if (m.t === "start") flush();
-        }, request.signal);
+        });
+        // A closed tab aborts the request, a fetch the page aborts cancels the stream: either stops it.
+        const gone = () => transfer.stop("the page closed its stream");
+        if (request.signal.aborted) gone();
+        else request.signal.addEventListener("abort", gone, { once: true });
         transfers.add(transfer);
         timer = setInterval(flush, flushInterval);
         const done = transfer.done.then((end) => {
           clearInterval(timer);
           flush();
           if (end.error) counters.stopped++;
+          options.onTransferEnd?.(end);
           if (open) controller.close();
           open = false;
           transfers.delete(transfer);
