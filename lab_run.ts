@@ -2,8 +2,8 @@
  * One transfer of the web lab: a client and a server {@linkcode SocketTCP} on
  * loopback, in this process, through the fault injector, with every segment
  * reported as it happens ({@linkcode LabMessage}); and the segment records the
- * page draws, built from a trace by the diagram's own pairing
- * ({@linkcode buildModel}), so that a live run and the replay of its trace
+ * page draws, paired by one rule ({@linkcode Pairing}, the rule of
+ * `diagram.ts`'s `buildModel`), so that a live run and the replay of its trace
  * draw the same thing.
  *
  * @example A case, its messages and its verdict
@@ -22,7 +22,6 @@
  *
  * @module
  */
-import { buildModel } from "./diagram.ts";
 import { FaultInjector, type FaultLogEntry } from "./faults.ts";
 import type { Addr, DatagramLink, LinkWrapper } from "./link.ts";
 import { type RunParams, serverTimeout } from "./lab_params.ts";
@@ -33,7 +32,7 @@ import type { TraceEvent } from "./trace.ts";
 /** Which end: `c` the client, `s` the server (the listener and its new socket). */
 export type Side = "c" | "s";
 
-/** How a segment ended, as {@linkcode buildModel} decides it (`flight`: not yet known). */
+/** How a segment ended, as `diagram.ts`'s `buildModel` decides it (`flight`: not yet known). */
 export type Fate = "flight" | "received" | "lost" | "unheard" | "unknown";
 
 /** One segment as the page draws it. Times are ms since the run's first instant. */
@@ -172,50 +171,184 @@ export function slowLink(ms: number): LinkWrapper {
   };
 }
 
+/** Port of a `host:port` address (also `[v6]:port`). */
+function portOf(address: string): number {
+  const match = /:(\d+)$/.exec(address);
+  return match ? Number(match[1]) : NaN;
+}
+
 /**
- * Builds the records of a trace with {@linkcode buildModel}: one per
- * segment step (a send, or a reception whose send is not in the trace), in
- * time order. `idOf` gives the ids of known events (a live run's); the others
- * are numbered after them.
+ * Pairs the segments of a trace as they happen, in time order: a reception
+ * goes with the latest send of the same segment from the other side still
+ * unanswered; at the end, a send nobody received was `lost`, or `unheard`
+ * when its receiver had gone quiet before it was sent. This is the rule of
+ * `buildModel` (`diagram.ts`), in one pass, so that a live run of
+ * 20,000 segments is paired as it goes; the tests check that both agree.
+ *
+ * The listener does not trace every SYN it receives, so an unanswered SYN
+ * counts as received when it is the client's last SYN before the server's
+ * first SYN+ACK.
  */
-export function recordsFromEvents(
+export class Pairing {
+  /** The records, in the order of their first event. */
+  readonly records: LabRecord[] = [];
+  /** The timers that ran out. */
+  readonly timeouts: LabTimeout[] = [];
+  readonly #t0: number;
+  readonly #open: LabRecord[] = [];
+  readonly #sends = new Map<LabRecord, TraceEvent>();
+  readonly #lastSeen = new Map<number, number>();
+  readonly #traced = new Set<Side>();
+  #firstSynAck?: TraceEvent;
+
+  /** Times of the records are counted from `t0` (epoch ms). */
+  constructor(t0: number) {
+    this.#t0 = t0;
+  }
+
+  /** The most recent record, if any. */
+  get last(): LabRecord | undefined {
+    return this.records.at(-1);
+  }
+
+  /**
+   * Feeds one event of side `side`, in time order; returns the message that
+   * says what it drew.
+   */
+  feed(event: TraceEvent, side: Side): LabMessage {
+    const time = event.time - this.#t0;
+    this.#traced.add(side);
+    this.#lastSeen.set(portOf(event.local), event.time);
+    if (event.kind === "timeout") {
+      const timeout: LabTimeout = {
+        side,
+        time,
+        flags: event.flags,
+        seq: event.seq,
+        ...(event.rto !== undefined ? { rto: event.rto } : {}),
+      };
+      this.timeouts.push(timeout);
+      return { t: "timeout", timeout, e: event };
+    }
+    if (event.kind === "send") {
+      if (event.flags === "SYN+ACK") this.#firstSynAck ??= event;
+      const rec: LabRecord = {
+        id: this.records.length,
+        side,
+        flags: event.flags,
+        seq: event.seq,
+        len: event.len,
+        retx: event.retransmission ?? false,
+        dup: false,
+        ...(event.rto !== undefined ? { rto: event.rto } : {}),
+        tSend: time,
+        tRecv: null,
+        fate: "flight",
+      };
+      this.records.push(rec);
+      this.#open.push(rec);
+      this.#sends.set(rec, event);
+      return { t: "seg", rec: { ...rec }, e: event };
+    }
+    const index = this.#open.findLastIndex((r) =>
+      r.side !== side && r.flags === event.flags && r.seq === event.seq && r.len === event.len
+    );
+    if (index >= 0) {
+      const [rec] = this.#open.splice(index, 1);
+      rec.tRecv = time;
+      rec.fate = "received";
+      rec.dup = event.duplicate ?? false;
+      return { t: "arrive", id: rec.id, time, dup: rec.dup, e: event };
+    }
+    // A copy the network made, or a send this trace lacks: drawn as its own arrow.
+    const rec: LabRecord = {
+      id: this.records.length,
+      side: side === "c" ? "s" : "c",
+      flags: event.flags,
+      seq: event.seq,
+      len: event.len,
+      retx: false,
+      dup: event.duplicate ?? false,
+      tSend: null,
+      tRecv: time,
+      fate: "unknown",
+    };
+    this.records.push(rec);
+    return { t: "seg", rec: { ...rec }, e: event };
+  }
+
+  /** Marks `rec` as dropped by the injector (`out` on its way out, `in` on its way in). */
+  drop(rec: LabRecord, where: "out" | "in"): LabMessage {
+    const index = this.#open.indexOf(rec);
+    if (index >= 0) this.#open.splice(index, 1);
+    rec.fate = "lost";
+    rec.dropped = where;
+    return { t: "lost", id: rec.id, at: where };
+  }
+
+  /** The latest unanswered record with these flags and seq. */
+  findOpen(flags: string, seq: number): LabRecord | undefined {
+    return this.#open.findLast((r) => r.flags === flags && r.seq === seq);
+  }
+
+  /** Decides the fate of every send still unanswered; returns the records. */
+  finish(): LabRecord[] {
+    const synAck = this.#firstSynAck;
+    for (const rec of this.#open) {
+      const send = this.#sends.get(rec)!;
+      const other: Side = rec.side === "c" ? "s" : "c";
+      if (!this.#traced.has(other)) {
+        rec.fate = "unknown";
+      } else if (rec.flags === "SYN" && synAck && this.#answeredSyn(send, synAck)) {
+        rec.fate = "received";
+      } else {
+        const last = this.#lastSeen.get(portOf(send.peer));
+        rec.fate = last !== undefined && last < send.time ? "unheard" : "lost";
+      }
+    }
+    this.#open.length = 0;
+    return this.records;
+  }
+
+  #answeredSyn(syn: TraceEvent, synAck: TraceEvent): boolean {
+    if (synAck.seq !== syn.seq + 1 || synAck.time < syn.time) return false;
+    for (const [rec, e] of this.#sends) {
+      if (
+        rec.flags === "SYN" && e.local === syn.local && e.time > syn.time && e.time < synAck.time
+      ) return false;
+    }
+    return true;
+  }
+}
+
+/**
+ * The sides of a trace's sockets: a port that sends a SYN or receives a
+ * SYN+ACK is a client's; every other port is the server's (the listener and
+ * the sockets it accepted). Without a handshake in the trace, the first
+ * event's socket is taken for the client.
+ */
+export function sidesOf(events: readonly TraceEvent[]): (event: TraceEvent) => Side {
+  const clients = new Set<number>();
+  for (const e of events) {
+    if (e.kind === "send" && e.flags === "SYN") clients.add(portOf(e.local));
+    if (e.kind === "recv" && e.flags === "SYN+ACK") clients.add(portOf(e.local));
+    if (e.kind === "send" && e.flags === "SYN+ACK") clients.add(portOf(e.peer));
+    if (e.kind === "recv" && e.flags === "SYN") clients.add(portOf(e.peer));
+  }
+  if (clients.size === 0 && events.length > 0) clients.add(portOf(events[0].local));
+  return (event) => clients.has(portOf(event.local)) ? "c" : "s";
+}
+
+/** The records of a whole trace (any order), as a live run of it would end. */
+export function recordsOf(
   events: readonly TraceEvent[],
   t0: number,
-  idOf: Map<TraceEvent, number> = new Map(),
 ): { records: LabRecord[]; timeouts: LabTimeout[] } {
-  const model = buildModel(events);
-  let next = Math.max(-1, ...idOf.values()) + 1;
-  const records: LabRecord[] = [];
-  const timeouts: LabTimeout[] = [];
-  const sideOf = (role: string): Side => role === "client" ? "c" : "s";
-  for (const step of model.steps) {
-    if (step.type === "timeout") {
-      timeouts.push({
-        side: sideOf(step.from.role),
-        time: step.time - t0,
-        flags: step.flags,
-        seq: step.seq,
-        ...(step.rto !== undefined ? { rto: step.rto } : {}),
-      });
-      continue;
-    }
-    const key = step.send ?? step.recv!;
-    const id = idOf.get(key) ?? next++;
-    records.push({
-      id,
-      side: sideOf(step.from.role),
-      flags: step.flags,
-      seq: step.seq,
-      len: step.len,
-      retx: step.retransmission,
-      dup: step.duplicate,
-      ...(step.send?.rto !== undefined ? { rto: step.send.rto } : {}),
-      tSend: step.send ? step.send.time - t0 : null,
-      tRecv: step.recv ? step.recv.time - t0 : null,
-      fate: step.fate,
-    });
-  }
-  return { records, timeouts };
+  const sorted = [...events].sort((a, b) => a.time - b.time);
+  const side = sidesOf(sorted);
+  const pairing = new Pairing(t0);
+  for (const event of sorted) pairing.feed(event, side(event));
+  return { records: pairing.finish(), timeouts: pairing.timeouts };
 }
 
 /**
@@ -230,16 +363,10 @@ export class LabTransfer {
   readonly #message: Uint8Array;
   readonly #emit: (message: LabMessage) => void;
   readonly #abort = new AbortController();
-  readonly #events: TraceEvent[] = [];
-  readonly #idOf = new Map<TraceEvent, number>();
-  readonly #open: LabRecord[] = [];
+  #pairing = new Pairing(performance.timeOrigin + performance.now());
   readonly #sockets = new Set<SocketTCP>();
   readonly #injectors: FaultInjector[] = [];
-  readonly #droppedIds = new Map<number, "out" | "in">();
   #client?: SocketTCP;
-  #last?: LabRecord;
-  #next = 0;
-  #t0 = performance.timeOrigin + performance.now();
 
   /** Starts the transfer of `message` with `params`. */
   constructor(
@@ -285,87 +412,18 @@ export class LabTransfer {
   }
 
   #sink(side: Side): (event: TraceEvent) => void {
-    return (event) => {
-      this.#events.push(event);
-      const time = event.time - this.#t0;
-      if (event.kind === "send") {
-        const rec: LabRecord = {
-          id: this.#next++,
-          side,
-          flags: event.flags,
-          seq: event.seq,
-          len: event.len,
-          retx: event.retransmission ?? false,
-          dup: false,
-          ...(event.rto !== undefined ? { rto: event.rto } : {}),
-          tSend: time,
-          tRecv: null,
-          fate: "flight",
-        };
-        this.#idOf.set(event, rec.id);
-        this.#open.push(rec);
-        this.#last = rec;
-        this.#emit({ t: "seg", rec: { ...rec }, e: event });
-      } else if (event.kind === "recv") {
-        const index = this.#open.findLastIndex((r) =>
-          r.side !== side && r.flags === event.flags && r.seq === event.seq && r.len === event.len
-        );
-        if (index >= 0) {
-          const [rec] = this.#open.splice(index, 1);
-          rec.tRecv = time;
-          rec.fate = "received";
-          this.#emit({ t: "arrive", id: rec.id, time, dup: event.duplicate ?? false, e: event });
-        } else {
-          // A copy the network made (or a send this trace lacks): drawn as its own arrow.
-          const rec: LabRecord = {
-            id: this.#next++,
-            side: side === "c" ? "s" : "c",
-            flags: event.flags,
-            seq: event.seq,
-            len: event.len,
-            retx: false,
-            dup: event.duplicate ?? false,
-            tSend: null,
-            tRecv: time,
-            fate: "unknown",
-          };
-          this.#idOf.set(event, rec.id);
-          this.#emit({ t: "seg", rec, e: event });
-        }
-      } else {
-        this.#emit({
-          t: "timeout",
-          timeout: {
-            side,
-            time,
-            flags: event.flags,
-            seq: event.seq,
-            ...(event.rto !== undefined ? { rto: event.rto } : {}),
-          },
-          e: event,
-        });
-      }
-    };
+    return (event) => this.#emit(this.#pairing.feed(event, side));
   }
 
   /** A drop by the injector: the segment just sent (out), or the latest in flight like it (in). */
   #onDecision(entry: FaultLogEntry): void {
-    if (entry.action !== "drop") return;
-    let rec: LabRecord | undefined;
-    if (
-      entry.direction === "out" && this.#last?.flags === entry.kind &&
-      this.#last.seq === entry.seq && this.#last.fate === "flight"
-    ) {
-      rec = this.#last;
-    } else {
-      rec = this.#open.findLast((r) => r.flags === entry.kind && r.seq === entry.seq);
-    }
-    if (!rec) return;
-    this.#open.splice(this.#open.indexOf(rec), 1);
-    rec.fate = "lost";
-    rec.dropped = entry.direction;
-    this.#droppedIds.set(rec.id, entry.direction);
-    this.#emit({ t: "lost", id: rec.id, at: entry.direction });
+    if (entry.action !== "drop" || entry.seq === null) return;
+    const last = this.#pairing.last;
+    const rec = entry.direction === "out" && last?.flags === entry.kind &&
+        last.seq === entry.seq && last.fate === "flight"
+      ? last
+      : this.#pairing.findOpen(entry.kind, entry.seq);
+    if (rec) this.#emit(this.#pairing.drop(rec, entry.direction));
   }
 
   #socketOptions(side: Side, link: LinkWrapper): SocketTCPOptions {
@@ -440,7 +498,7 @@ export class LabTransfer {
       if (signal.aborted) throw signal.reason;
       listener.bind({ hostname: "127.0.0.1", port: 0 });
       const address = listener.localAddr;
-      this.#t0 = performance.timeOrigin + performance.now();
+      this.#pairing = new Pairing(performance.timeOrigin + performance.now());
       // When one end fails, the other is stopped rather than left waiting for it.
       const fail = (caught: unknown) => this.stop(describe(caught));
       await Promise.all([
@@ -456,7 +514,6 @@ export class LabTransfer {
     }
     const sha256Received = await sha256Hex(received);
     const exact = received.length === this.#message.length && sha256Received === sha256Sent;
-    const sorted = [...this.#events].sort((a, b) => a.time - b.time);
     const end: LabEnd = {
       verdict: exact && !error ? "exact" : "damaged",
       sha256Sent,
@@ -464,14 +521,10 @@ export class LabTransfer {
       bytesReceived: received.length,
       duration: performance.now() - started,
       ...(error ? { error } : {}),
-      ...recordsFromEvents(sorted, this.#t0, this.#idOf),
+      records: this.#pairing.finish(),
+      timeouts: this.#pairing.timeouts,
       stats: this.stats(),
     };
-    // The injector knows where it dropped a segment; the trace alone does not.
-    for (const rec of end.records) {
-      const live = this.#droppedIds.get(rec.id);
-      if (live) rec.dropped = live;
-    }
     this.#emit({ t: "end", ...end });
     return end;
   }

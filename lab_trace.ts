@@ -1,7 +1,7 @@
 /**
  * Replay in the web lab: the trace files a user opens (`--trace-file` of the
  * client, the server, or both) become the same records a live run draws
- * ({@linkcode recordsFromEvents}).
+ * ({@linkcode recordsOf}).
  *
  * Each file format is one entry of {@linkcode TRACE_FORMATS}: how to
  * recognise its first JSON line, and how to turn its text into trace events.
@@ -21,7 +21,7 @@
  *
  * @module
  */
-import { type LabRecord, type LabTimeout, recordsFromEvents } from "./lab_run.ts";
+import { type LabRecord, type LabTimeout, recordsOf } from "./lab_run.ts";
 import { parseTrace, type TraceEvent } from "./trace.ts";
 
 /** A trace file format the lab can replay. */
@@ -92,6 +92,6 @@ export function parseReplay(files: readonly { name: string; text: string }[]): R
   return {
     format: format!,
     events: events.length,
-    ...recordsFromEvents(events, events[0].time),
+    ...recordsOf(events, events[0].time),
   };
 }

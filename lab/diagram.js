@@ -1,14 +1,16 @@
 // The sequence diagram, drawn in SVG one event at a time: each event (a
 // segment sent, a segment arrived, a timer run out) takes one row, so a
 // transfer of microseconds and a timeout of 50 ms are both readable; the time
-// of each row is written in the margin. Beyond MAX_DRAWN segments the oldest
-// are removed and summarised in one line.
+// of each row is written in the margin. The rows are split into chunks of
+// CHUNK rows, each its own <svg>: only the last one changes while a run goes
+// on, so the browser does not lay out thousands of arrows again every frame.
+// Beyond MAX_DRAWN segments the oldest chunks are removed and summarised in
+// one line.
 
 const NS = "http://www.w3.org/2000/svg";
 const ROW = 24;
-const HEAD = 34;
+const CHUNK = 200;
 const MAX_DRAWN = 3000;
-const TRIM = 500;
 
 function el(name, attrs = {}, text) {
   const node = document.createElementNS(NS, name);
@@ -29,7 +31,10 @@ export function timelineOf(records, timeouts) {
   for (const rec of records) {
     if (rec.tSend !== null) events.push({ kind: "send", t: rec.tSend, rec, order: 0 });
     if (rec.tRecv !== null) {
-      events.push({ kind: rec.tSend === null ? "copy" : "arrive", t: rec.tRecv, rec, order: 1 });
+      // The diagram's pairing allows a few ms of clock skew between two processes' traces:
+      // an arrival is never drawn before its own send.
+      const t = rec.tSend === null ? rec.tRecv : Math.max(rec.tRecv, rec.tSend);
+      events.push({ kind: rec.tSend === null ? "copy" : "arrive", t, rec, order: 1 });
     }
   }
   for (const timeout of timeouts) {
@@ -40,18 +45,20 @@ export function timelineOf(records, timeouts) {
 }
 
 export class Diagram {
-  constructor(svg, box, text) {
-    this.svg = svg;
+  constructor(root, box, text) {
+    this.root = root;
     this.box = box;
     this.text = text;
     this.reset();
   }
 
   reset() {
-    this.svg.replaceChildren();
+    this.root.replaceChildren();
     this.width = Math.max(320, Math.min(960, this.box.clientWidth || 640));
     this.xc = Math.round(this.width * 0.2) + 30;
     this.xs = this.width - Math.round(this.width * 0.12) - 10;
+    // The header: lane names, the summary line, and the arrowheads every chunk uses.
+    const head = el("svg", { class: "head", width: this.width, height: 40 });
     const defs = el("defs");
     for (
       const [id, color] of [["head", "#1f6fd1"], ["head-retx", "#d62728"], ["head-dup", "#ff7f0e"]]
@@ -68,45 +75,67 @@ export class Diagram {
       marker.append(el("path", { d: "M0,0 L10,5 L0,10 z", fill: color }));
       defs.append(marker);
     }
-    this.svg.append(defs);
-    this.laneC = el("line", { class: "lane", x1: this.xc, x2: this.xc, y1: HEAD - 6 });
-    this.laneS = el("line", { class: "lane", x1: this.xs, x2: this.xs, y1: HEAD - 6 });
-    this.labelC = el("text", { class: "lane-label", x: this.xc, "text-anchor": "middle" });
-    this.labelS = el("text", { class: "lane-label", x: this.xs, "text-anchor": "middle" });
-    this.summary = el("text", { class: "summary", x: this.width / 2, "text-anchor": "middle" });
-    this.layer = el("g");
-    this.svg.append(this.laneC, this.laneS, this.labelC, this.labelS, this.summary, this.layer);
+    this.labelC = el("text", { class: "lane-label", x: this.xc, y: 16, "text-anchor": "middle" });
+    this.labelS = el("text", { class: "lane-label", x: this.xs, y: 16, "text-anchor": "middle" });
+    this.summary = el("text", {
+      class: "summary",
+      x: this.width / 2,
+      y: 34,
+      "text-anchor": "middle",
+    });
+    head.append(
+      defs,
+      el("line", { class: "lane", x1: this.xc, x2: this.xc, y1: 22, y2: 40 }),
+      el("line", { class: "lane", x1: this.xs, x2: this.xs, y1: 22, y2: 40 }),
+      this.labelC,
+      this.labelS,
+      this.summary,
+    );
+    this.root.append(head);
+    this.chunks = []; // { index, svg, layer, lanes, ids }
     this.row = 0;
-    this.firstRow = 0;
     this.rows = new Map(); // id -> { send, recv }: the rows of its events
     this.groups = new Map(); // id -> g
     this.recs = new Map(); // id -> rec
-    this.drawn = []; // ids in order of drawing
-    this.rowNodes = []; // [row, node] for margin texts and timer marks
+    this.drawn = 0;
     this.inFlight = new Set();
     this.timers = { c: null, s: null };
     this.summarised = { n: 0, lost: 0, retx: 0 };
     this.relabel();
-    this.resize();
   }
 
   relabel() {
     this.labelC.textContent = this.text("client");
     this.labelS.textContent = this.text("server");
-    for (const id of this.drawn) this.draw(this.recs.get(id));
+    for (const rec of this.recs.values()) this.draw(rec);
     this.drawSummary();
   }
 
   y(row) {
-    return HEAD + row * ROW + ROW / 2;
+    return row * ROW + ROW / 2;
+  }
+
+  /** The chunk that holds `row`, created when the run reaches it. */
+  chunkOf(row) {
+    const index = Math.floor(row / CHUNK);
+    const found = this.chunks.find((c) => c.index === index);
+    if (found) return found;
+    const svg = el("svg", { class: "chunk", width: this.width, height: ROW });
+    const top = index * CHUNK * ROW;
+    const lanes = [this.xc, this.xs].map((x) => el("line", { class: "lane", x1: x, x2: x, y1: 0 }));
+    const layer = el("g", { transform: `translate(0 ${-top})` });
+    svg.append(...lanes, layer);
+    this.root.append(svg);
+    const chunk = { index, svg, layer, lanes, ids: [], height: 0 };
+    this.chunks.push(chunk);
+    return chunk;
   }
 
   /** Feeds one timeline event. */
   add(event) {
     const row = this.row++;
-    const time = el("text", { class: "flight", x: 4, y: this.y(row) + 4 }, ms(event.t));
-    this.layer.append(time);
-    this.rowNodes.push([row, time]);
+    const chunk = this.chunkOf(row);
+    chunk.layer.append(el("text", { class: "flight", x: 4, y: this.y(row) + 4 }, ms(event.t)));
     if (event.kind === "timeout") {
       this.timeout(event.timeout, row);
       return;
@@ -115,14 +144,14 @@ export class Diagram {
     if (event.kind === "send") {
       this.rows.set(rec.id, { send: row });
       this.recs.set(rec.id, rec);
-      this.drawn.push(rec.id);
+      this.drawn++;
       if (rec.fate !== "lost" && rec.fate !== "unheard") this.inFlight.add(rec.id);
       if (rec.rto !== undefined) this.startTimer(rec, row);
     } else {
-      if (event.kind === "copy") {
+      if (event.kind === "copy" || !this.rows.has(rec.id)) {
         this.rows.set(rec.id, { recv: row });
         this.recs.set(rec.id, rec);
-        this.drawn.push(rec.id);
+        this.drawn++;
       } else {
         this.rows.get(rec.id).recv = row;
       }
@@ -130,7 +159,7 @@ export class Diagram {
       this.stopTimer(rec.side === "c" ? "s" : "c", row, false);
     }
     this.draw(rec);
-    if (this.drawn.length > MAX_DRAWN) this.trim();
+    if (this.drawn > MAX_DRAWN) this.trim();
   }
 
   /** Updates a record already drawn (it arrived, or was dropped). */
@@ -139,29 +168,26 @@ export class Diagram {
     if (this.groups.has(rec.id)) this.draw(rec);
   }
 
-  /** Redraws what moves with the current row: arrows in flight, running timers, lanes. */
+  /** Redraws what moves with the current row: arrows in flight, running timers, the last chunk. */
   tick() {
     for (const id of this.inFlight) this.draw(this.recs.get(id));
     for (const side of ["c", "s"]) {
       const timer = this.timers[side];
       if (timer) this.sizeTimer(timer, this.row);
     }
-    this.resize();
-  }
-
-  resize() {
-    const top = this.firstRow * ROW;
-    const height = HEAD + (this.row - this.firstRow) * ROW + ROW;
-    this.svg.setAttribute("viewBox", `0 ${top} ${this.width} ${height}`);
-    this.svg.setAttribute("height", String(height));
-    this.svg.style.height = `${height}px`;
-    this.svg.style.width = `${this.width}px`;
-    for (const lane of [this.laneC, this.laneS]) {
-      lane.setAttribute("y1", String(top + HEAD - 6));
-      lane.setAttribute("y2", String(top + height));
+    const last = this.chunks.at(-1);
+    if (!last) return;
+    const height = Math.min(CHUNK, this.row - last.index * CHUNK) * ROW + ROW / 2;
+    if (height === last.height) return;
+    last.height = height;
+    last.svg.setAttribute("height", String(height));
+    for (const lane of last.lanes) lane.setAttribute("y2", String(height));
+    for (const chunk of this.chunks.slice(0, -1)) {
+      if (chunk.height === CHUNK * ROW) continue;
+      chunk.height = CHUNK * ROW;
+      chunk.svg.setAttribute("height", String(chunk.height));
+      for (const lane of chunk.lanes) lane.setAttribute("y2", String(chunk.height));
     }
-    for (const label of [this.labelC, this.labelS]) label.setAttribute("y", String(top + 16));
-    this.summary.setAttribute("y", String(top + HEAD - 10));
   }
 
   startTimer(rec, row) {
@@ -169,8 +195,7 @@ export class Diagram {
     const x = rec.side === "c" ? this.xc - 9 : this.xs + 3;
     const bar = el("rect", { class: "timerbar", x, y: this.y(row), width: 6, height: 1 });
     bar.append(el("title", {}, `RTO ${rec.rto} ms`));
-    this.layer.prepend(bar);
-    this.rowNodes.push([row, bar]);
+    this.chunkOf(row).layer.prepend(bar);
     this.timers[rec.side] = { bar, row };
   }
 
@@ -195,8 +220,7 @@ export class Diagram {
       el("path", { d: `M${cx},${cy - 4} L${cx},${cy} L${cx + 3},${cy + 2}` }),
       el("title", {}, `timeout ${timeout.rto ?? ""} ms: ${timeout.flags} seq=${timeout.seq}`),
     );
-    this.layer.append(mark);
-    this.rowNodes.push([row, mark]);
+    this.chunkOf(row).layer.append(mark);
   }
 
   draw(rec) {
@@ -205,7 +229,10 @@ export class Diagram {
       g = el("g");
       g.setAttribute("data-segment", String(rec.id));
       this.groups.set(rec.id, g);
-      this.layer.append(g);
+      const rows = this.rows.get(rec.id);
+      const chunk = this.chunkOf(rows.send ?? rows.recv);
+      chunk.layer.append(g);
+      chunk.ids.push(rec.id);
     } else {
       g.replaceChildren();
     }
@@ -227,7 +254,7 @@ export class Diagram {
     } else if (lost || rec.fate === "unheard") {
       const part = rec.dropped === "out" ? 0.4 : rec.dropped === "in" ? 0.88 : 0.62;
       x2 = fromX + (toX - fromX) * part;
-      y2 = y1 + ROW * 0.8;
+      y2 = y1 + ROW * 0.45;
     } else {
       // In flight: towards the current row.
       x2 = fromX + (toX - fromX) * 0.5;
@@ -250,7 +277,7 @@ export class Diagram {
     const midX = (this.xc + this.xs) / 2;
     g.append(el("text", { class: "label", x: midX, y: y1 + 1, "text-anchor": "middle" }, label));
     if (lost) {
-      g.append(el("text", { class: "cross", x: x2, y: y2 + 6, "text-anchor": "middle" }, "✗"));
+      g.append(el("text", { class: "cross", x: x2, y: y2 + 5, "text-anchor": "middle" }, "✗"));
     }
     if (rows.send !== undefined && rows.recv !== undefined) {
       const flight = el("text", {
@@ -263,29 +290,23 @@ export class Diagram {
     }
   }
 
-  /** Removes the oldest drawn segments, counting them in the summary line. */
+  /** Removes the oldest chunks until at most MAX_DRAWN segments are drawn, counting them in the summary line. */
   trim() {
-    const gone = this.drawn.splice(0, TRIM);
-    let lastRow = 0;
-    for (const id of gone) {
-      const rec = this.recs.get(id);
-      const rows = this.rows.get(id);
-      this.rows.delete(id);
-      this.groups.get(id)?.remove();
-      this.groups.delete(id);
-      this.recs.delete(id);
-      this.inFlight.delete(id);
-      this.summarised.n++;
-      if (rec.fate === "lost") this.summarised.lost++;
-      if (rec.retx) this.summarised.retx++;
-      lastRow = Math.max(lastRow, rows.recv ?? rows.send ?? 0);
+    while (this.drawn > MAX_DRAWN && this.chunks.length > 1) {
+      const chunk = this.chunks.shift();
+      chunk.svg.remove();
+      for (const id of chunk.ids) {
+        const rec = this.recs.get(id);
+        this.rows.delete(id);
+        this.groups.delete(id);
+        this.recs.delete(id);
+        this.inFlight.delete(id);
+        this.drawn--;
+        this.summarised.n++;
+        if (rec.fate === "lost") this.summarised.lost++;
+        if (rec.retx) this.summarised.retx++;
+      }
     }
-    this.firstRow = lastRow + 1;
-    this.rowNodes = this.rowNodes.filter(([row, node]) => {
-      if (row > lastRow) return true;
-      node.remove();
-      return false;
-    });
     this.drawSummary();
   }
 

@@ -43,7 +43,11 @@ const state = {
   dirty: false,
   follow: true,
   playing: null,
+  inbox: [], // messages of the live run not drawn yet: drawn a few ms per frame
 };
+
+/** Milliseconds of drawing per frame, so the page stays fluent while a fast run bursts in. */
+const BUDGET_MS = 8;
 
 // ------------------------------------------------------------------ controls
 
@@ -300,6 +304,8 @@ function resetView(mode) {
   state.byId = new Map();
   state.timeouts = [];
   state.raw = [];
+  state.inbox = [];
+  state.ended = false;
   state.stats = null;
   state.timer = null;
   state.timeline = [];
@@ -352,6 +358,14 @@ function frame() {
   } else if (bar.style.width !== "0%") {
     bar.style.width = "0%";
   }
+  if (state.inbox.length > 0) {
+    const start = performance.now();
+    let i = 0;
+    while (i < state.inbox.length && performance.now() - start < BUDGET_MS) {
+      onMessage(state.inbox[i++]);
+    }
+    state.inbox.splice(0, i);
+  }
   if (!state.dirty) return;
   state.dirty = false;
   diagram.tick();
@@ -379,6 +393,33 @@ function showRecords(records, timeouts, upTo) {
   diagram.reset();
   $("cursor").max = String(state.timeline.length);
   showUpTo(upTo ?? state.timeline.length);
+}
+
+/**
+ * Brings the live drawing to the final records (the diagram's own pairing,
+ * as a replay draws them): updates what changed, and redraws from scratch
+ * only when a segment is missing or extra.
+ */
+function reconcile(records, timeouts) {
+  const same = records.length === state.records.length &&
+    records.every((r) =>
+      state.byId.has(r.id) && (state.byId.get(r.id).tRecv === null) === (r.tRecv === null)
+    );
+  if (!same) return showRecords(records, timeouts);
+  for (const final of records) {
+    const rec = state.byId.get(final.id);
+    const changed = rec.fate !== final.fate || rec.dup !== final.dup ||
+      rec.dropped !== final.dropped;
+    Object.assign(rec, final);
+    if (changed) diagram.update(rec);
+  }
+  state.records = records.map((r) => state.byId.get(r.id));
+  state.timeouts = timeouts;
+  state.timeline = timelineOf(state.records, timeouts);
+  state.shown = state.timeline.length;
+  $("cursor").max = String(state.timeline.length);
+  $("cursor").value = String(state.timeline.length);
+  state.dirty = true;
 }
 
 function showUpTo(k) {
@@ -440,7 +481,7 @@ function onMessage(m) {
     case "end": {
       state.stats = m.stats;
       state.timer = null;
-      showRecords(m.records, m.timeouts);
+      reconcile(m.records, m.timeouts);
       $("timeline").hidden = false;
       $("sha-sent").textContent = m.sha256Sent;
       $("sha-received").textContent = m.sha256Received;
@@ -470,7 +511,10 @@ async function readEvents(body) {
       const chunk = buffer.slice(0, cut);
       buffer = buffer.slice(cut + 2);
       for (const line of chunk.split("\n")) {
-        if (line.startsWith("data: ")) { for (const m of JSON.parse(line.slice(6))) onMessage(m); }
+        if (!line.startsWith("data: ")) continue;
+        const messages = JSON.parse(line.slice(6));
+        state.inbox.push(...messages);
+        if (messages.some((m) => m.t === "end")) state.ended = true;
       }
     }
   }
@@ -523,7 +567,7 @@ async function run() {
       return;
     }
     await readEvents(response.body);
-    if (state.status.value === "running") setStatus("failed", text("stopped"));
+    if (!state.ended) setStatus("failed", text("stopped"));
   } catch (error) {
     if (controller.signal.aborted) {
       if (state.controller === controller || state.controller === null) {

@@ -112,25 +112,29 @@ export class Stevens {
       }
     }
 
-    // What the client sent.
+    // What the client sent: one path per series, so thousands of bars stay cheap.
+    const bars = { data: new Path2D(), retransmission: new Path2D(), lost: new Path2D() };
+    const lostMarks = [];
+    ctx.fillStyle = color("control");
     for (const r of records) {
       if (r.side !== "c" || !visible(r.tSend)) continue;
       const px = x(r.tSend);
       if (r.flags === "DATA") {
         const name = r.fate === "lost" ? "lost" : r.retx ? "retransmission" : "data";
-        ctx.strokeStyle = color(name);
-        ctx.lineWidth = 2;
-        ctx.beginPath();
-        ctx.moveTo(px, y(r.seq - origin));
-        ctx.lineTo(px, y(r.seq - origin + Math.max(r.len, 0.5)));
-        ctx.stroke();
-        if (r.fate === "lost") cross(px, y(r.seq - origin + r.len / 2), color("lost"));
+        bars[name].moveTo(px, y(r.seq - origin));
+        bars[name].lineTo(px, y(r.seq - origin + Math.max(r.len, 0.5)));
+        if (r.fate === "lost") lostMarks.push([px, y(r.seq - origin + r.len / 2)]);
       } else if (r.flags === "SYN" || r.flags === "FIN") {
-        ctx.fillStyle = color("control");
         ctx.fillRect(px - 2, y(r.seq - origin) - 2, 4, 4);
-        if (r.fate === "lost") cross(px, y(r.seq - origin), color("lost"));
+        if (r.fate === "lost") lostMarks.push([px, y(r.seq - origin)]);
       }
     }
+    ctx.lineWidth = 2;
+    for (const [name, path] of Object.entries(bars)) {
+      ctx.strokeStyle = color(name);
+      ctx.stroke(path);
+    }
+    for (const [px, py] of lostMarks) cross(px, py, color("lost"));
     ctx.fillStyle = color("timeout");
     for (const to of timeouts) {
       if (to.side !== "c" || to.time > until) continue;

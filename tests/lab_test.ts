@@ -12,7 +12,14 @@ import puppeteer, { type Browser, type Page } from "puppeteer-core";
 import { buildModel } from "../diagram.ts";
 import { main, startLab } from "../lab.ts";
 import { LAB_CASES, LIMITS, ParamError, parseRunParams, runMessage } from "../lab_params.ts";
-import { type LabEnd, type LabMessage, sha256Hex } from "../lab_run.ts";
+import {
+  type LabEnd,
+  type LabMessage,
+  type LabRecord,
+  LabTransfer,
+  recordsOf,
+  sha256Hex,
+} from "../lab_run.ts";
 import { parseReplay } from "../lab_trace.ts";
 import { SCENARIO_MESSAGE } from "../scenarios.ts";
 import { parseTrace, type TraceEvent } from "../trace.ts";
@@ -159,6 +166,35 @@ Deno.test("lab: the event stream of a case reports each segment, the loss and an
     `${r.side} ${r.flags} ${r.seq} ${r.len} ${r.fate}`;
   assert.deepEqual(replay.records.map(strip), end.records.map(strip));
   assert.equal(lab.counters.started, 1);
+});
+
+Deno.test("lab: segments are paired as the diagram pairs them, live and in replay", async () => {
+  // With duplication, a trace alone cannot tell a network copy of a retransmission from a late
+  // original: a live run knows (the injector says what it dropped), a replay follows the diagram.
+  const duplicating =
+    "c2s-loss=0.2&c2s-dup=0.2&c2s-reorder=0.2&s2c-loss=0.2&s2c-dup=0.2&seed=5&msg=size&size=300";
+  const runs = [
+    ...LAB_CASES.map((c) => `case=${c.id}`),
+    "c2s-loss=0.2&c2s-reorder=0.3&s2c-loss=0.2&s2c-delay=2&s2c-jitter=2&seed=5&msg=size&size=300",
+    duplicating,
+  ];
+  for (const query of runs) {
+    const params = parseRunParams(new URLSearchParams(query));
+    const events: TraceEvent[] = [];
+    const end = await new LabTransfer(params, runMessage(params, new Uint8Array()), (m) => {
+      if ("e" in m) events.push(m.e);
+    }).done;
+    assert.equal(end.verdict, "exact", query);
+    events.sort((a, b) => a.time - b.time);
+    // Compared as multisets: two segments sent in the same microsecond may be listed either way.
+    const diagram = buildModel(events).steps.flatMap((s) =>
+      s.type === "segment" ? [`${s.flags} ${s.seq} ${s.len} ${s.fate}`] : []
+    ).sort();
+    const keys = (records: LabRecord[]) =>
+      records.map((r) => `${r.flags} ${r.seq} ${r.len} ${r.fate}`).sort();
+    if (query !== duplicating) assert.deepEqual(keys(end.records), diagram, `live: ${query}`);
+    assert.deepEqual(keys(recordsOf(events, 0).records), diagram, `replay: ${query}`);
+  }
 });
 
 Deno.test("lab: closing the stream stops its transfer and releases every socket", async () => {
@@ -368,6 +404,34 @@ Deno.test({
         );
       }
 
+      await t.step("random faults both ways: exact, and every copy and loss drawn", async () => {
+        // Seeded: loss, duplication and reordering in both directions, adaptive timeout.
+        const faults = "c2s-loss=0.15&c2s-dup=0.2&c2s-reorder=0.2&s2c-loss=0.15&s2c-dup=0.2";
+        const query = `case=custom&${faults}&seed=11&timeout=adaptive&msg=size&size=400&run`;
+        await page.goto(`${lab.url}?${query}`);
+        assert.equal(await settled(page), "done");
+        assert.equal(await page.$eval("#status", (e) => e.getAttribute("data-verdict")), "exact");
+        const end = ends.at(-1)!;
+        const want = {
+          segments: end.records.length,
+          lost: end.records.filter((r) => r.fate === "lost").length,
+          copies: end.records.filter((r) => r.tSend === null).length,
+        };
+        assert.ok(want.lost > 0 && want.copies > 0, `seed 11 gave ${JSON.stringify(want)}`);
+        // One arrow per segment sent, one more per network copy; the losses are the injector's.
+        const trace = await page.evaluate(() =>
+          (globalThis as unknown as { lab: { trace(): string } }).lab.trace()
+        );
+        const events = parseTrace(trace);
+        const count = (kind: string) => events.filter((e) => e.kind === kind).length;
+        assert.equal(end.records.filter((r) => r.tSend !== null).length, count("send"));
+        assert.equal(end.records.filter((r) => r.tRecv !== null).length, count("recv"));
+        assert.equal(want.lost, end.stats.lost);
+        assert.equal(await page.$$eval("[data-segment]", (n) => n.length), want.segments);
+        assert.equal(await page.$$eval('[data-lost="true"]', (n) => n.length), want.lost);
+        assert.equal(await page.$$eval('[data-fate="unknown"]', (n) => n.length), want.copies);
+      });
+
       await t.step("a replayed trace draws the same segments as the live run", async () => {
         const run = live.get("data-ack-lost")!;
         const file = `${profile}/traza.jsonl`;
@@ -472,20 +536,32 @@ Deno.test({
         await page.setViewport({ width: 1280, height: 800 });
       });
 
-      await t.step("a long run is drawn whole up to 3,000 segments, then summarised", async () => {
-        await page.goto(`${lab.url}?case=custom&msg=size&size=40000&mss=16&run`);
-        assert.equal(await settled(page), "done");
-        const end = ends.at(-1)!;
-        assert.equal(end.verdict, "exact");
-        const segments = await page.$$eval("[data-segment]", (n) => n.length);
-        assert.ok(end.records.length > 5000, `${end.records.length} segments`);
-        assert.ok(segments <= 3000 && segments >= 2500, `${segments} drawn`);
-        const summary = await page.$eval("#diagram .summary", (e) => e.textContent);
-        assert.match(
-          summary!,
-          new RegExp(`… ${end.records.length - segments} segmentos anteriores`),
-        );
-      });
+      await t.step(
+        "a long trace is drawn up to 3,000 segments, the older ones summarised",
+        async () => {
+          // 26,000 bytes in 16-byte segments: about 3,260 segments, run here and replayed there.
+          const params = parseRunParams(new URLSearchParams("msg=size&size=26000"));
+          const events: TraceEvent[] = [];
+          const end = await new LabTransfer(params, runMessage(params, new Uint8Array()), (m) => {
+            if ("e" in m) events.push(m.e);
+          }).done;
+          assert.equal(end.verdict, "exact");
+          const file = `${profile}/larga.jsonl`;
+          await Deno.writeTextFile(file, events.map((e) => JSON.stringify(e)).join("\n"));
+          await page.goto(lab.url);
+          const input = (await page.$("#trace-file"))!;
+          await (input as unknown as { uploadFile(path: string): Promise<void> }).uploadFile(file);
+          await page.waitForSelector('#status[data-state="done"]');
+          const segments = await page.$$eval("[data-segment]", (n) => n.length);
+          assert.ok(end.records.length > 3200, `${end.records.length} segments`);
+          assert.ok(segments <= 3000 && segments >= 2800, `${segments} drawn`);
+          const summary = await page.$eval("#diagram .summary", (e) => e.textContent);
+          assert.match(
+            summary!,
+            new RegExp(`^… ${end.records.length - segments} segmentos anteriores`),
+          );
+        },
+      );
 
       assert.deepEqual(problems, []);
     } finally {
