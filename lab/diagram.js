@@ -10,6 +10,7 @@
 const NS = "http://www.w3.org/2000/svg";
 const ROW = 24;
 const CHUNK = 200;
+const OVERLAP = 10;
 const MAX_DRAWN = 3000;
 
 function el(name, attrs = {}, text) {
@@ -120,15 +121,34 @@ export class Diagram {
     const index = Math.floor(row / CHUNK);
     const found = this.chunks.find((c) => c.index === index);
     if (found) return found;
-    const svg = el("svg", { class: "chunk", width: this.width, height: ROW });
+    // Each chunk reaches OVERLAP rows into the next one, so that an arrow crossing the boundary
+    // is not clipped once its chunk is done and skipped by the browser (content-visibility).
+    const box = document.createElement("div");
+    box.className = "chunk";
+    const svg = el("svg", { width: this.width, height: ROW });
     const top = index * CHUNK * ROW;
     const lanes = [this.xc, this.xs].map((x) => el("line", { class: "lane", x1: x, x2: x, y1: 0 }));
     const layer = el("g", { transform: `translate(0 ${-top})` });
     svg.append(...lanes, layer);
-    this.root.append(svg);
-    const chunk = { index, svg, layer, lanes, ids: [], height: 0 };
+    box.append(svg);
+    this.root.append(box);
+    const chunk = { index, box, svg, layer, lanes, ids: [], height: 0 };
     this.chunks.push(chunk);
     return chunk;
+  }
+
+  /** Sets a chunk's height (its rows); a chunk no longer last is left to content-visibility. */
+  size(chunk, height, done) {
+    chunk.height = height;
+    const full = height + OVERLAP * ROW;
+    chunk.svg.setAttribute("height", String(full));
+    chunk.box.style.height = `${full}px`;
+    chunk.box.style.marginBottom = `${-OVERLAP * ROW}px`;
+    for (const lane of chunk.lanes) lane.setAttribute("y2", String(height));
+    if (done) {
+      chunk.box.style.containIntrinsicSize = `auto ${full}px`;
+      chunk.box.classList.add("done");
+    }
   }
 
   /** Feeds one timeline event. */
@@ -177,17 +197,11 @@ export class Diagram {
     }
     const last = this.chunks.at(-1);
     if (!last) return;
-    const height = Math.min(CHUNK, this.row - last.index * CHUNK) * ROW + ROW / 2;
-    if (height === last.height) return;
-    last.height = height;
-    last.svg.setAttribute("height", String(height));
-    for (const lane of last.lanes) lane.setAttribute("y2", String(height));
     for (const chunk of this.chunks.slice(0, -1)) {
-      if (chunk.height === CHUNK * ROW) continue;
-      chunk.height = CHUNK * ROW;
-      chunk.svg.setAttribute("height", String(chunk.height));
-      for (const lane of chunk.lanes) lane.setAttribute("y2", String(chunk.height));
+      if (chunk.height !== CHUNK * ROW) this.size(chunk, CHUNK * ROW, true);
     }
+    const height = Math.min(CHUNK, this.row - last.index * CHUNK) * ROW + ROW / 2;
+    if (height !== last.height) this.size(last, height, false);
   }
 
   startTimer(rec, row) {
@@ -294,7 +308,7 @@ export class Diagram {
   trim() {
     while (this.drawn > MAX_DRAWN && this.chunks.length > 1) {
       const chunk = this.chunks.shift();
-      chunk.svg.remove();
+      chunk.box.remove();
       for (const id of chunk.ids) {
         const rec = this.recs.get(id);
         this.rows.delete(id);

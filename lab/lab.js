@@ -366,13 +366,22 @@ function frame() {
     }
     state.inbox.splice(0, i);
   }
+  if (state.stevensLate && performance.now() - state.stevensAt >= 100) state.dirty = true;
   if (!state.dirty) return;
+  state.stevensLate = false;
   state.dirty = false;
   diagram.tick();
   const until = state.timeline.length > 0 && state.shown < state.timeline.length
     ? (state.shown > 0 ? state.timeline[state.shown - 1].t : -1)
     : Infinity;
-  stevens.draw(state.records, state.timeouts, until);
+  // While a run streams in, the graph is redrawn 10 times a second; the diagram every frame.
+  const now = performance.now();
+  if (!state.controller || now - (state.stevensAt ?? 0) >= 100 || state.ended) {
+    state.stevensAt = now;
+    stevens.draw(state.records, state.timeouts, until);
+  } else {
+    state.stevensLate = true;
+  }
   counters();
   if (state.follow && state.mode === "live") {
     const box = $("diagram-box");
