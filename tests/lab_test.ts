@@ -197,6 +197,27 @@ Deno.test("lab: segments are paired as the diagram pairs them, live and in repla
   }
 });
 
+Deno.test("lab: slow motion lengthens every flight and the timeouts with it: the case unfolds the same", async () => {
+  for (const id of ["data-lost", "handshake-ack-lost-idle"]) {
+    const draw = async (slow: number) => {
+      const params = parseRunParams(new URLSearchParams(`case=${id}&slow=${slow}`));
+      const end = await new LabTransfer(params, runMessage(params, new Uint8Array()), () => {})
+        .done;
+      assert.equal(end.verdict, "exact", `${id} slow=${slow}`);
+      const flights = end.records.flatMap((r) =>
+        r.tSend !== null && r.tRecv !== null ? [r.tRecv - r.tSend] : []
+      );
+      return { shape: end.records.map((r) => `${r.side} ${r.flags} ${r.seq} ${r.fate}`), flights };
+    };
+    const real = await draw(0), slow = await draw(25);
+    assert.deepEqual(slow.shape, real.shape, id);
+    assert.ok(
+      Math.min(...slow.flights) >= 24,
+      `${id}: a flight of ${Math.min(...slow.flights)} ms`,
+    );
+  }
+});
+
 Deno.test("lab: closing the stream stops its transfer and releases every socket", async () => {
   const ends: LabEnd[] = [];
   await using lab = await startLab({ port: 0, onTransferEnd: (end) => ends.push(end) });
