@@ -41,6 +41,7 @@ import { type LabEnd, type LabMessage, LabTransfer } from "./lab_run.ts";
 import { MAX_TRACE_BYTES, parseReplay } from "./lab_trace.ts";
 import { SERIES } from "./plot.ts";
 import { SCENARIO_MESSAGE } from "./scenarios.ts";
+import { concatBytes } from "./segment.ts";
 
 /** Options of {@linkcode startLab}. */
 export interface LabOptions {
@@ -128,13 +129,7 @@ async function readBody(request: Request, limit: number): Promise<Uint8Array | n
     if (total > limit) return null;
     chunks.push(chunk);
   }
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, at);
-    at += chunk.length;
-  }
-  return out;
+  return concatBytes(chunks);
 }
 
 /** The configuration the page loads first. */

@@ -27,6 +27,7 @@ import type { Addr, DatagramLink, LinkWrapper } from "./link.ts";
 import { type RunParams, serverTimeout } from "./lab_params.ts";
 import { CLIENT_TIMEOUT, SERVER_TIMEOUT } from "./scenarios.ts";
 import { SocketTCP, type SocketTCPOptions } from "./socket_tcp.ts";
+import { concatBytes } from "./segment.ts";
 import type { TraceEvent } from "./trace.ts";
 
 /** Which end: `c` the client, `s` the server (the listener and its new socket). */
@@ -542,13 +543,7 @@ export class LabTransfer {
       total += chunk.length;
     }
     await socket.recvClose({ signal });
-    const out = new Uint8Array(total);
-    let at = 0;
-    for (const chunk of chunks) {
-      out.set(chunk, at);
-      at += chunk.length;
-    }
-    return out;
+    return concatBytes(chunks);
   }
 
   async #sendAll(client: SocketTCP, address: Addr, signal: AbortSignal): Promise<void> {
