@@ -140,11 +140,13 @@ export class Diagram {
   /** Sets a chunk's height (its rows); a chunk no longer last is left to content-visibility. */
   size(chunk, height, done) {
     chunk.height = height;
-    const full = height + OVERLAP * ROW;
+    // The last chunk has nothing below it: no overlap, or the view would scroll past the end.
+    const full = done ? height + OVERLAP * ROW : height;
     chunk.svg.setAttribute("height", String(full));
     chunk.box.style.height = `${full}px`;
-    chunk.box.style.marginBottom = `${-OVERLAP * ROW}px`;
+    chunk.box.style.marginBottom = done ? `${-OVERLAP * ROW}px` : "0";
     for (const lane of chunk.lanes) lane.setAttribute("y2", String(height));
+    chunk.done = done;
     if (done) {
       chunk.box.style.containIntrinsicSize = `auto ${full}px`;
       chunk.box.classList.add("done");
@@ -198,7 +200,7 @@ export class Diagram {
     const last = this.chunks.at(-1);
     if (!last) return;
     for (const chunk of this.chunks.slice(0, -1)) {
-      if (chunk.height !== CHUNK * ROW) this.size(chunk, CHUNK * ROW, true);
+      if (!chunk.done) this.size(chunk, CHUNK * ROW, true);
     }
     const height = Math.min(CHUNK, this.row - last.index * CHUNK) * ROW + ROW / 2;
     if (height !== last.height) this.size(last, height, false);

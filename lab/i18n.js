@@ -155,5 +155,15 @@ export const TEXTS = {
     replayError: "Cannot replay the trace",
     timeAxis: "time (ms)",
     seqAxis: "relative sequence (bytes)",
+    series: {
+      data: "DATA sent",
+      retransmission: "DATA retransmitted",
+      lost: "DATA lost (never arrived)",
+      ack: "ACK received (step line)",
+      "duplicate-ack": "duplicate ACK",
+      "lost-ack": "ACK lost (never arrived)",
+      control: "SYN / FIN",
+      timeout: "timeout",
+    },
   },
 };

@@ -92,6 +92,26 @@ function buildControls() {
   }
 }
 
+/** The graph's legend: plot.ts's colours and (Spanish) labels, or their English names. */
+function buildLegend() {
+  const list = $("stevens-legend");
+  list.replaceChildren();
+  for (const [name, { color, label }] of Object.entries(config.series)) {
+    const item = document.createElement("li");
+    const swatch = document.createElement("span");
+    swatch.className = "swatch";
+    swatch.style.background = color;
+    if (name === "lost" || name === "lost-ack") {
+      swatch.textContent = "✗";
+      swatch.classList.add("cross");
+      swatch.style.background = "none";
+      swatch.style.color = color;
+    }
+    item.append(swatch, lang === "en" ? (TEXTS.en.series[name] ?? label) : label);
+    list.append(item);
+  }
+}
+
 function applyTexts() {
   document.documentElement.lang = lang;
   for (const node of document.querySelectorAll("[data-i18n]")) {
@@ -106,6 +126,7 @@ function applyTexts() {
   $("case").value = current || DEFAULTS.case;
   showCaseFault();
   diagram.relabel();
+  buildLegend();
   renderStatus();
   state.dirty = true;
 }
