@@ -348,7 +348,12 @@ export async function main(args: string[], signal?: AbortSignal): Promise<number
     return 1;
   }
   console.log(lab.url);
-  console.error("lab: serving the web lab; Ctrl+C stops it");
+  const loopback = /^(127\.|::1$|\[::1\]$|localhost$)/.test(parsed.host);
+  console.error(
+    loopback
+      ? "lab: serving the web lab; Ctrl+C stops it"
+      : `lab: serving the web lab on ${parsed.host}, reachable from other machines; Ctrl+C stops it`,
+  );
   const stopped = Promise.withResolvers<void>();
   const onSignal = () => stopped.resolve();
   if (signal) signal.addEventListener("abort", onSignal, { once: true });

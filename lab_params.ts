@@ -260,6 +260,12 @@ export function parseRunParams(query: URLSearchParams): RunParams {
       `case ${labCase.id} scripts its own fault: drop the custom faults, or use case=custom`,
     );
   }
+  if (labCase && (seen.has("timeout") || seen.has("rto") || seen.has("seed"))) {
+    throw new ParamError(
+      "case",
+      `case ${labCase.id} runs with the report's fixed timeouts (50 ms and 80 ms): drop timeout, rto and seed, or use case=custom`,
+    );
+  }
   return params;
 }
 

@@ -60,6 +60,7 @@ Deno.test("lab: every wrong run parameter is refused, naming it", () => {
     ["c2s-delay=1001", "c2s-delay"],
     ["case=nope", "case"],
     ["case=data-lost&c2s-loss=0.1", "case"],
+    ["case=data-lost&timeout=adaptive", "case"],
     ["host=10.0.0.1", "host"],
     ["port=53", "port"],
     ["timeout=sometimes", "timeout"],
