@@ -458,12 +458,19 @@ Deno.test({
       });
 
       await t.step("a replayed trace draws the same segments as the live run", async () => {
+        // As the client and the server write them with --trace-file: one file each.
         const run = live.get("data-ack-lost")!;
-        const file = `${profile}/traza.jsonl`;
-        await Deno.writeTextFile(file, run.trace);
+        const events = parseTrace(run.trace);
+        const client = events.find((e) => e.kind === "send" && e.flags === "SYN")!.local;
+        const files = [`${profile}/cliente.jsonl`, `${profile}/servidor.jsonl`];
+        const lines = (mine: boolean) =>
+          events.filter((e) => (e.local === client) === mine).map((e) => JSON.stringify(e));
+        await Deno.writeTextFile(files[0], lines(true).join("\n") + "\n");
+        await Deno.writeTextFile(files[1], lines(false).join("\n") + "\n");
         await page.goto(lab.url);
         const input = (await page.$("#trace-file"))!;
-        await (input as unknown as { uploadFile(path: string): Promise<void> }).uploadFile(file);
+        await (input as unknown as { uploadFile(...paths: string[]): Promise<void> })
+          .uploadFile(...files);
         await page.waitForSelector('#status[data-state="done"]');
         assert.deepEqual(await drawn(page), run.drawn);
         // Step back to the start and forward again, from the keyboard.
