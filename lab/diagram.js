@@ -47,6 +47,8 @@ export function timelineOf(records, timeouts) {
 
 export class Diagram {
   constructor(root, box, text) {
+    /** Sides whose sends are in the trace (`null`: both, as in a live run). */
+    this.senders = null;
     this.root = root;
     this.box = box;
     this.text = text;
@@ -167,7 +169,7 @@ export class Diagram {
       this.rows.set(rec.id, { send: row });
       this.recs.set(rec.id, rec);
       this.drawn++;
-      if (rec.fate !== "lost" && rec.fate !== "unheard") this.inFlight.add(rec.id);
+      if (rec.fate === "flight" || rec.fate === "received") this.inFlight.add(rec.id);
       if (rec.rto !== undefined) this.startTimer(rec, row);
     } else {
       if (event.kind === "copy" || !this.rows.has(rec.id)) {
@@ -267,8 +269,14 @@ export class Diagram {
     let x2 = toX, y2;
     if (rows.recv !== undefined) {
       y2 = this.y(rows.recv);
-    } else if (lost || rec.fate === "unheard") {
-      const part = rec.dropped === "out" ? 0.4 : rec.dropped === "in" ? 0.88 : 0.62;
+    } else if (lost || rec.fate === "unheard" || rec.fate === "unknown") {
+      const part = rec.dropped === "out"
+        ? 0.4
+        : rec.dropped === "in"
+        ? 0.88
+        : rec.fate === "unknown"
+        ? 0.5
+        : 0.62;
       x2 = fromX + (toX - fromX) * part;
       y2 = y1 + ROW * 0.45;
     } else {
@@ -278,6 +286,7 @@ export class Diagram {
     }
     const head = rec.retx ? "head-retx" : rec.dup || rec.tSend === null ? "head-dup" : "head";
     const line = el("line", { class: "arrow", x1: fromX, y1, x2, y2 });
+    if (rows.recv === undefined && !lost) line.classList.add("partial");
     if (rows.recv !== undefined) {
       line.setAttribute("marker-end", `url(#${head})`);
     }
@@ -285,13 +294,20 @@ export class Diagram {
     const marks = [];
     if (rec.retx) marks.push(`↻ ${this.text("retx")}`);
     if (rec.dup) marks.push(`×2 ${this.text("duplicate")}`);
-    if (rec.tSend === null) marks.push(`×2 ${this.text("copy")}`);
+    if (rec.tSend === null) {
+      // A reception with no send: a copy the network made, unless the sender is not in the trace.
+      const traced = this.senders === null || this.senders.has(rec.side);
+      marks.push(traced ? `×2 ${this.text("copy")}` : this.text("unsent"));
+    }
     if (lost) marks.push(`✗ ${this.text("lostMark")}`);
     if (rec.fate === "unheard") marks.push(this.text("unheard"));
+    if (rec.fate === "unknown" && rows.recv === undefined) marks.push(this.text("untraced"));
     const len = rec.flags === "DATA" || rec.len > 0 ? ` len=${rec.len}` : "";
     const label = `${rec.flags} seq=${rec.seq}${len}${marks.length ? `  ${marks.join(" ")}` : ""}`;
     const midX = (this.xc + this.xs) / 2;
-    g.append(el("text", { class: "label", x: midX, y: y1 + 1, "text-anchor": "middle" }, label));
+    // A reception with no send is labelled in its own row, like every other arrow.
+    const labelY = rows.send !== undefined ? y1 + 1 : y2 - 3;
+    g.append(el("text", { class: "label", x: midX, y: labelY, "text-anchor": "middle" }, label));
     if (lost) {
       g.append(el("text", { class: "cross", x: x2, y: y2 + 5, "text-anchor": "middle" }, "✗"));
     }

@@ -69,6 +69,8 @@ export const TEXTS = {
     copy: "copia de la red",
     lostMark: "perdido",
     unheard: "sin receptor (ya cerró)",
+    untraced: "? (sin traza del otro extremo)",
+    unsent: "(su envío no está en la traza)",
     summarised: (n, lost, retx) =>
       `… ${n} segmentos anteriores resumidos (${lost} perdidos, ${retx} retransmisiones) …`,
     step: (k, n) => `paso ${k} de ${n}`,
@@ -147,6 +149,8 @@ export const TEXTS = {
     copy: "network copy",
     lostMark: "lost",
     unheard: "no receiver (closed)",
+    untraced: "? (the other end is not traced)",
+    unsent: "(its send is not in the trace)",
     summarised: (n, lost, retx) =>
       `… ${n} earlier segments summarised (${lost} lost, ${retx} retransmissions) …`,
     step: (k, n) => `step ${k} of ${n}`,

@@ -321,6 +321,7 @@ function clearError() {
 function resetView(mode) {
   stopPlaying();
   state.mode = mode;
+  diagram.senders = null;
   state.records = [];
   state.byId = new Map();
   state.timeouts = [];
@@ -415,6 +416,9 @@ function frame() {
 
 /** Draws finished records from scratch, up to `upTo` timeline events. */
 function showRecords(records, timeouts, upTo) {
+  diagram.senders = state.mode === "replay"
+    ? new Set(records.filter((r) => r.tSend !== null).map((r) => r.side))
+    : null;
   state.records = records;
   state.byId = new Map(records.map((r) => [r.id, r]));
   state.timeouts = timeouts;

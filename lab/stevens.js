@@ -91,7 +91,7 @@ export class Stevens {
     ctx.beginPath();
     let last = null;
     for (const r of acks) {
-      if (r.fate !== "received" || !visible(r.tRecv)) continue;
+      if (r.tRecv === null || !visible(r.tRecv)) continue;
       const px = x(r.tRecv), py = y(r.seq - origin);
       if (last === null) ctx.moveTo(px, py);
       else {
@@ -102,7 +102,7 @@ export class Stevens {
     }
     ctx.stroke();
     for (const r of acks) {
-      if (r.fate === "received" && r.dup && visible(r.tRecv)) {
+      if (r.tRecv !== null && r.dup && visible(r.tRecv)) {
         ctx.fillStyle = color("duplicate-ack");
         ctx.beginPath();
         ctx.arc(x(r.tRecv), y(r.seq - origin), 3, 0, 2 * Math.PI);
