@@ -132,6 +132,11 @@ async function readBody(request: Request, limit: number): Promise<Uint8Array | n
   return concatBytes(chunks);
 }
 
+/** Whether `hostname` (from a URL) is an IP address rather than a name. */
+function isAddress(hostname: string): boolean {
+  return /^\d{1,3}(\.\d{1,3}){3}$/.test(hostname) || hostname.startsWith("[");
+}
+
 /** The configuration the page loads first. */
 export function labConfig(): Record<string, unknown> {
   return {
@@ -260,6 +265,15 @@ export async function startLab(options: LabOptions = {}): Promise<LabServer> {
 
   const handler = async (request: Request): Promise<Response> => {
     const url = new URL(request.url);
+    // Only the lab's own pages may start transfers: another site open in the same browser
+    // cannot (Origin), nor can a name that resolves to this machine (DNS rebinding: Host).
+    const origin = request.headers.get("origin");
+    if (url.pathname.startsWith("/api/") && origin !== null && origin !== url.origin) {
+      return refuse(403, `requests from ${origin} are refused: open the lab's own page`);
+    }
+    if (!isAddress(url.hostname) && url.hostname !== "localhost") {
+      return refuse(403, `the lab answers to its address, not to the name ${url.hostname}`);
+    }
     if (url.pathname === "/api/run") {
       if (request.method !== "POST") return refuse(405, "use POST /api/run");
       return await run(request, url);

@@ -121,13 +121,30 @@ Deno.test("lab: a bad request is refused with its reason and starts no transfer"
     const body = await response.json();
     assert.match(body.error, /expected|unknown/, query);
   }
+  const foreign = await fetch(new URL("/api/run?case=normal", lab.url), {
+    method: "POST",
+    headers: { origin: "http://example.com" },
+  });
+  assert.equal(foreign.status, 403);
+  assert.match((await foreign.json()).error, /example\.com are refused/);
+  // fetch cannot set Host: a name that resolves here (DNS rebinding), written by hand.
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: lab.port });
+  await conn.write(
+    new TextEncoder().encode(
+      "POST /api/run?case=normal HTTP/1.1\r\nHost: attacker.example\r\n" +
+        "Content-Length: 0\r\nConnection: close\r\n\r\n",
+    ),
+  );
+  const reply = new TextDecoder().decode(await new Response(conn.readable).bytes());
+  assert.match(reply, /^HTTP\/1\.1 403/);
+  assert.match(reply, /not to the name attacker\.example/);
   const get = await fetch(new URL("/api/run?case=normal", lab.url));
   assert.equal(get.status, 405);
   await get.body?.cancel();
   const big = await post(lab.url, "msg=file", new Uint8Array(LIMITS.maxBytes + 1));
   assert.equal(big.status, 413);
   await big.body?.cancel();
-  assert.deepEqual(lab.counters, { started: 0, active: 0, refused: 5, stopped: 0 });
+  assert.deepEqual(lab.counters, { started: 0, active: 0, refused: 7, stopped: 0 });
 });
 
 Deno.test("lab: the event stream of a case reports each segment, the loss and an exact verdict", async () => {
