@@ -378,6 +378,13 @@ async function settled(page: Page): Promise<string> {
   return await page.$eval("#status", (e) => e.getAttribute("data-state")!);
 }
 
+/** Waits for a replay to be drawn; a failure says what the page said. */
+async function replayed(page: Page): Promise<void> {
+  const state = await settled(page);
+  const error = await page.$eval("#error", (e) => e.textContent);
+  assert.equal(state, "done", `the replay failed: ${error}`);
+}
+
 async function drawn(page: Page): Promise<string[]> {
   return await page.$$eval(
     "[data-segment]",
@@ -408,6 +415,9 @@ Deno.test({
       const page = await browser.newPage();
       await page.setViewport({ width: 1280, height: 800 });
       page.on("pageerror", (error) => problems.push(`page error: ${error}`));
+      page.on("requestfailed", (request) => {
+        if (!request.url().includes("/api/run")) problems.push(`request failed: ${request.url()}`);
+      });
       page.on("console", (m) => {
         if (m.type() === "error") problems.push(`console: ${m.text()}`);
       });
@@ -488,7 +498,7 @@ Deno.test({
         const input = (await page.$("#trace-file"))!;
         await (input as unknown as { uploadFile(...paths: string[]): Promise<void> })
           .uploadFile(...files);
-        await page.waitForSelector('#status[data-state="done"]');
+        await replayed(page);
         assert.deepEqual(await drawn(page), run.drawn);
         // Step back to the start and forward again, from the keyboard.
         const count = run.drawn.length;
@@ -612,7 +622,7 @@ Deno.test({
           await page.goto(lab.url);
           const input = (await page.$("#trace-file"))!;
           await (input as unknown as { uploadFile(path: string): Promise<void> }).uploadFile(file);
-          await page.waitForSelector('#status[data-state="done"]');
+          await replayed(page);
           const segments = await page.$$eval("[data-segment]", (n) => n.length);
           assert.ok(segments <= 3000 && segments >= 2800, `${segments} drawn`);
           const summary = await page.$eval("#diagram .summary", (e) => e.textContent);
