@@ -758,4 +758,6 @@ requestAnimationFrame(frame);
 // For tests and tools: the trace of what is drawn, and the records.
 globalThis.lab = { trace: traceText, records: () => state.records };
 
+// The page is wired: tools and tests wait for this before they type or upload.
+document.documentElement.dataset.ready = "true";
 if (url.searchParams.has("run")) run();

@@ -378,6 +378,12 @@ async function settled(page: Page): Promise<string> {
   return await page.$eval("#status", (e) => e.getAttribute("data-state")!);
 }
 
+/** Opens a page of the lab and waits until its script is wired (it loads its cases first). */
+async function open(page: Page, url: string): Promise<void> {
+  await page.goto(url);
+  await page.waitForSelector("html[data-ready]");
+}
+
 /** Waits for a replay to be drawn; a failure says what the page said. */
 async function replayed(page: Page): Promise<void> {
   const state = await settled(page);
@@ -431,7 +437,7 @@ Deno.test({
         await t.step(
           `/?case=${labCase.id}&run ends exact and draws the trace's segments`,
           async () => {
-            await page.goto(`${lab.url}?case=${labCase.id}&run`);
+            await open(page, `${lab.url}?case=${labCase.id}&run`);
             assert.equal(await settled(page), "done");
             assert.equal(
               await page.$eval("#status", (e) => e.getAttribute("data-verdict")),
@@ -457,7 +463,7 @@ Deno.test({
         // Seeded: loss, duplication and reordering in both directions, adaptive timeout.
         const faults = "c2s-loss=0.15&c2s-dup=0.2&c2s-reorder=0.2&s2c-loss=0.15&s2c-dup=0.2";
         const query = `case=custom&${faults}&seed=11&timeout=adaptive&msg=size&size=400&run`;
-        await page.goto(`${lab.url}?${query}`);
+        await open(page, `${lab.url}?${query}`);
         assert.equal(await settled(page), "done");
         assert.equal(await page.$eval("#status", (e) => e.getAttribute("data-verdict")), "exact");
         const end = ends.at(-1)!;
@@ -494,7 +500,7 @@ Deno.test({
           events.filter((e) => (e.local === client) === mine).map((e) => JSON.stringify(e));
         await Deno.writeTextFile(files[0], lines(true).join("\n") + "\n");
         await Deno.writeTextFile(files[1], lines(false).join("\n") + "\n");
-        await page.goto(lab.url);
+        await open(page, lab.url);
         const input = (await page.$("#trace-file"))!;
         await (input as unknown as { uploadFile(...paths: string[]): Promise<void> })
           .uploadFile(...files);
@@ -521,7 +527,7 @@ Deno.test({
             "c2s-loss",
           ]]
         ) {
-          await page.goto(`${lab.url}?${query}&run`);
+          await open(page, `${lab.url}?${query}&run`);
           assert.equal(await settled(page), "failed", query);
           const message = await page.$eval(
             "#error",
@@ -536,7 +542,7 @@ Deno.test({
       await t.step(
         "keyboard: pick a case, run it, switch language; Escape stops a run",
         async () => {
-          await page.goto(lab.url);
+          await open(page, lab.url);
           const active = async () =>
             String(await page.evaluate('document.activeElement?.id ?? ""'));
           for (let i = 0; i < 10 && await active() !== "case"; i++) {
@@ -565,7 +571,7 @@ Deno.test({
           assert.match(page.url(), /lang=en/);
 
           const stoppedBefore = lab.counters.stopped;
-          await page.goto(`${lab.url}?case=normal&slow=300&run`);
+          await open(page, `${lab.url}?case=normal&slow=300&run`);
           await page.waitForSelector("[data-segment]");
           await page.keyboard.press("Escape");
           assert.equal(await settled(page), "failed");
@@ -578,7 +584,7 @@ Deno.test({
       await t.step("a closed tab stops its transfer", async () => {
         const tab = await browser!.newPage();
         tab.on("pageerror", (error) => problems.push(`page error: ${error}`));
-        await tab.goto(`${lab.url}?case=normal&slow=300&run`);
+        await open(tab, `${lab.url}?case=normal&slow=300&run`);
         await tab.waitForSelector("[data-segment]");
         await tab.close();
         await lab.idle();
@@ -588,7 +594,7 @@ Deno.test({
 
       await t.step("phone width: nothing overflows sideways", async () => {
         await page.setViewport({ width: 390, height: 844 });
-        await page.goto(`${lab.url}?case=fin-lost&run`);
+        await open(page, `${lab.url}?case=fin-lost&run`);
         assert.equal(await settled(page), "done");
         const width = Number(await page.evaluate("document.documentElement.scrollWidth"));
         assert.ok(width <= 390, `the page is ${width} px wide`);
@@ -619,7 +625,7 @@ Deno.test({
           const file = `${profile}/larga.jsonl`;
           await Deno.writeTextFile(file, events.map((e) => JSON.stringify(e)).join("\n"));
           const total = 3300;
-          await page.goto(lab.url);
+          await open(page, lab.url);
           const input = (await page.$("#trace-file"))!;
           await (input as unknown as { uploadFile(path: string): Promise<void> }).uploadFile(file);
           await replayed(page);
