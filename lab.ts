@@ -65,7 +65,7 @@ export interface LabCounters {
   active: number;
   /** Requests refused: bad parameters, too large, or too many transfers. */
   refused: number;
-  /** Transfers stopped before their end (Stop, a closed tab, the time limit). */
+  /** Transfers that did not finish: stopped (Stop, a closed tab, the time limit) or failed (a peer gave up). */
   stopped: number;
 }
 
