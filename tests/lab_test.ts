@@ -33,13 +33,11 @@ async function readStream(response: Response): Promise<LabMessage[]> {
     .flatMap((chunk) => JSON.parse(chunk.slice(6)) as LabMessage[]);
 }
 
-/** The expected drawing of a trace: what the diagram's own pairing says. */
-function expected(events: TraceEvent[]): { segments: number; lost: number; sends: number } {
-  const steps = buildModel(events).steps.filter((s) => s.type === "segment");
+/** What a trace says must be drawn, counted from its events alone. */
+function expected(events: TraceEvent[]): { sends: number; recvs: number } {
   return {
-    segments: steps.length,
-    lost: steps.filter((s) => s.fate === "lost").length,
     sends: events.filter((e) => e.kind === "send").length,
+    recvs: events.filter((e) => e.kind === "recv").length,
   };
 }
 
@@ -167,11 +165,11 @@ Deno.test("lab: the event stream of a case reports each segment, the loss and an
     16,
     "out",
   ]);
-  // The final records are the diagram's pairing of the run's own trace, with the same ids.
+  // One record per segment sent, the same ids live and at the end.
   const events = messages.flatMap((m) => "e" in m ? [m.e] : []).sort((a, b) => a.time - b.time);
   const want = expected(events);
-  assert.equal(end.records.length, want.segments);
-  assert.equal(segs.length, want.segments);
+  assert.equal(end.records.length, want.sends);
+  assert.deepEqual(segs.map((r) => r.id), end.records.map((r) => r.id));
   assert.equal(end.records.filter((r) => r.fate === "lost").length, 1);
   assert.deepEqual(end.records.find((r) => r.fate === "lost")?.id, dropped.id);
   assert.deepEqual(end.records.find((r) => r.fate === "lost")?.dropped, "out");
@@ -204,12 +202,21 @@ Deno.test("lab: segments are paired as the diagram pairs them, live and in repla
     }).done;
     assert.equal(end.verdict, "exact", query);
     events.sort((a, b) => a.time - b.time);
+    // The diagram lets a reception pair with a send up to 5 ms later (clocks of two processes);
+    // in one process that can misjudge a segment whose copy was answered just before its
+    // retransmission left, on a loaded machine. Those segments are left out of the comparison.
+    const steps = buildModel(events).steps.filter((s) => s.type === "segment");
+    const segment = (s: { flags: string; seq: number; len: number }) =>
+      `${s.flags} ${s.seq} ${s.len}`;
+    const skewed = new Set(
+      steps.filter((s) => s.send && s.recv && s.recv.time < s.send.time).map(segment),
+    );
     // Compared as multisets: two segments sent in the same microsecond may be listed either way.
-    const diagram = buildModel(events).steps.flatMap((s) =>
-      s.type === "segment" ? [`${s.flags} ${s.seq} ${s.len} ${s.fate}`] : []
+    const diagram = steps.filter((s) => !skewed.has(segment(s))).map((s) =>
+      `${segment(s)} ${s.fate}`
     ).sort();
     const keys = (records: LabRecord[]) =>
-      records.map((r) => `${r.flags} ${r.seq} ${r.len} ${r.fate}`).sort();
+      records.filter((r) => !skewed.has(segment(r))).map((r) => `${segment(r)} ${r.fate}`).sort();
     if (query !== duplicating) assert.deepEqual(keys(end.records), diagram, `live: ${query}`);
     assert.deepEqual(keys(recordsOf(events, 0).records), diagram, `replay: ${query}`);
   }
@@ -449,10 +456,13 @@ Deno.test({
             const want = expected(parseTrace(trace));
             const segments = await page.$$eval("[data-segment]", (n) => n.length);
             const lost = await page.$$eval('[data-lost="true"]', (n) => n.length);
-            assert.equal(segments, want.segments);
+            const records = await page.evaluate(() =>
+              (globalThis as unknown as { lab: { records(): LabRecord[] } }).lab.records()
+            );
             assert.equal(segments, want.sends, "one drawn arrow per segment sent");
-            assert.equal(lost, want.lost);
+            assert.equal(records.filter((r) => r.tRecv !== null).length, want.recvs);
             assert.equal(lost, labCase.rules.length, "one loss per fault rule");
+            assert.equal(lost, records.filter((r) => r.fate === "lost").length);
             assert.equal(await page.$$eval('[data-lost="true"] .cross', (n) => n.length), lost);
             live.set(labCase.id, { trace, drawn: await drawn(page) });
           },
