@@ -8,7 +8,7 @@
  * The page's files live in `lab/` and are served from memory; nothing comes
  * from the Internet. Routes:
  * - `GET /` and the files of `lab/`;
- * - `GET /api/config`: the cases, the limits, the sample message, the graph's colours;
+ * - `GET /api/config`: the cases, the limits, the sample message, the fault fields;
  * - `POST /api/run?PARAMS` (body: the file, with `msg=file`): runs one
  *   transfer and streams its events as Server-Sent Events; closing the
  *   stream stops the transfer;
@@ -39,7 +39,6 @@ import {
 } from "./lab_params.ts";
 import { type LabEnd, type LabMessage, LabTransfer } from "./lab_run.ts";
 import { MAX_TRACE_BYTES, parseReplay } from "./lab_trace.ts";
-import { SERIES } from "./plot.ts";
 import { SCENARIO_MESSAGE } from "./scenarios.ts";
 import { concatBytes } from "./segment.ts";
 
@@ -143,7 +142,6 @@ export function labConfig(): Record<string, unknown> {
     cases: LAB_CASES,
     limits: LIMITS,
     sample: SCENARIO_MESSAGE,
-    series: SERIES,
     directions: DIRECTIONS,
     faultFields: FAULT_FIELDS,
   };

@@ -3,7 +3,7 @@
 // (POST /api/trace), and the drawing of both.
 import { TEXTS } from "./i18n.js";
 import { Diagram, timelineOf } from "./diagram.js";
-import { Stevens } from "./stevens.js";
+import { SERIES_COLORS, Stevens } from "./stevens.js";
 
 const $ = (id) => document.getElementById(id);
 const url = new URL(location.href);
@@ -25,7 +25,7 @@ const DEFAULTS = {
 const FAULT_KEYS = config.directions.flatMap((d) => config.faultFields.map((f) => `${d}-${f}`));
 
 const diagram = new Diagram($("diagram"), $("diagram-box"), text);
-const stevens = new Stevens($("stevens"), config.series, text);
+const stevens = new Stevens($("stevens"), text);
 
 const state = {
   mode: "idle", // idle | live | replay
@@ -92,11 +92,11 @@ function buildControls() {
   }
 }
 
-/** The graph's legend: plot.ts's colours and (Spanish) labels, or their English names. */
+/** The graph's legend: the colours of the report's graphs, with a ✗ for losses. */
 function buildLegend() {
   const list = $("stevens-legend");
   list.replaceChildren();
-  for (const [name, { color, label }] of Object.entries(config.series)) {
+  for (const [name, color] of Object.entries(SERIES_COLORS)) {
     const item = document.createElement("li");
     const swatch = document.createElement("span");
     swatch.className = "swatch";
@@ -107,7 +107,7 @@ function buildLegend() {
       swatch.style.background = "none";
       swatch.style.color = color;
     }
-    item.append(swatch, lang === "en" ? (TEXTS.en.series[name] ?? label) : label);
+    item.append(swatch, text("series")[name]);
     list.append(item);
   }
 }

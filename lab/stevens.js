@@ -9,10 +9,21 @@ function niceStep(span, count) {
   return 10 * power;
 }
 
+/** The series of the graph and their colours, those of the report's graphs (plot.ts). */
+export const SERIES_COLORS = {
+  data: "#1f6fd1",
+  retransmission: "#d62728",
+  lost: "#7f7f7f",
+  ack: "#2ca02c",
+  "duplicate-ack": "#ff7f0e",
+  "lost-ack": "#8c564b",
+  control: "#9467bd",
+  timeout: "#e377c2",
+};
+
 export class Stevens {
-  constructor(canvas, series, text) {
+  constructor(canvas, text) {
     this.canvas = canvas;
-    this.series = series;
     this.text = text;
   }
 
@@ -70,7 +81,7 @@ export class Stevens {
     ctx.fillText(this.text("seqAxis"), 0, 0);
     ctx.restore();
 
-    const color = (name) => this.series[name]?.color ?? "#000";
+    const color = (name) => SERIES_COLORS[name];
     const cross = (cx, cy, c) => {
       ctx.strokeStyle = c;
       ctx.lineWidth = 2;
