@@ -46,7 +46,14 @@ export interface LabCase {
   rules: FaultRule[];
   /** Milliseconds the client waits after `connect` before sending. */
   pauseAfterConnect?: number;
+  /** Segments the network delivers late: the nth of a kind, held `ms` at its receiver. */
+  late?: { kind: string; nth: number; ms: number }[];
+  /** The error the server's `recvClose` is expected to end with (the close itself fails). */
+  serverCloseError?: string;
 }
+
+/** Fields of a report case that newer versions of `scenarios.ts` add. */
+type ScenarioExtras = Pick<LabCase, "late" | "serverCloseError">;
 
 /** English titles of the report's cases (the report itself is in Spanish). */
 const ENGLISH_TITLES: Record<string, string> = {
@@ -62,9 +69,14 @@ const ENGLISH_TITLES: Record<string, string> = {
   "fin-lost": "The FIN is lost",
   "fin-ack-lost": "The FIN+ACK is lost",
   "last-ack-lost": "The close's last ACK is lost",
+  "ack-duplicated": "The network duplicates an ACK",
+  "ack-late": "An ACK arrives late (reordered)",
+  "all-fins-lost": "All 3 FINs are lost",
+  "all-last-acks-lost": "Every copy of the last ACK is lost",
 };
 
 function reportCase(scenario: Scenario): LabCase {
+  const extras = scenario as Scenario & ScenarioExtras;
   return {
     id: scenario.id,
     title: scenario.title,
@@ -73,6 +85,8 @@ function reportCase(scenario: Scenario): LabCase {
     source: "report",
     rules: scenario.rules,
     pauseAfterConnect: scenario.pauseAfterConnect,
+    ...(extras.late?.length ? { late: extras.late } : {}),
+    ...(extras.serverCloseError ? { serverCloseError: extras.serverCloseError } : {}),
   };
 }
 

@@ -24,7 +24,8 @@
  */
 import { FaultInjector, type FaultLogEntry } from "./faults.ts";
 import type { Addr, DatagramLink, LinkWrapper } from "./link.ts";
-import { type RunParams, serverTimeout } from "./lab_params.ts";
+import { type LabCase, type RunParams, serverTimeout } from "./lab_params.ts";
+import * as scenarios from "./scenarios.ts";
 import { CLIENT_TIMEOUT, SERVER_TIMEOUT } from "./scenarios.ts";
 import { SocketTCP, type SocketTCPOptions } from "./socket_tcp.ts";
 import { concatBytes } from "./segment.ts";
@@ -108,6 +109,8 @@ export interface LabEnd {
   duration: number;
   /** Why the transfer did not finish (stopped, peer stopped answering…), when it did not. */
   error?: string;
+  /** How the server's `recvClose` failed after every byte had arrived (a case can expect it). */
+  serverCloseError?: string;
   /** The final drawing: every segment with its fate, by the diagram's pairing. */
   records: LabRecord[];
   /** Every timer that ran out. */
@@ -131,6 +134,18 @@ export type LabMessage =
   | { t: "timeout"; timeout: LabTimeout; e: TraceEvent }
   | { t: "stats"; stats: LabStats }
   | ({ t: "end" } & LabEnd);
+
+/**
+ * The report's wrapper that delivers some segments late (`lateLinks`), in
+ * the versions of `scenarios.ts` that have it; cases with late segments
+ * come with it.
+ */
+const lateLinks = (scenarios as unknown as {
+  lateLinks?: (rules: NonNullable<LabCase["late"]>) => LinkWrapper;
+}).lateLinks;
+
+/** How long the ends of a case wait while the other sends nothing, in ms (as the report's cases). */
+const CASE_IDLE_TIMEOUT = 2000;
 
 /** Longest run, in ms: a transfer still running then is stopped. */
 export const MAX_RUN_MS = 120_000;
@@ -172,6 +187,16 @@ export function slowLink(ms: number): LinkWrapper {
   };
 }
 
+/**
+ * What the lab adds to each send event of a trace it saves: whether the
+ * network dropped it (`"out"`, `"in"`) or not (`false`), so that a replay
+ * draws the losses the live run drew.
+ */
+export interface LabDropMark {
+  /** Where the segment was dropped, or `false` when the network passed it on. */
+  dropped?: "out" | "in" | false;
+}
+
 /** Port of a `host:port` address (also `[v6]:port`). */
 function portOf(address: string): number {
   const match = /:(\d+)$/.exec(address);
@@ -189,6 +214,11 @@ function portOf(address: string): number {
  * The listener does not trace every SYN it receives, so an unanswered SYN
  * counts as received when it is the client's last SYN before the server's
  * first SYN+ACK.
+ *
+ * When the network's own word is known (a live run: the injector reports
+ * every drop; a trace the lab saved: each send says {@linkcode LabDropMark}),
+ * a send is lost exactly when the network dropped it, and one that arrived
+ * nowhere else was `unheard`: its receiver had stopped reading.
  */
 export class Pairing {
   /** The records, in the order of their first event. */
@@ -200,6 +230,8 @@ export class Pairing {
   readonly #sends = new Map<LabRecord, TraceEvent>();
   readonly #lastSeen = new Map<number, number>();
   readonly #traced = new Set<Side>();
+  /** Sends whose fate the network told (dropped or not). */
+  readonly #known = new Set<LabRecord>();
   #firstSynAck?: TraceEvent;
 
   /** Times of the records are counted from `t0` (epoch ms). */
@@ -214,9 +246,11 @@ export class Pairing {
 
   /**
    * Feeds one event of side `side`, in time order; returns the message that
-   * says what it drew.
+   * says what it drew. With `known`, the network will tell whether a send is
+   * dropped ({@linkcode Pairing.drop}); a send event that carries its
+   * {@linkcode LabDropMark} says it itself.
    */
-  feed(event: TraceEvent, side: Side): LabMessage {
+  feed(event: TraceEvent, side: Side, known = false): LabMessage {
     const time = event.time - this.#t0;
     this.#traced.add(side);
     this.#lastSeen.set(portOf(event.local), event.time);
@@ -249,6 +283,9 @@ export class Pairing {
       this.records.push(rec);
       this.#open.push(rec);
       this.#sends.set(rec, event);
+      const mark = (event as TraceEvent & LabDropMark).dropped;
+      if (known || mark !== undefined) this.#known.add(rec);
+      if (mark === "out" || mark === "in") this.drop(rec, mark);
       return { t: "seg", rec: { ...rec }, e: event };
     }
     const index = this.#open.findLastIndex((r) =>
@@ -300,6 +337,8 @@ export class Pairing {
       const other: Side = rec.side === "c" ? "s" : "c";
       if (!this.#traced.has(other)) {
         rec.fate = "unknown";
+      } else if (this.#known.has(rec) && rec.flags !== "SYN") {
+        rec.fate = "unheard";
       } else if (rec.flags === "SYN" && synAck && this.#answeredSyn(send, synAck)) {
         rec.fate = "received";
       } else {
@@ -368,6 +407,7 @@ export class LabTransfer {
   readonly #sockets = new Set<SocketTCP>();
   readonly #injectors: FaultInjector[] = [];
   #client?: SocketTCP;
+  #serverCloseError?: string;
 
   /** Starts the transfer of `message` with `params`. */
   constructor(
@@ -413,7 +453,7 @@ export class LabTransfer {
   }
 
   #sink(side: Side): (event: TraceEvent) => void {
-    return (event) => this.#emit(this.#pairing.feed(event, side));
+    return (event) => this.#emit(this.#pairing.feed(event, side, true));
   }
 
   /** A drop by the injector: the segment just sent (out), or the latest in flight like it (in). */
@@ -439,7 +479,7 @@ export class LabTransfer {
       onTrace: this.#sink(side),
       random: () => 0.5,
       maxRetries: 20,
-      idleTimeout: 10_000 + slow * 4,
+      idleTimeout: (p.case ? CASE_IDLE_TIMEOUT : 10_000) + slow * 4,
       ...(p.timeout === "fixed" || p.case
         ? { timeout: fixed + slow }
         : { rto: { initial: 100 + slow, max: 500 + 2 * slow } }),
@@ -450,9 +490,11 @@ export class LabTransfer {
     const p = this.#params;
     const onDecision = (entry: FaultLogEntry) => this.#onDecision(entry);
     const slow = slowLink(p.slow);
+    // One late wrapper for both ends: its rules count segments across them, like the injector's.
+    const late = p.case?.late && lateLinks ? lateLinks(p.case.late) : undefined;
     const through = (faults: FaultInjector): LinkWrapper => {
       this.#injectors.push(faults);
-      return (link) => faults.wrap(slow(link));
+      return (link) => faults.wrap(late ? late(slow(link)) : slow(link));
     };
     if (p.case) {
       // One injector for both ends: the case's rules count segments across them, as in the report.
@@ -522,6 +564,7 @@ export class LabTransfer {
       bytesReceived: received.length,
       duration: performance.now() - started,
       ...(error ? { error } : {}),
+      ...(this.#serverCloseError ? { serverCloseError: this.#serverCloseError } : {}),
       records: this.#pairing.finish(),
       timeouts: this.#pairing.timeouts,
       stats: this.stats(),
@@ -542,7 +585,13 @@ export class LabTransfer {
       chunks.push(chunk);
       total += chunk.length;
     }
-    await socket.recvClose({ signal });
+    try {
+      await socket.recvClose({ signal });
+    } catch (error) {
+      // Every byte arrived; only the close failed (as "all FINs lost" expects): say so, go on.
+      if (signal.aborted || total < this.#message.length) throw error;
+      this.#serverCloseError = `${(error as Error).name}: ${(error as Error).message}`;
+    }
     return concatBytes(chunks);
   }
 

@@ -33,6 +33,7 @@ const state = {
   byId: new Map(),
   timeouts: [],
   raw: [], // trace events of the live run, for the download
+  sendOf: new Map(),
   replayText: "",
   timeline: [],
   shown: 0,
@@ -326,6 +327,7 @@ function resetView(mode) {
   state.byId = new Map();
   state.timeouts = [];
   state.raw = [];
+  state.sendOf = new Map(); // record id -> its send event, to mark what the network dropped
   state.inbox = [];
   state.ended = false;
   state.stats = null;
@@ -480,6 +482,7 @@ function onMessage(m) {
       state.records.push(rec);
       state.byId.set(rec.id, rec);
       state.raw.push(m.e);
+      if (rec.tSend !== null) state.sendOf.set(rec.id, m.e);
       diagram.add({ kind: rec.tSend === null ? "copy" : "send", t: rec.tSend ?? rec.tRecv, rec });
       if (rec.side === "c" && rec.rto !== undefined) {
         state.timer = { start: performance.now(), rto: rec.rto };
@@ -521,9 +524,10 @@ function onMessage(m) {
       $("sha-received").textContent = m.sha256Received;
       $("verdict").hidden = false;
       const verdict = m.verdict;
+      const closed = m.serverCloseError ? `; ${text("closeError")}: ${m.serverCloseError}` : "";
       $("verdict-text").textContent = `${text(verdict)} (${m.bytesReceived} bytes, ${
         round(m.duration)
-      } ms)`;
+      } ms)${closed}`;
       state.status = { value: m.error ? "failed" : "done", detail: m.error ?? "", verdict };
       renderStatus();
       $("download").disabled = state.raw.length === 0;
@@ -679,8 +683,17 @@ function togglePlay() {
 
 // ------------------------------------------------------------------ download
 
+/**
+ * The trace of what is drawn, as JSON lines: a replay's files as they were, or
+ * the live run's events, each send saying whether the network dropped it
+ * (`"dropped": "out"` or `false`), so that its replay draws the same losses.
+ */
 function traceText() {
   if (state.mode === "replay") return state.replayText;
+  for (const rec of state.records) {
+    const send = state.sendOf.get(rec.id);
+    if (send) send.dropped = rec.dropped ?? false;
+  }
   return [...state.raw].sort((a, b) => a.time - b.time).map((e) => JSON.stringify(e)).join("\n") +
     "\n";
 }
