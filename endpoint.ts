@@ -218,13 +218,15 @@ export class Endpoint {
     const to = this.peer ?? this.#target;
     const tracing = this.#tracer.on;
     for (const item of output) {
-      if (item.kind === "send" && !this.#released) {
-        // UDP gives no delivery guarantee: a failed send is a lost datagram, and the timer resends it.
-        this.#link.send(item.bytes, to).catch((error) => this.lastSendError = error);
-      }
+      // Traced before it leaves, so that what the link does to it (a fault
+      // injector's drop) comes after its "send" event.
       if (tracing && (traceReceived || item.kind !== "recv")) {
         const peer = item.kind === "recv" && from ? from : to;
         this.#tracer.output(item, this.#localName, formatAddr(peer), t);
+      }
+      if (item.kind === "send" && !this.#released) {
+        // UDP gives no delivery guarantee: a failed send is a lost datagram, and the timer resends it.
+        this.#link.send(item.bytes, to).catch((error) => this.lastSendError = error);
       }
     }
     this.#schedule();

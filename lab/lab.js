@@ -1,0 +1,776 @@
+// The lab's page: controls kept in the URL, one live transfer at a time
+// (POST /api/run, read as Server-Sent Events), replay of trace files
+// (POST /api/trace), and the drawing of both.
+import { TEXTS } from "./i18n.js";
+import { Diagram, timelineOf } from "./diagram.js";
+import { SERIES_COLORS, Stevens } from "./stevens.js";
+
+const $ = (id) => document.getElementById(id);
+const url = new URL(location.href);
+let lang = url.searchParams.get("lang") === "en" ? "en" : "es";
+const text = (key) => TEXTS[lang][key] ?? TEXTS.es[key] ?? key;
+
+const config = await (await fetch("/api/config")).json();
+const { limits } = config;
+const DEFAULTS = {
+  case: "normal",
+  seed: "1",
+  timeout: "fixed",
+  rto: "50",
+  mss: "16",
+  msg: "sample",
+  size: "1024",
+  slow: "0",
+};
+const FAULT_KEYS = config.directions.flatMap((d) => config.faultFields.map((f) => `${d}-${f}`));
+
+const diagram = new Diagram($("diagram"), $("diagram-box"), text);
+const stevens = new Stevens($("stevens"), text);
+
+const state = {
+  mode: "idle", // idle | live | replay
+  records: [],
+  byId: new Map(),
+  timeouts: [],
+  raw: [], // trace events of the live run, for the download
+  sendOf: new Map(),
+  replayText: "",
+  timeline: [],
+  shown: 0,
+  stats: null,
+  clientRto: null,
+  timer: null, // { start, rto } of the client's running timer
+  controller: null,
+  dirty: false,
+  follow: true,
+  playing: null,
+  inbox: [], // messages of the live run not drawn yet: drawn a few ms per frame
+};
+
+/** Milliseconds of drawing per frame, so the page stays fluent while a fast run bursts in. */
+const BUDGET_MS = 8;
+
+// ------------------------------------------------------------------ controls
+
+function buildControls() {
+  const select = $("case");
+  select.replaceChildren();
+  const custom = new Option(text("custom"), "custom");
+  select.append(custom);
+  for (const source of ["report", "conformance"]) {
+    const cases = config.cases.filter((c) => c.source === source);
+    if (cases.length === 0) continue;
+    const group = document.createElement("optgroup");
+    group.label = text(source);
+    for (const c of cases) group.append(new Option(lang === "en" ? c.titleEn : c.title, c.id));
+    select.append(group);
+  }
+  const rows = $("fault-rows");
+  const values = Object.fromEntries(FAULT_KEYS.map((k) => [k, $(k)?.value ?? ""]));
+  rows.replaceChildren();
+  for (const field of config.faultFields) {
+    const tr = document.createElement("tr");
+    const th = document.createElement("th");
+    th.scope = "row";
+    th.textContent = text(field);
+    tr.append(th);
+    for (const direction of config.directions) {
+      const td = document.createElement("td");
+      const input = document.createElement("input");
+      input.type = "number";
+      input.id = input.name = `${direction}-${field}`;
+      input.min = "0";
+      const probability = field === "loss" || field === "dup" || field === "reorder";
+      input.max = probability ? "1" : String(limits.maxDelay);
+      input.step = probability ? "0.01" : "1";
+      input.placeholder = "0";
+      input.value = values[input.id] ?? "";
+      input.setAttribute("aria-label", `${text(field)}, ${text(direction)}`);
+      td.append(input);
+      tr.append(td);
+    }
+    rows.append(tr);
+  }
+}
+
+/** The graph's legend: the colours of the report's graphs, with a ✗ for losses. */
+function buildLegend() {
+  const list = $("stevens-legend");
+  list.replaceChildren();
+  for (const [name, color] of Object.entries(SERIES_COLORS)) {
+    const item = document.createElement("li");
+    const swatch = document.createElement("span");
+    swatch.className = "swatch";
+    swatch.style.background = color;
+    if (name === "lost" || name === "lost-ack") {
+      swatch.textContent = "✗";
+      swatch.classList.add("cross");
+      swatch.style.background = "none";
+      swatch.style.color = color;
+    }
+    item.append(swatch, text("series")[name]);
+    list.append(item);
+  }
+}
+
+function applyTexts() {
+  document.documentElement.lang = lang;
+  for (const node of document.querySelectorAll("[data-i18n]")) {
+    node.textContent = text(node.dataset.i18n);
+  }
+  $("lang").textContent = text("switchTo");
+  $("lang").setAttribute("aria-label", text("switchTo"));
+  $("step-back").setAttribute("aria-label", lang === "en" ? "Previous step" : "Paso anterior");
+  $("step-forward").setAttribute("aria-label", lang === "en" ? "Next step" : "Paso siguiente");
+  const current = $("case").value;
+  buildControls();
+  $("case").value = current || DEFAULTS.case;
+  showCaseFault();
+  diagram.relabel();
+  buildLegend();
+  renderStatus();
+  state.dirty = true;
+}
+
+function showCaseFault() {
+  const id = $("case").value;
+  const c = config.cases.find((x) => x.id === id);
+  $("faults").hidden = id !== "custom";
+  for (const input of document.querySelectorAll('input[name="timeout"], #rto')) {
+    input.disabled = id !== "custom";
+  }
+  let description = "";
+  if (c) {
+    description = lang === "en"
+      ? c.rules.length
+        ? c.rules.map((r) => `${r.action} the ${ordinal(r.nth)} ${r.kind} sent`).join("; ") +
+          (c.pauseAfterConnect ? `; the client waits ${c.pauseAfterConnect} ms before sending` : "")
+        : "no fault"
+      : c.fault;
+    description += lang === "en"
+      ? " (fixed timeouts: client 50 ms, server 80 ms)"
+      : " (timeouts fijos: cliente 50 ms, servidor 80 ms)";
+  }
+  $("case-fault").textContent = description;
+}
+
+function ordinal(n) {
+  return n === 1 ? "1st" : n === 2 ? "2nd" : n === 3 ? "3rd" : `${n}th`;
+}
+
+function showMessageInputs() {
+  const msg = $("msg").value;
+  $("text").hidden = msg !== "text";
+  $("size").hidden = msg !== "size";
+  $("file").hidden = msg !== "file";
+}
+
+/** The run's parameters, as the server reads them (defaults left out). */
+function readParams() {
+  const query = new URLSearchParams();
+  const id = $("case").value;
+  query.set("case", id);
+  if (id === "custom") {
+    for (const key of FAULT_KEYS) {
+      const value = $(key).value.trim();
+      if (value !== "" && Number(value) !== 0) query.set(key, value);
+    }
+    query.set("seed", $("seed").value.trim());
+    const timeout = document.querySelector('input[name="timeout"]:checked').value;
+    if (timeout !== DEFAULTS.timeout) query.set("timeout", timeout);
+    if (timeout === "fixed" && $("rto").value.trim() !== DEFAULTS.rto) {
+      query.set("rto", $("rto").value.trim());
+    }
+  }
+  if ($("mss").value.trim() !== DEFAULTS.mss) query.set("mss", $("mss").value.trim());
+  const msg = $("msg").value;
+  if (msg !== DEFAULTS.msg) query.set("msg", msg);
+  if (msg === "text") query.set("text", $("text").value);
+  if (msg === "size") query.set("size", $("size").value.trim());
+  if ($("slow").value !== DEFAULTS.slow) query.set("slow", $("slow").value);
+  return query;
+}
+
+/** Puts the URL's parameters into the controls (unknown values are kept, to be refused visibly). */
+function writeControls(query) {
+  const set = (id, value) => {
+    const node = $(id);
+    if (node.tagName === "SELECT" && ![...node.options].some((o) => o.value === value)) {
+      node.append(new Option(value, value)); // shown, then refused by validate()
+    }
+    node.value = value;
+  };
+  set("case", query.get("case") ?? (hasCustom(query) ? "custom" : DEFAULTS.case));
+  for (const key of FAULT_KEYS) if (query.has(key)) set(key, query.get(key));
+  if (query.has("seed")) set("seed", query.get("seed"));
+  const timeout = query.get("timeout") ?? DEFAULTS.timeout;
+  for (const radio of document.querySelectorAll('input[name="timeout"]')) {
+    radio.checked = radio.value === timeout;
+  }
+  state.badTimeout = timeout !== "fixed" && timeout !== "adaptive" ? timeout : null;
+  for (const key of ["rto", "mss", "size", "text"]) if (query.has(key)) set(key, query.get(key));
+  if (query.has("msg")) set("msg", query.get("msg"));
+  if (query.has("slow")) set("slow", query.get("slow"));
+  state.unknown = [...query.keys()].find((k) =>
+    !["case", "seed", "timeout", "rto", "mss", "msg", "text", "size", "slow", "run", "lang"]
+      .includes(k) && !FAULT_KEYS.includes(k)
+  );
+  showCaseFault();
+  showMessageInputs();
+}
+
+function hasCustom(query) {
+  return FAULT_KEYS.some((k) => query.has(k)) || query.has("timeout") || query.has("rto");
+}
+
+/** The first wrong parameter, in the server's words, or null. */
+function validate(query) {
+  if (state.unknown) return `unknown parameter "${state.unknown}"`;
+  if (state.badTimeout) return `timeout is "${state.badTimeout}": expected one of fixed, adaptive`;
+  const integer = (name, min, max) => {
+    const value = query.get(name);
+    if (value === null || value === "") return null;
+    return /^\d+$/.test(value) && Number(value) >= min && Number(value) <= max
+      ? null
+      : `${name} is "${value}": expected an integer in ${min}..${max}`;
+  };
+  const id = query.get("case");
+  if (id !== "custom" && !config.cases.some((c) => c.id === id)) {
+    return `case is "${id}": expected custom or one of ${config.cases.map((c) => c.id).join(", ")}`;
+  }
+  for (const key of FAULT_KEYS) {
+    const value = query.get(key);
+    if (value === null) continue;
+    if (/-(loss|dup|reorder)$/.test(key)) {
+      if (!/^\s*(\d+(\.\d*)?|\.\d+)\s*$/.test(value) || Number(value) > 1) {
+        return `${key} is "${value}": expected a probability in 0..1`;
+      }
+    } else {
+      const problem = integer(key, 0, limits.maxDelay);
+      if (problem) return problem;
+    }
+  }
+  const msg = query.get("msg") ?? "sample";
+  if (!["sample", "text", "size", "file"].includes(msg)) {
+    return `msg is "${msg}": expected one of sample, text, size, file`;
+  }
+  const problem = integer("seed", 0, 2 ** 32 - 1) ??
+    integer("rto", limits.minTimeout, limits.maxTimeout) ??
+    integer("mss", 1, limits.maxMss) ?? integer("size", 1, limits.maxBytes) ??
+    integer("slow", 0, limits.maxSlow);
+  if (problem) return problem;
+  if (msg === "text" && (query.get("text") ?? "") === "") {
+    return "text is empty: write the message to send";
+  }
+  if (msg === "size") {
+    const segments = Math.ceil(
+      Number(query.get("size") ?? DEFAULTS.size) / Number(query.get("mss") ?? 16),
+    );
+    if (segments > limits.maxSegments) {
+      return `${query.get("size")} bytes with mss ${
+        query.get("mss") ?? 16
+      } make ${segments} segments: at most ${limits.maxSegments} (raise mss)`;
+    }
+  }
+  return null;
+}
+
+function updateUrl() {
+  const query = readParams();
+  if (lang !== "es") query.set("lang", lang);
+  const address = `${location.pathname}?${query}`;
+  history.replaceState(null, "", address);
+  $("share").href = `${address}&run`;
+}
+
+// ------------------------------------------------------------------ status
+
+function setStatus(value, detail = "") {
+  state.status = { value, detail };
+  renderStatus();
+}
+
+function renderStatus() {
+  const status = $("status");
+  const { value, detail, verdict } = state.status ?? { value: "idle", detail: "" };
+  status.dataset.state = value;
+  if (verdict && (value === "done" || value === "failed")) status.dataset.verdict = verdict;
+  else delete status.dataset.verdict;
+  const head = value === "running"
+    ? text("running")
+    : value === "done"
+    ? (state.mode === "replay" ? text("replaying") : text("done"))
+    : value === "failed"
+    ? text("failed")
+    : text("idle");
+  const verdictText = verdict ? ` — ${text(verdict)}` : "";
+  status.textContent = `${head}${verdictText}${detail ? `: ${detail}` : ""}`;
+}
+
+function showError(message) {
+  $("error").textContent = message;
+  $("error").hidden = false;
+}
+
+function clearError() {
+  $("error").hidden = true;
+  $("error").textContent = "";
+}
+
+// ------------------------------------------------------------------ drawing
+
+function resetView(mode) {
+  stopPlaying();
+  state.mode = mode;
+  diagram.senders = null;
+  state.records = [];
+  state.byId = new Map();
+  state.timeouts = [];
+  state.raw = [];
+  state.sendOf = new Map(); // record id -> its send event, to mark what the network dropped
+  state.inbox = [];
+  state.ended = false;
+  state.stats = null;
+  state.timer = null;
+  state.timeline = [];
+  state.shown = 0;
+  state.follow = true;
+  state.status = { value: "idle", detail: "" };
+  diagram.reset();
+  $("verdict").hidden = true;
+  $("timeline").hidden = mode !== "replay";
+  $("download").disabled = true;
+  state.dirty = true;
+}
+
+function counters() {
+  const scrubbed = state.mode === "replay" ||
+    (state.timeline.length > 0 && state.shown < state.timeline.length);
+  const visible = scrubbed ? state.timeline.slice(0, state.shown) : null;
+  let segments = 0, retx = 0, lost = 0, timeouts = 0, rto = null;
+  if (visible) {
+    for (const e of visible) {
+      if (e.kind === "timeout") timeouts++;
+      if (e.kind !== "send") continue;
+      segments++;
+      if (e.rec.retx) retx++;
+      if (e.rec.fate === "lost") lost++;
+      if (e.rec.side === "c" && e.rec.rto !== undefined) rto = e.rec.rto;
+    }
+  } else if (state.stats) {
+    ({ segments, retransmissions: retx, timeouts, lost, rto } = state.stats);
+  }
+  $("c-segments").textContent = String(segments);
+  $("c-retx").textContent = String(retx);
+  $("c-timeouts").textContent = String(timeouts);
+  $("c-lost").textContent = String(lost);
+  $("c-rto").textContent = rto === null || rto === undefined ? "—" : `${round(rto)} ms`;
+  const srtt = state.mode === "live" ? state.stats?.srtt : null;
+  $("c-srtt").textContent = srtt === null || srtt === undefined ? "—" : `${round(srtt)} ms`;
+}
+
+function round(value) {
+  return Math.round(value * 100) / 100;
+}
+
+function frame() {
+  requestAnimationFrame(frame);
+  const bar = document.querySelector("#timer .bar");
+  if (state.timer) {
+    const left = 1 - (performance.now() - state.timer.start) / state.timer.rto;
+    bar.style.width = `${Math.max(0, left) * 100}%`;
+  } else if (bar.style.width !== "0%") {
+    bar.style.width = "0%";
+  }
+  if (state.inbox.length > 0) {
+    const start = performance.now();
+    let i = 0;
+    while (i < state.inbox.length && performance.now() - start < BUDGET_MS) {
+      onMessage(state.inbox[i++]);
+    }
+    state.inbox.splice(0, i);
+  }
+  if (state.stevensLate && performance.now() - state.stevensAt >= 100) state.dirty = true;
+  if (!state.dirty) return;
+  state.stevensLate = false;
+  state.dirty = false;
+  diagram.tick();
+  const until = state.timeline.length > 0 && state.shown < state.timeline.length
+    ? (state.shown > 0 ? state.timeline[state.shown - 1].t : -1)
+    : Infinity;
+  // While a run streams in, the graph is redrawn 10 times a second; the diagram every frame.
+  const now = performance.now();
+  if (!state.controller || now - (state.stevensAt ?? 0) >= 100 || state.ended) {
+    state.stevensAt = now;
+    stevens.draw(state.records, state.timeouts, until);
+  } else {
+    state.stevensLate = true;
+  }
+  counters();
+  if (state.follow && state.mode === "live") {
+    const box = $("diagram-box");
+    box.scrollTop = box.scrollHeight;
+  }
+  if (state.timeline.length > 0) {
+    $("cursor-label").textContent = text("step")(state.shown, state.timeline.length);
+  }
+}
+
+/** Draws finished records from scratch, up to `upTo` timeline events. */
+function showRecords(records, timeouts, upTo) {
+  diagram.senders = state.mode === "replay"
+    ? new Set(records.filter((r) => r.tSend !== null).map((r) => r.side))
+    : null;
+  state.records = records;
+  state.byId = new Map(records.map((r) => [r.id, r]));
+  state.timeouts = timeouts;
+  state.timeline = timelineOf(records, timeouts);
+  state.shown = 0;
+  diagram.reset();
+  $("cursor").max = String(state.timeline.length);
+  showUpTo(upTo ?? state.timeline.length);
+}
+
+/**
+ * Brings the live drawing to the final records (the diagram's own pairing,
+ * as a replay draws them): updates what changed, and redraws from scratch
+ * only when a segment is missing or extra.
+ */
+function reconcile(records, timeouts) {
+  const same = records.length === state.records.length &&
+    records.every((r) =>
+      state.byId.has(r.id) && (state.byId.get(r.id).tRecv === null) === (r.tRecv === null)
+    );
+  if (!same) return showRecords(records, timeouts);
+  for (const final of records) {
+    const rec = state.byId.get(final.id);
+    const changed = rec.fate !== final.fate || rec.dup !== final.dup ||
+      rec.dropped !== final.dropped;
+    Object.assign(rec, final);
+    if (changed) diagram.update(rec);
+  }
+  state.records = records.map((r) => state.byId.get(r.id));
+  state.timeouts = timeouts;
+  state.timeline = timelineOf(state.records, timeouts);
+  state.shown = state.timeline.length;
+  $("cursor").max = String(state.timeline.length);
+  $("cursor").value = String(state.timeline.length);
+  state.dirty = true;
+}
+
+function showUpTo(k) {
+  k = Math.max(0, Math.min(state.timeline.length, k));
+  if (k < state.shown) {
+    diagram.reset();
+    state.shown = 0;
+  }
+  for (; state.shown < k; state.shown++) diagram.add(state.timeline[state.shown]);
+  $("cursor").value = String(k);
+  state.dirty = true;
+}
+
+// ------------------------------------------------------------------ live runs
+
+function onMessage(m) {
+  switch (m.t) {
+    case "start":
+      state.clientRto = m.clientRto;
+      $("sha-sent").textContent = m.sha256Sent;
+      break;
+    case "seg": {
+      const rec = m.rec;
+      state.records.push(rec);
+      state.byId.set(rec.id, rec);
+      state.raw.push(m.e);
+      if (rec.tSend !== null) state.sendOf.set(rec.id, m.e);
+      diagram.add({ kind: rec.tSend === null ? "copy" : "send", t: rec.tSend ?? rec.tRecv, rec });
+      if (rec.side === "c" && rec.rto !== undefined) {
+        state.timer = { start: performance.now(), rto: rec.rto };
+      }
+      break;
+    }
+    case "arrive": {
+      const rec = state.byId.get(m.id);
+      rec.tRecv = m.time;
+      rec.fate = "received";
+      rec.dup = m.dup;
+      state.raw.push(m.e);
+      diagram.add({ kind: "arrive", t: m.time, rec });
+      if (rec.side === "s") state.timer = null;
+      break;
+    }
+    case "lost": {
+      const rec = state.byId.get(m.id);
+      rec.fate = "lost";
+      rec.dropped = m.at;
+      diagram.update(rec);
+      break;
+    }
+    case "timeout":
+      state.timeouts.push(m.timeout);
+      state.raw.push(m.e);
+      diagram.add({ kind: "timeout", t: m.timeout.time, timeout: m.timeout });
+      if (m.timeout.side === "c") state.timer = null;
+      break;
+    case "stats":
+      state.stats = m.stats;
+      break;
+    case "end": {
+      state.stats = m.stats;
+      state.timer = null;
+      reconcile(m.records, m.timeouts);
+      $("timeline").hidden = false;
+      $("sha-sent").textContent = m.sha256Sent;
+      $("sha-received").textContent = m.sha256Received;
+      $("verdict").hidden = false;
+      const verdict = m.verdict;
+      const closed = m.serverCloseError ? `; ${text("closeError")}: ${m.serverCloseError}` : "";
+      $("verdict-text").textContent = `${text(verdict)} (${m.bytesReceived} bytes, ${
+        round(m.duration)
+      } ms)${closed}`;
+      state.status = { value: m.error ? "failed" : "done", detail: m.error ?? "", verdict };
+      renderStatus();
+      $("download").disabled = state.raw.length === 0;
+      break;
+    }
+  }
+  state.dirty = true;
+}
+
+async function readEvents(body) {
+  const reader = body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buffer += value;
+    let cut;
+    while ((cut = buffer.indexOf("\n\n")) >= 0) {
+      const chunk = buffer.slice(0, cut);
+      buffer = buffer.slice(cut + 2);
+      for (const line of chunk.split("\n")) {
+        if (!line.startsWith("data: ")) continue;
+        const messages = JSON.parse(line.slice(6));
+        state.inbox.push(...messages);
+        if (messages.some((m) => m.t === "end")) state.ended = true;
+      }
+    }
+  }
+}
+
+async function run() {
+  stopRun();
+  clearError();
+  const query = readParams();
+  const problem = validate(query);
+  if (problem) {
+    resetView("idle");
+    showError(problem);
+    setStatus("failed", problem);
+    return;
+  }
+  let body = null;
+  if (query.get("msg") === "file") {
+    const file = $("file").files[0];
+    const problem = !file
+      ? text("pickFile")
+      : file.size > limits.maxBytes
+      ? text("fileTooBig")(file.size, limits.maxBytes)
+      : null;
+    if (problem) {
+      resetView("idle");
+      showError(problem);
+      setStatus("failed", problem);
+      return;
+    }
+    body = await file.arrayBuffer();
+  }
+  resetView("live");
+  setStatus("running");
+  const controller = new AbortController();
+  state.controller = controller;
+  $("run").disabled = false;
+  $("stop").disabled = false;
+  try {
+    const response = await fetch(`/api/run?${query}`, {
+      method: "POST",
+      body,
+      signal: controller.signal,
+      headers: { "content-type": "application/octet-stream" },
+    });
+    if (!response.ok) {
+      const { error } = await response.json();
+      showError(error);
+      setStatus("failed", error);
+      return;
+    }
+    await readEvents(response.body);
+    if (!state.ended) setStatus("failed", text("stopped"));
+  } catch (error) {
+    if (controller.signal.aborted) {
+      if (state.controller === controller || state.controller === null) {
+        state.timer = null;
+        setStatus("failed", text("stopped"));
+        $("download").disabled = state.raw.length === 0;
+      }
+    } else {
+      showError(error.message);
+      setStatus("failed", error.message);
+    }
+  } finally {
+    if (state.controller === controller) {
+      state.controller = null;
+      $("stop").disabled = true;
+    }
+  }
+}
+
+function stopRun() {
+  const controller = state.controller;
+  state.controller = null;
+  controller?.abort();
+  $("stop").disabled = true;
+}
+
+// ------------------------------------------------------------------ replay
+
+async function openTraces(files) {
+  stopRun();
+  clearError();
+  const payload = {
+    files: await Promise.all([...files].map(async (f) => ({ name: f.name, text: await f.text() }))),
+  };
+  const response = await fetch("/api/trace", {
+    method: "POST",
+    body: JSON.stringify(payload),
+    headers: { "content-type": "application/json" },
+  });
+  const data = await response.json();
+  if (!response.ok) {
+    resetView("idle");
+    showError(`${text("replayError")}: ${data.error}`);
+    setStatus("failed", data.error);
+    return;
+  }
+  resetView("replay");
+  state.replayText = payload.files.map((f) => f.text.trimEnd()).join("\n") + "\n";
+  showRecords(data.records, data.timeouts);
+  $("download").disabled = false;
+  setStatus("done", payload.files.map((f) => f.name).join(", "));
+}
+
+function step(delta) {
+  if (state.timeline.length === 0 || state.controller) return;
+  stopPlaying();
+  showUpTo(state.shown + delta);
+}
+
+function stopPlaying() {
+  if (state.playing) clearInterval(state.playing);
+  state.playing = null;
+  $("play").textContent = text("play");
+}
+
+function togglePlay() {
+  if (state.playing) return stopPlaying();
+  if (state.shown >= state.timeline.length) showUpTo(0);
+  $("play").textContent = text("pause");
+  state.playing = setInterval(() => {
+    if (state.shown >= state.timeline.length) return stopPlaying();
+    showUpTo(state.shown + 1);
+  }, 250);
+}
+
+// ------------------------------------------------------------------ download
+
+/**
+ * The trace of what is drawn, as JSON lines: a replay's files as they were, or
+ * the live run's events, each send saying whether the network dropped it
+ * (`"dropped": "out"` or `false`), so that its replay draws the same losses.
+ */
+function traceText() {
+  if (state.mode === "replay") return state.replayText;
+  for (const rec of state.records) {
+    const send = state.sendOf.get(rec.id);
+    if (send) send.dropped = rec.dropped ?? false;
+  }
+  return [...state.raw].sort((a, b) => a.time - b.time).map((e) => JSON.stringify(e)).join("\n") +
+    "\n";
+}
+
+function download() {
+  const blob = new Blob([traceText()], { type: "application/x-ndjson" });
+  const link = document.createElement("a");
+  link.href = URL.createObjectURL(blob);
+  link.download = "traza.jsonl";
+  link.click();
+  setTimeout(() => URL.revokeObjectURL(link.href), 1000);
+}
+
+// ------------------------------------------------------------------ wiring
+
+buildControls();
+writeControls(url.searchParams);
+applyTexts();
+updateUrl();
+$("controls").addEventListener("input", (event) => {
+  if (event.target.id === "case") showCaseFault();
+  if (event.target.id === "msg") showMessageInputs();
+  if (event.target.id !== "trace-file" && event.target.id !== "file") {
+    state.unknown = null;
+    state.badTimeout = null;
+    updateUrl();
+  }
+});
+$("controls").addEventListener("submit", (event) => {
+  event.preventDefault();
+  run();
+});
+$("stop").addEventListener("click", () => stopRun());
+$("lang").addEventListener("click", () => {
+  lang = lang === "es" ? "en" : "es";
+  applyTexts();
+  updateUrl();
+});
+$("trace-file").addEventListener("change", (event) => {
+  if (event.target.files.length > 0) openTraces(event.target.files);
+});
+$("download").addEventListener("click", download);
+$("cursor").addEventListener("input", (event) => {
+  stopPlaying();
+  showUpTo(Number(event.target.value));
+});
+$("step-back").addEventListener("click", () => step(-1));
+$("step-forward").addEventListener("click", () => step(1));
+$("play").addEventListener("click", togglePlay);
+$("diagram-box").addEventListener("keydown", (event) => {
+  if (event.key === "ArrowRight") step(1);
+  else if (event.key === "ArrowLeft") step(-1);
+  else return;
+  event.preventDefault();
+});
+$("diagram-box").addEventListener("scroll", () => {
+  const box = $("diagram-box");
+  state.follow = box.scrollTop + box.clientHeight >= box.scrollHeight - 30;
+});
+document.addEventListener("keydown", (event) => {
+  if (event.key === "Escape" && state.controller) stopRun();
+});
+let resizeTimer;
+addEventListener("resize", () => {
+  clearTimeout(resizeTimer);
+  resizeTimer = setTimeout(() => {
+    if (state.mode === "live" && state.controller) return;
+    const upTo = state.shown;
+    if (state.timeline.length > 0) showRecords(state.records, state.timeouts, upTo);
+    state.dirty = true;
+  }, 150);
+});
+requestAnimationFrame(frame);
+
+// For tests and tools: the trace of what is drawn, and the records.
+globalThis.lab = { trace: traceText, records: () => state.records, stats: () => state.stats };
+
+// The page is wired: tools and tests wait for this before they type or upload.
+document.documentElement.dataset.ready = "true";
+if (url.searchParams.has("run")) run();

@@ -1,0 +1,333 @@
+/**
+ * The web lab's cases and the validation of every parameter a page sends
+ * (`lab.ts` serves the page; `lab_run.ts` runs the transfer).
+ *
+ * A run's parameters come from the query string of `POST /api/run`, the
+ * same names the page keeps in its own URL, so a shared link and a request
+ * are checked by one function, {@linkcode parseRunParams}. Nothing in them
+ * names an address: the lab only ever sends between its own loopback sockets.
+ *
+ * @example A case from a shared link
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { parseRunParams } from "./lab_params.ts";
+ *
+ * const params = parseRunParams(new URLSearchParams("case=data-lost"));
+ * assert.equal(params.case?.id, "data-lost");
+ * assert.equal(params.mss, 16);
+ * assert.throws(() => parseRunParams(new URLSearchParams("mss=0")), /mss/);
+ * ```
+ *
+ * @module
+ */
+import type { FaultConfig, FaultRule } from "./faults.ts";
+import {
+  CLIENT_TIMEOUT,
+  type Scenario,
+  SCENARIO_MESSAGE,
+  SCENARIOS,
+  SERVER_TIMEOUT,
+  testMessage,
+} from "./scenarios.ts";
+
+/** One case the lab offers: a scripted fault, run with the report's timeouts and message. */
+export interface LabCase {
+  /** Id used in `?case=ID`. */
+  id: string;
+  /** Title in Spanish. */
+  title: string;
+  /** Title in English. */
+  titleEn: string;
+  /** What is forced, in Spanish. */
+  fault: string;
+  /** Where the case comes from: `report` (docs/informe.md) or `conformance` (the checker). */
+  source: "report" | "conformance";
+  /** Deterministic fault rules, counted across both ends. */
+  rules: FaultRule[];
+  /** Milliseconds the client waits after `connect` before sending. */
+  pauseAfterConnect?: number;
+  /** Segments the network delivers late: the nth of a kind, held `ms` at its receiver. */
+  late?: { kind: string; nth: number; ms: number }[];
+  /** The error the server's `recvClose` is expected to end with (the close itself fails). */
+  serverCloseError?: string;
+}
+
+/** Fields of a report case that newer versions of `scenarios.ts` add. */
+type ScenarioExtras = Pick<LabCase, "late" | "serverCloseError">;
+
+/** English titles of the report's cases (the report itself is in Spanish). */
+const ENGLISH_TITLES: Record<string, string> = {
+  "normal": "Normal connection: handshake, transfer and close",
+  "syn-lost": "The SYN is lost",
+  "syn-ack-lost": "The SYN+ACK is lost",
+  "handshake-ack-lost": "The handshake's last ACK is lost (edge case)",
+  "handshake-ack-lost-idle": "The handshake's last ACK is lost and the client is slow to send",
+  "data-lost": "A data segment is lost",
+  "data-ack-lost": "The ACK of a data segment is lost",
+  "last-data-ack-lost": "The ACK of the last data segment is lost",
+  "close": "Normal close",
+  "fin-lost": "The FIN is lost",
+  "fin-ack-lost": "The FIN+ACK is lost",
+  "last-ack-lost": "The close's last ACK is lost",
+  "ack-duplicated": "The network duplicates an ACK",
+  "ack-late": "An ACK arrives late (reordered)",
+  "all-fins-lost": "All 3 FINs are lost",
+  "all-last-acks-lost": "Every copy of the last ACK is lost",
+};
+
+function reportCase(scenario: Scenario): LabCase {
+  const extras = scenario as Scenario & ScenarioExtras;
+  return {
+    id: scenario.id,
+    title: scenario.title,
+    titleEn: ENGLISH_TITLES[scenario.id] ?? scenario.title,
+    fault: scenario.fault,
+    source: "report",
+    rules: scenario.rules,
+    pauseAfterConnect: scenario.pauseAfterConnect,
+    ...(extras.late?.length ? { late: extras.late } : {}),
+    ...(extras.serverCloseError ? { serverCloseError: extras.serverCloseError } : {}),
+  };
+}
+
+/**
+ * Every case the lab offers, in the order of its menu. The conformance
+ * checker's cases join with one more line:
+ * `...CONFORMANCE_CASES.map(conformanceCase),`.
+ */
+export const LAB_CASES: readonly LabCase[] = [
+  ...SCENARIOS.map(reportCase),
+];
+
+/** Bounds of what one page may ask for. */
+export const LIMITS = {
+  /** Largest message, in bytes. */
+  maxBytes: 256 * 1024,
+  /** Most data segments one message may take (bytes / mss, rounded up). */
+  maxSegments: 20_000,
+  /** Largest typed text, in characters. */
+  maxText: 4096,
+  /** Largest `mss`. */
+  maxMss: 1400,
+  /** Largest fixed timeout, in ms. */
+  maxTimeout: 5000,
+  /** Smallest fixed timeout, in ms. */
+  minTimeout: 2,
+  /** Largest delay or jitter of a fault, in ms. */
+  maxDelay: 1000,
+  /** Largest slow-motion delay per datagram, in ms. */
+  maxSlow: 2000,
+} as const;
+
+/** The random faults a page can ask for, as they appear in the URL. */
+export const FAULT_FIELDS = ["loss", "dup", "reorder", "delay", "jitter"] as const;
+/** The directions of the custom faults: client to server, server to client. */
+export const DIRECTIONS = ["c2s", "s2c"] as const;
+
+/** Where the message comes from. */
+export type MessageSource = "sample" | "text" | "size" | "file";
+
+/** A run's parameters, validated and with defaults filled in. */
+export interface RunParams {
+  /** The scripted case, or `undefined` for custom faults. */
+  case?: LabCase;
+  /** Random faults of the datagrams the client sends. */
+  c2s: FaultConfig;
+  /** Random faults of the datagrams the server sends. */
+  s2c: FaultConfig;
+  /** Seed of the random faults. */
+  seed: number;
+  /** `fixed` or `adaptive` (RFC 6298). */
+  timeout: "fixed" | "adaptive";
+  /** The client's fixed timeout, ms (the server's is 1.6 times longer, as in the report). */
+  rto: number;
+  /** Data bytes per segment. */
+  mss: number;
+  /** Where the message comes from. */
+  msg: MessageSource;
+  /** The text, for `msg=text`. */
+  text: string;
+  /** The size, for `msg=size`. */
+  size: number;
+  /** Slow motion: ms every datagram spends on the wire (timeouts grow by twice this). */
+  slow: number;
+}
+
+/** Names accepted in a run's query string (the page's own `run` and `lang` are not sent). */
+const KNOWN = new Set([
+  "case",
+  "seed",
+  "timeout",
+  "rto",
+  "mss",
+  "msg",
+  "text",
+  "size",
+  "slow",
+  ...DIRECTIONS.flatMap((d) => FAULT_FIELDS.map((f) => `${d}-${f}`)),
+]);
+
+/** A parameter a page sent is wrong: the message names it and what was expected. */
+export class ParamError extends RangeError {
+  /** Creates the error; `param` is the parameter's name. */
+  constructor(readonly param: string, message: string) {
+    super(message);
+    this.name = "ParamError";
+  }
+}
+
+function integer(query: URLSearchParams, name: string, min: number, max: number, fallback: number) {
+  const text = query.get(name);
+  if (text === null || text === "") return fallback;
+  const value = Number(text);
+  if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(value) || value < min || value > max) {
+    throw new ParamError(name, `${name} is "${text}": expected an integer in ${min}..${max}`);
+  }
+  return value;
+}
+
+function fraction(query: URLSearchParams, name: string): number {
+  const text = query.get(name);
+  if (text === null || text === "") return 0;
+  const value = Number(text);
+  if (!/^\s*(\d+(\.\d*)?|\.\d+)\s*$/.test(text) || value < 0 || value > 1) {
+    throw new ParamError(name, `${name} is "${text}": expected a probability in 0..1`);
+  }
+  return value;
+}
+
+function oneOf<T extends string>(
+  query: URLSearchParams,
+  name: string,
+  values: readonly T[],
+  fallback: T,
+): T {
+  const text = query.get(name);
+  if (text === null || text === "") return fallback;
+  if (!(values as readonly string[]).includes(text)) {
+    throw new ParamError(name, `${name} is "${text}": expected one of ${values.join(", ")}`);
+  }
+  return text as T;
+}
+
+/** Finds a lab case by id, or `undefined`. */
+export function findLabCase(id: string): LabCase | undefined {
+  return LAB_CASES.find((c) => c.id === id);
+}
+
+/**
+ * Validates a run's query string. Unknown names, repeated names, values out
+ * of range and messages too large for the lab are all refused.
+ *
+ * @throws {ParamError} naming the first wrong parameter.
+ */
+export function parseRunParams(query: URLSearchParams): RunParams {
+  const seen = new Set<string>();
+  for (const name of query.keys()) {
+    if (!KNOWN.has(name)) throw new ParamError(name, `unknown parameter "${name}"`);
+    if (seen.has(name)) throw new ParamError(name, `${name} is given more than once`);
+    seen.add(name);
+  }
+  const caseId = query.get("case") ?? "";
+  let labCase: LabCase | undefined;
+  if (caseId !== "" && caseId !== "custom") {
+    labCase = findLabCase(caseId);
+    if (!labCase) {
+      throw new ParamError(
+        "case",
+        `case is "${caseId}": expected custom or one of ${LAB_CASES.map((c) => c.id).join(", ")}`,
+      );
+    }
+  }
+  const faults = (direction: string): FaultConfig => ({
+    loss: fraction(query, `${direction}-loss`),
+    duplicate: fraction(query, `${direction}-dup`),
+    reorder: fraction(query, `${direction}-reorder`),
+    delay: integer(query, `${direction}-delay`, 0, LIMITS.maxDelay, 0),
+    jitter: integer(query, `${direction}-jitter`, 0, LIMITS.maxDelay, 0),
+  });
+  const params: RunParams = {
+    case: labCase,
+    c2s: faults("c2s"),
+    s2c: faults("s2c"),
+    seed: integer(query, "seed", 0, 2 ** 32 - 1, 1),
+    timeout: oneOf(query, "timeout", ["fixed", "adaptive"] as const, "fixed"),
+    rto: integer(query, "rto", LIMITS.minTimeout, LIMITS.maxTimeout, CLIENT_TIMEOUT),
+    mss: integer(query, "mss", 1, LIMITS.maxMss, 16),
+    msg: oneOf(query, "msg", ["sample", "text", "size", "file"] as const, "sample"),
+    text: query.get("text") ?? "",
+    size: integer(query, "size", 1, LIMITS.maxBytes, 1024),
+    slow: integer(query, "slow", 0, LIMITS.maxSlow, 0),
+  };
+  if (params.text.length > LIMITS.maxText) {
+    throw new ParamError(
+      "text",
+      `text has ${params.text.length} characters: at most ${LIMITS.maxText}`,
+    );
+  }
+  if (params.msg === "text" && params.text === "") {
+    throw new ParamError("text", "text is empty: write the message to send");
+  }
+  if (labCase && [...seen].some((name) => name.startsWith("c2s-") || name.startsWith("s2c-"))) {
+    throw new ParamError(
+      "case",
+      `case ${labCase.id} scripts its own fault: drop the custom faults, or use case=custom`,
+    );
+  }
+  if (labCase && (seen.has("timeout") || seen.has("rto") || seen.has("seed"))) {
+    throw new ParamError(
+      "case",
+      `case ${labCase.id} runs with the report's fixed timeouts (50 ms and 80 ms): drop timeout, rto and seed, or use case=custom`,
+    );
+  }
+  return params;
+}
+
+/** The server's fixed timeout for a client timeout of `rto` ms: 1.6 times it, like the report's 50/80. */
+export function serverTimeout(rto: number): number {
+  return Math.round(rto * SERVER_TIMEOUT / CLIENT_TIMEOUT);
+}
+
+/**
+ * The message a run sends: the sample text, the typed text, `size` bytes of
+ * a repeating alphabet, or the uploaded file (`body`).
+ *
+ * @throws {ParamError} when the body does not fit the source or the limits.
+ */
+export function runMessage(params: RunParams, body: Uint8Array): Uint8Array {
+  if (params.msg !== "file" && body.length > 0) {
+    throw new ParamError(
+      "msg",
+      `a request body is only accepted with msg=file (msg is ${params.msg})`,
+    );
+  }
+  let message: Uint8Array;
+  switch (params.msg) {
+    case "sample":
+      message = new TextEncoder().encode(SCENARIO_MESSAGE);
+      break;
+    case "text":
+      message = new TextEncoder().encode(params.text);
+      break;
+    case "size":
+      message = testMessage(params.size);
+      break;
+    case "file":
+      message = body;
+      if (message.length === 0) throw new ParamError("msg", "the file is empty");
+  }
+  if (message.length > LIMITS.maxBytes) {
+    throw new ParamError(
+      "msg",
+      `the message has ${message.length} bytes: the lab sends at most ${LIMITS.maxBytes}`,
+    );
+  }
+  const segments = Math.ceil(message.length / params.mss);
+  if (segments > LIMITS.maxSegments) {
+    throw new ParamError(
+      "mss",
+      `${message.length} bytes with mss ${params.mss} make ${segments} segments: at most ${LIMITS.maxSegments} (raise mss)`,
+    );
+  }
+  return message;
+}

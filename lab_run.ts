@@ -1,0 +1,625 @@
+/**
+ * One transfer of the web lab: a client and a server {@linkcode SocketTCP} on
+ * loopback, in this process, through the fault injector, with every segment
+ * reported as it happens ({@linkcode LabMessage}); and the segment records the
+ * page draws, paired by one rule ({@linkcode Pairing}, the rule of
+ * `diagram.ts`'s `buildModel`), so that a live run and the replay of its trace
+ * draw the same thing.
+ *
+ * @example A case, its messages and its verdict
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { parseRunParams, runMessage } from "./lab_params.ts";
+ * import { type LabMessage, LabTransfer } from "./lab_run.ts";
+ *
+ * const params = parseRunParams(new URLSearchParams("case=data-lost"));
+ * const messages: LabMessage[] = [];
+ * const transfer = new LabTransfer(params, runMessage(params, new Uint8Array()), (m) => messages.push(m));
+ * const end = await transfer.done;
+ * assert.equal(end.verdict, "exact");
+ * assert.equal(messages.filter((m) => m.t === "lost").length, 1);
+ * ```
+ *
+ * @module
+ */
+import { FaultInjector, type FaultLogEntry } from "./faults.ts";
+import type { Addr, DatagramLink, LinkWrapper } from "./link.ts";
+import { type LabCase, type RunParams, serverTimeout } from "./lab_params.ts";
+import * as scenarios from "./scenarios.ts";
+import { CLIENT_TIMEOUT, SERVER_TIMEOUT } from "./scenarios.ts";
+import { SocketTCP, type SocketTCPOptions } from "./socket_tcp.ts";
+import { concatBytes } from "./segment.ts";
+import type { TraceEvent } from "./trace.ts";
+
+/** Which end: `c` the client, `s` the server (the listener and its new socket). */
+export type Side = "c" | "s";
+
+/** How a segment ended, as `diagram.ts`'s `buildModel` decides it (`flight`: not yet known). */
+export type Fate = "flight" | "received" | "lost" | "unheard" | "unknown";
+
+/** One segment as the page draws it. Times are ms since the run's first instant. */
+export interface LabRecord {
+  /** Stable id: the `data-segment` of its drawing. */
+  id: number;
+  /** The end that sent it. */
+  side: Side;
+  /** `SYN`, `SYN+ACK`, `ACK`, `DATA`, `FIN`, `FIN+ACK`. */
+  flags: string;
+  /** Sequence number. */
+  seq: number;
+  /** Payload bytes. */
+  len: number;
+  /** Sent before: this is a retransmission. */
+  retx: boolean;
+  /** The receiver had it already. */
+  dup: boolean;
+  /** The sender's timeout when it was sent, ms. */
+  rto?: number;
+  /** When it was sent (`null`: a copy made by the network, or the sender is not in the trace). */
+  tSend: number | null;
+  /** When it arrived, or `null`. */
+  tRecv: number | null;
+  /** Its fate. */
+  fate: Fate;
+  /** Where the injector dropped it, when it did: on its way `out`, or on its way `in`. */
+  dropped?: "out" | "in";
+}
+
+/** A timer that ran out. */
+export interface LabTimeout {
+  /** The end whose timer it was. */
+  side: Side;
+  /** When, ms since the run's first instant. */
+  time: number;
+  /** Flags and seq of the segment waited for. */
+  flags: string;
+  /** Sequence number of the segment waited for. */
+  seq: number;
+  /** The timeout, ms. */
+  rto?: number;
+}
+
+/** Counters shown beside the drawing. */
+export interface LabStats {
+  /** Segments sent by both ends. */
+  segments: number;
+  /** Retransmissions of both ends. */
+  retransmissions: number;
+  /** Timeouts of both ends. */
+  timeouts: number;
+  /** Datagrams the injector dropped. */
+  lost: number;
+  /** The client's current timeout, ms. */
+  rto: number;
+  /** The client's smoothed round trip, ms, once measured. */
+  srtt: number | null;
+}
+
+/** What the end of a run says. */
+export interface LabEnd {
+  /** `exact` when the server received every byte sent, in order; `damaged` otherwise. */
+  verdict: "exact" | "damaged";
+  /** SHA-256 (hex) of the message sent. */
+  sha256Sent: string;
+  /** SHA-256 (hex) of what the server received. */
+  sha256Received: string;
+  /** Bytes the server received. */
+  bytesReceived: number;
+  /** Wall-clock duration, ms. */
+  duration: number;
+  /** Why the transfer did not finish (stopped, peer stopped answering…), when it did not. */
+  error?: string;
+  /** How the server's `recvClose` failed after every byte had arrived (a case can expect it). */
+  serverCloseError?: string;
+  /** The final drawing: every segment with its fate, by the diagram's pairing. */
+  records: LabRecord[];
+  /** Every timer that ran out. */
+  timeouts: LabTimeout[];
+  /** Counters at the end. */
+  stats: LabStats;
+}
+
+/** A message of the event stream: one per event, in order. */
+export type LabMessage =
+  | {
+    t: "start";
+    bytes: number;
+    sha256Sent: string;
+    clientRto: number | null;
+    serverRto: number | null;
+  }
+  | { t: "seg"; rec: LabRecord; e: TraceEvent }
+  | { t: "arrive"; id: number; time: number; dup: boolean; e: TraceEvent }
+  | { t: "lost"; id: number; at: "out" | "in" }
+  | { t: "timeout"; timeout: LabTimeout; e: TraceEvent }
+  | { t: "stats"; stats: LabStats }
+  | ({ t: "end" } & LabEnd);
+
+/**
+ * The report's wrapper that delivers some segments late (`lateLinks`), in
+ * the versions of `scenarios.ts` that have it; cases with late segments
+ * come with it.
+ */
+const lateLinks = (scenarios as unknown as {
+  lateLinks?: (rules: NonNullable<LabCase["late"]>) => LinkWrapper;
+}).lateLinks;
+
+/** How long the ends of a case wait while the other sends nothing, in ms (as the report's cases). */
+const CASE_IDLE_TIMEOUT = 2000;
+
+/** Longest run, in ms: a transfer still running then is stopped. */
+export const MAX_RUN_MS = 120_000;
+
+/** Hex SHA-256 of `bytes`. */
+export async function sha256Hex(bytes: Uint8Array): Promise<string> {
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes as BufferSource));
+  return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/**
+ * Slow motion: every datagram sent waits `ms` on the wire (a timer) before
+ * it leaves, so a person can follow it. Timers are cleared on close.
+ */
+export function slowLink(ms: number): LinkWrapper {
+  return (inner: DatagramLink): DatagramLink => {
+    if (ms <= 0) return inner;
+    const timers = new Set<ReturnType<typeof setTimeout>>();
+    return {
+      get localAddr(): Addr {
+        return inner.localAddr;
+      },
+      send(data: Uint8Array, to: Addr): Promise<void> {
+        const copy = data.slice();
+        const timer = setTimeout(() => {
+          timers.delete(timer);
+          inner.send(copy, to).catch(() => {}); // like a datagram lost on the wire
+        }, ms);
+        timers.add(timer);
+        return Promise.resolve();
+      },
+      receive: (buffer) => inner.receive(buffer),
+      close(): void {
+        for (const timer of timers) clearTimeout(timer);
+        timers.clear();
+        inner.close();
+      },
+    };
+  };
+}
+
+/**
+ * What the lab adds to each send event of a trace it saves: whether the
+ * network dropped it (`"out"`, `"in"`) or not (`false`), so that a replay
+ * draws the losses the live run drew.
+ */
+export interface LabDropMark {
+  /** Where the segment was dropped, or `false` when the network passed it on. */
+  dropped?: "out" | "in" | false;
+}
+
+/** Port of a `host:port` address (also `[v6]:port`). */
+function portOf(address: string): number {
+  const match = /:(\d+)$/.exec(address);
+  return match ? Number(match[1]) : NaN;
+}
+
+/**
+ * Pairs the segments of a trace as they happen, in time order: a reception
+ * goes with the latest send of the same segment from the other side still
+ * unanswered; at the end, a send nobody received was `lost`, or `unheard`
+ * when its receiver had gone quiet before it was sent. This is the rule of
+ * `buildModel` (`diagram.ts`), in one pass, so that a live run of
+ * 20,000 segments is paired as it goes; the tests check that both agree.
+ *
+ * The listener does not trace every SYN it receives, so an unanswered SYN
+ * counts as received when it is the client's last SYN before the server's
+ * first SYN+ACK.
+ *
+ * When the network's own word is known (a live run: the injector reports
+ * every drop; a trace the lab saved: each send says {@linkcode LabDropMark}),
+ * a send is lost exactly when the network dropped it, and one that arrived
+ * nowhere else was `unheard`: its receiver had stopped reading.
+ */
+export class Pairing {
+  /** The records, in the order of their first event. */
+  readonly records: LabRecord[] = [];
+  /** The timers that ran out. */
+  readonly timeouts: LabTimeout[] = [];
+  readonly #t0: number;
+  readonly #open: LabRecord[] = [];
+  readonly #sends = new Map<LabRecord, TraceEvent>();
+  readonly #lastSeen = new Map<number, number>();
+  readonly #traced = new Set<Side>();
+  /** Sends whose fate the network told (dropped or not). */
+  readonly #known = new Set<LabRecord>();
+  #firstSynAck?: TraceEvent;
+
+  /** Times of the records are counted from `t0` (epoch ms). */
+  constructor(t0: number) {
+    this.#t0 = t0;
+  }
+
+  /** The most recent record, if any. */
+  get last(): LabRecord | undefined {
+    return this.records.at(-1);
+  }
+
+  /**
+   * Feeds one event of side `side`, in time order; returns the message that
+   * says what it drew. With `known`, the network will tell whether a send is
+   * dropped ({@linkcode Pairing.drop}); a send event that carries its
+   * {@linkcode LabDropMark} says it itself.
+   */
+  feed(event: TraceEvent, side: Side, known = false): LabMessage {
+    const time = event.time - this.#t0;
+    this.#traced.add(side);
+    this.#lastSeen.set(portOf(event.local), event.time);
+    if (event.kind === "timeout") {
+      const timeout: LabTimeout = {
+        side,
+        time,
+        flags: event.flags,
+        seq: event.seq,
+        ...(event.rto !== undefined ? { rto: event.rto } : {}),
+      };
+      this.timeouts.push(timeout);
+      return { t: "timeout", timeout, e: event };
+    }
+    if (event.kind === "send") {
+      if (event.flags === "SYN+ACK") this.#firstSynAck ??= event;
+      const rec: LabRecord = {
+        id: this.records.length,
+        side,
+        flags: event.flags,
+        seq: event.seq,
+        len: event.len,
+        retx: event.retransmission ?? false,
+        dup: false,
+        ...(event.rto !== undefined ? { rto: event.rto } : {}),
+        tSend: time,
+        tRecv: null,
+        fate: "flight",
+      };
+      this.records.push(rec);
+      this.#open.push(rec);
+      this.#sends.set(rec, event);
+      const mark = (event as TraceEvent & LabDropMark).dropped;
+      if (known || mark !== undefined) this.#known.add(rec);
+      if (mark === "out" || mark === "in") this.drop(rec, mark);
+      return { t: "seg", rec: { ...rec }, e: event };
+    }
+    const index = this.#open.findLastIndex((r) =>
+      r.side !== side && r.flags === event.flags && r.seq === event.seq && r.len === event.len
+    );
+    if (index >= 0) {
+      const [rec] = this.#open.splice(index, 1);
+      rec.tRecv = time;
+      rec.fate = "received";
+      rec.dup = event.duplicate ?? false;
+      return { t: "arrive", id: rec.id, time, dup: rec.dup, e: event };
+    }
+    // A copy the network made, or a send this trace lacks: drawn as its own arrow.
+    const rec: LabRecord = {
+      id: this.records.length,
+      side: side === "c" ? "s" : "c",
+      flags: event.flags,
+      seq: event.seq,
+      len: event.len,
+      retx: false,
+      dup: event.duplicate ?? false,
+      tSend: null,
+      tRecv: time,
+      fate: "unknown",
+    };
+    this.records.push(rec);
+    return { t: "seg", rec: { ...rec }, e: event };
+  }
+
+  /** Marks `rec` as dropped by the injector (`out` on its way out, `in` on its way in). */
+  drop(rec: LabRecord, where: "out" | "in"): LabMessage {
+    const index = this.#open.indexOf(rec);
+    if (index >= 0) this.#open.splice(index, 1);
+    rec.fate = "lost";
+    rec.dropped = where;
+    return { t: "lost", id: rec.id, at: where };
+  }
+
+  /** The latest unanswered record with these flags and seq. */
+  findOpen(flags: string, seq: number): LabRecord | undefined {
+    return this.#open.findLast((r) => r.flags === flags && r.seq === seq);
+  }
+
+  /** Decides the fate of every send still unanswered; returns the records. */
+  finish(): LabRecord[] {
+    const synAck = this.#firstSynAck;
+    for (const rec of this.#open) {
+      const send = this.#sends.get(rec)!;
+      const other: Side = rec.side === "c" ? "s" : "c";
+      if (!this.#traced.has(other)) {
+        rec.fate = "unknown";
+      } else if (this.#known.has(rec) && rec.flags !== "SYN") {
+        rec.fate = "unheard";
+      } else if (rec.flags === "SYN" && synAck && this.#answeredSyn(send, synAck)) {
+        rec.fate = "received";
+      } else {
+        const last = this.#lastSeen.get(portOf(send.peer));
+        rec.fate = last !== undefined && last < send.time ? "unheard" : "lost";
+      }
+    }
+    this.#open.length = 0;
+    return this.records;
+  }
+
+  #answeredSyn(syn: TraceEvent, synAck: TraceEvent): boolean {
+    if (synAck.seq !== syn.seq + 1 || synAck.time < syn.time) return false;
+    for (const [rec, e] of this.#sends) {
+      if (
+        rec.flags === "SYN" && e.local === syn.local && e.time > syn.time && e.time < synAck.time
+      ) return false;
+    }
+    return true;
+  }
+}
+
+/**
+ * The sides of a trace's sockets: a port that sends a SYN or receives a
+ * SYN+ACK is a client's; every other port is the server's (the listener and
+ * the sockets it accepted). Without a handshake in the trace, the first
+ * event's socket is taken for the client.
+ */
+export function sidesOf(events: readonly TraceEvent[]): (event: TraceEvent) => Side {
+  const clients = new Set<number>();
+  for (const e of events) {
+    if (e.kind === "send" && e.flags === "SYN") clients.add(portOf(e.local));
+    if (e.kind === "recv" && e.flags === "SYN+ACK") clients.add(portOf(e.local));
+    if (e.kind === "send" && e.flags === "SYN+ACK") clients.add(portOf(e.peer));
+    if (e.kind === "recv" && e.flags === "SYN") clients.add(portOf(e.peer));
+  }
+  if (clients.size === 0 && events.length > 0) clients.add(portOf(events[0].local));
+  return (event) => clients.has(portOf(event.local)) ? "c" : "s";
+}
+
+/** The records of a whole trace (any order), as a live run of it would end. */
+export function recordsOf(
+  events: readonly TraceEvent[],
+  t0: number,
+): { records: LabRecord[]; timeouts: LabTimeout[] } {
+  const sorted = [...events].sort((a, b) => a.time - b.time);
+  const side = sidesOf(sorted);
+  const pairing = new Pairing(t0);
+  for (const event of sorted) pairing.feed(event, side(event));
+  return { records: pairing.finish(), timeouts: pairing.timeouts };
+}
+
+/**
+ * One live transfer. It starts when constructed, reports every event to
+ * `emit` synchronously, and settles {@linkcode LabTransfer.done} after every
+ * socket is closed. {@linkcode LabTransfer.stop} (or `signal`) ends it early.
+ */
+export class LabTransfer {
+  /** Settles with the verdict once every socket is closed; never rejects. */
+  readonly done: Promise<LabEnd>;
+  readonly #params: RunParams;
+  readonly #message: Uint8Array;
+  readonly #emit: (message: LabMessage) => void;
+  readonly #abort = new AbortController();
+  #pairing = new Pairing(performance.timeOrigin + performance.now());
+  readonly #sockets = new Set<SocketTCP>();
+  readonly #injectors: FaultInjector[] = [];
+  #client?: SocketTCP;
+  #serverCloseError?: string;
+
+  /** Starts the transfer of `message` with `params`. */
+  constructor(
+    params: RunParams,
+    message: Uint8Array,
+    emit: (message: LabMessage) => void,
+    signal?: AbortSignal,
+  ) {
+    this.#params = params;
+    this.#message = message;
+    this.#emit = emit;
+    if (signal?.aborted) this.#abort.abort(signal.reason);
+    signal?.addEventListener("abort", () => this.stop("stopped"), { once: true });
+    this.done = this.#run();
+  }
+
+  /** Ends the transfer now: every socket is released, and `done` says why. */
+  stop(reason = "stopped"): void {
+    if (this.#abort.signal.aborted) return;
+    this.#abort.abort(new Error(reason));
+    for (const socket of this.#sockets) void socket.close().catch(() => {});
+  }
+
+  /** The counters now. */
+  stats(): LabStats {
+    let segments = 0, retransmissions = 0, timeouts = 0;
+    for (const socket of this.#sockets) {
+      const s = socket.stats;
+      segments += s.segmentsSent;
+      retransmissions += s.retransmissions;
+      timeouts += s.timeouts;
+    }
+    const lost = this.#injectors.reduce((n, f) => n + f.stats.out.dropped + f.stats.in.dropped, 0);
+    const client = this.#client?.stats;
+    return {
+      segments,
+      retransmissions,
+      timeouts,
+      lost,
+      rto: client?.rto ?? 0,
+      srtt: client?.srtt ?? null,
+    };
+  }
+
+  #sink(side: Side): (event: TraceEvent) => void {
+    return (event) => this.#emit(this.#pairing.feed(event, side, true));
+  }
+
+  /** A drop by the injector: the segment just sent (out), or the latest in flight like it (in). */
+  #onDecision(entry: FaultLogEntry): void {
+    if (entry.action !== "drop" || entry.seq === null) return;
+    const last = this.#pairing.last;
+    const rec = entry.direction === "out" && last?.flags === entry.kind &&
+        last.seq === entry.seq && last.fate === "flight"
+      ? last
+      : this.#pairing.findOpen(entry.kind, entry.seq);
+    if (rec) this.#emit(this.#pairing.drop(rec, entry.direction));
+  }
+
+  #socketOptions(side: Side, link: LinkWrapper): SocketTCPOptions {
+    const p = this.#params;
+    const slow = 2 * p.slow;
+    const fixed = p.case
+      ? (side === "c" ? CLIENT_TIMEOUT : SERVER_TIMEOUT)
+      : (side === "c" ? p.rto : serverTimeout(p.rto));
+    return {
+      mss: p.mss,
+      link,
+      onTrace: this.#sink(side),
+      random: () => 0.5,
+      maxRetries: 20,
+      idleTimeout: (p.case ? CASE_IDLE_TIMEOUT : 10_000) + slow * 4,
+      ...(p.timeout === "fixed" || p.case
+        ? { timeout: fixed + slow }
+        : { rto: { initial: 100 + slow, max: 500 + 2 * slow } }),
+    };
+  }
+
+  #wrappers(): { client: LinkWrapper; server: LinkWrapper } {
+    const p = this.#params;
+    const onDecision = (entry: FaultLogEntry) => this.#onDecision(entry);
+    const slow = slowLink(p.slow);
+    // One late wrapper for both ends: its rules count segments across them, like the injector's.
+    const late = p.case?.late && lateLinks ? lateLinks(p.case.late) : undefined;
+    const through = (faults: FaultInjector): LinkWrapper => {
+      this.#injectors.push(faults);
+      return (link) => faults.wrap(late ? late(slow(link)) : slow(link));
+    };
+    if (p.case) {
+      // One injector for both ends: the case's rules count segments across them, as in the report.
+      const shared = through(
+        new FaultInjector({ seed: p.seed, rules: p.case.rules, log: false, onDecision }),
+      );
+      return { client: shared, server: shared };
+    }
+    return {
+      client: through(new FaultInjector({ seed: p.seed, out: p.c2s, log: false, onDecision })),
+      server: through(
+        new FaultInjector({
+          seed: (p.seed ^ 0x5bd1e995) >>> 0,
+          out: p.s2c,
+          log: false,
+          onDecision,
+        }),
+      ),
+    };
+  }
+
+  async #run(): Promise<LabEnd> {
+    const started = performance.now();
+    const signal = this.#abort.signal;
+    const sha256Sent = await sha256Hex(this.#message);
+    const wrappers = this.#wrappers();
+    const clientOptions = this.#socketOptions("c", wrappers.client);
+    const serverOptions = this.#socketOptions("s", wrappers.server);
+    this.#emit({
+      t: "start",
+      bytes: this.#message.length,
+      sha256Sent,
+      clientRto: clientOptions.timeout ?? null,
+      serverRto: serverOptions.timeout ?? null,
+    });
+    const limit = setTimeout(() => this.stop(`time limit of ${MAX_RUN_MS} ms reached`), MAX_RUN_MS);
+    const listener = new SocketTCP(serverOptions);
+    const client = new SocketTCP(clientOptions);
+    this.#client = client;
+    this.#sockets.add(listener).add(client);
+    let received: Uint8Array = new Uint8Array();
+    let error: string | undefined;
+    try {
+      if (signal.aborted) throw signal.reason;
+      listener.bind({ hostname: "127.0.0.1", port: 0 });
+      const address = listener.localAddr;
+      this.#pairing = new Pairing(performance.timeOrigin + performance.now());
+      // When one end fails, the other is stopped rather than left waiting for it.
+      const fail = (caught: unknown) => this.stop(describe(caught));
+      await Promise.all([
+        this.#serve(listener, signal).then((bytes) => received = bytes, fail),
+        this.#sendAll(client, address, signal).catch(fail),
+      ]);
+      if (signal.aborted) error = describe(signal.reason);
+    } catch (caught) {
+      error = describe(caught);
+    } finally {
+      clearTimeout(limit);
+      await Promise.all([...this.#sockets].map((s) => s.close().catch(() => {})));
+    }
+    const sha256Received = await sha256Hex(received);
+    const exact = received.length === this.#message.length && sha256Received === sha256Sent;
+    const end: LabEnd = {
+      verdict: exact && !error ? "exact" : "damaged",
+      sha256Sent,
+      sha256Received,
+      bytesReceived: received.length,
+      duration: performance.now() - started,
+      ...(error ? { error } : {}),
+      ...(this.#serverCloseError ? { serverCloseError: this.#serverCloseError } : {}),
+      records: this.#pairing.finish(),
+      timeouts: this.#pairing.timeouts,
+      stats: this.stats(),
+    };
+    this.#emit({ t: "end", ...end });
+    return end;
+  }
+
+  async #serve(listener: SocketTCP, signal: AbortSignal): Promise<Uint8Array> {
+    const [socket] = await listener.accept({ signal });
+    this.#sockets.add(socket);
+    if (signal.aborted) throw signal.reason;
+    const chunks: Uint8Array[] = [];
+    let total = 0;
+    while (total < this.#message.length) {
+      const chunk = await socket.recv(this.#message.length - total, { signal });
+      if (chunk.length === 0) break;
+      chunks.push(chunk);
+      total += chunk.length;
+    }
+    try {
+      await socket.recvClose({ signal });
+    } catch (error) {
+      // Every byte arrived; only the close failed (as "all FINs lost" expects): say so, go on.
+      if (signal.aborted || total < this.#message.length) throw error;
+      this.#serverCloseError = `${(error as Error).name}: ${(error as Error).message}`;
+    }
+    return concatBytes(chunks);
+  }
+
+  async #sendAll(client: SocketTCP, address: Addr, signal: AbortSignal): Promise<void> {
+    await client.connect(address, { signal });
+    const pause = this.#params.case?.pauseAfterConnect;
+    if (pause) await abortableDelay(pause + 2 * this.#params.slow, signal);
+    await client.send(this.#message, { signal });
+    if (signal.aborted) throw signal.reason;
+    await client.close();
+  }
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function abortableDelay(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(signal.reason);
+    const timer = setTimeout(() => {
+      signal.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    };
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
+}

@@ -1,0 +1,699 @@
+/**
+ * The web lab (issue 14): the server side without a browser (parameter
+ * validation, the event stream, a closed stream stopping its transfer,
+ * replay parsing, static files, the command line), then the page itself in
+ * Debian's Chromium driven by puppeteer-core: every deep-linked case, replay,
+ * a bad parameter, keyboard operation, a closed tab, phone width and the
+ * summary of long runs. The browser part is skipped, with its reason, where
+ * /usr/bin/chromium is missing; CI installs it (.ci/run).
+ */
+import assert from "node:assert/strict";
+import puppeteer, { type Browser, type Page } from "puppeteer-core";
+import { buildModel } from "../diagram.ts";
+import { main, startLab } from "../lab.ts";
+import {
+  LAB_CASES,
+  type LabCase,
+  LIMITS,
+  ParamError,
+  parseRunParams,
+  runMessage,
+} from "../lab_params.ts";
+import {
+  type LabEnd,
+  type LabMessage,
+  type LabRecord,
+  LabTransfer,
+  recordsOf,
+  sha256Hex,
+} from "../lab_run.ts";
+import { parseReplay } from "../lab_trace.ts";
+import { SCENARIO_MESSAGE } from "../scenarios.ts";
+import { parseTrace, type TraceEvent } from "../trace.ts";
+
+// ------------------------------------------------------------------ helpers
+
+/** Reads a `POST /api/run` response to its end: every message, in order. */
+async function readStream(response: Response): Promise<LabMessage[]> {
+  const text = await response.text();
+  return text.split("\n\n").filter((chunk) => chunk.startsWith("data: "))
+    .flatMap((chunk) => JSON.parse(chunk.slice(6)) as LabMessage[]);
+}
+
+/** What a trace says must be drawn, counted from its events alone. */
+function expected(events: TraceEvent[]): { sends: number; recvs: number } {
+  return {
+    sends: events.filter((e) => e.kind === "send").length,
+    recvs: events.filter((e) => e.kind === "recv").length,
+  };
+}
+
+function post(url: string, query: string, body?: BodyInit): Promise<Response> {
+  return fetch(new URL(`/api/run?${query}`, url), { method: "POST", body });
+}
+
+// ------------------------------------------------------------------ server side
+
+Deno.test("lab: every wrong run parameter is refused, naming it", () => {
+  const bad: [string, string][] = [
+    ["mss=0", "mss"],
+    ["mss=abc", "mss"],
+    ["mss=1401", "mss"],
+    ["mss=16&mss=17", "mss"],
+    ["c2s-loss=1.5", "c2s-loss"],
+    ["s2c-dup=-0.1", "s2c-dup"],
+    ["c2s-delay=1001", "c2s-delay"],
+    ["case=nope", "case"],
+    ["case=data-lost&c2s-loss=0.1", "case"],
+    ["case=data-lost&timeout=adaptive", "case"],
+    ["host=10.0.0.1", "host"],
+    ["port=53", "port"],
+    ["timeout=sometimes", "timeout"],
+    ["rto=1", "rto"],
+    ["size=0", "size"],
+    [`size=${LIMITS.maxBytes + 1}`, "size"],
+    ["msg=text", "text"],
+    [`msg=text&text=${"x".repeat(LIMITS.maxText + 1)}`, "text"],
+    ["msg=carrier-pigeon", "msg"],
+    ["slow=99999", "slow"],
+    ["seed=-1", "seed"],
+    ["seed=4294967296", "seed"],
+  ];
+  for (const [query, param] of bad) {
+    assert.throws(
+      () => parseRunParams(new URLSearchParams(query)),
+      (error) => error instanceof ParamError && error.param === param,
+      `${query} should be refused naming ${param}`,
+    );
+  }
+  const params = parseRunParams(
+    new URLSearchParams(
+      "case=custom&c2s-loss=0.25&s2c-delay=3&seed=7&timeout=adaptive&mss=4&msg=size&size=100&slow=10",
+    ),
+  );
+  assert.equal(params.case, undefined);
+  assert.deepEqual(params.c2s, { loss: 0.25, duplicate: 0, reorder: 0, delay: 0, jitter: 0 });
+  assert.deepEqual(params.s2c, { loss: 0, duplicate: 0, reorder: 0, delay: 3, jitter: 0 });
+  assert.deepEqual(
+    [params.seed, params.timeout, params.mss, params.msg, params.size, params.slow],
+    [7, "adaptive", 4, "size", 100, 10],
+  );
+});
+
+Deno.test("lab: the message is bounded in bytes and in segments, and a body only comes with msg=file", () => {
+  const none = new Uint8Array();
+  const refused = (query: string, body: Uint8Array, param: string) =>
+    assert.throws(
+      () => runMessage(parseRunParams(new URLSearchParams(query)), body),
+      (error) => error instanceof ParamError && error.param === param,
+      query,
+    );
+  refused(`msg=size&size=${LIMITS.maxSegments + 1}&mss=1`, none, "mss");
+  refused("msg=sample", new Uint8Array(3), "msg");
+  refused("msg=file", none, "msg");
+  refused("msg=file", new Uint8Array(LIMITS.maxBytes + 1), "msg");
+  const sample = runMessage(parseRunParams(new URLSearchParams("")), none);
+  assert.equal(new TextDecoder().decode(sample), SCENARIO_MESSAGE);
+  const sized = runMessage(parseRunParams(new URLSearchParams("msg=size&size=30")), none);
+  assert.equal(new TextDecoder().decode(sized), "abcdefghijklmnopqrstuvwxyzabcd");
+});
+
+Deno.test("lab: a bad request is refused with its reason and starts no transfer", async () => {
+  await using lab = await startLab({ port: 0 });
+  for (const query of ["mss=0", "host=192.0.2.1&port=9", "case=nope"]) {
+    const response = await post(lab.url, query);
+    assert.equal(response.status, 400, query);
+    const body = await response.json();
+    assert.match(body.error, /expected|unknown/, query);
+  }
+  const foreign = await fetch(new URL("/api/run?case=normal", lab.url), {
+    method: "POST",
+    headers: { origin: "http://example.com" },
+  });
+  assert.equal(foreign.status, 403);
+  assert.match((await foreign.json()).error, /example\.com are refused/);
+  // fetch cannot set Host: a name that resolves here (DNS rebinding), written by hand.
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: lab.port });
+  await conn.write(
+    new TextEncoder().encode(
+      "POST /api/run?case=normal HTTP/1.1\r\nHost: attacker.example\r\n" +
+        "Content-Length: 0\r\nConnection: close\r\n\r\n",
+    ),
+  );
+  const reply = new TextDecoder().decode(await new Response(conn.readable).bytes());
+  assert.match(reply, /^HTTP\/1\.1 403/);
+  assert.match(reply, /not to the name attacker\.example/);
+  const get = await fetch(new URL("/api/run?case=normal", lab.url));
+  assert.equal(get.status, 405);
+  await get.body?.cancel();
+  const big = await post(lab.url, "msg=file", new Uint8Array(LIMITS.maxBytes + 1));
+  assert.equal(big.status, 413);
+  await big.body?.cancel();
+  assert.deepEqual(lab.counters, { started: 0, active: 0, refused: 7, stopped: 0 });
+});
+
+Deno.test("lab: the event stream of a case reports each segment, the loss and an exact verdict", async () => {
+  await using lab = await startLab({ port: 0 });
+  const messages = await readStream(await post(lab.url, "case=data-lost"));
+  const start = messages.find((m) => m.t === "start")!;
+  const end = messages.find((m) => m.t === "end") as LabEnd & { t: "end" };
+  const sha = await sha256Hex(new TextEncoder().encode(SCENARIO_MESSAGE));
+  assert.ok(start.t === "start" && start.sha256Sent === sha && start.bytes === 20);
+  assert.equal(end.verdict, "exact");
+  assert.equal(end.sha256Received, sha);
+  assert.equal(end.error, undefined);
+  // Exactly one loss, on its way out: the 2nd DATA, the first 16 bytes.
+  const lost = messages.filter((m) => m.t === "lost");
+  assert.equal(lost.length, 1);
+  const segs = messages.flatMap((m) => m.t === "seg" ? [m.rec] : []);
+  const dropped = segs.find((r) => lost[0].t === "lost" && r.id === lost[0].id)!;
+  assert.deepEqual([dropped.flags, dropped.len, lost[0].t === "lost" && lost[0].at], [
+    "DATA",
+    16,
+    "out",
+  ]);
+  // One record per segment sent, the same ids live and at the end.
+  const events = messages.flatMap((m) => "e" in m ? [m.e] : []).sort((a, b) => a.time - b.time);
+  const want = expected(events);
+  assert.equal(end.records.length, want.sends);
+  assert.deepEqual(segs.map((r) => r.id), end.records.map((r) => r.id));
+  assert.equal(end.records.filter((r) => r.fate === "lost").length, 1);
+  assert.deepEqual(end.records.find((r) => r.fate === "lost")?.id, dropped.id);
+  assert.deepEqual(end.records.find((r) => r.fate === "lost")?.dropped, "out");
+  assert.equal(end.stats.lost, 1);
+  assert.equal(end.stats.timeouts, 1);
+  // Replaying the same trace gives the same records, ids aside.
+  const text = events.map((e) => JSON.stringify(e)).join("\n");
+  const replay = parseReplay([{ name: "run.jsonl", text }]);
+  const strip = (r: { flags: string; seq: number; len: number; side: string; fate: string }) =>
+    `${r.side} ${r.flags} ${r.seq} ${r.len} ${r.fate}`;
+  assert.deepEqual(replay.records.map(strip), end.records.map(strip));
+  assert.equal(lab.counters.started, 1);
+});
+
+Deno.test("lab: segments are paired as the diagram pairs them, live and in replay", async () => {
+  // A trace the lab saves marks what the network dropped: its replay draws what the live run
+  // drew, whatever the faults. A trace without marks is paired by the diagram's rule; segments
+  // the network duplicated or held late are left to the report (it notes where they left).
+  const plainCase = (c: LabCase) => !c.late?.length && c.rules.every((r) => r.action === "drop");
+  const runs: [string, boolean][] = [
+    ...LAB_CASES.map((c): [string, boolean] => [`case=${c.id}`, plainCase(c)]),
+    [
+      "c2s-loss=0.2&c2s-reorder=0.3&s2c-loss=0.2&s2c-delay=2&s2c-jitter=2&seed=5&msg=size&size=300",
+      true,
+    ],
+    [
+      "c2s-loss=0.2&c2s-dup=0.2&c2s-reorder=0.2&s2c-loss=0.2&s2c-dup=0.2&seed=5&msg=size&size=300",
+      false,
+    ],
+  ];
+  for (const [query, plain] of runs) {
+    const params = parseRunParams(new URLSearchParams(query));
+    const events: TraceEvent[] = [];
+    const sendOf = new Map<number, TraceEvent>();
+    const end = await new LabTransfer(params, runMessage(params, new Uint8Array()), (m) => {
+      if ("e" in m) events.push(m.e);
+      if (m.t === "seg" && m.rec.tSend !== null) sendOf.set(m.rec.id, m.e);
+    }).done;
+    assert.equal(end.verdict, "exact", query);
+    events.sort((a, b) => a.time - b.time);
+    const fates = (records: LabRecord[]) => records.map((r) => `${r.id} ${r.fate}`);
+    // The trace as the page saves it: each send says whether the network dropped it.
+    const marked = events.map((e) => ({ ...e }));
+    const index = new Map(events.map((e, i) => [e, i]));
+    for (const rec of end.records) {
+      const send = sendOf.get(rec.id);
+      if (send) Object.assign(marked[index.get(send)!], { dropped: rec.dropped ?? false });
+    }
+    assert.deepEqual(fates(recordsOf(marked, 0).records), fates(end.records), `saved: ${query}`);
+    if (!plain) continue;
+    // The diagram lets a reception pair with a send up to 5 ms later (clocks of two processes);
+    // in one process that can misjudge a segment whose copy was answered just before its
+    // retransmission left, on a loaded machine. Those segments are left out of the comparison.
+    const steps = buildModel(events).steps.filter((s) => s.type === "segment");
+    const segment = (s: { flags: string; seq: number; len: number }) =>
+      `${s.flags} ${s.seq} ${s.len}`;
+    const skewed = new Set(
+      steps.filter((s) => s.send && s.recv && s.recv.time < s.send.time).map(segment),
+    );
+    // Compared as multisets: two segments sent in the same microsecond may be listed either way.
+    const diagram = steps.filter((s) => !skewed.has(segment(s))).map((s) =>
+      `${segment(s)} ${s.fate}`
+    ).sort();
+    const keys = (records: LabRecord[]) =>
+      records.filter((r) => !skewed.has(segment(r))).map((r) => `${segment(r)} ${r.fate}`).sort();
+    assert.deepEqual(keys(recordsOf(events, 0).records), diagram, `unmarked: ${query}`);
+  }
+});
+
+Deno.test("lab: slow motion lengthens every flight and the timeouts with it: the case unfolds the same", async () => {
+  for (const id of ["data-lost", "handshake-ack-lost-idle"]) {
+    const draw = async (slow: number) => {
+      const params = parseRunParams(new URLSearchParams(`case=${id}&slow=${slow}`));
+      const end = await new LabTransfer(params, runMessage(params, new Uint8Array()), () => {})
+        .done;
+      assert.equal(end.verdict, "exact", `${id} slow=${slow}`);
+      const flights = end.records.flatMap((r) =>
+        r.tSend !== null && r.tRecv !== null ? [r.tRecv - r.tSend] : []
+      );
+      return { shape: end.records.map((r) => `${r.side} ${r.flags} ${r.seq} ${r.fate}`), flights };
+    };
+    const real = await draw(0), slow = await draw(25);
+    assert.deepEqual(slow.shape, real.shape, id);
+    assert.ok(
+      Math.min(...slow.flights) >= 24,
+      `${id}: a flight of ${Math.min(...slow.flights)} ms`,
+    );
+  }
+});
+
+Deno.test("lab: closing the stream stops its transfer and releases every socket", async () => {
+  const ends: LabEnd[] = [];
+  await using lab = await startLab({ port: 0, onTransferEnd: (end) => ends.push(end) });
+  // 125 exchanges, 200 ms on the wire each way: about 50 s if nothing stopped it.
+  const response = await post(lab.url, "msg=size&size=2000&slow=200");
+  const reader = response.body!.getReader();
+  let text = "";
+  while (!text.includes('"t":"seg"')) {
+    const { value, done } = await reader.read();
+    assert.ok(!done, "the stream ended before the first segment");
+    text += new TextDecoder().decode(value);
+  }
+  await reader.cancel();
+  await lab.idle();
+  assert.equal(ends.length, 1);
+  assert.equal(ends[0].error, "the page closed its stream");
+  assert.equal(ends[0].verdict, "damaged");
+  assert.ok(ends[0].records.length < 10, `${ends[0].records.length} segments were sent`);
+  assert.deepEqual(lab.counters, { started: 1, active: 0, refused: 0, stopped: 1 });
+});
+
+Deno.test("lab: transfers beyond the bound are refused with 503", async () => {
+  await using lab = await startLab({ port: 0, maxTransfers: 1 });
+  const first = await post(lab.url, "case=normal&slow=300");
+  const second = await post(lab.url, "case=normal");
+  assert.equal(second.status, 503);
+  assert.match((await second.json()).error, /running 1 transfers/);
+  await first.body!.cancel();
+  await lab.idle();
+  assert.deepEqual(lab.counters, { started: 1, active: 0, refused: 1, stopped: 1 });
+});
+
+Deno.test("lab: /api/trace replays trace files and refuses what is not one", async () => {
+  await using lab = await startLab({ port: 0 });
+  const send = (files: { name: string; text: string }[]) =>
+    fetch(new URL("/api/trace", lab.url), { method: "POST", body: JSON.stringify({ files }) });
+  const line = (seq: number, kind = "send") =>
+    JSON.stringify({
+      time: seq,
+      kind,
+      local: "127.0.0.1:5000",
+      peer: "127.0.0.1:8000",
+      flags: "SYN",
+      seq,
+      len: 0,
+    });
+  const good = await send([{ name: "c.jsonl", text: `${line(50)}\n${line(51)}\n` }]);
+  const replay = await good.json();
+  assert.equal(replay.format, "socket");
+  assert.deepEqual(replay.records.map((r: { seq: number }) => r.seq), [50, 51]);
+  for (
+    const [text, error] of [
+      ["hola", /c\.jsonl: line 1 is not JSON/],
+      ['{"a":1}', /not a trace this lab knows/],
+      [`${line(50)}\n${line(51)}\n{"time":3}`, /c\.jsonl: .*line 3 is not a trace event/],
+      ["", /hold no events/],
+    ] as const
+  ) {
+    const response = await send([{ name: "c.jsonl", text }]);
+    assert.equal(response.status, 400, text);
+    assert.match((await response.json()).error, error);
+  }
+  const notJson = await fetch(new URL("/api/trace", lab.url), { method: "POST", body: "{" });
+  assert.equal(notJson.status, 400);
+  await notJson.body?.cancel();
+});
+
+Deno.test("lab: serves its own files only, with nothing from elsewhere", async () => {
+  await using lab = await startLab({ port: 0 });
+  const page = await fetch(lab.url);
+  assert.equal(page.headers.get("content-type"), "text/html; charset=utf-8");
+  assert.match(page.headers.get("content-security-policy")!, /default-src 'self'/);
+  const html = await page.text();
+  assert.doesNotMatch(html, /(src|href)="(https?:)?\/\//);
+  for (const file of ["/lab.js", "/lab.css", "/diagram.js", "/stevens.js", "/i18n.js"]) {
+    const response = await fetch(new URL(file, lab.url));
+    assert.equal(response.status, 200, file);
+    assert.doesNotMatch(await response.text(), /https?:\/\/(?!www\.w3\.org)/, file);
+  }
+  for (const path of ["/lab.ts", "/../deno.json", "/%2e%2e/deno.json", "/api/nothing"]) {
+    const response = await fetch(new URL(path, lab.url));
+    assert.equal(response.status, 404, path);
+    await response.body?.cancel();
+  }
+});
+
+Deno.test("lab: the command line", async () => {
+  const out: string[] = [], err: string[] = [];
+  const { log, error } = console;
+  console.log = (...args) => out.push(args.join(" "));
+  console.error = (...args) => err.push(args.join(" "));
+  try {
+    assert.equal(await main(["--help"]), 0);
+    assert.match(out.join("\n"), /deno task lab --port 0/);
+    assert.equal(await main(["--port", "http"]), 2);
+    assert.match(err.join("\n"), /^lab: --port is "http", expected a port number/m);
+    assert.equal(await main(["extra"]), 2);
+    assert.equal(await main(["--speed", "1"]), 2);
+    out.length = 0;
+    const stop = new AbortController();
+    const running = main(["--port", "0"], stop.signal);
+    while (out.length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    assert.match(out[0], /^http:\/\/127\.0\.0\.1:\d+\/$/);
+    const taken = Number(new URL(out[0]).port);
+    assert.equal(await main(["--port", String(taken)]), 1);
+    assert.match(err.join("\n"), /cannot listen on 127\.0\.0\.1:\d+: the port is in use/);
+    stop.abort();
+    assert.equal(await running, 0);
+  } finally {
+    console.log = log;
+    console.error = error;
+  }
+});
+
+// ------------------------------------------------------------------ browser
+
+const CHROMIUM = "/usr/bin/chromium";
+const hasChromium = await Deno.stat(CHROMIUM).then((s) => s.isFile, () => false);
+if (!hasChromium) {
+  console.warn(
+    `lab_test: skipping the browser tests: ${CHROMIUM} is missing (apt-get install -y chromium)`,
+  );
+}
+
+const FLAGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+
+async function settled(page: Page): Promise<string> {
+  await page.waitForSelector('#status[data-state="done"], #status[data-state="failed"]', {
+    timeout: 30_000,
+  });
+  return await page.$eval("#status", (e) => e.getAttribute("data-state")!);
+}
+
+/** Opens a page of the lab and waits until its script is wired (it loads its cases first). */
+async function open(page: Page, url: string): Promise<void> {
+  await page.goto(url);
+  await page.waitForSelector("html[data-ready]");
+}
+
+/** Waits for a replay to be drawn; a failure says what the page said. */
+async function replayed(page: Page): Promise<void> {
+  const state = await settled(page);
+  const error = await page.$eval("#error", (e) => e.textContent);
+  assert.equal(state, "done", `the replay failed: ${error}`);
+}
+
+async function drawn(page: Page): Promise<string[]> {
+  return await page.$$eval(
+    "[data-segment]",
+    (nodes) =>
+      nodes.map((n) =>
+        [n.getAttribute("data-flags"), n.getAttribute("data-seq"), n.getAttribute("data-fate")]
+          .join(" ") + (n.getAttribute("data-lost") === "true" ? " lost" : "")
+      ),
+  );
+}
+
+Deno.test({
+  name: `lab in Chromium${hasChromium ? "" : ` (skipped: ${CHROMIUM} is missing)`}`,
+  ignore: !hasChromium,
+  async fn(t) {
+    const ends: LabEnd[] = [];
+    await using lab = await startLab({ port: 0, onTransferEnd: (end) => ends.push(end) });
+    const profile = await Deno.makeTempDir({ prefix: "lab_test_chromium_" });
+    let browser: Browser | undefined;
+    const problems: string[] = [];
+    try {
+      browser = await puppeteer.launch({
+        executablePath: CHROMIUM,
+        headless: true,
+        userDataDir: profile,
+        args: FLAGS,
+      });
+      const page = await browser.newPage();
+      await page.setViewport({ width: 1280, height: 800 });
+      page.on("pageerror", (error) => problems.push(`page error: ${error}`));
+      page.on("requestfailed", (request) => {
+        if (!request.url().includes("/api/run")) problems.push(`request failed: ${request.url()}`);
+      });
+      page.on("console", (m) => {
+        if (m.type() === "error") problems.push(`console: ${m.text()}`);
+      });
+      const runs: string[] = [];
+      page.on("request", (request) => {
+        if (request.url().includes("/api/run")) runs.push(request.url());
+      });
+      const live = new Map<string, { trace: string; drawn: string[] }>();
+
+      for (const labCase of LAB_CASES) {
+        await t.step(
+          `/?case=${labCase.id}&run ends exact and draws the trace's segments`,
+          async () => {
+            await open(page, `${lab.url}?case=${labCase.id}&run`);
+            assert.equal(await settled(page), "done");
+            assert.equal(
+              await page.$eval("#status", (e) => e.getAttribute("data-verdict")),
+              "exact",
+            );
+            const trace = await page.evaluate(() =>
+              (globalThis as unknown as { lab: { trace(): string } }).lab.trace()
+            );
+            const want = expected(parseTrace(trace));
+            const segments = await page.$$eval("[data-segment]", (n) => n.length);
+            const lost = await page.$$eval('[data-lost="true"]', (n) => n.length);
+            const records = await page.evaluate(() =>
+              (globalThis as unknown as { lab: { records(): LabRecord[] } }).lab.records()
+            );
+            const rules = (action: string) =>
+              labCase.rules.filter((r) => r.action === action).length;
+            assert.equal(
+              segments,
+              want.sends + rules("duplicate"),
+              "one arrow per segment sent, one more per copy the network made",
+            );
+            assert.equal(records.filter((r) => r.tRecv !== null).length, want.recvs);
+            // One loss per drop the injector made: one per dropping rule, but
+            // a rule on a segment that a race on the wall clock left unsent
+            // (the 4th last ACK, when host A closed before host B's timer
+            // fired) has nothing to drop.
+            const injected = await page.evaluate(() =>
+              (globalThis as unknown as { lab: { stats(): { lost: number } } }).lab.stats().lost
+            );
+            assert.equal(lost, injected, "one loss drawn per datagram the injector dropped");
+            assert.ok(
+              lost <= rules("drop") && (rules("drop") === 0 || lost >= 1),
+              `${lost} losses for ${rules("drop")} dropping rules`,
+            );
+            assert.equal(lost, records.filter((r) => r.fate === "lost").length);
+            assert.equal(await page.$$eval('[data-lost="true"] .cross', (n) => n.length), lost);
+            live.set(labCase.id, { trace, drawn: await drawn(page) });
+          },
+        );
+      }
+
+      await t.step("random faults both ways: exact, and every copy and loss drawn", async () => {
+        // Seeded: loss, duplication and reordering in both directions, adaptive timeout.
+        const faults = "c2s-loss=0.15&c2s-dup=0.2&c2s-reorder=0.2&s2c-loss=0.15&s2c-dup=0.2";
+        const query = `case=custom&${faults}&seed=11&timeout=adaptive&msg=size&size=400&run`;
+        await open(page, `${lab.url}?${query}`);
+        assert.equal(await settled(page), "done");
+        assert.equal(await page.$eval("#status", (e) => e.getAttribute("data-verdict")), "exact");
+        const end = ends.at(-1)!;
+        const want = {
+          segments: end.records.length,
+          lost: end.records.filter((r) => r.fate === "lost").length,
+          copies: end.records.filter((r) => r.tSend === null).length,
+        };
+        assert.ok(want.lost > 0 && want.copies > 0, `seed 11 gave ${JSON.stringify(want)}`);
+        // One arrow per segment sent, one more per network copy; the losses are the injector's.
+        const trace = await page.evaluate(() =>
+          (globalThis as unknown as { lab: { trace(): string } }).lab.trace()
+        );
+        const events = parseTrace(trace);
+        const count = (kind: string) => events.filter((e) => e.kind === kind).length;
+        assert.equal(end.records.filter((r) => r.tSend !== null).length, count("send"));
+        assert.equal(end.records.filter((r) => r.tRecv !== null).length, count("recv"));
+        // Every drop of the injector is drawn lost (a datagram held for reordering when its link
+        // closed is lost too, though the injector did not drop it).
+        assert.equal(end.records.filter((r) => r.dropped).length, end.stats.lost);
+        assert.ok(end.records.filter((r) => r.dropped).every((r) => r.fate === "lost"));
+        assert.equal(await page.$$eval("[data-segment]", (n) => n.length), want.segments);
+        assert.equal(await page.$$eval('[data-lost="true"]', (n) => n.length), want.lost);
+        assert.equal(await page.$$eval('[data-fate="unknown"]', (n) => n.length), want.copies);
+      });
+
+      await t.step("a replayed trace draws the same segments as the live run", async () => {
+        // As the client and the server write them with --trace-file: one file each.
+        const run = live.get("data-ack-lost")!;
+        const events = parseTrace(run.trace);
+        const client = events.find((e) => e.kind === "send" && e.flags === "SYN")!.local;
+        const files = [`${profile}/cliente.jsonl`, `${profile}/servidor.jsonl`];
+        const lines = (mine: boolean) =>
+          events.filter((e) => (e.local === client) === mine).map((e) => JSON.stringify(e));
+        await Deno.writeTextFile(files[0], lines(true).join("\n") + "\n");
+        await Deno.writeTextFile(files[1], lines(false).join("\n") + "\n");
+        await open(page, lab.url);
+        const input = (await page.$("#trace-file"))!;
+        await (input as unknown as { uploadFile(...paths: string[]): Promise<void> })
+          .uploadFile(...files);
+        await replayed(page);
+        assert.deepEqual(await drawn(page), run.drawn);
+        // Step back to the start and forward again, from the keyboard.
+        const count = run.drawn.length;
+        await page.focus("#cursor");
+        await page.keyboard.press("Home");
+        assert.equal(await page.$$eval("[data-segment]", (n) => n.length), 0);
+        await page.focus("#diagram-box");
+        await page.keyboard.press("ArrowRight");
+        assert.equal(await page.$$eval("[data-segment]", (n) => n.length), 1);
+        await page.focus("#cursor");
+        await page.keyboard.press("End");
+        assert.equal(await page.$$eval("[data-segment]", (n) => n.length), count);
+      });
+
+      await t.step("a bad parameter gets a clear message and nothing is sent", async () => {
+        const before = runs.length;
+        for (
+          const [query, word] of [["mss=0", "mss"], ["case=nope", "case"], [
+            "c2s-loss=2",
+            "c2s-loss",
+          ]]
+        ) {
+          await open(page, `${lab.url}?${query}&run`);
+          assert.equal(await settled(page), "failed", query);
+          const message = await page.$eval(
+            "#error",
+            (e) => e.hasAttribute("hidden") ? "" : e.textContent,
+          );
+          assert.match(message!, new RegExp(`^${word} is`), query);
+          assert.equal(await page.$$eval("[data-segment]", (n) => n.length), 0);
+        }
+        assert.equal(runs.length, before, "the page sent a run it should have refused");
+      });
+
+      await t.step(
+        "keyboard: pick a case, run it, switch language; Escape stops a run",
+        async () => {
+          await open(page, lab.url);
+          const active = async () =>
+            String(await page.evaluate('document.activeElement?.id ?? ""'));
+          for (let i = 0; i < 10 && await active() !== "case"; i++) {
+            await page.keyboard.press("Tab");
+          }
+          assert.equal(await active(), "case");
+          const value = () => page.$eval("#case", (e) => (e as unknown as { value: string }).value);
+          for (let i = 0; i < 20 && await value() !== "handshake-ack-lost"; i++) {
+            await page.keyboard.press("ArrowDown");
+          }
+          assert.equal(await value(), "handshake-ack-lost");
+          for (let i = 0; i < 20 && await active() !== "run"; i++) await page.keyboard.press("Tab");
+          assert.equal(await active(), "run");
+          await page.keyboard.press("Enter");
+          assert.equal(await settled(page), "done");
+          assert.equal(await page.$$eval('[data-lost="true"]', (n) => n.length), 1);
+          assert.match(page.url(), /case=handshake-ack-lost/);
+
+          for (let i = 0; i < 30 && await active() !== "lang"; i++) {
+            await page.keyboard.down("Shift");
+            await page.keyboard.press("Tab");
+            await page.keyboard.up("Shift");
+          }
+          await page.keyboard.press("Enter");
+          assert.equal(await page.$eval("h1", (e) => e.textContent), "socket-tcp lab");
+          assert.match(page.url(), /lang=en/);
+
+          const stoppedBefore = lab.counters.stopped;
+          await open(page, `${lab.url}?case=normal&slow=300&run`);
+          await page.waitForSelector("[data-segment]");
+          await page.keyboard.press("Escape");
+          assert.equal(await settled(page), "failed");
+          await lab.idle();
+          assert.equal(lab.counters.stopped, stoppedBefore + 1);
+          assert.equal(ends.at(-1)?.error, "the page closed its stream");
+        },
+      );
+
+      await t.step("a closed tab stops its transfer", async () => {
+        const tab = await browser!.newPage();
+        tab.on("pageerror", (error) => problems.push(`page error: ${error}`));
+        await open(tab, `${lab.url}?case=normal&slow=300&run`);
+        await tab.waitForSelector("[data-segment]");
+        await tab.close();
+        await lab.idle();
+        assert.equal(ends.at(-1)?.error, "the page closed its stream");
+        assert.equal(lab.counters.active, 0);
+      });
+
+      await t.step("phone width: nothing overflows sideways", async () => {
+        await page.setViewport({ width: 390, height: 844 });
+        await open(page, `${lab.url}?case=fin-lost&run`);
+        assert.equal(await settled(page), "done");
+        const width = Number(await page.evaluate("document.documentElement.scrollWidth"));
+        assert.ok(width <= 390, `the page is ${width} px wide`);
+        await page.setViewport({ width: 1280, height: 800 });
+      });
+
+      await t.step(
+        "a long trace is drawn up to 3,000 segments, the older ones summarised",
+        async () => {
+          // A client's and a server's trace of 1,650 DATA segments and their ACKs: 3,300 arrows.
+          const events: TraceEvent[] = [];
+          const c = "127.0.0.1:5000", s = "127.0.0.1:8000";
+          const at = (
+            time: number,
+            kind: "send" | "recv",
+            local: string,
+            flags: string,
+            seq: number,
+            len: number,
+          ) => events.push({ time, kind, local, peer: local === c ? s : c, flags, seq, len });
+          for (let i = 0; i < 1650; i++) {
+            const seq = 52 + 16 * i, time = 1000 + i;
+            at(time, "send", c, "DATA", seq, 16);
+            at(time + 0.2, "recv", s, "DATA", seq, 16);
+            at(time + 0.3, "send", s, "ACK", seq + 16, 0);
+            at(time + 0.5, "recv", c, "ACK", seq + 16, 0);
+          }
+          const file = `${profile}/larga.jsonl`;
+          await Deno.writeTextFile(file, events.map((e) => JSON.stringify(e)).join("\n"));
+          const total = 3300;
+          await open(page, lab.url);
+          const input = (await page.$("#trace-file"))!;
+          await (input as unknown as { uploadFile(path: string): Promise<void> }).uploadFile(file);
+          await replayed(page);
+          const segments = await page.$$eval("[data-segment]", (n) => n.length);
+          assert.ok(segments <= 3000 && segments >= 2800, `${segments} drawn`);
+          const summary = await page.$eval("#diagram .summary", (e) => e.textContent);
+          assert.match(
+            summary!,
+            new RegExp(`^… ${total - segments} segmentos anteriores`),
+          );
+        },
+      );
+
+      assert.deepEqual(problems, []);
+    } finally {
+      await browser?.close();
+      await Deno.remove(profile, { recursive: true });
+    }
+  },
+});
