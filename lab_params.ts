@@ -20,6 +20,12 @@
  *
  * @module
  */
+import {
+  type CaseDefinition,
+  type CaseFault,
+  CASES as CONFORMANCE_CASES,
+  PAYLOADS,
+} from "./conformance_cases.ts";
 import type { FaultConfig, FaultRule } from "./faults.ts";
 import {
   CLIENT_TIMEOUT,
@@ -42,8 +48,19 @@ export interface LabCase {
   fault: string;
   /** Where the case comes from: `report` (docs/informe.md) or `conformance` (the checker). */
   source: "report" | "conformance";
+  /** What is forced, in English (the page builds it from `rules` when absent). */
+  faultEn?: string;
   /** Deterministic fault rules, counted across both ends. */
   rules: FaultRule[];
+  /**
+   * A conformance case runs through the relay (`relay.ts`), as the checker
+   * runs it: its rules count datagrams per direction (`toServer`,
+   * `toClient`) and may `hold` one until its retransmission has gone by;
+   * `random` are its seeded random faults, each way.
+   */
+  relay?: { rules: CaseFault[]; random?: CaseDefinition["random"] };
+  /** The payload the case sends (a `conformance_cases.ts` payload name), instead of the sample. */
+  payload?: keyof typeof PAYLOADS;
   /** Milliseconds the client waits after `connect` before sending. */
   pauseAfterConnect?: number;
   /** Segments the network delivers late: the nth of a kind, held `ms` at its receiver. */
@@ -90,13 +107,65 @@ function reportCase(scenario: Scenario): LabCase {
   };
 }
 
-/**
- * Every case the lab offers, in the order of its menu. The conformance
- * checker's cases join with one more line:
- * `...CONFORMANCE_CASES.map(conformanceCase),`.
- */
+const ORDINAL_ES: Record<number, string> = { 1: "1.er", 2: "2.º", 3: "3.er" };
+const ORDINAL_EN: Record<number, string> = { 1: "1st", 2: "2nd", 3: "3rd" };
+const ACTION_ES = { drop: "se descarta", duplicate: "se duplica", hold: "se retiene" } as const;
+const ACTION_EN = { drop: "drop", duplicate: "duplicate", hold: "hold" } as const;
+
+/** One fault of a conformance case in words, e.g. "drop the 1st ACK to the server". */
+function faultWords(fault: CaseFault, lang: "es" | "en"): string {
+  if (lang === "en") {
+    const nth = ORDINAL_EN[fault.nth] ?? `${fault.nth}th`;
+    const to = fault.direction === "toServer" ? "to the server" : "to the client";
+    const until = fault.action === "hold" ? " until its retransmission has gone by" : "";
+    return `${ACTION_EN[fault.action]} the ${nth} ${fault.kind} ${to}${until}`;
+  }
+  const nth = ORDINAL_ES[fault.nth] ?? `${fault.nth}.º`;
+  const to = fault.direction === "toServer" ? "hacia el servidor" : "hacia el cliente";
+  const until = fault.action === "hold" ? " hasta que pase su retransmisión" : "";
+  return `${ACTION_ES[fault.action]} el ${nth} ${fault.kind} ${to}${until}`;
+}
+
+function randomWords(random: NonNullable<CaseDefinition["random"]>, lang: "es" | "en"): string {
+  const pct = (p: number) => `${Math.round(p * 100)} %`;
+  return lang === "en"
+    ? `each way: ${pct(random.loss)} loss, ${pct(random.duplicate)} duplicated, ${
+      pct(random.reorder)
+    } reordered (seed ${random.seed})`
+    : `en cada sentido: ${pct(random.loss)} de pérdida, ${pct(random.duplicate)} duplicados, ${
+      pct(random.reorder)
+    } reordenados (semilla ${random.seed})`;
+}
+
+/** A case of the conformance checker, run through the relay with its payload. */
+function conformanceCase(definition: CaseDefinition): LabCase {
+  const words = (lang: "es" | "en") =>
+    [
+      ...definition.faults.map((f) => faultWords(f, lang)),
+      ...(definition.random ? [randomWords(definition.random, lang)] : []),
+    ].join("; ") || (lang === "en" ? "no fault" : "sin fallas");
+  const capital = (text: string) => text[0].toUpperCase() + text.slice(1);
+  const bytes = PAYLOADS[definition.payload].length;
+  return {
+    id: definition.id,
+    title: `${definition.id}: ${definition.es}`,
+    titleEn: `${definition.id}: ${definition.en}`,
+    fault: `${capital(words("es"))}, en el relay; envía ${bytes} bytes (${definition.payload})`,
+    faultEn: `${capital(words("en"))}, in the relay; sends ${bytes} bytes (${definition.payload})`,
+    source: "conformance",
+    rules: [],
+    relay: {
+      rules: definition.faults.map((f) => ({ ...f })),
+      ...(definition.random ? { random: { ...definition.random } } : {}),
+    },
+    payload: definition.payload,
+  };
+}
+
+/** Every case the lab offers, in the order of its menu: the report's, then the checker's. */
 export const LAB_CASES: readonly LabCase[] = [
   ...SCENARIOS.map(reportCase),
+  ...CONFORMANCE_CASES.map(conformanceCase),
 ];
 
 /** Bounds of what one page may ask for. */
@@ -280,6 +349,12 @@ export function parseRunParams(query: URLSearchParams): RunParams {
       `case ${labCase.id} runs with the report's fixed timeouts (50 ms and 80 ms): drop timeout, rto and seed, or use case=custom`,
     );
   }
+  if (labCase?.relay && params.mss !== 16) {
+    throw new ParamError(
+      "mss",
+      `case ${labCase.id} is the checker's, counted in segments of 16 bytes: drop mss, or use case=custom`,
+    );
+  }
   return params;
 }
 
@@ -304,7 +379,9 @@ export function runMessage(params: RunParams, body: Uint8Array): Uint8Array {
   let message: Uint8Array;
   switch (params.msg) {
     case "sample":
-      message = new TextEncoder().encode(SCENARIO_MESSAGE);
+      message = params.case?.payload
+        ? PAYLOADS[params.case.payload].slice()
+        : new TextEncoder().encode(SCENARIO_MESSAGE);
       break;
     case "text":
       message = new TextEncoder().encode(params.text);

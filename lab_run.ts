@@ -29,6 +29,7 @@ import * as scenarios from "./scenarios.ts";
 import { CLIENT_TIMEOUT, SERVER_TIMEOUT } from "./scenarios.ts";
 import { SocketTCP, type SocketTCPOptions } from "./socket_tcp.ts";
 import { concatBytes } from "./segment.ts";
+import { type Relay, type RelayEvent, startRelay } from "./relay.ts";
 import type { TraceEvent } from "./trace.ts";
 
 /** Which end: `c` the client, `s` the server (the listener and its new socket). */
@@ -324,9 +325,12 @@ export class Pairing {
     return { t: "lost", id: rec.id, at: where };
   }
 
-  /** The latest unanswered record with these flags and seq. */
-  findOpen(flags: string, seq: number): LabRecord | undefined {
-    return this.#open.findLast((r) => r.flags === flags && r.seq === seq);
+  /** The latest unanswered record with these flags and seq (and sent by `side`, when given). */
+  findOpen(flags: string, seq: number, side?: Side, len?: number): LabRecord | undefined {
+    return this.#open.findLast((r) =>
+      r.flags === flags && r.seq === seq && (side === undefined || r.side === side) &&
+      (len === undefined || r.len === len)
+    );
   }
 
   /** Decides the fate of every send still unanswered; returns the records. */
@@ -406,6 +410,12 @@ export class LabTransfer {
   #pairing = new Pairing(performance.timeOrigin + performance.now());
   readonly #sockets = new Set<SocketTCP>();
   readonly #injectors: FaultInjector[] = [];
+  /** The relay between the ends, for a conformance case. */
+  #relay?: Relay;
+  /** The relay's datagrams still drawn in flight, by its datagram id. */
+  readonly #relayed = new Map<number, LabRecord>();
+  /** Datagrams the relay dropped (or discarded at its close), drawn lost. */
+  #relayLost = 0;
   #client?: SocketTCP;
   #serverCloseError?: string;
 
@@ -440,7 +450,8 @@ export class LabTransfer {
       retransmissions += s.retransmissions;
       timeouts += s.timeouts;
     }
-    const lost = this.#injectors.reduce((n, f) => n + f.stats.out.dropped + f.stats.in.dropped, 0);
+    const lost = this.#relayLost +
+      this.#injectors.reduce((n, f) => n + f.stats.out.dropped + f.stats.in.dropped, 0);
     const client = this.#client?.stats;
     return {
       segments,
@@ -465,6 +476,45 @@ export class LabTransfer {
       ? last
       : this.#pairing.findOpen(entry.kind, entry.seq);
     if (rec) this.#emit(this.#pairing.drop(rec, entry.direction));
+  }
+
+  /**
+   * A datagram's fate in the relay: a drop (or a copy discarded when the
+   * relay closed) marks the segment its sender just sent lost, on the wire.
+   */
+  #onRelayEvent(event: RelayEvent): void {
+    if (event.type === "datagram") {
+      if (event.seq === null) return;
+      const side: Side = event.direction === "toServer" ? "c" : "s";
+      const rec = this.#pairing.findOpen(event.kind, event.seq, side, event.len);
+      if (!rec) return;
+      if (event.fate === "dropped") {
+        this.#relayLost++;
+        this.#emit(this.#pairing.drop(rec, "out"));
+      } else this.#relayed.set(event.id, rec);
+    } else if (event.type === "discard") {
+      const rec = this.#relayed.get(event.id);
+      if (rec?.fate === "flight") {
+        this.#relayLost++;
+        this.#emit(this.#pairing.drop(rec, "out"));
+      }
+    }
+  }
+
+  /** Starts the relay of a conformance case in front of the listener; returns where to connect. */
+  async #startRelay(target: Addr): Promise<Addr> {
+    const setup = this.#params.case?.relay;
+    if (!setup) return target;
+    this.#relay = await startRelay({
+      listen: { hostname: "127.0.0.1", port: 0 },
+      target,
+      rules: setup.rules,
+      toServer: setup.random,
+      toClient: setup.random,
+      seed: setup.random?.seed ?? 0,
+      onEvent: (event) => this.#onRelayEvent(event),
+    });
+    return this.#relay.addr;
   }
 
   #socketOptions(side: Side, link: LinkWrapper): SocketTCPOptions {
@@ -540,7 +590,8 @@ export class LabTransfer {
     try {
       if (signal.aborted) throw signal.reason;
       listener.bind({ hostname: "127.0.0.1", port: 0 });
-      const address = listener.localAddr;
+      const address = await this.#startRelay(listener.localAddr);
+      if (signal.aborted) throw signal.reason;
       this.#pairing = new Pairing(performance.timeOrigin + performance.now());
       // When one end fails, the other is stopped rather than left waiting for it.
       const fail = (caught: unknown) => this.stop(describe(caught));
@@ -554,6 +605,7 @@ export class LabTransfer {
     } finally {
       clearTimeout(limit);
       await Promise.all([...this.#sockets].map((s) => s.close().catch(() => {})));
+      await this.#relay?.close();
     }
     const sha256Received = await sha256Hex(received);
     const exact = received.length === this.#message.length && sha256Received === sha256Sent;

@@ -142,7 +142,9 @@ function showCaseFault() {
   let description = "";
   if (c) {
     description = lang === "en"
-      ? c.rules.length
+      ? c.faultEn
+        ? c.faultEn
+        : c.rules.length
         ? c.rules.map((r) => `${r.action} the ${ordinal(r.nth)} ${r.kind} sent`).join("; ") +
           (c.pauseAfterConnect ? `; the client waits ${c.pauseAfterConnect} ms before sending` : "")
         : "no fault"

@@ -28,6 +28,7 @@ import {
   sha256Hex,
 } from "../lab_run.ts";
 import { parseReplay } from "../lab_trace.ts";
+import { CASES, payloadOf } from "../conformance_cases.ts";
 import { SCENARIO_MESSAGE } from "../scenarios.ts";
 import { parseTrace, type TraceEvent } from "../trace.ts";
 
@@ -189,6 +190,73 @@ Deno.test("lab: the event stream of a case reports each segment, the loss and an
     `${r.side} ${r.flags} ${r.seq} ${r.len} ${r.fate}`;
   assert.deepEqual(replay.records.map(strip), end.records.map(strip));
   assert.equal(lab.counters.started, 1);
+});
+
+/**
+ * The losses, copies and late arrivals a conformance case implies, checked on
+ * a run's records: each `drop` is the `nth` segment of its kind that its
+ * sender sent (counted per direction, as the relay counts), each `duplicate`
+ * is one network copy, and a `hold` arrives after its retransmission.
+ */
+function assertConformanceRun(id: string, end: LabEnd, sent: Uint8Array): void {
+  const definition = CASES.find((c) => c.id === id)!;
+  const where = `case ${id}`;
+  assert.equal(end.verdict, "exact", `${where}: ${end.error}`);
+  assert.equal(end.bytesReceived, sent.length, where);
+  const lost = end.records.filter((r) => r.fate === "lost");
+  assert.equal(lost.length, end.stats.lost, `${where}: one loss drawn per datagram dropped`);
+  const copies = end.records.filter((r) => r.tSend === null);
+  if (definition.random) {
+    assert.ok(lost.length > 0, `${where}: seed ${definition.random.seed} dropped nothing`);
+    return;
+  }
+  const count = (action: string) => definition.faults.filter((f) => f.action === action).length;
+  assert.equal(lost.length, count("drop"), `${where}: losses`);
+  assert.equal(copies.length, count("duplicate"), `${where}: network copies`);
+  for (const fault of definition.faults) {
+    const side = fault.direction === "toServer" ? "c" : "s";
+    const nth = end.records.filter((r) =>
+      r.side === side && r.flags === fault.kind && r.tSend !== null
+    )[fault.nth - 1];
+    assert.ok(nth, `${where}: no ${fault.nth}th ${fault.kind} from ${side}`);
+    if (fault.action === "drop") {
+      assert.equal(nth.fate, "lost", `${where}: the dropped one`);
+    }
+    if (fault.action === "duplicate") {
+      assert.ok(
+        copies.some((c) =>
+          c.flags === nth.flags && c.seq === nth.seq && c.side === side
+        ),
+        `${where}: the copy is of the ${fault.nth}th ${fault.kind}`,
+      );
+    }
+    if (fault.action === "hold") {
+      const retx = end.records.find((r) =>
+        r.retx && r.side === side && r.flags === nth.flags && r.seq === nth.seq
+      );
+      assert.ok(retx && nth.tRecv !== null && retx.tRecv !== null, `${where}: resent, both arrive`);
+      assert.ok(
+        nth.tRecv > retx.tRecv,
+        `${where}: the held segment arrives after its retransmission`,
+      );
+    }
+  }
+}
+
+Deno.test("lab: every conformance case runs through the relay, its faults counted per direction", async () => {
+  const conformance = LAB_CASES.filter((c) => c.source === "conformance");
+  assert.deepEqual(conformance.map((c) => c.id), CASES.map((c) => c.id));
+  for (const labCase of conformance) {
+    const params = parseRunParams(new URLSearchParams(`case=${labCase.id}`));
+    const sent = runMessage(params, new Uint8Array());
+    assert.deepEqual(sent, payloadOf(CASES.find((c) => c.id === labCase.id)!));
+    const end = await new LabTransfer(params, sent, () => {}).done;
+    assertConformanceRun(labCase.id, end, sent);
+  }
+  assert.throws(
+    () => parseRunParams(new URLSearchParams("case=lost-data&mss=8")),
+    (e) => e instanceof ParamError && e.param === "mss",
+  );
 });
 
 Deno.test("lab: segments are paired as the diagram pairs them, live and in replay", async () => {
@@ -464,7 +532,7 @@ Deno.test({
       });
       const live = new Map<string, { trace: string; drawn: string[] }>();
 
-      for (const labCase of LAB_CASES) {
+      for (const labCase of LAB_CASES.filter((c) => c.source === "report")) {
         await t.step(
           `/?case=${labCase.id}&run ends exact and draws the trace's segments`,
           async () => {
@@ -509,6 +577,63 @@ Deno.test({
           },
         );
       }
+
+      await t.step(
+        "every conformance case ends exact with the losses it implies, deep-linked or picked",
+        async () => {
+          // A page load costs more than a case: one deep link per kind of fault (drop, copy,
+          // hold, random), every other id picked from the menu in the same page, whose share
+          // link is then that case's deep link.
+          const deep = new Set([
+            "lost-handshake-ack",
+            "duplicate-ack",
+            "delayed-segment",
+            "loss-10",
+          ]);
+          await open(page, lab.url);
+          for (const definition of CASES) {
+            const id = definition.id;
+            if (deep.has(id)) {
+              await open(page, `${lab.url}?case=${id}&run`);
+            } else {
+              await page.select("#case", id);
+              await page.$eval("#status", (e) => e.setAttribute("data-state", ""));
+              await page.click("#run");
+            }
+            assert.equal(await settled(page), "done", id);
+            assert.equal(
+              await page.$eval("#share", (e) => e.getAttribute("href")),
+              `/?case=${id}&run`,
+            );
+            assert.equal(
+              await page.$eval("#status", (e) => e.getAttribute("data-verdict")),
+              "exact",
+              id,
+            );
+            const run = await page.evaluate(() => {
+              const lab = (globalThis as unknown as {
+                lab: { records(): LabRecord[]; stats(): { lost: number }; trace(): string };
+              }).lab;
+              return { records: lab.records(), lost: lab.stats().lost, trace: lab.trace() };
+            });
+            const want = expected(parseTrace(run.trace));
+            const copies = run.records.filter((r) => r.tSend === null).length;
+            const lost = await page.$$eval('[data-lost="true"]', (n) => n.length);
+            assert.equal(
+              await page.$$eval("[data-segment]", (n) => n.length),
+              want.sends + copies,
+              `${id}: one arrow per segment sent, one more per copy the relay made`,
+            );
+            assert.equal(await page.$$eval('[data-lost="true"] .cross', (n) => n.length), lost);
+            assert.equal(lost, run.lost, `${id}: one loss drawn per datagram the relay dropped`);
+            const drops = definition.faults.filter((f) => f.action === "drop").length;
+            if (definition.random) assert.ok(lost > 0, `${id}: nothing dropped`);
+            else assert.equal(lost, drops, `${id}: the losses the case implies`);
+            const dups = definition.faults.filter((f) => f.action === "duplicate").length;
+            if (!definition.random) assert.equal(copies, dups, `${id}: the relay's copies`);
+          }
+        },
+      );
 
       await t.step("random faults both ways: exact, and every copy and loss drawn", async () => {
         // Seeded: loss, duplication and reordering in both directions, adaptive timeout.
