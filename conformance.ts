@@ -16,8 +16,13 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
-import { CliError, formatCount as count, parseCommandLine, UsageError } from "./cli.ts";
+import {
+  CliError,
+  formatCount as count,
+  parseArguments,
+  parseCommandLine,
+  UsageError,
+} from "./cli.ts";
 import { type CaseDefinition, CASES, payloadOf } from "./conformance_cases.ts";
 import {
   checkWire,
@@ -771,28 +776,23 @@ function positiveNumber(text: string | undefined, option: string, fallback: numb
 }
 
 function parseOptions(args: string[]): Options | "help" {
-  const { values, positionals } = parseArgs({
-    args,
-    strict: true,
-    allowPositionals: true,
-    options: {
-      server: { type: "string" },
-      client: { type: "string" },
-      cwd: { type: "string" },
-      cases: { type: "string" },
-      list: { type: "boolean", default: false },
-      bound: { type: "string" },
-      mss: { type: "string" },
-      parallel: { type: "string" },
-      json: { type: "string" },
-      markdown: { type: "string" },
-      batch: { type: "string" },
-      jobs: { type: "string" },
-      force: { type: "boolean", default: false },
-      quiet: { type: "boolean", default: false },
-      help: { type: "boolean", default: false },
-    },
-  });
+  const { values, positionals } = parseArguments(args, {
+    server: { type: "string" },
+    client: { type: "string" },
+    cwd: { type: "string" },
+    cases: { type: "string" },
+    list: { type: "boolean", default: false },
+    bound: { type: "string" },
+    mss: { type: "string" },
+    parallel: { type: "string" },
+    json: { type: "string" },
+    markdown: { type: "string" },
+    batch: { type: "string" },
+    jobs: { type: "string" },
+    force: { type: "boolean", default: false },
+    quiet: { type: "boolean", default: false },
+    help: { type: "boolean", default: false },
+  }, Infinity);
   if (values.help) return "help";
   if (positionals.length > 0) {
     throw new UsageError(`unexpected argument "${positionals[0]}" (quote the command template)`);

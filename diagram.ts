@@ -18,7 +18,7 @@
  *
  * @module
  */
-import { parseFileArgs } from "./cli.ts";
+import { parseFileArgs, reportUsageError, UsageError } from "./cli.ts";
 import {
   parseRelayMapping,
   parseRelayTrace,
@@ -674,8 +674,11 @@ export async function main(args: string[]): Promise<number> {
     if (text === undefined) continue;
     const n = Number(text);
     if (!Number.isInteger(n) || n < 0) {
-      console.error(`Cannot use --${name} ${text}: expected an integer >= 0\n\n${USAGE}`);
-      return 2;
+      return reportUsageError(
+        "diagram",
+        USAGE,
+        new UsageError(`--${name} is "${text}", expected an integer >= 0`),
+      );
     }
     numbers[name] = n;
   }

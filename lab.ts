@@ -26,8 +26,7 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
-import { parseCommandLine, parsePort, UsageError } from "./cli.ts";
+import { parseArguments, parseCommandLine, parsePort, UsageError } from "./cli.ts";
 import {
   DIRECTIONS,
   FAULT_FIELDS,
@@ -335,13 +334,10 @@ Example:
 /** The command line: returns the exit code once the lab has stopped. */
 export async function main(args: string[], signal?: AbortSignal): Promise<number> {
   const parsed = parseCommandLine("lab", USAGE, () => {
-    const { values } = parseArgs({
-      args,
-      options: {
-        port: { type: "string" },
-        host: { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
+    const { values } = parseArguments(args, {
+      port: { type: "string" },
+      host: { type: "string" },
+      help: { type: "boolean", short: "h" },
     });
     if (values.help) return "help";
     const host = values.host ?? "127.0.0.1";

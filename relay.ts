@@ -17,8 +17,7 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
-import { parseCommandLine, UsageError } from "./cli.ts";
+import { parseArguments, parseCommandLine, UsageError } from "./cli.ts";
 import { type FaultAction, type FaultConfig, FaultModel, mulberry32 } from "./faults.ts";
 import { parseSegment, segmentKind } from "./segment.ts";
 import {
@@ -1094,24 +1093,19 @@ export function formatRelayStats(name: string, stats: RelayDirectionStats): stri
 }
 
 function parseRelayArgs(args: string[]) {
-  const { values } = parseArgs({
-    args,
-    strict: true,
-    allowPositionals: false,
-    options: {
-      listen: { type: "string" },
-      target: { type: "string" },
-      loss: { type: "string" },
-      dup: { type: "string" },
-      reorder: { type: "string" },
-      delay: { type: "string" },
-      jitter: { type: "string" },
-      seed: { type: "string" },
-      duration: { type: "string" },
-      "trace-file": { type: "string" },
-      quiet: { type: "boolean", default: false },
-      help: { type: "boolean", default: false },
-    },
+  const { values } = parseArguments(args, {
+    listen: { type: "string" },
+    target: { type: "string" },
+    loss: { type: "string" },
+    dup: { type: "string" },
+    reorder: { type: "string" },
+    delay: { type: "string" },
+    jitter: { type: "string" },
+    seed: { type: "string" },
+    duration: { type: "string" },
+    "trace-file": { type: "string" },
+    quiet: { type: "boolean", default: false },
+    help: { type: "boolean", default: false },
   });
   if (values.help) return "help" as const;
   if (values.listen === undefined) throw new UsageError("--listen is required");
