@@ -319,7 +319,7 @@ const USAGE = `Usage: deno task lab [--port N] [--host H]
 
 Serves the web lab: pick a case or custom faults, run a real transfer over
 loopback and watch it live (sequence diagram, time-sequence graph, counters,
-verdict), or replay a --trace-file. Stop with Ctrl+C.
+verdict), or replay a --trace-file (client, server, or relay). Stop with Ctrl+C.
 
 Options:
   --port N     port to serve on, 0 for any free port (default 8080)

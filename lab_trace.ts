@@ -4,8 +4,10 @@
  * ({@linkcode recordsOf}).
  *
  * Each file format is one entry of {@linkcode TRACE_FORMATS}: how to
- * recognise its first JSON line, and how to turn its text into trace events.
- * Another format (the relay's) joins with one more entry.
+ * recognise its first JSON line, and how to turn its text into trace events:
+ * an endpoint's trace (`socket`), or a relay's (`relay`: the wire view, every
+ * datagram both ways with its fate, drawn as two lanes, client and server,
+ * with the relay's drops lost where it dropped them).
  *
  * @example Replay a client's trace
  * ```ts
@@ -21,7 +23,8 @@
  *
  * @module
  */
-import { type LabRecord, type LabTimeout, recordsOf } from "./lab_run.ts";
+import { type LabDropMark, type LabRecord, type LabTimeout, recordsOf } from "./lab_run.ts";
+import { parseRelayTrace, type RelayTraceRecord } from "./relay.ts";
 import { parseTrace, type TraceEvent } from "./trace.ts";
 
 /** A trace file format the lab can replay. */
@@ -34,8 +37,84 @@ export interface TraceFormat {
   parse(text: string): TraceEvent[];
 }
 
+/**
+ * A relay's trace as the events of its two ends: each datagram that reached
+ * the relay is a send of its sender, marked dropped or not
+ * ({@linkcode LabDropMark}), and each copy the relay passed on is a
+ * reception at the other end, when it went out (at once, or at its
+ * `released` line). A datagram whose every copy was `discarded` at the
+ * relay's close was dropped too. A segment seen before from the same end is
+ * a retransmission.
+ *
+ * @example A SYN the relay dropped, then its retransmission passed on
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { relayEvents } from "./lab_trace.ts";
+ * const line = (time: number, fate: string) =>
+ *   JSON.stringify({ time, kind: "relay", id: time, direction: "toServer", client: "127.0.0.1:5000",
+ *     server: "127.0.0.1:8000", flags: "SYN", seq: 7, len: 0, fate });
+ * const events = relayEvents([line(1, "dropped"), line(51, "forwarded")].join("\n"));
+ * assert.deepEqual(events.map((e) => `${e.kind} ${e.local} ${e.dropped}`), [
+ *   "send 127.0.0.1:5000 out",
+ *   "send 127.0.0.1:5000 false",
+ *   "recv 127.0.0.1:8000 undefined",
+ * ]);
+ * assert.equal(events[1].retransmission, true);
+ * ```
+ */
+export function relayEvents(text: string): (TraceEvent & LabDropMark)[] {
+  const records = parseRelayTrace(text);
+  if (records.length === 0) {
+    throw new SyntaxError("a relay trace without datagrams: nothing to draw");
+  }
+  const later = new Map<number, RelayTraceRecord[]>();
+  for (const r of records) {
+    if (r.fate === "released" || r.fate === "discarded") {
+      later.set(r.id, [...(later.get(r.id) ?? []), r]);
+    }
+  }
+  const events: (TraceEvent & LabDropMark)[] = [];
+  const seen = new Set<string>();
+  for (const r of records) {
+    if (r.fate === "released" || r.fate === "discarded") continue;
+    const toServer = r.direction === "toServer";
+    const [from, to] = toServer ? [r.client, r.server] : [r.server, r.client];
+    const segment = { flags: r.flags, seq: r.seq, len: r.len };
+    const steps = later.get(r.id) ?? [];
+    const released = steps.filter((s) => s.fate === "released");
+    // Copies passed on at once; the others go out at their `released` line.
+    const now = r.fate === "forwarded"
+      ? 1
+      : r.fate === "duplicated"
+      ? Math.max(0, 2 - released.length)
+      : 0;
+    const delivered = now + released.length;
+    const key = `${r.direction} ${r.flags} ${r.seq} ${r.len}`;
+    events.push({
+      time: r.time,
+      kind: "send",
+      local: from,
+      peer: to,
+      ...segment,
+      ...(seen.has(key) ? { retransmission: true } : {}),
+      dropped: delivered === 0 ? "out" : false,
+    });
+    seen.add(key);
+    const recv = (time: number) =>
+      events.push({ time, kind: "recv", local: to, peer: from, ...segment });
+    for (let i = 0; i < now; i++) recv(r.time);
+    for (const step of released) recv(step.time);
+  }
+  return events;
+}
+
 /** The formats, tried in order on each file's first line. */
 export const TRACE_FORMATS: readonly TraceFormat[] = [
+  {
+    id: "relay",
+    detect: (first) => first.kind === "relay" || first.kind === "relay-map",
+    parse: relayEvents,
+  },
   {
     id: "socket",
     detect: (first) => typeof first.kind === "string" && typeof first.flags === "string",

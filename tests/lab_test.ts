@@ -29,7 +29,10 @@ import {
 } from "../lab_run.ts";
 import { parseReplay } from "../lab_trace.ts";
 import { CASES, payloadOf } from "../conformance_cases.ts";
+import { relayTraceRecorder, startRelay } from "../relay.ts";
 import { SCENARIO_MESSAGE } from "../scenarios.ts";
+import { SocketTCP } from "../socket_tcp.ts";
+import { deadline } from "./_wait.ts";
 import { parseTrace, type TraceEvent } from "../trace.ts";
 
 // ------------------------------------------------------------------ helpers
@@ -365,6 +368,76 @@ Deno.test("lab: transfers beyond the bound are refused with 503", async () => {
   await first.body!.cancel();
   await lab.idle();
   assert.deepEqual(lab.counters, { started: 1, active: 0, refused: 1, stopped: 1 });
+});
+
+Deno.test("lab: a relay's --trace-file replays with two lanes, the segments its ends sent, its drop lost", async () => {
+  // A transfer through the relay, which drops the 2nd DATA to the server (the first of the
+  // file's bytes) and records the wire view as relay.ts's --trace-file does; both ends traced too.
+  const lines: string[] = [];
+  const record = relayTraceRecorder();
+  const ends: TraceEvent[] = [];
+  const options = { onTrace: (e: TraceEvent) => ends.push(e) };
+  // The relay closes once it has seen every datagram the ends sent (the last ACK's copies
+  // may still be on their way when close returns).
+  let seen = 0;
+  const everySend = Promise.withResolvers<void>();
+  const check = () => {
+    if (seen >= ends.filter((e) => e.kind === "send").length) everySend.resolve();
+  };
+  await using listener = new SocketTCP({ ...options, timeout: 80 });
+  listener.bind({ hostname: "127.0.0.1", port: 0 });
+  await using relay = await startRelay({
+    listen: { hostname: "127.0.0.1", port: 0 },
+    target: listener.localAddr,
+    rules: [{ direction: "toServer", kind: "DATA", nth: 2, action: "drop" }],
+    onEvent: (event) => {
+      const line = record(event);
+      if (line) lines.push(JSON.stringify(line));
+      if (event.type === "datagram") seen++;
+    },
+  });
+  await using client = new SocketTCP({ ...options, timeout: 50 });
+  const message = new TextEncoder().encode(SCENARIO_MESSAGE);
+  const [[server]] = await Promise.all([listener.accept(), client.connect(relay.addr)]);
+  const [, got] = await Promise.all([client.send(message), server.recv(message.length)]);
+  await Promise.all([client.close(), server.recvClose()]);
+  await server.close();
+  const within = deadline((what, ms) => `no ${what} within ${ms} ms`, 5000);
+  check();
+  const timer = setInterval(check, 5);
+  try {
+    await within(everySend.promise, "datagram of the ends at the relay");
+  } finally {
+    clearInterval(timer);
+  }
+  await relay.close();
+  assert.deepEqual(got, message);
+  assert.match(lines[0], /"kind":"relay-map"/, "the trace starts with the relay's ports");
+
+  const replay = parseReplay([{ name: "relay.jsonl", text: lines.join("\n") }]);
+  assert.equal(replay.format, "relay");
+  assert.deepEqual([...new Set(replay.records.map((r) => r.side))].sort(), ["c", "s"]);
+  // The same segments as the ends sent (as a multiset: the relay sees them a little later).
+  const key = (r: { side: string; flags: string; seq: number; len: number }) =>
+    `${r.side} ${r.flags} ${r.seq} ${r.len}`;
+  const live = recordsOf(ends, ends[0].time).records;
+  assert.deepEqual(replay.records.map(key).sort(), live.map(key).sort());
+  assert.equal(replay.records.length, ends.filter((e) => e.kind === "send").length);
+  // One loss: the client's first DATA with the file's bytes, dropped where the relay dropped it.
+  const lost = replay.records.filter((r) => r.fate === "lost");
+  // (The ends' own traces also call the last ACK's later copies lost: the server had stopped
+  // reading. The relay knows better: it passed them on.)
+  assert.ok(live.some((r) => r.fate === "lost" && key(r) === key(lost[0])));
+  assert.equal(lost.length, 1);
+  assert.deepEqual([lost[0].side, lost[0].flags, lost[0].len, lost[0].dropped], [
+    "c",
+    "DATA",
+    16,
+    "out",
+  ]);
+  // Its retransmission is marked so, and arrived.
+  const again = replay.records.find((r) => r.retx && key(r) === key(lost[0]))!;
+  assert.equal(again.fate, "received");
 });
 
 Deno.test("lab: /api/trace replays trace files and refuses what is not one", async () => {
