@@ -154,6 +154,10 @@ function showCaseFault() {
       : " (timeouts fijos: cliente 50 ms, servidor 80 ms)";
   }
   $("case-fault").textContent = description;
+  // A checker's case sends its own payload in place of the sample text.
+  const sample = $("msg").querySelector('option[value="sample"]');
+  sample.dataset.i18n = c?.payload ? "msgCase" : "msgSample";
+  sample.textContent = text(sample.dataset.i18n);
 }
 
 function ordinal(n) {

@@ -253,8 +253,15 @@ Deno.test("lab: every conformance case runs through the relay, its faults counte
     const params = parseRunParams(new URLSearchParams(`case=${labCase.id}`));
     const sent = runMessage(params, new Uint8Array());
     assert.deepEqual(sent, payloadOf(CASES.find((c) => c.id === labCase.id)!));
-    const end = await new LabTransfer(params, sent, () => {}).done;
+    const messages: LabMessage[] = [];
+    const end = await new LabTransfer(params, sent, (m) => messages.push(m)).done;
     assertConformanceRun(labCase.id, end, sent);
+    // Each loss is told live, as it happens, not only in the end's drawing.
+    assert.deepEqual(
+      messages.flatMap((m) => m.t === "lost" ? [m.id] : []),
+      end.records.filter((r) => r.fate === "lost").map((r) => r.id),
+      `case ${labCase.id}: live losses`,
+    );
   }
   assert.throws(
     () => parseRunParams(new URLSearchParams("case=lost-data&mss=8")),
@@ -704,6 +711,11 @@ Deno.test({
             else assert.equal(lost, drops, `${id}: the losses the case implies`);
             const dups = definition.faults.filter((f) => f.action === "duplicate").length;
             if (!definition.random) assert.equal(copies, dups, `${id}: the relay's copies`);
+            assert.equal(
+              await page.$eval('#msg option[value="sample"]', (e) => e.textContent),
+              "el archivo del caso",
+              `${id}: the message is the case's`,
+            );
           }
         },
       );
