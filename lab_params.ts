@@ -349,6 +349,12 @@ export function parseRunParams(query: URLSearchParams): RunParams {
       `case ${labCase.id} runs with the report's fixed timeouts (50 ms and 80 ms): drop timeout, rto and seed, or use case=custom`,
     );
   }
+  if (labCase?.payload && params.msg !== "sample") {
+    throw new ParamError(
+      "msg",
+      `case ${labCase.id} sends its own file (${labCase.payload}): drop msg, or use case=custom`,
+    );
+  }
   if (labCase?.relay && params.mss !== 16) {
     throw new ParamError(
       "mss",

@@ -154,7 +154,8 @@ function showCaseFault() {
       : " (timeouts fijos: cliente 50 ms, servidor 80 ms)";
   }
   $("case-fault").textContent = description;
-  // A checker's case sends its own payload in place of the sample text.
+  // A checker's case sends its own payload in place of the sample text, 16 bytes a segment.
+  for (const key of ["mss", "msg", "text", "size", "file"]) $(key).disabled = Boolean(c?.payload);
   const sample = $("msg").querySelector('option[value="sample"]');
   sample.dataset.i18n = c?.payload ? "msgCase" : "msgSample";
   sample.textContent = text(sample.dataset.i18n);
@@ -188,8 +189,10 @@ function readParams() {
       query.set("rto", $("rto").value.trim());
     }
   }
-  if ($("mss").value.trim() !== DEFAULTS.mss) query.set("mss", $("mss").value.trim());
-  const msg = $("msg").value;
+  // A checker's case sends its own file in segments of 16 bytes: mss and the message do not apply.
+  const own = config.cases.find((c) => c.id === id)?.payload !== undefined;
+  if (!own && $("mss").value.trim() !== DEFAULTS.mss) query.set("mss", $("mss").value.trim());
+  const msg = own ? DEFAULTS.msg : $("msg").value;
   if (msg !== DEFAULTS.msg) query.set("msg", msg);
   if (msg === "text") query.set("text", $("text").value);
   if (msg === "size") query.set("size", $("size").value.trim());

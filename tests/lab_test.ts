@@ -263,10 +263,14 @@ Deno.test("lab: every conformance case runs through the relay, its faults counte
       `case ${labCase.id}: live losses`,
     );
   }
-  assert.throws(
-    () => parseRunParams(new URLSearchParams("case=lost-data&mss=8")),
-    (e) => e instanceof ParamError && e.param === "mss",
-  );
+  // The case's faults are counted in the case's segments: its file, 16 bytes each.
+  for (const [query, param] of [["case=lost-data&mss=8", "mss"], ["case=utf8&msg=size", "msg"]]) {
+    assert.throws(
+      () => parseRunParams(new URLSearchParams(query)),
+      (e) => e instanceof ParamError && e.param === param,
+      query,
+    );
+  }
 });
 
 Deno.test("lab: segments are paired as the diagram pairs them, live and in replay", async () => {
@@ -715,6 +719,11 @@ Deno.test({
               await page.$eval('#msg option[value="sample"]', (e) => e.textContent),
               "el archivo del caso",
               `${id}: the message is the case's`,
+            );
+            assert.deepEqual(
+              await page.$$eval("#mss, #msg", (n) => n.map((e) => e.hasAttribute("disabled"))),
+              [true, true],
+              `${id}: mss and the message are the case's`,
             );
           }
         },
