@@ -33,6 +33,7 @@ import {
 } from "./conformance_rules.ts";
 import { relayTraceToMermaid } from "./diagram.ts";
 import { udpLink } from "./link.ts";
+import { concatBytes } from "./segment.ts";
 import { type RelayEvent, type RelayTraceRecord, relayTraceRecorder, startRelay } from "./relay.ts";
 
 export { CASES, checkWire, type Role, type RuleResult, RULES };
@@ -106,13 +107,7 @@ async function collect(stream: ReadableStream<Uint8Array>, onChunk?: (text: stri
     }
     onChunk?.(decoder.decode(chunk, { stream: true }));
   }
-  const out = new Uint8Array(size);
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
+  return concatBytes(parts);
 }
 
 let setsid: boolean | undefined;

@@ -15,6 +15,8 @@
  * @module
  */
 
+import { concatBytes } from "./segment.ts";
+
 /** Which way a datagram travels through the relay. */
 export type CaseDirection = "toServer" | "toClient";
 
@@ -69,13 +71,7 @@ function utf8Text(): Uint8Array {
       }
     }
   }
-  const out = new Uint8Array(length);
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
+  return concatBytes(parts);
 }
 
 /** Every byte value, `|||` and newlines among them, then every value backwards. */
