@@ -4,7 +4,8 @@
  *
  * - `"120 < DATA 12 \"20\""`: this segment arrives from the peer at 120;
  * - `"120 > ACK 14"`: the connection sends this segment at 120 (`rtx` marks a
- *   retransmission, `copy` one of the last ACK's deliberate copies);
+ *   retransmission, `fast` a fast retransmission, `copy` one of the last
+ *   ACK's deliberate copies);
  * - `"130 app close"`: the application calls something at 130 (see {@linkcode APP}).
  *
  * {@linkcode play} feeds the inputs and runs the timers in order up to the
@@ -83,7 +84,13 @@ export function play(
     for (const output of connection.takeOutput()) {
       outputs.push([t, output]);
       if (output.kind === "send") {
-        const mark = output.lastAckCopy ? " copy" : output.retransmission ? " rtx" : "";
+        const mark = output.lastAckCopy
+          ? " copy"
+          : output.fastRetransmit
+          ? " fast"
+          : output.retransmission
+          ? " rtx"
+          : "";
         sent.push(`${t} > ${showSegment(output.segment)}${mark}`);
       }
     }
