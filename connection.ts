@@ -423,6 +423,9 @@ export class Connection {
   #recover: number | null = null;
   /** The peer is alive but did not take our oldest segment in a timeout: probe with one segment. */
   #probing = false;
+  /** Timeouts and fast retransmits so far, and the one whose resend was last found spurious. */
+  #episode = 0;
+  #spuriousEpisode = -1;
   /** The next sequence number to send data at. */
   #sendNext: number;
   /** When the oldest segment in flight times out. */
@@ -605,6 +608,7 @@ export class Connection {
     this.#output.push({ kind: "timeout", segment: head.segment, rto: head.rto });
     const rto = closing ? this.rto.rto : this.rto.backoff(head.rto, head.tries);
     const windowed = head.kind === "data" && this.#windowed;
+    this.#episode++;
     if (windowed) this.congestion.onTimeout();
     // The oldest segment goes again; with a window of 1 it is all there is in flight.
     this.#resend(head, now, rto);
@@ -1342,6 +1346,7 @@ export class Connection {
     const fast = this.congestion.onDuplicateAck(count);
     if (fast && (this.#arq === "selective-repeat" || this.congestion.enabled)) {
       this.#recover = this.#sendNext;
+      this.#episode++;
       this.stats.fastRetransmits++;
       this.#resend(head, now, head.rto, true);
       this.#rtxAt = now + head.rto;
@@ -1365,6 +1370,10 @@ export class Connection {
     if (!this.#resent) return;
     this.#resent.spurious = true;
     this.stats.spuriousRetransmissions++;
+    // Once per loss episode: a Go-Back-N timeout resends a whole window,
+    // whose ACKs would otherwise raise the timeout once per segment.
+    if (this.#spuriousEpisode === this.#episode) return;
+    this.#spuriousEpisode = this.#episode;
     this.rto.spurious(this.#resent.rtt);
   }
 
@@ -1377,23 +1386,36 @@ export class Connection {
   /** The ACK `ack` acknowledges the segments in flight up to it. */
   #acknowledged(ack: number, now: number): undefined {
     let acked = 0;
+    let resent = false;
+    let entry: InFlight | undefined;
     while (this.#inFlight.length > 0 && this.#inFlight[0].kind === "data") {
-      const entry = this.#inFlight[0];
-      if (seqBefore(ack, entry.end)) break;
-      this.#inFlight.shift();
+      if (seqBefore(ack, this.#inFlight[0].end)) break;
+      entry = this.#inFlight.shift()!;
       acked++;
-      if (entry.transmissions === 1) {
-        // Karn's rule: only a segment sent once gives a round trip.
+      if (entry.transmissions > 1) resent = true;
+    }
+    // The ACK answers the arrival of the last segment it covers (`entry`),
+    // or of a resent one before it that filled a hole.
+    if (entry) {
+      if (!resent) {
+        // Karn's rule: only a segment sent once gives a round trip, and
+        // only when no resend among those acknowledged triggered the ACK.
         this.#sample(now - entry.firstSentAt);
         this.#staleAcks = 0;
         this.#resent = null;
+      } else if (entry.transmissions === 1) {
+        // A resend filled a hole and the ACK jumped over held segments: no round trip.
+        this.#staleAcks = 0;
+        this.#resent = null;
       } else {
-        this.#staleAcks = entry.transmissions - 1;
+        // With a window, an ACK of our base is a duplicate ACK (a hole at the
+        // peer), not the answer to an extra copy: only Stop & Wait counts them.
+        this.#staleAcks = this.#window > 1 ? 0 : entry.transmissions - 1;
         // It answers a transmission before the last, if it is spurious: the
         // latest of those gives the smallest round trip it can be (with one
         // resend, the first transmission's exactly).
         this.#resent = { rtt: now - entry.previousSentAt, spurious: false };
-        if (now - entry.lastSentAt < SPURIOUS_FRACTION * this.#minRtt) {
+        if (this.#window === 1 && now - entry.lastSentAt < SPURIOUS_FRACTION * this.#minRtt) {
           // Too soon to answer the resend: it answers the first transmission
           // (Eifel's idea, RFC 3522, with timing in place of timestamps).
           this.#spurious();
@@ -1485,14 +1507,16 @@ export class Connection {
     const segment = control({ ack: true }, seqAdd(this.#finSeq ?? this.seq, 2));
     this.stats.lastAckCopies++;
     this.stats.segmentsSent++;
-    this.#output.push({
+    const output: Output = {
       kind: "send",
       segment,
       bytes: createSegment(segment),
       retransmission: false,
       lastAckCopy: true,
       rto: this.rto.rto,
-    });
+    };
+    if (this.#windowed) output.window = this.#state();
+    this.#output.push(output);
     this.#copiesLeft--;
     if (this.#copiesLeft > 0) this.#copyAt = now + this.rto.rto;
     else this.#finish(now);

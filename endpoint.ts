@@ -83,14 +83,25 @@ export class Tracer {
     };
     if (output.kind === "send") {
       if (output.retransmission) event.retransmission = true;
+      if (output.fastRetransmit) event.fastRetransmit = true;
       if (output.lastAckCopy) event.lastAckCopy = true;
       if (output.rto !== undefined) event.rto = output.rto;
     } else if (output.kind === "recv") {
       if (output.duplicate) event.duplicate = true;
+      if (output.held) event.held = true;
       if (output.reason !== undefined) event.reason = output.reason;
     } else {
       event.rto = output.rto;
       if (output.reason !== undefined) event.reason = output.reason;
+    }
+    if (output.kind !== "timeout" && output.window) {
+      const w = output.window;
+      event.base = w.base;
+      event.next = w.next;
+      if (w.cwnd !== undefined) {
+        event.cwnd = w.cwnd;
+        event.ssthresh = w.ssthresh;
+      }
     }
     this.emit(event);
   }
