@@ -158,6 +158,13 @@ export function isIpLiteral(hostname: string): boolean {
   return /^\d{1,3}(\.\d{1,3}){3}$/.test(hostname) || hostname.includes(":");
 }
 
+function ignore(): void {}
+
+function toAddr([bytes, from]: [Uint8Array, Deno.Addr]): [Uint8Array, Addr] {
+  const net = from as Deno.NetAddr;
+  return [bytes, { hostname: net.hostname, port: net.port }];
+}
+
 /**
  * Binds a UDP socket with `Deno.listenDatagram` and wraps it as a
  * {@linkcode DatagramLink}. `hostname` must already be an IP address.
@@ -180,15 +187,20 @@ export function udpLink(addr: Addr): DatagramLink {
   const conn = Deno.listenDatagram({ transport: "udp", hostname: addr.hostname, port: addr.port });
   const local = conn.addr as Deno.NetAddr;
   let closed = false;
+  // A connection sends to one peer: its Deno address is built once, not per datagram.
+  let lastTo: Addr | null = null;
+  let lastNet: Deno.NetAddr | null = null;
   return {
     localAddr: { hostname: local.hostname, port: local.port },
-    async send(data, to) {
-      await conn.send(data, { transport: "udp", hostname: to.hostname, port: to.port });
+    send(data, to) {
+      if (to !== lastTo) {
+        lastTo = to;
+        lastNet = { transport: "udp", hostname: to.hostname, port: to.port };
+      }
+      return conn.send(data, lastNet!).then(ignore);
     },
-    async receive(buffer) {
-      const [bytes, from] = await conn.receive(buffer);
-      const net = from as Deno.NetAddr;
-      return [bytes, { hostname: net.hostname, port: net.port }];
+    receive(buffer) {
+      return conn.receive(buffer).then(toAddr);
     },
     close() {
       if (closed) return;

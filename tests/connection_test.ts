@@ -325,3 +325,20 @@ Deno.test("new data at our own seq while our segment is in flight: both ends sen
   assert.deepEqual(feed(c, seg("", 12, "5")), { ignored: true });
   assert.match(String(c.error), /Both ends sent at seq 12 at once/);
 });
+
+Deno.test("the send buffer bounds what write takes; acknowledgements make room", () => {
+  const c = Connection.server(10, 0, { sendBuffer: 32 });
+  feed(c, seg("ACK", 12));
+  c.startMessage(100, 1); // "100" goes out at once: the window has room
+  assert.deepEqual(sent(c), ["DATA 12"]);
+  assert.equal(c.writable, 32);
+  assert.equal(c.write(new Uint8Array(100), 1), 32, "32 bytes queued, two segments");
+  assert.equal(c.writable, 0);
+  c.process(seg("ACK", 15), 2); // the length is acknowledged: the first 16 bytes go
+  assert.deepEqual(sent(c), ["DATA 15"]);
+  assert.equal(c.writable, 16, "the segment in flight left the queue");
+  c.process(seg("ACK", 31), 3);
+  assert.deepEqual(sent(c), ["DATA 31"]);
+  assert.equal(c.writable, 32);
+  assert.equal(c.sent, false, "68 bytes are still to be written");
+});

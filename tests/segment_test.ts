@@ -47,10 +47,13 @@ function assertRejects(input: Uint8Array | string, substring: string): SegmentEr
   return caught;
 }
 
-/** The seed of the property tests: $SEED when set, so that a failure can be replayed. */
+/**
+ * The seed of the property tests: fixed, so that every run tests the same
+ * cases; $SEED tries others (and replays a failure, which names its seed).
+ */
 const SEED = (() => {
   const fromEnv = Deno.env.get("SEED");
-  if (fromEnv === undefined || fromEnv === "") return Date.now() | 0;
+  if (fromEnv === undefined || fromEnv === "") return 20261201;
   const seed = Number(fromEnv);
   if (!Number.isInteger(seed)) throw new Error(`SEED is "${fromEnv}", expected an integer`);
   return seed | 0;
