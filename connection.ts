@@ -410,6 +410,8 @@ export class Connection {
   #carryBytes = 0;
   /** Bytes of the outgoing message that the application has not written yet. */
   #unwritten = 0;
+  /** `write` took less than it was given: the writer waits for room in the send buffer. */
+  #roomWanted = false;
   /** Segments sent and not yet acknowledged, oldest first. */
   #inFlight: InFlight[] = [];
   /**
@@ -825,6 +827,8 @@ export class Connection {
    */
   write(bytes: Uint8Array, now: number): number {
     const n = Math.min(bytes.length, this.writable);
+    // The writer will wait for room: wake it once half the buffer is free.
+    if (n < bytes.length) this.#roomWanted = true;
     if (n === 0) return 0;
     const copy = bytes.slice(0, n);
     this.#unwritten -= n;
@@ -895,6 +899,10 @@ export class Connection {
       const data = this.#ready[this.#readyHead++];
       this.#readyBytes -= data.length;
       if (this.#readyHead === this.#ready.length) this.#clearReady();
+      if (this.#roomWanted && 2 * (this.#readyBytes + this.#carryBytes) <= this.#sendBuffer) {
+        this.#roomWanted = false;
+        this.#changed = true;
+      }
       const seq = this.#sendNext;
       this.#sendNext = seqAdd(seq, data.length);
       this.#transmit(
@@ -1433,10 +1441,14 @@ export class Connection {
     // RFC 6298 5.3: the timer restarts for the oldest segment still in flight.
     this.#rtxAt = head ? now + head.rto : Infinity;
     if (this.#recover !== null) {
-      if (seqBefore(ack, this.#recover) && head && this.#arq === "selective-repeat") {
-        // A partial ACK (NewReno, RFC 6582): the hole moved to the next
-        // segment, which a selective-repeat receiver would have acknowledged
-        // if it held it. It goes again now, not a timeout later.
+      if (
+        seqBefore(ack, this.#recover) && head && this.#arq === "selective-repeat" && acked > 1
+      ) {
+        // A partial ACK (NewReno, RFC 6582) that jumped over segments the
+        // receiver held: the hole moved to the next segment, which it would
+        // have acknowledged too if it held it. It goes again now, not a
+        // timeout later. (An ACK of one segment proves nothing: after a
+        // spurious timeout the ACKs of the originals come one by one.)
         this.#resend(head, now, head.rto);
         this.#rtxAt = now + head.rto;
       } else if (!seqBefore(ack, this.#recover)) this.#recover = null;

@@ -113,3 +113,11 @@ Deno.test("window over UDP: traces carry base, next, cwnd and ssthresh on every 
   // Several segments in flight at once: some send went out with next - base > 1 segment.
   assert.ok(events.some((e) => e.kind === "send" && e.flags === "DATA" && e.next! - e.base! > 16));
 });
+
+Deno.test("window over UDP: one send of a message four times the send buffer (1 MiB), Stop & Wait and window 64", async () => {
+  const message = randomBytes(1024 * 1024, SEED + 3);
+  for (const mode of [{ mss: 1400 }, { mss: 1400, window: 64, arq: "selective-repeat" }] as const) {
+    const { received } = await transfer(message, mode, mode, false);
+    assertSame(received, message, JSON.stringify(mode));
+  }
+});

@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { Connection, type ConnectionOptions } from "../connection.ts";
 import { FixedRto } from "../rto.ts";
 import { runLink } from "./_link.ts";
-import { play, reasons } from "./_timeline.ts";
+import { play, reasons, seg } from "./_timeline.ts";
 
 function options(extra: ConnectionOptions = {}): ConnectionOptions {
   return { rto: new FixedRto(100), peer: "127.0.0.1:8000", mss: 4, window: 4, ...extra };
@@ -315,4 +315,25 @@ Deno.test("reno: three duplicates halve the window, fast recovery inflates it, t
     "122 ack 135 2/2",
     "124 ack 136 2/2",
   ]);
+});
+
+Deno.test("send buffer: a writer blocked on a full buffer is woken once half of it is free", () => {
+  // Before this, only "everything acknowledged" woke the writer, and a
+  // message larger than the send buffer never finished.
+  const c = client({ window: 1, sendBuffer: 16 });
+  c.startMessage(40, 10); // its length "40" goes at once
+  assert.equal(c.write(new Uint8Array(40), 10), 16, "the buffer takes 16 of 40 bytes");
+  c.takeChanged();
+  c.process(seg("ACK", 14), 11); // DATA 14 goes: 12 bytes still queued
+  assert.equal(c.takeChanged(), false, "a quarter free: still waiting");
+  c.process(seg("ACK", 18), 12); // DATA 18 goes: 8 queued
+  assert.ok(c.takeChanged(), "half free: the writer wakes");
+  assert.equal(c.writable, 8);
+  // With a window of 2, the first payload left with the length: one ACK is enough.
+  const w = client({ window: 2, sendBuffer: 16 });
+  w.startMessage(40, 10);
+  assert.equal(w.write(new Uint8Array(40), 10), 16);
+  w.takeChanged();
+  w.process(seg("ACK", 14), 11);
+  assert.ok(w.takeChanged());
 });
