@@ -48,7 +48,7 @@ let running = true;
 async function receive(): Promise<void> {
   const buffer = new Uint8Array(65536);
   let got = 0;
-  let timer: number | undefined;
+  let timer: ReturnType<typeof setTimeout> | undefined;
   const flush = () => {
     lost += burst - got;
     got = 0;
