@@ -88,17 +88,25 @@ export class Congestion {
     return Math.max(1, Math.floor(this.cwnd));
   }
 
-  /** A new ACK acknowledged `segments` segments. */
+  /** A new ACK acknowledged `segments` segments (several when ACKs were coalesced or lost). */
   onAck(segments: number): void {
     if (!this.enabled || segments <= 0) return;
     if (this.inRecovery) {
       // Reno: the ACK of the retransmission ends fast recovery (deflation).
       this.inRecovery = false;
       this.cwnd = this.ssthresh;
-    } else if (this.cwnd < this.ssthresh) {
-      this.#set(this.cwnd + 1); // slow start: at most one segment per ACK
     } else {
-      this.#set(this.cwnd + 1 / this.cwnd); // congestion avoidance: about one per round trip
+      // Slow start: one more segment per segment acknowledged (an ACK may
+      // cover several: RFC 3465's byte counting, as Linux does), up to
+      // ssthresh; the rest, and everything beyond it, in congestion
+      // avoidance: 1/cwnd per segment, about one more per round trip.
+      let left = segments;
+      if (this.cwnd < this.ssthresh) {
+        const used = Math.min(left, this.ssthresh - this.cwnd);
+        this.#set(this.cwnd + used);
+        left -= used;
+      }
+      if (left > 0) this.#set(this.cwnd + left / this.cwnd);
     }
   }
 

@@ -450,6 +450,9 @@ export class Connection {
   #chunks: Uint8Array[] = [];
   #buffered = 0;
   #want = 0;
+  /** A window receiver's ACK not sent yet: it waits for {@linkcode Connection.idle}. */
+  #heldAck: number | null = null;
+  #heldAt = 0;
   /** Selective repeat: segments that arrived ahead of a hole. */
   readonly #held = new Reassembly();
 
@@ -535,6 +538,24 @@ export class Connection {
       !(this.state === "closed" && this.#finSeq === null);
   }
 
+  /** Whether this end holds ACKs until {@linkcode Connection.idle} (a window receiver). */
+  get holdsAcks(): boolean {
+    return this.#window > 1;
+  }
+
+  /**
+   * The driver read every segment that was waiting: sends the ACK a window
+   * receiver held back meanwhile (one cumulative ACK for a burst of
+   * in-order segments, as delayed ACKs do, but without a timer). A driver
+   * that never calls it still sends the ACK at the next `poll`, due at once.
+   */
+  idle(): void {
+    const ack = this.#heldAck;
+    if (ack === null) return;
+    this.#heldAck = null;
+    this.#reply(control({ ack: true }, ack));
+  }
+
   /** Hands the driver what to send and record, in order, and forgets it. */
   takeOutput(): Output[] {
     const output = this.#output;
@@ -551,6 +572,7 @@ export class Connection {
 
   /** When the connection must be polled next (ms, the clock of `now`), or `Infinity`. */
   pollAt(): number {
+    if (this.#heldAck !== null) return this.#heldAt;
     let at = this.#rtxAt < this.#copyAt ? this.#rtxAt : this.#copyAt;
     const idle = this.#idleAt();
     if (idle < at) at = idle;
@@ -573,6 +595,7 @@ export class Connection {
    * timers due within `early` ms too (they run at `now`, the true time).
    */
   poll(now: number, early = 0): void {
+    this.idle();
     const due = now + early;
     // No progress for idleTimeout ends the wait before anything is resent.
     if (this.#idleAt() <= due) this.#onIdle();
@@ -786,6 +809,7 @@ export class Connection {
     rto?: number,
     fast = false,
   ): void {
+    if (this.#heldAck !== null) this.idle(); // in order: the held ACK first
     this.stats.segmentsSent++;
     if (!segment.syn && !segment.ack && !segment.fin) this.stats.bytesSent += segment.data.length;
     const output: Output = { kind: "send", segment, bytes, retransmission, rto };
@@ -1199,6 +1223,13 @@ export class Connection {
       if (this.#buffered >= Math.min(this.#messageLeft, Math.max(1, this.#want))) {
         this.#changed = true;
       }
+    }
+    if (this.#window > 1) {
+      // A window receiver holds its ACK until the segments already waiting
+      // are read (the driver calls idle): one cumulative ACK answers a burst.
+      if (this.#heldAck === null) this.#heldAt = now;
+      this.#heldAck = this.seq;
+      return undefined;
     }
     this.#reply(control({ ack: true }, this.seq));
     return undefined;

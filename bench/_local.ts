@@ -21,7 +21,7 @@
 import { parseArgs } from "node:util";
 import { startRelay } from "../relay.ts";
 import { SocketTCP, type SocketTCPOptions } from "../socket_tcp.ts";
-import { randomBytes } from "./_common.ts";
+import { randomBytes, windowOptions } from "./_common.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -35,12 +35,7 @@ const { values } = parseArgs({
     loss: { type: "string", default: "0" },
   },
 });
-const mode: SocketTCPOptions = {
-  mss: Number(values.mss),
-  window: Number(values.window),
-  arq: values.arq === "sr" ? "selective-repeat" : "go-back-n",
-  congestion: values.cc as SocketTCPOptions["congestion"],
-};
+const mode: SocketTCPOptions = { mss: Number(values.mss), ...windowOptions(values) };
 const loss = Number(values.loss);
 const size = Number(values.size);
 const mss = Number(values.mss);

@@ -79,10 +79,14 @@ export function runLink(
           server = Connection.server(segment.seq, next, options.server);
           server.want = 1 << 20;
           server.expect("data", next);
-        } else server.process(segment, next);
+        } else {
+          server.process(segment, next);
+          server.idle();
+        }
         collect("server", server, next);
       } else {
         client.process(segment, next);
+        client.idle();
         collect("client", client, next);
       }
     } else {

@@ -123,6 +123,7 @@ export function play(
       if (!m) throw new Error(`bad segment in script: ${rest}`);
       const flags = m[1] === "DATA" ? "" : m[1];
       connection.process(seg(flags, Number(m[2]), m[3] ? JSON.parse(m[3]) : ""), t);
+      connection.idle(); // nothing else waits to be read: a window receiver's held ACK goes
     } else {
       const [name, ...arg] = rest.split(" ");
       const action = APP[name];

@@ -106,10 +106,22 @@ Deno.test("window over UDP: traces carry base, next, cwnd and ssthresh on every 
       JSON.stringify(e),
     );
   }
-  // Slow start without loss: one more segment per ACK, up to the window of 8.
-  const cwnds = events.filter((e) => e.kind === "recv" && e.flags === "ACK").map((e) => e.cwnd);
-  assert.deepEqual(cwnds.slice(0, 8), [2, 3, 4, 5, 6, 7, 8, 8]); // after each ACK
+  // Slow start: one more segment per segment acknowledged (an ACK may cover
+  // a burst), up to the window of 8, until the first resend (a loaded
+  // machine may stall long enough for a spurious timeout).
+  const firstResend = events.findIndex((e) => e.kind === "timeout" || e.retransmission);
+  const clean = firstResend < 0 ? events : events.slice(0, firstResend);
+  const ends = clean.filter((e) => e.kind === "send" && e.flags === "DATA").map((e) =>
+    e.seq + e.len
+  );
+  const acks = clean.filter((e) => e.kind === "recv" && e.flags === "ACK" && !e.duplicate);
+  assert.ok(acks.length > 0);
+  for (const e of acks) {
+    const acked = ends.filter((end) => end <= e.seq).length;
+    assert.equal(e.cwnd, Math.min(8, 1 + acked), JSON.stringify(e));
+  }
   assert.equal(client.stats.peakCwnd, 8);
+  assert.ok(acks.length > 3);
   // Several segments in flight at once: some send went out with next - base > 1 segment.
   assert.ok(events.some((e) => e.kind === "send" && e.flags === "DATA" && e.next! - e.base! > 16));
 });

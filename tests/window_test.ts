@@ -272,21 +272,22 @@ Deno.test("tahoe: slow start, three duplicates cut to one segment, congestion av
     "12 ack 63 dup 1/4",
     "12 ack 63 dup 1/4",
     "12 ack 63 dup 1/4",
-    "14 ack 95 2/4", // the hole filled: the ACK jumps over the 8 held segments
-    "16 ack 99 3/4",
-    "16 ack 103 4/4",
-    "18 ack 107 4.25/4", // congestion avoidance: + 1/cwnd per ACK
-    "18 ack 111 4.49/4",
-    "18 ack 111 dup 4.49/4",
-    "20 ack 111 dup 4.49/4",
-    "20 ack 111 dup 1/2",
-    "20 fast 111 1/2",
-    "22 ack 127 2/2",
-    "24 ack 131 2.5/2",
-    "124 timeout 131", // the last segment lost: no duplicates, a timeout
-    "124 rtx 131 1/2",
-    "126 ack 135 2/2",
-    "128 ack 136 2/2", // the FIN+ACK
+    "14 ack 95 5.25/4", // the hole filled: the ACK jumps over 8 held segments, 3 of them
+    // in slow start up to ssthresh, 5 in congestion avoidance (1/cwnd each)
+    "16 ack 99 5.44/4",
+    "16 ack 103 5.62/4",
+    "16 ack 107 5.8/4",
+    "16 ack 111 5.97/4",
+    "18 ack 111 dup 5.97/4",
+    "18 ack 111 dup 5.97/4",
+    "18 ack 111 dup 1/2", // ssthresh = max(5.97 / 2, 2)
+    "18 fast 111 1/2",
+    "18 ack 111 dup 1/2",
+    "20 ack 131 4/2", // 5 segments: 1 to ssthresh, 4 / 2 beyond
+    "120 timeout 131", // the last segment lost: no duplicates, a timeout
+    "120 rtx 131 1/2",
+    "122 ack 135 2/2",
+    "124 ack 136 2/2", // the FIN+ACK
   ]);
 });
 
@@ -336,4 +337,27 @@ Deno.test("send buffer: a writer blocked on a full buffer is woken once half of 
   w.takeChanged();
   w.process(seg("ACK", 14), 11);
   assert.ok(w.takeChanged());
+});
+
+Deno.test("a window receiver answers a burst read at once with one cumulative ACK, and duplicates at once", () => {
+  const s = server({ arq: "selective-repeat" });
+  s.want = 100;
+  const sends = () => s.takeOutput().flatMap((o) => o.kind === "send" ? [o.segment.seq] : []);
+  s.process(seg("DATA", 12, "16"), 3);
+  s.process(seg("DATA", 14, "aaaa"), 3);
+  s.process(seg("DATA", 18, "bbbb"), 3);
+  assert.deepEqual(sends(), [], "held while segments wait to be read");
+  assert.equal(s.pollAt(), 3, "a driver that never calls idle is polled at once");
+  s.idle();
+  assert.deepEqual(sends(), [22]);
+  s.process(seg("DATA", 22, "cccc"), 4); // held: ACK 26
+  s.process(seg("DATA", 30, "eeee"), 4); // a hole at 26: the held ACK, then the duplicate
+  assert.deepEqual(sends(), [26, 26]);
+  s.idle();
+  assert.deepEqual(sends(), []);
+  // Stop & Wait (window 1) answers every segment at once, as the assignment says.
+  const sw = server({ window: 1 });
+  sw.want = 100;
+  sw.process(seg("DATA", 12, "16"), 3);
+  assert.deepEqual(sw.takeOutput().flatMap((o) => o.kind === "send" ? [o.segment.seq] : []), [14]);
 });
