@@ -453,6 +453,7 @@ export class Connection {
   /** A window receiver's ACK not sent yet: it waits for {@linkcode Connection.idle}. */
   #heldAck: number | null = null;
   #heldAt = 0;
+  #heldCount = 0;
   /** Selective repeat: segments that arrived ahead of a hole. */
   readonly #held = new Reassembly();
 
@@ -1227,8 +1228,14 @@ export class Connection {
     if (this.#window > 1) {
       // A window receiver holds its ACK until the segments already waiting
       // are read (the driver calls idle): one cumulative ACK answers a burst.
-      if (this.#heldAck === null) this.#heldAt = now;
+      if (this.#heldAck === null) {
+        this.#heldAt = now;
+        this.#heldCount = 0;
+      }
       this.#heldAck = this.seq;
+      // At most a quarter of the window answered by one ACK: the sender's
+      // oldest segment must not wait for a whole window to be read.
+      if (++this.#heldCount >= Math.max(2, this.#window >> 2)) this.idle();
       return undefined;
     }
     this.#reply(control({ ack: true }, this.seq));
@@ -1427,10 +1434,11 @@ export class Connection {
     let acked = 0;
     let resent = false;
     let entry: InFlight | undefined;
+    let oldest = 0;
     while (this.#inFlight.length > 0 && this.#inFlight[0].kind === "data") {
       if (seqBefore(ack, this.#inFlight[0].end)) break;
       entry = this.#inFlight.shift()!;
-      acked++;
+      if (acked++ === 0) oldest = entry.firstSentAt;
       if (entry.transmissions > 1) resent = true;
     }
     // The ACK answers the arrival of the last segment it covers (`entry`),
@@ -1439,7 +1447,9 @@ export class Connection {
       if (!resent) {
         // Karn's rule: only a segment sent once gives a round trip, and
         // only when no resend among those acknowledged triggered the ACK.
-        this.#sample(now - entry.firstSentAt);
+        // The oldest one it acknowledges: a receiver that answers a burst
+        // with one ACK makes the head wait that long, and its timer must too.
+        this.#sample(now - oldest);
         this.#staleAcks = 0;
         this.#resent = null;
       } else if (entry.transmissions === 1) {

@@ -340,10 +340,10 @@ Deno.test("send buffer: a writer blocked on a full buffer is woken once half of 
 });
 
 Deno.test("a window receiver answers a burst read at once with one cumulative ACK, and duplicates at once", () => {
-  const s = server({ arq: "selective-repeat" });
+  const s = server({ arq: "selective-repeat", window: 16 }); // one ACK for up to 16 / 4 segments
   s.want = 100;
   const sends = () => s.takeOutput().flatMap((o) => o.kind === "send" ? [o.segment.seq] : []);
-  s.process(seg("DATA", 12, "16"), 3);
+  s.process(seg("DATA", 12, "32"), 3);
   s.process(seg("DATA", 14, "aaaa"), 3);
   s.process(seg("DATA", 18, "bbbb"), 3);
   assert.deepEqual(sends(), [], "held while segments wait to be read");
@@ -355,6 +355,13 @@ Deno.test("a window receiver answers a burst read at once with one cumulative AC
   assert.deepEqual(sends(), [26, 26]);
   s.idle();
   assert.deepEqual(sends(), []);
+  s.process(seg("DATA", 26, "dddd"), 5); // fills the hole: 26..34 in order (1 held)
+  for (const [seq, text] of [[34, "ffff"], [38, "gggg"]] as const) {
+    s.process(seg("DATA", seq, text), 5);
+  }
+  assert.deepEqual(sends(), []);
+  s.process(seg("DATA", 42, "hhhh"), 5); // the fourth: a quarter of the window, the ACK goes
+  assert.deepEqual(sends(), [46]);
   // Stop & Wait (window 1) answers every segment at once, as the assignment says.
   const sw = server({ window: 1 });
   sw.want = 100;
