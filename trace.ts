@@ -124,6 +124,21 @@ export type TraceSink = (event: TraceEvent) => void;
  * }, 1000);
  * assert.equal(line, "   12.500 ms  →  DATA     seq=42 len=16  [retransmission, rto 3 ms]");
  * ```
+ *
+ * @example A fast retransmission under Reno, with the window state
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { formatTraceLine } from "./trace.ts";
+ * const line = formatTraceLine({
+ *   time: 1020, kind: "send", local: "127.0.0.1:5000", peer: "127.0.0.1:8000",
+ *   flags: "DATA", seq: 63, len: 4, retransmission: true, fastRetransmit: true, rto: 100,
+ *   base: 63, next: 95, cwnd: 7, ssthresh: 4,
+ * }, 1000);
+ * assert.equal(
+ *   line,
+ *   "   20.000 ms  →  DATA     seq=63 len=4  [fast retransmit, rto 100 ms, cwnd 7/4]",
+ * );
+ * ```
  */
 export function formatTraceLine(event: TraceEvent, origin: number): string {
   const time = (event.time - origin).toFixed(3).padStart(9);

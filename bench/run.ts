@@ -34,9 +34,10 @@ const { values: flags } = parseArgs({
 const RUN = new Set(flags.sections.split(",").map(Number));
 const QUICK = flags.quick;
 const ROOT = new URL("..", import.meta.url).pathname;
-// A quick run never overwrites bench/RESULTS.md (nor leaves an unformatted file in the tree).
+// A quick or partial run never overwrites bench/RESULTS.md (nor leaves an unformatted file in the tree).
+const PARTIAL = RUN.size < 7;
 const OUT = flags.out ??
-  (QUICK
+  (QUICK || PARTIAL
     ? await Deno.makeTempFile({ prefix: "socket_tcp_bench_", suffix: ".md" })
     : `${ROOT}bench/RESULTS.md`);
 const KIB = 1024;
@@ -776,35 +777,51 @@ targets.push([
   verdict(scale <= 1.3),
 ]);
 
+/** The large file through the CLI with `extra` flags, or why it did not run, as a section. */
+async function largeSection(
+  title: string,
+  run: boolean,
+  extra: string[] = [],
+  footer = "",
+): Promise<LargeResult> {
+  let large: LargeResult;
+  try {
+    if (!run) throw new Error("skipped (--sections)");
+    large = await largeFile(PLAN.large, extra);
+  } catch (error) {
+    large = {
+      ok: false,
+      how: "CLI",
+      ms: NaN,
+      clientPeak: NaN,
+      serverPeak: NaN,
+      detail: String(error),
+    };
+  }
+  section(
+    title,
+    table(
+      ["how", "time", "goodput", "cliente peak RSS", "servidor peak RSS", "result"],
+      [[
+        large.how,
+        `${fmt(large.ms / 1000, 2)} s`,
+        `${fmt(PLAN.large / (large.ms / 1000) / MIB, 2)} MiB/s`,
+        mb(large.clientPeak),
+        mb(large.serverPeak),
+        large.detail,
+      ]],
+    ) + footer,
+  );
+  return large;
+}
+
 // 6. Large file through the CLI.
 note(`6. ${PLAN.large / MIB} MiB through the CLI`);
-let large: LargeResult;
-try {
-  if (!RUN.has(6)) throw new Error("skipped (--sections)");
-  large = await largeFile(PLAN.large);
-} catch (error) {
-  large = {
-    ok: false,
-    how: "CLI",
-    ms: NaN,
-    clientPeak: NaN,
-    serverPeak: NaN,
-    detail: String(error),
-  };
-}
-section(
+const large = await largeSection(
   `6. ${PLAN.large / MIB} MiB, --mss 1400, through the CLI`,
-  table(
-    ["how", "time", "goodput", "cliente peak RSS", "servidor peak RSS", "result"],
-    [[
-      large.how,
-      `${fmt(large.ms / 1000, 2)} s`,
-      `${fmt(PLAN.large / (large.ms / 1000) / MIB, 2)} MiB/s`,
-      mb(large.clientPeak),
-      mb(large.serverPeak),
-      large.detail,
-    ]],
-  ) + "\n\nPeak RSS: the larger of VmHWM and VmRSS in /proc/PID/status, sampled every 100 ms.",
+  RUN.has(6),
+  [],
+  "\n\nPeak RSS: the larger of VmHWM and VmRSS in /proc/PID/status, sampled every 100 ms.",
 );
 targets.push([
   `${PLAN.large / MIB} MiB with --mss 1400: both processes < 100 MB`,
@@ -999,32 +1016,10 @@ if (RUN.has(7)) {
   ]);
 
   note(`7d. ${PLAN.large / MIB} MiB, mss 1400, window 64 through the CLI`);
-  let big: LargeResult;
-  try {
-    big = await largeFile(PLAN.large, ["--window", "64", "--arq", "sr"]);
-  } catch (error) {
-    big = {
-      ok: false,
-      how: "CLI",
-      ms: NaN,
-      clientPeak: NaN,
-      serverPeak: NaN,
-      detail: String(error),
-    };
-  }
-  section(
+  const big = await largeSection(
     `7d. ${PLAN.large / MIB} MiB, --mss 1400 --window 64 --arq sr, through the CLI`,
-    table(
-      ["how", "time", "goodput", "cliente peak RSS", "servidor peak RSS", "result"],
-      [[
-        big.how,
-        `${fmt(big.ms / 1000, 2)} s`,
-        `${fmt(PLAN.large / (big.ms / 1000) / MIB, 2)} MiB/s`,
-        mb(big.clientPeak),
-        mb(big.serverPeak),
-        big.detail,
-      ]],
-    ),
+    true,
+    ["--window", "64", "--arq", "sr"],
   );
   windowTargets.push([
     `${PLAN.large / MIB} MiB, mss 1400, window 64: both ends < 120 MB resident`,

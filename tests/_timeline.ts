@@ -14,7 +14,7 @@
  * fails the test. No network, no clock.
  */
 import assert from "node:assert/strict";
-import type { Connection, Output } from "../connection.ts";
+import { Connection, type ConnectionOptions, type Output } from "../connection.ts";
 import { type Segment, segmentKind } from "../segment.ts";
 
 const enc = new TextEncoder();
@@ -142,4 +142,18 @@ export function reasons(played: Played): string[] {
   return played.outputs.flatMap(([, o]) =>
     o.kind === "recv" && o.reason !== undefined ? [o.reason] : []
   );
+}
+
+/** A client with x = 10, established at time 5 (its ACK 12 sent then). */
+export function establishedClient(options: ConnectionOptions): Connection {
+  const c = Connection.client(10, 0, options);
+  play(c, ["0 > SYN 10", "5 < SYN+ACK 11", "5 > ACK 12"]);
+  return c;
+}
+
+/** A server for SYN 10, established by the client's ACK 12 at time 1. */
+export function establishedServer(options: ConnectionOptions): Connection {
+  const c = Connection.server(10, 0, options);
+  play(c, ["0 > SYN+ACK 11", "1 < ACK 12"]);
+  return c;
 }

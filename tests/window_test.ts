@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { Connection, type ConnectionOptions } from "../connection.ts";
 import { FixedRto } from "../rto.ts";
 import { runLink } from "./_link.ts";
-import { play, reasons, seg } from "./_timeline.ts";
+import { establishedClient, establishedServer, play, reasons, seg } from "./_timeline.ts";
 
 function options(extra: ConnectionOptions = {}): ConnectionOptions {
   return { rto: new FixedRto(100), peer: "127.0.0.1:8000", mss: 4, window: 4, ...extra };
@@ -17,16 +17,12 @@ function options(extra: ConnectionOptions = {}): ConnectionOptions {
 
 /** A client with x = 10, established at time 5. */
 function client(extra: ConnectionOptions = {}): Connection {
-  const c = Connection.client(10, 0, options(extra));
-  play(c, ["0 > SYN 10", "5 < SYN+ACK 11", "5 > ACK 12"]);
-  return c;
+  return establishedClient(options(extra));
 }
 
 /** A server for SYN 10, established at time 1. */
 function server(extra: ConnectionOptions = {}): Connection {
-  const c = Connection.server(10, 0, options(extra));
-  play(c, ["0 > SYN+ACK 11", "1 < ACK 12"]);
-  return c;
+  return establishedServer(options(extra));
 }
 
 /** The message of these tests, its length announcement "16" pipelined first: 12..13, then 14, 18, 22, 26. */
