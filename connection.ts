@@ -510,9 +510,15 @@ export class Connection {
     this.#windowed = window > 1 || congestion !== "none";
   }
 
+  /**
+   * Whether outputs carry the window state (window mode only). A driver
+   * whose trace is off turns it off: one object less per segment.
+   */
+  traceWindow = true;
+
   /** The window state for traces (window mode only). */
   #state(): WindowState | undefined {
-    if (!this.#windowed) return undefined;
+    if (!this.#windowed || !this.traceWindow) return undefined;
     const cc = this.congestion;
     return cc.enabled
       ? { base: this.seq, next: this.#sendNext, cwnd: cc.cwnd, ssthresh: cc.ssthresh }
