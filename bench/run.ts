@@ -1036,7 +1036,9 @@ section("Targets of issues 6 and 11", table(["target", "measured", "verdict"], t
 const markdown =
   `# Benchmark results${QUICK ? " (--quick smoke run: small sizes, few repetitions)" : ""}
 
-Machine: ${description}. Command: \`deno task bench${QUICK ? " --quick" : ""}\`, ` +
+Machine: ${description}. Command: \`deno task bench${QUICK ? " --quick" : ""}${
+    PARTIAL ? ` --sections ${flags.sections}` : ""
+  }\`, ` +
   `${fmt((performance.now() - began) / 1000, 0)} s.
 
 ${sections.join("\n\n")}
