@@ -20,10 +20,14 @@
  * - Close: host A `FIN seq=s` → host B `FIN+ACK seq=s+1` → host A `ACK seq=s+2`,
  *   sent 3 times a timeout apart.
  *
- * The sender keeps a queue of segments in flight, at most `window` of them
- * (1: Stop & Wait), acknowledged cumulatively and timed by one
- * retransmission timer for the oldest (RFC 6298 5.1): a sliding window is
- * this queue with a larger bound.
+ * The sender keeps a queue of segments in flight, at most min(`window`,
+ * cwnd) of them (1: Stop & Wait), acknowledged cumulatively and timed by one
+ * retransmission timer for the oldest (RFC 6298 5.1). On its timeout,
+ * Go-Back-N sends the whole queue again and selective repeat only the
+ * oldest; the third duplicate ACK resends the oldest at once (selective
+ * repeat, or with congestion control: `congestion.ts`). A selective-repeat
+ * receiver holds segments past a hole (`reassembly.ts`) and its ACK jumps
+ * when the hole fills.
  *
  * @example A client's whole life in virtual time
  * ```ts
