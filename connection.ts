@@ -651,7 +651,9 @@ export class Connection {
     this.#rtxAt = now + rto;
     if (windowed) {
       this.#dupAcks = 0;
-      this.#recover = this.#sendNext;
+      // A timeout proves no hole (the process may just have stalled): the
+      // ACKs that follow resend nothing by themselves.
+      this.#recover = null;
       // Alive, and it did not take our segment even when resent: no room
       // there (a loss would have been repaired); one segment at a time until it takes it.
       this.#probing = alive && head.transmissions > 2;
@@ -1493,13 +1495,12 @@ export class Connection {
     this.#rtxAt = head ? now + head.rto : Infinity;
     if (this.#recover !== null) {
       if (
-        seqBefore(ack, this.#recover) && head && this.#arq === "selective-repeat" && acked > 1
+        seqBefore(ack, this.#recover) && head && this.#arq === "selective-repeat" && resent
       ) {
-        // A partial ACK (NewReno, RFC 6582) that jumped over segments the
-        // receiver held: the hole moved to the next segment, which it would
-        // have acknowledged too if it held it. It goes again now, not a
-        // timeout later. (An ACK of one segment proves nothing: after a
-        // spurious timeout the ACKs of the originals come one by one.)
+        // A partial ACK (NewReno, RFC 6582) after a fast retransmit, for
+        // the segment resent: the receiver held what came after the hole
+        // and acknowledged all of it, so the next segment is missing too.
+        // It goes again now, not a timeout later.
         this.#resend(head, now, head.rto);
         this.#rtxAt = now + head.rto;
       } else if (!seqBefore(ack, this.#recover)) this.#recover = null;

@@ -170,6 +170,8 @@ export class Endpoint {
   #released = false;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #timerAt = Infinity;
+  /** The timer fired once and was put off by one turn of the event loop (window mode). */
+  #deferred = false;
   #handshakeReported = false;
 
   /**
@@ -312,14 +314,25 @@ export class Endpoint {
     this.#timerAt = Infinity;
     if (!Number.isFinite(at)) return;
     this.#timerAt = at;
+    this.#deferred = false;
     const delay = Math.max(1, Math.round(at - now() - TIMER_LAG_MS));
     this.#timer = setTimeout(() => this.#onTimer(), delay);
   }
 
   #onTimer(): void {
     this.#timer = undefined;
-    this.#timerAt = Infinity;
     if (this.#released) return;
+    if (this.connection.holdsAcks && !this.#deferred) {
+      // A window: the datagrams that came while the process was not
+      // scheduled are read first (Deno runs a due timer before the receives
+      // that completed meanwhile), so that a stall is not taken for a loss
+      // that resends and, under congestion control, cuts the window to one.
+      this.#deferred = true;
+      this.#timer = setTimeout(() => this.#onTimer(), 0);
+      return;
+    }
+    this.#deferred = false;
+    this.#timerAt = Infinity;
     const t = now();
     // Deno fires timers late and at ~2 ms granularity: a deadline within
     // TIMER_SLACK_MS is due now rather than a whole tick later.
