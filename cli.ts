@@ -13,6 +13,8 @@
 
 import { createHash } from "node:crypto";
 import { parseArgs, type ParseArgsOptionsConfig, styleText } from "node:util";
+import type { Arq } from "./connection.ts";
+import { CONGESTION_CONTROLS, type CongestionControl } from "./congestion.ts";
 import { formatTraceLine, type TraceEvent, type TraceKind, type TraceSink } from "./trace.ts";
 
 export type { TraceEvent, TraceKind, TraceSink };
@@ -326,6 +328,9 @@ export function parseProbability(
 export const TRANSFER_OPTIONS = {
   timeout: { type: "string" },
   mss: { type: "string" },
+  window: { type: "string" },
+  arq: { type: "string" },
+  cc: { type: "string" },
   trace: { type: "boolean", default: false },
   "trace-file": { type: "string" },
   udp: { type: "boolean", default: false },
@@ -342,6 +347,82 @@ export function parseMss(text: string | undefined, udp: boolean): number {
   const mss = parseInteger(text, "mss", 1, 60_000) ?? 16;
   if (udp && mss < 16) throw new UsageError(`--mss is ${mss}, expected >= 16 with --udp`);
   return mss;
+}
+
+/** The sliding window's options of the command line: `--window`, `--arq`, `--cc`. */
+export interface WindowOptions {
+  /** Segments in flight (1: Stop & Wait). */
+  window: number;
+  /** Loss recovery. */
+  arq: Arq;
+  /** Congestion control. */
+  congestion: CongestionControl;
+}
+
+/** `--arq` names: short and long. */
+const ARQ_NAMES: Record<string, Arq> = {
+  gbn: "go-back-n",
+  "go-back-n": "go-back-n",
+  sr: "selective-repeat",
+  "selective-repeat": "selective-repeat",
+};
+
+/**
+ * Parses `--window N` (1..4096, default 1), `--arq gbn|sr` (default gbn) and
+ * `--cc none|tahoe|reno` (default none); `--udp` takes none of them.
+ *
+ * @throws {UsageError} naming the option and what it accepts.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { parseWindowOptions } from "./cli.ts";
+ * assert.deepEqual(parseWindowOptions({ window: "32", arq: "sr", cc: "reno" }), {
+ *   window: 32, arq: "selective-repeat", congestion: "reno",
+ * });
+ * assert.throws(() => parseWindowOptions({ arq: "gnb" }), /--arq is "gnb", expected gbn or sr/);
+ * ```
+ */
+export function parseWindowOptions(
+  values: { window?: string; arq?: string; cc?: string; udp?: boolean },
+): WindowOptions {
+  if (values.udp) {
+    for (const name of ["window", "arq", "cc"] as const) {
+      if (values[name] !== undefined) throw new UsageError(`--${name} has no meaning with --udp`);
+    }
+  }
+  const window = parseInteger(values.window, "window", 1, 4096) ?? 1;
+  const arq = values.arq === undefined ? "go-back-n" : ARQ_NAMES[values.arq];
+  if (arq === undefined) throw new UsageError(`--arq is "${values.arq}", expected gbn or sr`);
+  const congestion = (values.cc ?? "none") as CongestionControl;
+  if (!CONGESTION_CONTROLS.includes(congestion)) {
+    throw new UsageError(`--cc is "${values.cc}", expected none, tahoe or reno`);
+  }
+  return { window, arq, congestion };
+}
+
+/**
+ * The mode of a transfer in words, for summaries.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { describeMode } from "./cli.ts";
+ * assert.equal(describeMode({ window: 1, arq: "go-back-n", congestion: "none" }), "Stop & Wait");
+ * assert.equal(
+ *   describeMode({ window: 32, arq: "selective-repeat", congestion: "reno" }),
+ *   "window 32, selective repeat, Reno",
+ * );
+ * ```
+ */
+export function describeMode(mode: WindowOptions): string {
+  const parts = mode.window === 1
+    ? ["Stop & Wait"]
+    : [`window ${mode.window}`, mode.arq === "go-back-n" ? "Go-Back-N" : "selective repeat"];
+  if (mode.congestion !== "none") {
+    parts.push(mode.congestion === "reno" ? "Reno" : "Tahoe");
+  }
+  return parts.join(", ");
 }
 
 /**
@@ -741,6 +822,10 @@ export interface Summary {
   closeElapsed?: number;
   /** SHA-256 in hex. */
   sha256: string;
+  /** The mode (see {@linkcode describeMode}), when the summary names it. */
+  mode?: string;
+  /** With congestion control: the final and the peak congestion window, in segments. */
+  cwnd?: { final: number; peak: number };
 }
 
 /**
@@ -783,6 +868,19 @@ export function formatSummary(title: string, summary: Summary): string {
     }`,
     ...copies,
     `  goodput: ${formatRate(summary.bytes, summary.elapsed)}`,
+    ...(summary.mode === undefined
+      ? []
+      : [`  mode: ${summary.mode}${
+        summary.cwnd
+          ? `; cwnd: ${round2(summary.cwnd.final)} final, ${
+            round2(summary.cwnd.peak)
+          } peak segments`
+          : ""
+      }`]),
     `  SHA-256: ${summary.sha256}`,
   ].join("\n");
+}
+
+function round2(value: number): number {
+  return Math.round(value * 100) / 100;
 }

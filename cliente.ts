@@ -16,6 +16,7 @@
 import { fstatSync } from "node:fs";
 import {
   CliError,
+  describeMode,
   formatBytes,
   formatCount,
   formatSummary,
@@ -25,6 +26,7 @@ import {
   parseInteger,
   parseMss,
   parsePort,
+  parseWindowOptions,
   Progress,
   requirePermission,
   requireTraceFilePermission,
@@ -32,6 +34,7 @@ import {
   TraceOutput,
   TRANSFER_OPTIONS,
   UsageError,
+  type WindowOptions,
 } from "./cli.ts";
 import { type Addr, formatAddr, resolveHost } from "./link.ts";
 import { concatBytes } from "./segment.ts";
@@ -47,6 +50,10 @@ message over SocketTCP: Stop & Wait over UDP, 16 data bytes per segment.
 Options:
   --timeout MS       fixed retransmission timeout (default: adaptive, RFC 6298)
   --mss N            data bytes per segment (default 16)
+  --window N         segments in flight at once (default 1: Stop & Wait)
+  --arq gbn|sr       a window's loss recovery: Go-Back-N (default) or
+                     selective repeat
+  --cc none|tahoe|reno  congestion control (default none: a fixed window)
   --retries N        retransmissions of one segment before giving up (default 20)
   --trace            one line per segment sent or received, on stderr
                      (SocketTCP only, like --trace-file)
@@ -74,6 +81,8 @@ export interface ClientOptions {
   timeout?: number;
   /** Data bytes per segment. */
   mss: number;
+  /** The sliding window: segments in flight, loss recovery, congestion control. */
+  mode: WindowOptions;
   /** Retransmissions before giving up. */
   retries: number;
   /** Print trace lines on stderr. */
@@ -110,6 +119,7 @@ export function parseClientArgs(args: string[]): ClientOptions | "help" {
     port: parsePort(positionals[1], "PORT", 1),
     timeout: parseInteger(values.timeout, "timeout", 1, 600_000),
     mss,
+    mode: parseWindowOptions(values),
     retries: parseInteger(values.retries, "retries", 0, 1000) ?? 20,
     trace: values.trace,
     traceFile: values["trace-file"],
@@ -193,6 +203,9 @@ async function sendTcp(options: ClientOptions): Promise<number> {
   let finAckSeen = false;
   const socket = new SocketTCP({
     mss: options.mss,
+    window: options.mode.window,
+    arq: options.mode.arq,
+    congestion: options.mode.congestion,
     timeout: options.timeout,
     maxRetries: options.retries,
     onTrace: trace.sink,
@@ -266,6 +279,10 @@ async function sendTcp(options: ClientOptions): Promise<number> {
           elapsed: delivering,
           closeElapsed: closing,
           sha256: hash.hex(),
+          mode: describeMode(options.mode),
+          cwnd: options.mode.congestion === "none"
+            ? undefined
+            : { final: stats.cwnd, peak: stats.peakCwnd },
         }),
       );
     }

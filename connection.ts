@@ -20,10 +20,14 @@
  * - Close: host A `FIN seq=s` → host B `FIN+ACK seq=s+1` → host A `ACK seq=s+2`,
  *   sent 3 times a timeout apart.
  *
- * The sender keeps a queue of segments in flight, at most `window` of them
- * (1: Stop & Wait), acknowledged cumulatively and timed by one
- * retransmission timer for the oldest (RFC 6298 5.1): a sliding window is
- * this queue with a larger bound.
+ * The sender keeps a queue of segments in flight, at most min(`window`,
+ * cwnd) of them (1: Stop & Wait), acknowledged cumulatively and timed by one
+ * retransmission timer for the oldest (RFC 6298 5.1). On its timeout,
+ * Go-Back-N sends the whole queue again and selective repeat only the
+ * oldest; the third duplicate ACK resends the oldest at once (selective
+ * repeat, or with congestion control: `congestion.ts`). A selective-repeat
+ * receiver holds segments past a hole (`reassembly.ts`) and its ACK jumps
+ * when the hole fills.
  *
  * @example A client's whole life in virtual time
  * ```ts
@@ -57,6 +61,8 @@
  * @module
  */
 import { PeerTimeoutError, ProtocolError } from "./errors.ts";
+import { Congestion, type CongestionControl } from "./congestion.ts";
+import { Reassembly } from "./reassembly.ts";
 import { AdaptiveRto, type RtoPolicy } from "./rto.ts";
 import {
   createSegment,
@@ -115,6 +121,10 @@ export type Output =
     lastAckCopy?: boolean;
     /** The retransmission timeout in force for it, in ms, when it is timed. */
     rto?: number;
+    /** Sent at once on the third duplicate ACK, before its timeout. */
+    fastRetransmit?: boolean;
+    /** The window after it went (window mode only). */
+    window?: WindowState;
   }
   | {
     kind: "recv";
@@ -123,6 +133,10 @@ export type Output =
     duplicate: boolean;
     /** Why it was not accepted; absent when it was. */
     reason?: string;
+    /** A data segment ahead of a hole, held until the hole fills (selective repeat). */
+    held?: boolean;
+    /** The window after it was processed (window mode only). */
+    window?: WindowState;
   }
   | { kind: "timeout"; segment: Segment; rto: number; reason?: string };
 
@@ -157,6 +171,44 @@ export interface ConnectionOptions {
   peer?: string;
   /** Bytes of the outgoing message queued ahead of what is in flight before `write` takes no more. Default 256 KiB. */
   sendBuffer?: number;
+  /**
+   * Segments in flight at once (the sliding window), and segments a
+   * selective-repeat receiver holds beyond a hole. Default 1: Stop & Wait,
+   * byte for byte the assignment's protocol.
+   */
+  window?: number;
+  /**
+   * What a window does with losses. `go-back-n`: on a timeout everything
+   * outstanding goes again; a receiver takes only in-order segments.
+   * `selective-repeat`: only the oldest unacknowledged segment goes again
+   * (and at once after three duplicate ACKs: fast retransmit); a receiver
+   * holds out-of-order segments within its window and acknowledges
+   * cumulatively. Default `go-back-n` (with a window of 1 both are Stop & Wait).
+   */
+  arq?: Arq;
+  /** Congestion control of the sender (RFC 5681). Default `none`: the window is fixed. */
+  congestion?: CongestionControl;
+}
+
+/** The sliding window's loss recovery: see {@linkcode ConnectionOptions.arq}. */
+export type Arq = "go-back-n" | "selective-repeat";
+
+/** The ARQ schemes, for option parsing. */
+export const ARQS: readonly Arq[] = ["go-back-n", "selective-repeat"];
+
+/**
+ * The sender's window when a segment went or an ACK came (window mode only):
+ * what trace events carry for plots.
+ */
+export interface WindowState {
+  /** The oldest unacknowledged sequence number (everything before it is acknowledged). */
+  base: number;
+  /** The sequence number of the next new data segment. */
+  next: number;
+  /** The congestion window, in segments (with congestion control only). */
+  cwnd?: number;
+  /** The slow start threshold, in segments (with congestion control only). */
+  ssthresh?: number;
 }
 
 /**
@@ -207,9 +259,13 @@ export interface ConnectionStats {
   duplicates: number;
   /** Segments from the peer that were not accepted (out of place, or no room to hold them). */
   ignored: number;
+  /** Segments resent on the third duplicate ACK, before their timeout (included in `retransmissions`). */
+  fastRetransmits: number;
 }
 
 const EMPTY = new Uint8Array(0);
+/** Why {@linkcode Connection}'s receiver refused an in-order segment: the application has not read. */
+const NO_ROOM = "no room";
 const decoder = new TextDecoder();
 const encoder = new TextEncoder();
 
@@ -318,6 +374,7 @@ export class Connection {
     timeouts: 0,
     duplicates: 0,
     ignored: 0,
+    fastRetransmits: 0,
   };
   /** The retransmission timeout policy in use. */
   readonly rto: RtoPolicy;
@@ -334,7 +391,12 @@ export class Connection {
   readonly #maxRetries: number;
   readonly #closeRetries: number;
   readonly #idleTimeout: number;
-  readonly #window = 1;
+  readonly #window: number;
+  readonly #arq: Arq;
+  /** The congestion window (fixed at `window` without congestion control). */
+  readonly congestion: Congestion;
+  /** Window mode: trace outputs carry the window state, duplicate ACKs count. */
+  readonly #windowed: boolean;
   readonly #sendBuffer: number;
 
   #output: Output[] = [];
@@ -354,8 +416,24 @@ export class Connection {
   #unwritten = 0;
   /** The outgoing message: its length, and the sequence number of its first byte. */
   #outgoing: { length: number; start: number } | null = null;
+  /** `write` took less than it was given: the writer waits for room in the send buffer. */
+  #roomWanted = false;
   /** Segments sent and not yet acknowledged, oldest first. */
   #inFlight: InFlight[] = [];
+  /**
+   * How many of `#inFlight`, from the oldest, are in flight now: fewer after
+   * a Go-Back-N timeout, until the window lets the rest go again.
+   */
+  #flight = 0;
+  /** Duplicate ACKs in a row (window mode). */
+  #dupAcks = 0;
+  /** A loss episode is open until an ACK reaches this sequence number (NewReno's "recover"). */
+  #recover: number | null = null;
+  /** The peer is alive but did not take our oldest segment in a timeout: probe with one segment. */
+  #probing = false;
+  /** Timeouts and fast retransmits so far, and the one whose resend was last found spurious. */
+  #episode = 0;
+  #spuriousEpisode = -1;
   /** The next sequence number to send data at. */
   #sendNext: number;
   /** When the oldest segment in flight times out. */
@@ -378,6 +456,12 @@ export class Connection {
   #chunks: Uint8Array[] = [];
   #buffered = 0;
   #want = 0;
+  /** A window receiver's ACK not sent yet: it waits for {@linkcode Connection.idle}. */
+  #heldAck: number | null = null;
+  #heldAt = 0;
+  #heldCount = 0;
+  /** Selective repeat: segments that arrived ahead of a hole. */
+  readonly #held = new Reassembly();
 
   // Progress.
   /** What the application waits for from the peer ("data", "FIN"), or null. */
@@ -421,6 +505,30 @@ export class Connection {
     this.#idleTimeout = options.idleTimeout ?? 30_000;
     this.peerName = options.peer ?? "the peer";
     this.rto = options.rto ?? new AdaptiveRto();
+    const window = options.window ?? 1;
+    if (!Number.isInteger(window) || window < 1) {
+      throw new RangeError(`Cannot use window ${window}: expected an integer >= 1`);
+    }
+    this.#window = window;
+    this.#arq = options.arq ?? "go-back-n";
+    const congestion = options.congestion ?? "none";
+    this.congestion = new Congestion(congestion, window);
+    this.#windowed = window > 1 || congestion !== "none";
+  }
+
+  /**
+   * Whether outputs carry the window state (window mode only). A driver
+   * whose trace is off turns it off: one object less per segment.
+   */
+  traceWindow = true;
+
+  /** The window state for traces (window mode only). */
+  #state(): WindowState | undefined {
+    if (!this.#windowed || !this.traceWindow) return undefined;
+    const cc = this.congestion;
+    return cc.enabled
+      ? { base: this.seq, next: this.#sendNext, cwnd: cc.cwnd, ssthresh: cc.ssthresh }
+      : { base: this.seq, next: this.#sendNext };
   }
 
   /** A client at time `now`: sends `SYN seq=iss` and waits for `SYN+ACK seq=iss+1`. */
@@ -443,6 +551,24 @@ export class Connection {
       !(this.state === "closed" && this.#finSeq === null);
   }
 
+  /** Whether this end holds ACKs until {@linkcode Connection.idle} (a window receiver). */
+  get holdsAcks(): boolean {
+    return this.#window > 1;
+  }
+
+  /**
+   * The driver read every segment that was waiting: sends the ACK a window
+   * receiver held back meanwhile (one cumulative ACK for a burst of
+   * in-order segments, as delayed ACKs do, but without a timer). A driver
+   * that never calls it still sends the ACK at the next `poll`, due at once.
+   */
+  idle(): void {
+    const ack = this.#heldAck;
+    if (ack === null) return;
+    this.#heldAck = null;
+    this.#reply(control({ ack: true }, ack));
+  }
+
   /** Hands the driver what to send and record, in order, and forgets it. */
   takeOutput(): Output[] {
     const output = this.#output;
@@ -459,6 +585,7 @@ export class Connection {
 
   /** When the connection must be polled next (ms, the clock of `now`), or `Infinity`. */
   pollAt(): number {
+    if (this.#heldAck !== null) return this.#heldAt;
     let at = this.#rtxAt < this.#copyAt ? this.#rtxAt : this.#copyAt;
     const idle = this.#idleAt();
     if (idle < at) at = idle;
@@ -481,6 +608,7 @@ export class Connection {
    * timers due within `early` ms too (they run at `now`, the true time).
    */
   poll(now: number, early = 0): void {
+    this.idle();
     const due = now + early;
     // No progress for idleTimeout ends the wait before anything is resent.
     if (this.#idleAt() <= due) this.#onIdle();
@@ -497,6 +625,7 @@ export class Connection {
     this.stats.timeouts++;
     const closing = head.kind === "fin" || head.kind === "fin-ack";
     const limit = closing ? this.#closeRetries - 1 : this.#maxRetries;
+    const alive = head.noRoom;
     if (head.noRoom) {
       // The peer answered but had no room: this try counts only against
       // idleTimeout (TCP's persist state), checked by #onIdle.
@@ -516,19 +645,50 @@ export class Connection {
     }
     this.#output.push({ kind: "timeout", segment: head.segment, rto: head.rto });
     const rto = closing ? this.rto.rto : this.rto.backoff(head.rto, head.tries);
-    // Go-Back-N with a window of 1: the oldest segment is all there is in flight.
-    head.rto = rto;
-    head.transmissions++;
-    head.previousSentAt = head.lastSentAt;
-    head.lastSentAt = now;
-    this.stats.retransmissions++;
-    this.#emit(head.segment, head.bytes, true, rto);
+    const windowed = head.kind === "data" && this.#windowed;
+    this.#episode++;
+    if (windowed) this.congestion.onTimeout();
+    // The oldest segment goes again; with a window of 1 it is all there is in flight.
+    this.#resend(head, now, rto);
     this.#rtxAt = now + rto;
+    if (windowed) {
+      this.#dupAcks = 0;
+      // A timeout proves no hole (the process may just have stalled): the
+      // ACKs that follow resend nothing by themselves.
+      this.#recover = null;
+      // Alive, and it did not take our segment even when resent: no room
+      // there (a loss would have been repaired); one segment at a time until it takes it.
+      this.#probing = alive && head.transmissions > 2;
+      if (this.#arq === "go-back-n") {
+        // Go back N: everything after it goes again, as the window allows.
+        this.#flight = 1;
+        this.#fill(now);
+      }
+    }
+  }
+
+  /** Sends `entry` again, with timeout `rto`. */
+  #resend(entry: InFlight, now: number, rto: number, fast = false): void {
+    entry.rto = rto;
+    entry.transmissions++;
+    entry.previousSentAt = entry.lastSentAt;
+    entry.lastSentAt = now;
+    this.stats.retransmissions++;
+    this.#emit(entry.segment, entry.bytes, true, rto, fast);
+  }
+
+  /** Nothing is in flight any more (acknowledged, given up, or replaced by the close). */
+  #clearInFlight(): void {
+    this.#inFlight = [];
+    this.#flight = 0;
+    this.#rtxAt = Infinity;
+    this.#dupAcks = 0;
+    this.#recover = null;
+    this.#probing = false;
   }
 
   #giveUp(head: InFlight, now: number): void {
-    this.#inFlight = [];
-    this.#rtxAt = Infinity;
+    this.#clearInFlight();
     const attempts = head.transmissions;
     switch (head.kind) {
       case "fin":
@@ -620,8 +780,7 @@ export class Connection {
   #fail(error: Error): void {
     if (this.error === undefined) this.error = error;
     if (this.#finPending) this.state = "closed";
-    this.#inFlight = [];
-    this.#rtxAt = Infinity;
+    this.#clearInFlight();
     this.#copyAt = Infinity;
     this.#changed = true;
   }
@@ -629,8 +788,7 @@ export class Connection {
   #finish(now: number): void {
     this.state = "closed";
     this.times.closed = now;
-    this.#inFlight = [];
-    this.#rtxAt = Infinity;
+    this.#clearInFlight();
     this.#copyAt = Infinity;
     this.#waitingFor = null;
     this.#changed = true;
@@ -654,14 +812,25 @@ export class Connection {
       noRoom: false,
     };
     this.#inFlight.push(entry);
+    this.#flight++;
     if (this.#inFlight.length === 1) this.#rtxAt = now + rto;
     this.#emit(segment, entry.bytes, false, rto);
   }
 
-  #emit(segment: Segment, bytes: Uint8Array, retransmission: boolean, rto?: number): void {
+  #emit(
+    segment: Segment,
+    bytes: Uint8Array,
+    retransmission: boolean,
+    rto?: number,
+    fast = false,
+  ): void {
+    if (this.#heldAck !== null) this.idle(); // in order: the held ACK first
     this.stats.segmentsSent++;
     if (!segment.syn && !segment.ack && !segment.fin) this.stats.bytesSent += segment.data.length;
-    this.#output.push({ kind: "send", segment, bytes, retransmission, rto });
+    const output: Output = { kind: "send", segment, bytes, retransmission, rto };
+    if (fast) output.fastRetransmit = true;
+    if (this.#windowed) output.window = this.#state();
+    this.#output.push(output);
   }
 
   /** Sends an untimed control segment (an ACK, a repeated answer). */
@@ -717,6 +886,8 @@ export class Connection {
    */
   write(bytes: Uint8Array, now: number): number {
     const n = Math.min(bytes.length, this.writable);
+    // The writer will wait for room: wake it once half the buffer is free.
+    if (n < bytes.length) this.#roomWanted = true;
     if (n === 0) return 0;
     const copy = bytes.slice(0, n);
     this.#unwritten -= n;
@@ -770,13 +941,27 @@ export class Connection {
     this.#readyBytes += payload.length;
   }
 
-  /** Sends queued payloads while the window has room. */
+  /**
+   * Sends while the window has room: first what a Go-Back-N timeout sent
+   * back, then queued payloads. The window is min(window, cwnd), or one
+   * segment while probing a peer that has no room.
+   */
   #fill(now: number): void {
     if (this.state !== "established" || this.error !== undefined || this.peerClosed) return;
-    while (this.#inFlight.length < this.#window && this.#readyHead < this.#ready.length) {
+    const limit = this.#probing ? 1 : Math.min(this.#window, this.congestion.allowed);
+    while (this.#flight < limit) {
+      if (this.#flight < this.#inFlight.length) {
+        this.#resend(this.#inFlight[this.#flight++], now, this.#inFlight[0].rto);
+        continue;
+      }
+      if (this.#readyHead >= this.#ready.length) break;
       const data = this.#ready[this.#readyHead++];
       this.#readyBytes -= data.length;
       if (this.#readyHead === this.#ready.length) this.#clearReady();
+      if (this.#roomWanted && 2 * (this.#readyBytes + this.#carryBytes) <= this.#sendBuffer) {
+        this.#roomWanted = false;
+        this.#changed = true;
+      }
       const seq = this.#sendNext;
       this.#sendNext = seqAdd(seq, data.length);
       this.#transmit(
@@ -791,13 +976,7 @@ export class Connection {
   /** Everything written so far was acknowledged (or nothing was written). */
   get sent(): boolean {
     return !this.#abandoned && this.#unwritten === 0 && this.#carryBytes === 0 &&
-      this.#readyHead === this.#ready.length &&
-      !this.#dataInFlight();
-  }
-
-  #dataInFlight(): boolean {
-    for (const entry of this.#inFlight) if (entry.kind === "data") return true;
-    return false;
+      this.#readyHead === this.#ready.length && this.#inFlight[0]?.kind !== "data";
   }
 
   /**
@@ -826,8 +1005,7 @@ export class Connection {
 
   #sendFin(now: number): void {
     this.#finPending = false;
-    this.#inFlight = [];
-    this.#rtxAt = Infinity;
+    this.#clearInFlight();
     this.#finSeq = this.seq;
     this.state = "fin-wait";
     this.#transmit("fin", control({ fin: true }, this.seq), now);
@@ -933,6 +1111,7 @@ export class Connection {
     const recv: Output = { kind: "recv", segment, duplicate: false };
     this.#output.push(recv);
     const reason = this.#dispatch(segment, now, recv);
+    if (this.#windowed) recv.window = this.#state();
     if (reason !== undefined) {
       recv.reason = reason;
       this.stats.ignored++;
@@ -966,8 +1145,7 @@ export class Connection {
       }
       this.state = "established";
       this.times.established = now;
-      this.#inFlight = [];
-      this.#rtxAt = Infinity;
+      this.#clearInFlight();
       this.#progress(now);
       this.#changed = true;
       if (pureAck) return undefined;
@@ -996,8 +1174,7 @@ export class Connection {
       this.#sendNext = this.seq;
       const head = this.#inFlight[0];
       if (head?.transmissions === 1) this.#sample(now - head.firstSentAt);
-      this.#inFlight = [];
-      this.#rtxAt = Infinity;
+      this.#clearInFlight();
       this.#progress(now);
       this.#changed = true;
       this.#reply(reply);
@@ -1029,8 +1206,11 @@ export class Connection {
     return this.state === "syn-received" ? `a SYN with seq=${segment.seq}` : "a SYN, connected";
   }
 
-  #onData(segment: Segment, now: number, recv: { duplicate: boolean }): string | undefined {
-    const n = segment.data.length;
+  #onData(
+    segment: Segment,
+    now: number,
+    recv: { duplicate: boolean; held?: boolean },
+  ): string | undefined {
     if (segment.seq !== this.seq) {
       if (seqBefore(segment.seq, this.seq)) {
         // Already received: acknowledge again, never deliver twice.
@@ -1040,6 +1220,18 @@ export class Connection {
         return undefined;
       }
       this.#noProgress(segment, `expected seq=${this.seq}`);
+      if (this.#window > 1 && this.state === "established" && !this.error) {
+        // A window receiver answers with the ACK it expects (a duplicate
+        // ACK: the sender learns of the hole); selective repeat also holds
+        // the segment, when it falls within the window.
+        if (this.#arq === "selective-repeat" && this.#fitsHeld(segment)) {
+          if (this.#held.add(segment.seq, segment.data)) recv.held = true;
+          else recv.duplicate = true;
+          this.#reply(control({ ack: true }, this.seq));
+          return undefined;
+        }
+        this.#reply(control({ ack: true }, this.seq));
+      }
       return `seq=${segment.seq} is ahead: expected seq=${this.seq}`;
     }
     if (this.state !== "established" && this.state !== "fin-wait" || this.error) {
@@ -1056,18 +1248,68 @@ export class Connection {
       );
       return "both ends sending at once";
     }
+    if (this.#held.size > 0) this.#held.take(segment.seq); // a held copy of this very segment
+    const refused = this.#accept(segment.seq, segment.data, now);
+    if (refused === NO_ROOM) return this.#noRoom(segment);
+    if (refused !== undefined) return refused;
+    // Selective repeat: what was held beyond the hole follows, and the ACK jumps.
+    if (this.#held.size > 0) this.#drainHeld(now);
+    if (this.#messageLeft !== null) {
+      if (this.#buffered >= Math.min(this.#messageLeft, Math.max(1, this.#want))) {
+        this.#changed = true;
+      }
+    }
+    if (this.#window > 1) {
+      // A window receiver holds its ACK until the segments already waiting
+      // are read (the driver calls idle): one cumulative ACK answers a burst.
+      if (this.#heldAck === null) {
+        this.#heldAt = now;
+        this.#heldCount = 0;
+      }
+      this.#heldAck = this.seq;
+      // At most a quarter of the window answered by one ACK: the sender's
+      // oldest segment must not wait for a whole window to be read.
+      if (++this.#heldCount >= Math.max(2, this.#window >> 2)) this.idle();
+      return undefined;
+    }
+    this.#reply(control({ ack: true }, this.seq));
+    return undefined;
+  }
+
+  /** Whether an out-of-order segment fits in the receive window (window × mss bytes from `seq`). */
+  #fitsHeld(segment: Segment): boolean {
+    const offset = (segment.seq - this.seq + SEQ_MODULUS) % SEQ_MODULUS;
+    return offset + segment.data.length <= this.#window * this.#mss &&
+      this.#held.bytes + segment.data.length <= this.#window * this.#mss;
+  }
+
+  /** Takes the held segments that now follow in order, until one is missing or refused. */
+  #drainHeld(now: number): void {
+    for (let data = this.#held.take(this.seq); data; data = this.#held.take(this.seq)) {
+      const seq = this.seq;
+      const refused = this.#accept(seq, data, now);
+      if (refused === NO_ROOM) this.#held.add(seq, data); // kept until the application reads
+      if (refused !== undefined) return;
+    }
+  }
+
+  /**
+   * Takes the in-order data segment at `seq` (= this.seq): a length
+   * announcement or bytes of the message. Returns why it was refused
+   * ({@linkcode NO_ROOM}, or a failure already recorded), or undefined.
+   */
+  #accept(seq: number, data: Uint8Array, now: number): string | undefined {
+    const n = data.length;
     if (this.#messageLeft === null) {
-      const digits = isDigits(segment.data);
-      const length = digits ? Number(decoder.decode(segment.data)) : NaN;
+      const digits = isDigits(data);
+      const length = digits ? Number(decoder.decode(data)) : NaN;
       if (!(length <= this.#maxMessageLength)) {
-        const shown = segment.data.length <= 15 ? String(length) : quoteBytes(segment.data, 40);
+        const shown = data.length <= 15 ? String(length) : quoteBytes(data, 40);
         this.#fail(
           new ProtocolError(
             digits
               ? `Peer announced message length ${shown}, more than the maximum ${this.#maxMessageLength}`
-              : `Peer announced message length ${
-                quoteBytes(segment.data, 40)
-              }, expected a decimal number`,
+              : `Peer announced message length ${quoteBytes(data, 40)}, expected a decimal number`,
           ),
         );
         return "not a message length";
@@ -1077,18 +1319,21 @@ export class Connection {
       this.#networkLeft = length;
     } else {
       // The next message waits until this one is read.
-      if (this.#networkLeft === 0) return this.#noRoom(segment);
+      if (this.#networkLeft === 0) return NO_ROOM;
       if (n > this.#networkLeft) {
         this.#fail(
           new ProtocolError(
-            `Peer sent ${n} bytes at seq ${segment.seq}, but only ${this.#networkLeft} remained in the message`,
+            `Peer sent ${n} bytes at seq ${seq}, but only ${this.#networkLeft} remained in the message`,
           ),
         );
         return "longer than the rest of the message";
       }
-      // Flow control: hold at most what the application asked for, plus one segment.
-      if (this.#buffered > 0 && this.#buffered >= this.#want) return this.#noRoom(segment);
-      this.#chunks.push(segment.data);
+      // Flow control: hold at most what the application asked for, plus one
+      // segment (plus a window of segments, for a window receiver).
+      if (this.#buffered > 0 && this.#buffered >= this.#want + (this.#window - 1) * this.#mss) {
+        return NO_ROOM;
+      }
+      this.#chunks.push(data);
       this.#buffered += n;
       this.#networkLeft -= n;
     }
@@ -1096,10 +1341,6 @@ export class Connection {
     this.#sendNext = this.seq;
     this.times.lastData = now;
     this.#progress(now);
-    if (this.#buffered >= Math.min(this.#messageLeft!, Math.max(1, this.#want))) {
-      this.#changed = true;
-    }
-    this.#reply(control({ ack: true }, this.seq));
     return undefined;
   }
 
@@ -1117,17 +1358,24 @@ export class Connection {
   #onAck(segment: Segment, now: number, recv: { duplicate: boolean }): string | undefined {
     const head = this.#inFlight[0];
     if (head?.kind === "data") {
+      const ack = segment.seq;
       // Cumulative: it acknowledges every segment in flight up to one's end.
-      if (segment.seq === head.end || this.#inFlight.some((entry) => entry.end === segment.seq)) {
-        return this.#acknowledged(segment.seq, now);
+      // Only the segments it acknowledges are walked: O(1) per segment.
+      let inside = false;
+      if (seqBefore(this.seq, ack) && !seqBefore(this.#inFlight.at(-1)!.end, ack)) {
+        let i = 0;
+        while (seqBefore(this.#inFlight[i].end, ack)) i++;
+        if (this.#inFlight[i].end === ack) return this.#acknowledged(ack, now);
+        inside = true;
       }
-      if (segment.seq === this.seq) {
+      if (ack === this.seq) {
         if (this.#staleAcks > 0) {
           // Answers an extra copy of the segment acknowledged before: a duplicate.
           this.#onStaleAck();
           recv.duplicate = true;
           return undefined;
         }
+        if (this.#window > 1) return this.#onDuplicateAck(segment, head, now, recv);
         if (
           Number.isFinite(this.#minRtt) && now - head.lastSentAt < SPURIOUS_FRACTION * this.#minRtt
         ) {
@@ -1142,9 +1390,7 @@ export class Connection {
         this.#persisting = true;
         return "alive, no room: it acknowledges what came before our segment";
       }
-      const hint = seqBefore(this.seq, segment.seq) && seqBefore(segment.seq, head.end)
-        ? " (is it counting characters instead of bytes?)"
-        : "";
+      const hint = inside ? " (is it counting characters instead of bytes?)" : "";
       this.#noProgress(segment, `expected ACK seq=${head.end}${hint}`);
       if (seqBefore(segment.seq, this.seq)) {
         recv.duplicate = true;
@@ -1168,6 +1414,36 @@ export class Connection {
   }
 
   /**
+   * Window mode: an ACK of what came before our oldest segment. The peer is
+   * alive, and either a segment was lost (the peer got later ones) or it has
+   * no room: it is a duplicate, and the third in a row resends the oldest
+   * segment at once (fast retransmit) under selective repeat or congestion
+   * control.
+   */
+  #onDuplicateAck(
+    segment: Segment,
+    head: InFlight,
+    now: number,
+    recv: { duplicate: boolean },
+  ): undefined {
+    recv.duplicate = true;
+    this.#noProgress(segment, `expected ACK seq=${head.end}`);
+    head.noRoom = true;
+    this.#persisting = true;
+    const count = ++this.#dupAcks;
+    const fast = this.congestion.onDuplicateAck(count);
+    if (fast && (this.#arq === "selective-repeat" || this.congestion.enabled)) {
+      this.#recover = this.#sendNext;
+      this.#episode++;
+      this.stats.fastRetransmits++;
+      this.#resend(head, now, head.rto, true);
+      this.#rtxAt = now + head.rto;
+    }
+    this.#fill(now); // Reno's inflated window may let a new segment go
+    return undefined;
+  }
+
+  /**
    * A second ACK for the segment acknowledged last, which was resent: the
    * peer received both copies, so the resend was not needed (the idea of
    * DSACK, RFC 3708). It catches the spurious resends of a process that was
@@ -1186,7 +1462,12 @@ export class Connection {
     if (!this.#resent) return;
     this.#resent.spurious = true;
     this.stats.spuriousRetransmissions++;
-    if (learn) this.rto.spurious(this.#resent.rtt);
+    if (!learn) return;
+    // Once per loss episode: a Go-Back-N timeout resends a whole window,
+    // whose ACKs would otherwise raise the timeout once per segment.
+    if (this.#spuriousEpisode === this.#episode) return;
+    this.#spuriousEpisode = this.#episode;
+    this.rto.spurious(this.#resent.rtt);
   }
 
   /** Feeds a round trip to the RTO policy, and keeps the smallest one. */
@@ -1197,22 +1478,40 @@ export class Connection {
 
   /** The ACK `ack` acknowledges the segments in flight up to it. */
   #acknowledged(ack: number, now: number): undefined {
+    let acked = 0;
+    let resent = false;
+    let entry: InFlight | undefined;
+    let oldest = 0;
     while (this.#inFlight.length > 0 && this.#inFlight[0].kind === "data") {
-      const entry = this.#inFlight[0];
-      if (seqBefore(ack, entry.end)) break;
-      this.#inFlight.shift();
-      if (entry.transmissions === 1) {
-        // Karn's rule: only a segment sent once gives a round trip.
-        this.#sample(now - entry.firstSentAt);
+      if (seqBefore(ack, this.#inFlight[0].end)) break;
+      entry = this.#inFlight.shift()!;
+      if (acked++ === 0) oldest = entry.firstSentAt;
+      if (entry.transmissions > 1) resent = true;
+    }
+    // The ACK answers the arrival of the last segment it covers (`entry`),
+    // or of a resent one before it that filled a hole.
+    if (entry) {
+      if (!resent) {
+        // Karn's rule: only a segment sent once gives a round trip, and
+        // only when no resend among those acknowledged triggered the ACK.
+        // The oldest one it acknowledges: a receiver that answers a burst
+        // with one ACK makes the head wait that long, and its timer must too.
+        this.#sample(now - oldest);
+        this.#staleAcks = 0;
+        this.#resent = null;
+      } else if (entry.transmissions === 1) {
+        // A resend filled a hole and the ACK jumped over held segments: no round trip.
         this.#staleAcks = 0;
         this.#resent = null;
       } else {
-        this.#staleAcks = entry.transmissions - 1;
+        // With a window, an ACK of our base is a duplicate ACK (a hole at the
+        // peer), not the answer to an extra copy: only Stop & Wait counts them.
+        this.#staleAcks = this.#window > 1 ? 0 : entry.transmissions - 1;
         // It answers a transmission before the last, if it is spurious: the
         // latest of those gives the smallest round trip it can be (with one
         // resend, the first transmission's exactly).
         this.#resent = { rtt: now - entry.previousSentAt, spurious: false };
-        if (now - entry.lastSentAt < SPURIOUS_FRACTION * this.#minRtt) {
+        if (this.#window === 1 && now - entry.lastSentAt < SPURIOUS_FRACTION * this.#minRtt) {
           // Too soon to answer the resend: it answers the first transmission
           // (Eifel's idea, RFC 3522, with timing in place of timestamps).
           this.#spurious();
@@ -1222,8 +1521,25 @@ export class Connection {
     this.seq = ack;
     this.times.lastData = now;
     this.#progress(now);
+    this.#flight = Math.max(0, this.#flight - acked);
+    this.#dupAcks = 0;
+    this.#probing = false;
+    this.congestion.onAck(acked);
     const head = this.#inFlight[0];
-    this.#rtxAt = head ? head.lastSentAt + head.rto : Infinity;
+    // RFC 6298 5.3: the timer restarts for the oldest segment still in flight.
+    this.#rtxAt = head ? now + head.rto : Infinity;
+    if (this.#recover !== null) {
+      if (
+        seqBefore(ack, this.#recover) && head && this.#arq === "selective-repeat" && resent
+      ) {
+        // A partial ACK (NewReno, RFC 6582) after a fast retransmit, for
+        // the segment resent: the receiver held what came after the hole
+        // and acknowledged all of it, so the next segment is missing too.
+        // It goes again now, not a timeout later.
+        this.#resend(head, now, head.rto);
+        this.#rtxAt = now + head.rto;
+      } else if (!seqBefore(ack, this.#recover)) this.#recover = null;
+    }
     this.#fill(now);
     if (this.sent) this.#changed = true;
     if (this.#finPending && this.#inFlight.length === 0) this.#sendFin(now);
@@ -1252,8 +1568,9 @@ export class Connection {
       // Host B: whatever we were sending will never be acknowledged now.
       this.state = "last-ack";
       if (!this.sent) this.#abandoned = true;
-      this.#inFlight = [];
+      this.#clearInFlight();
       this.#clearReady();
+      this.#held.clear();
       this.#transmit("fin-ack", finAck, now);
     } else {
       this.#reply(finAck); // both ends closing: our FIN is still in flight
@@ -1268,8 +1585,7 @@ export class Connection {
     const lastAck = control({ ack: true }, seqAdd(this.#finSeq, 2));
     if (this.state === "fin-wait") {
       this.state = "time-wait";
-      this.#inFlight = [];
-      this.#rtxAt = Infinity;
+      this.#clearInFlight();
       this.#changed = true;
       this.#reply(lastAck);
       // The assignment's copies: twice more, a timeout apart.
@@ -1290,14 +1606,16 @@ export class Connection {
     const segment = control({ ack: true }, seqAdd(this.#finSeq ?? this.seq, 2));
     this.stats.lastAckCopies++;
     this.stats.segmentsSent++;
-    this.#output.push({
+    const output: Output = {
       kind: "send",
       segment,
       bytes: createSegment(segment),
       retransmission: false,
       lastAckCopy: true,
       rto: this.rto.rto,
-    });
+    };
+    if (this.#windowed) output.window = this.#state();
+    this.#output.push(output);
     this.#copiesLeft--;
     if (this.#copiesLeft > 0) this.#copyAt = now + this.rto.rto;
     else this.#finish(now);

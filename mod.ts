@@ -61,10 +61,13 @@ export {
   type SocketTCPOptions,
 } from "./socket_tcp.ts";
 export {
+  type Arq,
   Connection,
   type ConnectionOptions,
   type ConnectionStats,
   type Output,
   type State,
+  type WindowState,
 } from "./connection.ts";
+export { Congestion, type CongestionControl } from "./congestion.ts";
 export { AdaptiveRto, type AdaptiveRtoOptions, FixedRto, type RtoPolicy } from "./rto.ts";

@@ -19,6 +19,7 @@
 
 import {
   CliError,
+  describeMode,
   formatCount,
   formatDuration,
   formatSummary,
@@ -28,12 +29,14 @@ import {
   parseInteger,
   parseMss,
   parsePort,
+  parseWindowOptions,
   requirePermission,
   requireTraceFilePermission,
   Sha256,
   TraceOutput,
   TRANSFER_OPTIONS,
   UsageError,
+  type WindowOptions,
   writeAll,
 } from "./cli.ts";
 import { type Addr, formatAddr, resolveHost } from "./link.ts";
@@ -66,6 +69,11 @@ Options:
                      server always does)
   --timeout MS       fixed retransmission timeout (default: adaptive, RFC 6298)
   --mss N            data bytes per segment (default 16)
+  --window N         segments a selective-repeat receiver holds past a hole,
+                     and in flight when it sends (default 1: Stop & Wait)
+  --arq gbn|sr       a window's loss recovery: Go-Back-N (default) or
+                     selective repeat
+  --cc none|tahoe|reno  congestion control (default none: a fixed window)
   --idle-timeout MS  give up on a client that sends nothing for MS
                      (default 30000; with --udp, the gap that ends a transfer,
                      default 1000)
@@ -99,6 +107,8 @@ export interface ServerOptions {
   timeout?: number;
   /** Data bytes per segment (datagram size with --udp). */
   mss: number;
+  /** The sliding window: segments in flight and held, loss recovery, congestion control. */
+  mode: WindowOptions;
   /** How long a silent client is waited for, in ms. */
   idleTimeout: number;
   /** Print trace lines on stderr. */
@@ -139,6 +149,7 @@ export function parseServerArgs(args: string[]): ServerOptions | "help" {
     once: values.once || values.out === undefined,
     timeout: parseInteger(values.timeout, "timeout", 1, 600_000),
     mss,
+    mode: parseWindowOptions(values),
     idleTimeout: parseInteger(values["idle-timeout"], "idle-timeout", 1, 86_400_000) ??
       (values.udp ? 1000 : 30_000),
     trace: values.trace,
@@ -323,6 +334,7 @@ async function serveConnection(
           duplicates: stats.duplicates,
           elapsed: performance.now() - started,
           sha256: hash.hex(),
+          mode: describeMode(options.mode),
         }) + `\n  written to: ${where}`,
       );
     }
@@ -393,6 +405,9 @@ async function serveTcp(options: ServerOptions, stop: AbortController): Promise<
   const mismatch = new AbortController();
   const listener = new SocketTCP({
     mss: options.mss,
+    window: options.mode.window,
+    arq: options.mode.arq,
+    congestion: options.mode.congestion,
     timeout: options.timeout,
     idleTimeout: options.idleTimeout,
     onTrace: trace.sink,

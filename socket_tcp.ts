@@ -10,7 +10,14 @@
  *
  * @module
  */
-import { Connection, type ConnectionOptions, type ConnectionStats } from "./connection.ts";
+import {
+  type Arq,
+  ARQS,
+  Connection,
+  type ConnectionOptions,
+  type ConnectionStats,
+} from "./connection.ts";
+import { CONGESTION_CONTROLS, type CongestionControl } from "./congestion.ts";
 import { Endpoint, now, Tracer } from "./endpoint.ts";
 import { ConnectionClosedError, PeerTimeoutError, ProtocolError } from "./errors.ts";
 import {
@@ -88,6 +95,16 @@ export interface SocketTCPOptions {
   onTrace?: TraceSink;
   /** Source of randomness for the initial sequence number, in [0, 1). Default `Math.random`. */
   random?: () => number;
+  /**
+   * Segments in flight at once, and segments a selective-repeat receiver
+   * holds past a hole. Default 1: Stop & Wait, the assignment's protocol byte
+   * for byte. Any window talks to any peer: ACKs stay cumulative.
+   */
+  window?: number;
+  /** Loss recovery of a window: `go-back-n` (default) or `selective-repeat`. See {@linkcode ConnectionOptions.arq}. */
+  arq?: Arq;
+  /** Congestion control of the sender: `none` (default, the window is fixed), `tahoe` or `reno` (RFC 5681). */
+  congestion?: CongestionControl;
 }
 
 /**
@@ -126,6 +143,12 @@ export interface SocketStats extends ConnectionStats {
   rto: number;
   /** The smoothed round-trip time, in ms, once measured. */
   srtt: number | undefined;
+  /** The congestion window now, in segments (the window itself without congestion control). */
+  cwnd: number;
+  /** The largest congestion window reached, in segments. */
+  peakCwnd: number;
+  /** The slow start threshold now, in segments. */
+  ssthresh: number;
   /**
    * When the handshake completed, in ms since the Unix epoch (the clock of
    * trace events); `undefined` before.
@@ -152,6 +175,7 @@ const DEFAULTS = {
   closeRetries: 3,
   idleTimeout: 30_000,
   backlog: 64,
+  window: 1,
 };
 
 /** Reads the remaining options with their defaults, validating numbers. */
@@ -169,7 +193,19 @@ function settings(options: SocketTCPOptions) {
     closeRetries: get("closeRetries", 1),
     idleTimeout: get("idleTimeout", 1),
     backlog: get("backlog", 1),
+    window: get("window", 1),
+    arq: oneOf("arq", options.arq ?? "go-back-n", ARQS),
+    congestion: oneOf("congestion", options.congestion ?? "none", CONGESTION_CONTROLS),
   };
+}
+
+function oneOf<T extends string>(name: string, value: T, allowed: readonly T[]): T {
+  if (!allowed.includes(value)) {
+    throw new RangeError(
+      `Cannot use option ${name} = ${value}: expected ${allowed.map((a) => `"${a}"`).join(", ")}`,
+    );
+  }
+  return value;
 }
 
 /** Epoch milliseconds (the clock of trace events) of a driver time. */
@@ -251,6 +287,9 @@ export class SocketTCP {
       maxRetries: this.#settings.maxRetries,
       closeRetries: this.#settings.closeRetries,
       idleTimeout: this.#settings.idleTimeout,
+      window: this.#settings.window,
+      arq: this.#settings.arq,
+      congestion: this.#settings.congestion,
       rto: o.timeout === undefined ? new AdaptiveRto(o.rto) : new FixedRto(o.timeout),
       peer: formatAddr(peer),
     };
@@ -335,8 +374,12 @@ export class SocketTCP {
       foreign: endpoint?.counters.foreign ?? listener?.foreign ?? 0,
       backlogDrops: listener?.backlogDrops ?? 0,
       handshakesGivenUp: listener?.handshakesGivenUp ?? 0,
+      fastRetransmits: c?.stats.fastRetransmits ?? 0,
       rto: rto.rto,
       srtt: rto.srtt,
+      cwnd: c?.congestion.cwnd ?? this.#settings.window,
+      peakCwnd: c?.congestion.peak ?? this.#settings.window,
+      ssthresh: c?.congestion.ssthresh ?? this.#settings.window,
       establishedAt: epoch(c?.times.established),
       lastDataAt: epoch(c?.times.lastData),
       closedAt: epoch(c?.times.closed),

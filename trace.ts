@@ -61,6 +61,22 @@ export interface TraceEvent {
   rto?: number;
   /** For `send`: one of the assignment's deliberate extra copies of the last ACK (not a retransmission). */
   lastAckCopy?: boolean;
+  /** For `send`: resent on the third duplicate ACK, before its timeout (fast retransmit). */
+  fastRetransmit?: boolean;
+  /** For `recv`: a data segment ahead of a hole, held until the hole fills (selective repeat). */
+  held?: boolean;
+  /**
+   * For `send` and `recv`, with a window or congestion control only: the
+   * sender's oldest unacknowledged sequence number after the event (`base`)
+   * and its next new one (`next`), so `next - base` bytes are in flight.
+   */
+  base?: number;
+  /** See `base`. */
+  next?: number;
+  /** For `send` and `recv`, with congestion control only: the congestion window after the event, in segments (fractional in congestion avoidance). */
+  cwnd?: number;
+  /** For `send` and `recv`, with congestion control only: the slow start threshold after the event, in segments. */
+  ssthresh?: number;
   /**
    * For `recv`: why the segment was not accepted ("expected SYN+ACK seq=22",
    * "no room: …"); absent when it was. For `timeout`: what the timeout ended,
@@ -108,19 +124,37 @@ export type TraceSink = (event: TraceEvent) => void;
  * }, 1000);
  * assert.equal(line, "   12.500 ms  →  DATA     seq=42 len=16  [retransmission, rto 3 ms]");
  * ```
+ *
+ * @example A fast retransmission under Reno, with the window state
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { formatTraceLine } from "./trace.ts";
+ * const line = formatTraceLine({
+ *   time: 1020, kind: "send", local: "127.0.0.1:5000", peer: "127.0.0.1:8000",
+ *   flags: "DATA", seq: 63, len: 4, retransmission: true, fastRetransmit: true, rto: 100,
+ *   base: 63, next: 95, cwnd: 7, ssthresh: 4,
+ * }, 1000);
+ * assert.equal(
+ *   line,
+ *   "   20.000 ms  →  DATA     seq=63 len=4  [fast retransmit, rto 100 ms, cwnd 7/4]",
+ * );
+ * ```
  */
 export function formatTraceLine(event: TraceEvent, origin: number): string {
   const time = (event.time - origin).toFixed(3).padStart(9);
   const arrow = event.kind === "send" ? "→" : event.kind === "recv" ? "←" : "⏱";
   const marks: string[] = [];
   if (event.kind === "timeout") marks.push("timeout");
-  if (event.retransmission) marks.push("retransmission");
+  if (event.fastRetransmit) marks.push("fast retransmit");
+  else if (event.retransmission) marks.push("retransmission");
+  if (event.held) marks.push("held out of order");
   if (event.lastAckCopy) marks.push("copy of the last ACK");
   if (event.duplicate) marks.push("duplicate");
   if (event.rto !== undefined && event.kind !== "recv") marks.push(`rto ${round(event.rto)} ms`);
   if (event.reason !== undefined) {
     marks.push(event.kind === "recv" ? `not accepted: ${event.reason}` : event.reason);
   }
+  if (event.cwnd !== undefined) marks.push(`cwnd ${round(event.cwnd)}/${event.ssthresh}`);
   const tail = marks.length > 0 ? `  [${marks.join(", ")}]` : "";
   return `${time} ms  ${arrow}  ${event.flags.padEnd(8)} seq=${event.seq} len=${event.len}${tail}`;
 }

@@ -20,7 +20,7 @@ import { createHash } from "node:crypto";
 import { parseArgs } from "node:util";
 import { type SocketStats, SocketTCP } from "../socket_tcp.ts";
 import type { TraceEvent } from "../trace.ts";
-import { peakRss, randomBytes, RTO_BUCKETS, rtoBucket } from "./_common.ts";
+import { peakRss, randomBytes, RTO_BUCKETS, rtoBucket, windowOptions } from "./_common.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -33,6 +33,9 @@ const { values } = parseArgs({
     file: { type: "string" },
     mss: { type: "string", default: "16" },
     timeout: { type: "string" },
+    window: { type: "string", default: "1" },
+    arq: { type: "string", default: "gbn" },
+    cc: { type: "string", default: "none" },
     "rto-histogram": { type: "boolean", default: false },
     "early-timers": { type: "boolean", default: false },
   },
@@ -64,6 +67,7 @@ const sockets = Array.from({ length: clients }, () =>
   new SocketTCP({
     mss,
     timeout: values.timeout === undefined ? undefined : Number(values.timeout),
+    ...windowOptions(values),
     onTrace,
   }));
 await Promise.all(sockets.map((socket) => socket.connect(target)));

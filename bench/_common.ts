@@ -4,6 +4,8 @@
  * @module
  */
 
+import type { SocketTCPOptions } from "../socket_tcp.ts";
+
 export { randomBytes } from "../faults.ts";
 
 /** Peak resident set size of this process in bytes: VmHWM from /proc, else the current RSS. */
@@ -40,4 +42,15 @@ export function rtoBucketLabel(index: number): string {
 export function rtoBucket(rto: number): number {
   const index = RTO_BUCKETS.findIndex((limit) => rto < limit);
   return index === -1 ? RTO_BUCKETS.length : index;
+}
+
+/** The window options of a peer's `--window N --arq gbn|sr --cc none|tahoe|reno` flags. */
+export function windowOptions(
+  values: { window?: string; arq?: string; cc?: string },
+): Pick<SocketTCPOptions, "window" | "arq" | "congestion"> {
+  return {
+    window: Number(values.window ?? 1),
+    arq: values.arq === "sr" ? "selective-repeat" : "go-back-n",
+    congestion: (values.cc ?? "none") as SocketTCPOptions["congestion"],
+  };
 }

@@ -8,6 +8,10 @@
  * Prints one JSON line: `ms` per repetition (first `send` to the last ACK),
  * the data segments per transfer, and the sender's stats summed.
  *
+ * `--window N --arq gbn|sr --cc none|tahoe|reno` choose the sliding window
+ * (section 7); `--loss P` puts a relay (`relay.ts`, seeded by the repetition)
+ * between client and server that loses P of the datagrams each way.
+ *
  * ```sh
  * deno run --allow-net --allow-read bench/_local.ts --size 65536 --reps 5
  * ```
@@ -15,8 +19,9 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { SocketTCP } from "../socket_tcp.ts";
-import { randomBytes } from "./_common.ts";
+import { startRelay } from "../relay.ts";
+import { SocketTCP, type SocketTCPOptions } from "../socket_tcp.ts";
+import { randomBytes, windowOptions } from "./_common.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -24,8 +29,14 @@ const { values } = parseArgs({
     size: { type: "string", default: "65536" },
     mss: { type: "string", default: "16" },
     reps: { type: "string", default: "5" },
+    window: { type: "string", default: "1" },
+    arq: { type: "string", default: "gbn" },
+    cc: { type: "string", default: "none" },
+    loss: { type: "string", default: "0" },
   },
 });
+const mode: SocketTCPOptions = { mss: Number(values.mss), ...windowOptions(values) };
+const loss = Number(values.loss);
 const size = Number(values.size);
 const mss = Number(values.mss);
 const reps = Number(values.reps);
@@ -34,12 +45,26 @@ const ms: number[] = [];
 let retransmissions = 0;
 let spurious = 0;
 let timeouts = 0;
+let fastRetransmits = 0;
+let peakCwnd = 0;
 // A warm-up transfer first: the JIT and the sockets' first use are not the protocol.
 for (let rep = -1; rep < reps; rep++) {
-  await using listener = new SocketTCP({ mss });
+  await using listener = new SocketTCP(mode);
   listener.bind({ hostname: "127.0.0.1", port: 0 });
-  const client = new SocketTCP({ mss });
-  const [[server]] = await Promise.all([listener.accept(), client.connect(listener.localAddr)]);
+  await using relay = loss > 0
+    ? await startRelay({
+      listen: { hostname: "127.0.0.1", port: 0 },
+      target: listener.localAddr,
+      toServer: { loss },
+      toClient: { loss },
+      seed: rep + 2,
+    })
+    : null;
+  const client = new SocketTCP(mode);
+  const [[server]] = await Promise.all([
+    listener.accept(),
+    client.connect(relay ? relay.addr : listener.localAddr),
+  ]);
   const data = randomBytes(size, rep + 2);
   const start = performance.now();
   const [, got] = await Promise.all([client.send(data), server.recv(size)]);
@@ -53,9 +78,17 @@ for (let rep = -1; rep < reps; rep++) {
   retransmissions += client.stats.retransmissions;
   spurious += client.stats.spuriousRetransmissions;
   timeouts += client.stats.timeouts;
+  fastRetransmits += client.stats.fastRetransmits;
+  peakCwnd = Math.max(peakCwnd, client.stats.peakCwnd);
 }
 console.log(JSON.stringify({
   ms,
   dataSegments: Math.ceil(size / mss) + 1,
-  stats: { retransmissions, spuriousRetransmissions: spurious, timeouts },
+  stats: {
+    retransmissions,
+    spuriousRetransmissions: spurious,
+    timeouts,
+    fastRetransmits,
+    peakCwnd,
+  },
 }));

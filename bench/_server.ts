@@ -16,7 +16,7 @@
 import { createHash } from "node:crypto";
 import { parseArgs } from "node:util";
 import { SocketTCP } from "../socket_tcp.ts";
-import { peakRss } from "./_common.ts";
+import { peakRss, windowOptions } from "./_common.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -24,6 +24,9 @@ const { values } = parseArgs({
     connections: { type: "string", default: "1" },
     mss: { type: "string", default: "16" },
     timeout: { type: "string" },
+    window: { type: "string", default: "1" },
+    arq: { type: "string", default: "gbn" },
+    cc: { type: "string", default: "none" },
     "buffer-size": { type: "string", default: "65536" },
   },
 });
@@ -62,6 +65,7 @@ async function serve(conn: SocketTCP): Promise<Received> {
 const listener = new SocketTCP({
   mss: Number(values.mss),
   timeout: values.timeout === undefined ? undefined : Number(values.timeout),
+  ...windowOptions(values),
   backlog: Math.max(64, expected),
 });
 listener.bind({ hostname: "127.0.0.1", port: 0 });

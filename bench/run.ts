@@ -6,9 +6,11 @@
  * Measures, in one run, the UDP floor and SocketTCP against it: no loss (in
  * one process, `_local.ts`, beside the one-process floor, and between two
  * processes), loss through the relay, many clients at once, several MSS, and
- * a large file through the real CLI. `--sections` runs some of them (1 the
- * floor, 2 no loss, 3 loss, 4 clients, 5 MSS, 6 large file); the floor runs
- * whenever 1 or 2 does. Elsewhere client and server run in separate
+ * a large file through the real CLI, and the sliding window of issue 13
+ * beside its own floors. `--sections` runs some of them (1 the floor, 2 no
+ * loss, 3 loss, 4 clients, 5 MSS, 6 large file, 7 window); the floor runs
+ * whenever 1 or 2 does. `deno task bench --sections 7` runs the window's
+ * section alone (a few minutes; `--quick` for a smoke run). Elsewhere client and server run in separate
  * processes (`_client.ts`, `_server.ts`); the relay runs in this process.
  * Every child has a hard time limit and every loop a bounded count. Prints a
  * table and writes it as Markdown to `bench/RESULTS.md`.
@@ -25,16 +27,17 @@ const { values: flags } = parseArgs({
   options: {
     quick: { type: "boolean", default: false },
     out: { type: "string" },
-    sections: { type: "string", default: "1,2,3,4,5,6" },
+    sections: { type: "string", default: "1,2,3,4,5,6,7" },
   },
 });
 /** Which numbered sections to run (`--sections 1,2,4`): the others are skipped. */
 const RUN = new Set(flags.sections.split(",").map(Number));
 const QUICK = flags.quick;
 const ROOT = new URL("..", import.meta.url).pathname;
-// A quick run never overwrites bench/RESULTS.md (nor leaves an unformatted file in the tree).
+// A quick or partial run never overwrites bench/RESULTS.md (nor leaves an unformatted file in the tree).
+const PARTIAL = RUN.size < 7;
 const OUT = flags.out ??
-  (QUICK
+  (QUICK || PARTIAL
     ? await Deno.makeTempFile({ prefix: "socket_tcp_bench_", suffix: ".md" })
     : `${ROOT}bench/RESULTS.md`);
 const KIB = 1024;
@@ -56,6 +59,10 @@ const PLAN = QUICK
     clientSize: 2 * KIB,
     mssFile: 64 * KIB,
     large: 8 * MIB,
+    windowBurst: 8 * MIB,
+    windowSmall: 64 * KIB,
+    windowLoss: 4 * KIB,
+    windowReps: 2,
   }
   : {
     reps: 5,
@@ -71,6 +78,10 @@ const PLAN = QUICK
     clientSize: 16 * KIB,
     mssFile: 1 * MIB,
     large: 256 * MIB,
+    windowBurst: 32 * MIB,
+    windowSmall: 256 * KIB,
+    windowLoss: 16 * KIB,
+    windowReps: 3,
   };
 const LOSS_RATES = [0.1, 0.2];
 
@@ -180,6 +191,8 @@ interface TransferSpec {
   seed?: number;
   histogram?: boolean;
   limitMs?: number;
+  /** More flags for both peers (the window's: `--window 32 --arq sr`). */
+  extra?: string[];
 }
 
 interface TransferResult {
@@ -194,7 +207,7 @@ async function transfer(spec: TransferSpec): Promise<TransferResult> {
   const mss = spec.mss ?? 16;
   const clients = spec.clients ?? 1;
   const limitMs = spec.limitMs ?? 120_000;
-  const common = ["--mss", String(mss)];
+  const common = ["--mss", String(mss), ...(spec.extra ?? [])];
   if (spec.timeout !== undefined) common.push("--timeout", String(spec.timeout));
   const server = new Peer("_server.ts", [...common, "--connections", String(clients)], limitMs);
   const relay = spec.loss === undefined ? null : { total: 0, data: 0 };
@@ -291,7 +304,7 @@ function procMemory(pid: number): { hwm: number; rss: number } {
   }
 }
 
-async function largeFile(size: number): Promise<LargeResult> {
+async function largeFile(size: number, extra: string[] = []): Promise<LargeResult> {
   const dir = await Deno.makeTempDir({ prefix: "socket_tcp_bench_" });
   const path = `${dir}/large.bin`;
   try {
@@ -312,7 +325,17 @@ async function largeFile(size: number): Promise<LargeResult> {
     const sha = hash.digest("hex");
     const limit = AbortSignal.timeout(300_000);
     const server = new Deno.Command(Deno.execPath(), {
-      args: ["run", "--allow-net", "servidor.ts", "127.0.0.1", "0", "--mss", "1400", "--once"],
+      args: [
+        "run",
+        "--allow-net",
+        "servidor.ts",
+        "127.0.0.1",
+        "0",
+        "--mss",
+        "1400",
+        "--once",
+        ...extra,
+      ],
       cwd: ROOT,
       stdin: "null",
       stdout: "null",
@@ -338,7 +361,9 @@ async function largeFile(size: number): Promise<LargeResult> {
     const client = new Deno.Command("sh", {
       args: [
         "-c",
-        `exec '${deno}' run --allow-net cliente.ts 127.0.0.1 ${port} --mss 1400 --quiet < '${path}'`,
+        `exec '${deno}' run --allow-net cliente.ts 127.0.0.1 ${port} --mss 1400 --quiet ${
+          extra.join(" ")
+        } < '${path}'`,
       ],
       cwd: ROOT,
       stdin: "null",
@@ -752,35 +777,51 @@ targets.push([
   verdict(scale <= 1.3),
 ]);
 
+/** The large file through the CLI with `extra` flags, or why it did not run, as a section. */
+async function largeSection(
+  title: string,
+  run: boolean,
+  extra: string[] = [],
+  footer = "",
+): Promise<LargeResult> {
+  let large: LargeResult;
+  try {
+    if (!run) throw new Error("skipped (--sections)");
+    large = await largeFile(PLAN.large, extra);
+  } catch (error) {
+    large = {
+      ok: false,
+      how: "CLI",
+      ms: NaN,
+      clientPeak: NaN,
+      serverPeak: NaN,
+      detail: String(error),
+    };
+  }
+  section(
+    title,
+    table(
+      ["how", "time", "goodput", "cliente peak RSS", "servidor peak RSS", "result"],
+      [[
+        large.how,
+        `${fmt(large.ms / 1000, 2)} s`,
+        `${fmt(PLAN.large / (large.ms / 1000) / MIB, 2)} MiB/s`,
+        mb(large.clientPeak),
+        mb(large.serverPeak),
+        large.detail,
+      ]],
+    ) + footer,
+  );
+  return large;
+}
+
 // 6. Large file through the CLI.
 note(`6. ${PLAN.large / MIB} MiB through the CLI`);
-let large: LargeResult;
-try {
-  if (!RUN.has(6)) throw new Error("skipped (--sections)");
-  large = await largeFile(PLAN.large);
-} catch (error) {
-  large = {
-    ok: false,
-    how: "CLI",
-    ms: NaN,
-    clientPeak: NaN,
-    serverPeak: NaN,
-    detail: String(error),
-  };
-}
-section(
+const large = await largeSection(
   `6. ${PLAN.large / MIB} MiB, --mss 1400, through the CLI`,
-  table(
-    ["how", "time", "goodput", "cliente peak RSS", "servidor peak RSS", "result"],
-    [[
-      large.how,
-      `${fmt(large.ms / 1000, 2)} s`,
-      `${fmt(PLAN.large / (large.ms / 1000) / MIB, 2)} MiB/s`,
-      mb(large.clientPeak),
-      mb(large.serverPeak),
-      large.detail,
-    ]],
-  ) + "\n\nPeak RSS: the larger of VmHWM and VmRSS in /proc/PID/status, sampled every 100 ms.",
+  RUN.has(6),
+  [],
+  "\n\nPeak RSS: the larger of VmHWM and VmRSS in /proc/PID/status, sampled every 100 ms.",
 );
 targets.push([
   `${PLAN.large / MIB} MiB with --mss 1400: both processes < 100 MB`,
@@ -791,11 +832,213 @@ targets.push([
   ),
 ]);
 
+// 7. The sliding window (issue 13), beside its floors, in the same run.
+const windowTargets: string[][] = [];
+if (RUN.has(7)) {
+  const rate = (bytes: number, ms: number) => bytes / 1e6 / (ms / 1000); // MB/s
+  /** One-process transfers (`_local.ts`) with these flags. */
+  const local = async (
+    size: number,
+    flags: string[],
+  ): Promise<LocalOutput & { mbPerS: number }> => {
+    const peer = new Peer("_local.ts", [
+      "--size",
+      String(size),
+      "--reps",
+      String(PLAN.windowReps),
+      ...flags,
+    ], 300_000);
+    try {
+      const out = await peer.next<LocalOutput>();
+      return { ...out, mbPerS: rate(size, median(out.ms)) };
+    } finally {
+      await peer.end();
+    }
+  };
+  const row = (what: string, out: LocalOutput & { mbPerS: number }, ratio: string) => [
+    what,
+    `${fmt(median(out.ms))} ms`,
+    `${fmt(out.mbPerS, 2)} MB/s`,
+    ratio,
+    `${out.stats.retransmissions} / ${out.stats.timeouts}`,
+    out.ms.map((v) => fmt(v)).join(", "),
+  ];
+  const header = [
+    "setup",
+    "time (median)",
+    "goodput",
+    "ratio",
+    "retransmissions / timeouts",
+    "repetitions (ms)",
+  ];
+
+  note("7a. raw one-way UDP burst floor, and window 64 at mss 1400, one process");
+  const burstPeer = new Peer("_burst.ts", [
+    "--bytes",
+    String(PLAN.windowBurst),
+    "--reps",
+    String(PLAN.windowReps),
+  ], 120_000);
+  const burst = await burstPeer.next<{ mbPerS: number[]; lost: number }>();
+  await burstPeer.end();
+  const burstRate = median(burst.mbPerS);
+  const sr64 = await local(PLAN.windowBurst, ["--mss", "1400", "--window", "64", "--arq", "sr"]);
+  const sw1400 = await local(PLAN.windowSmall * 4, ["--mss", "1400"]);
+  section(
+    `7a. Window 64, mss 1400, selective repeat, no loss, one process (${
+      PLAN.windowBurst / MIB
+    } MiB) beside a raw UDP stream`,
+    table(header, [
+      [
+        "raw UDP: bursts of 32 × 1400 B, one answer per burst",
+        "—",
+        `${fmt(burstRate, 2)} MB/s`,
+        "1.00",
+        `${burst.lost} lost`,
+        burst.mbPerS.map((v) => fmt(v, 1)).join(", ") + " MB/s",
+      ],
+      row("SocketTCP window 64, selective repeat", sr64, fmt(sr64.mbPerS / burstRate, 2)),
+      row(
+        `SocketTCP Stop & Wait (${PLAN.windowSmall * 4 / KIB} KiB)`,
+        sw1400,
+        fmt(sw1400.mbPerS / burstRate, 2),
+      ),
+    ]) + "\n\nratio: goodput ÷ the raw stream's payload rate, measured in the same run.",
+  );
+  windowTargets.push([
+    "No loss, one process, mss 1400, window 64, SR: goodput ≥ 0.5 × raw one-way UDP stream",
+    `${fmt(sr64.mbPerS, 2)} MB/s = ${fmt(sr64.mbPerS / burstRate, 2)} × ${fmt(burstRate, 2)} MB/s`,
+    verdict(sr64.mbPerS >= 0.5 * burstRate),
+  ]);
+
+  note("7b. mss 16: window 32 vs Stop & Wait, one process and two processes");
+  const sw16 = await local(PLAN.windowSmall, ["--mss", "16"]);
+  const w16 = await local(PLAN.windowSmall, ["--mss", "16", "--window", "32", "--arq", "sr"]);
+  const two = async (extra: string[]) => {
+    const runs = await repeat({ size: PLAN.windowSmall, extra }, PLAN.windowReps, 120_000);
+    const ms = median(runs.map((r) => r.client.ms));
+    return {
+      ms: runs.map((r) => r.client.ms),
+      dataSegments: runs[0]?.client.dataSegments ?? NaN,
+      stats: {
+        retransmissions: median(runs.map((r) => r.client.stats.retransmissions)),
+        spuriousRetransmissions: 0,
+        timeouts: median(runs.map((r) => r.client.stats.timeouts)),
+      },
+      mbPerS: rate(PLAN.windowSmall, ms),
+      exact: runs.length > 0 && runs.every((r) => r.exact),
+    };
+  };
+  const sw16two = await two([]);
+  const w16two = await two(["--window", "32", "--arq", "sr"]);
+  section(
+    `7b. ${
+      PLAN.windowSmall / KIB
+    } KiB with 16-byte segments: window 32 (selective repeat) vs Stop & Wait`,
+    table(header, [
+      row("Stop & Wait, one process", sw16, "1.00"),
+      row("window 32, one process", w16, fmt(w16.mbPerS / sw16.mbPerS, 2)),
+      row("Stop & Wait, two processes", sw16two, "1.00"),
+      row(
+        `window 32, two processes${w16two.exact && sw16two.exact ? "" : " (NOT byte-exact)"}`,
+        w16two,
+        fmt(w16two.mbPerS / sw16two.mbPerS, 2),
+      ),
+    ]) + "\n\nratio: goodput ÷ Stop & Wait's in the same setup and run.",
+  );
+  const ratio16 = Math.max(w16.mbPerS / sw16.mbPerS, w16two.mbPerS / sw16two.mbPerS);
+  windowTargets.push([
+    "mss 16: window 32 ≥ 8 × Stop & Wait's bytes per second",
+    `one process ${fmt(w16.mbPerS / sw16.mbPerS, 2)}×, two processes ${
+      fmt(w16two.mbPerS / sw16two.mbPerS, 2)
+    }×`,
+    verdict(ratio16 >= 8),
+  ]);
+
+  note("7c. 10% loss each way through the relay: Stop & Wait, SR, GBN, Reno");
+  const lossModes: [string, string[]][] = [
+    ["Stop & Wait", []],
+    ["window 32, selective repeat", ["--window", "32", "--arq", "sr"]],
+    ["window 32, Go-Back-N", ["--window", "32", "--arq", "gbn"]],
+    ["window 32, selective repeat, Reno", ["--window", "32", "--arq", "sr", "--cc", "reno"]],
+    ["window 32, selective repeat, Tahoe", ["--window", "32", "--arq", "sr", "--cc", "tahoe"]],
+  ];
+  const lossResults: { name: string; mbPerS: number; row: string[] }[] = [];
+  for (const [name, extra] of lossModes) {
+    note(`7c. ${name}`);
+    const runs = await repeat(
+      { size: PLAN.windowLoss, extra, loss: 0.1, limitMs: 240_000 },
+      PLAN.windowReps,
+      150_000,
+    );
+    const ms = median(runs.map((r) => r.client.ms));
+    const mbPerS = rate(PLAN.windowLoss, ms);
+    lossResults.push({
+      name,
+      mbPerS,
+      row: [
+        name,
+        `${fmt(ms)} ms`,
+        `${fmt(mbPerS * 1000, 1)} kB/s`,
+        fmt(mbPerS / (lossResults[0]?.mbPerS ?? mbPerS), 2),
+        `${fmt(median(runs.map((r) => r.client.stats.retransmissions)), 0)} / ${
+          fmt(median(runs.map((r) => r.client.stats.timeouts)), 0)
+        }`,
+        `${fmt(median(runs.map((r) => r.drops?.total ?? 0)), 0)}`,
+        runs.length > 0 && runs.every((r) => r.exact) ? `yes (${runs.length})` : "NO",
+      ],
+    });
+  }
+  section(
+    `7c. ${
+      PLAN.windowLoss / KIB
+    } KiB, mss 16, 10% loss each way through the relay (seeds 1..${PLAN.windowReps}, two processes)`,
+    table(
+      [
+        "mode",
+        "time (median)",
+        "goodput",
+        "÷ Stop & Wait",
+        "retransmissions / timeouts",
+        "drops",
+        "byte-exact (reps)",
+      ],
+      lossResults.map((r) => r.row),
+    ),
+  );
+  const srLoss = lossResults[1].mbPerS / lossResults[0].mbPerS;
+  windowTargets.push([
+    "10% loss each way, window 32, SR, no congestion control: ≥ 5 × Stop & Wait's goodput",
+    `${fmt(srLoss, 2)}× (GBN ${fmt(lossResults[2].mbPerS / lossResults[0].mbPerS, 2)}×, Reno ${
+      fmt(lossResults[3].mbPerS / lossResults[0].mbPerS, 2)
+    }×)`,
+    verdict(srLoss >= 5),
+  ]);
+
+  note(`7d. ${PLAN.large / MIB} MiB, mss 1400, window 64 through the CLI`);
+  const big = await largeSection(
+    `7d. ${PLAN.large / MIB} MiB, --mss 1400 --window 64 --arq sr, through the CLI`,
+    true,
+    ["--window", "64", "--arq", "sr"],
+  );
+  windowTargets.push([
+    `${PLAN.large / MIB} MiB, mss 1400, window 64: both ends < 120 MB resident`,
+    `cliente ${mb(big.clientPeak)}, servidor ${mb(big.serverPeak)}${big.ok ? "" : " (FAILED)"}`,
+    verdict(big.ok && big.clientPeak > 0 && big.clientPeak < 120e6 && big.serverPeak < 120e6),
+  ]);
+  section(
+    "Targets of issue 13 (the sliding window)",
+    table(["target", "measured", "verdict"], windowTargets),
+  );
+}
+
 section("Targets of issues 6 and 11", table(["target", "measured", "verdict"], targets));
 const markdown =
   `# Benchmark results${QUICK ? " (--quick smoke run: small sizes, few repetitions)" : ""}
 
-Machine: ${description}. Command: \`deno task bench${QUICK ? " --quick" : ""}\`, ` +
+Machine: ${description}. Command: \`deno task bench${QUICK ? " --quick" : ""}${
+    PARTIAL ? ` --sections ${flags.sections}` : ""
+  }\`, ` +
   `${fmt((performance.now() - began) / 1000, 0)} s.
 
 ${sections.join("\n\n")}

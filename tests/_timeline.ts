@@ -4,7 +4,8 @@
  *
  * - `"120 < DATA 12 \"20\""`: this segment arrives from the peer at 120;
  * - `"120 > ACK 14"`: the connection sends this segment at 120 (`rtx` marks a
- *   retransmission, `copy` one of the last ACK's deliberate copies);
+ *   retransmission, `fast` a fast retransmission, `copy` one of the last
+ *   ACK's deliberate copies);
  * - `"130 app close"`: the application calls something at 130 (see {@linkcode APP}).
  *
  * {@linkcode play} feeds the inputs and runs the timers in order up to the
@@ -13,7 +14,7 @@
  * fails the test. No network, no clock.
  */
 import assert from "node:assert/strict";
-import type { Connection, Output } from "../connection.ts";
+import { Connection, type ConnectionOptions, type Output } from "../connection.ts";
 import { type Segment, segmentKind } from "../segment.ts";
 
 const enc = new TextEncoder();
@@ -83,7 +84,13 @@ export function play(
     for (const output of connection.takeOutput()) {
       outputs.push([t, output]);
       if (output.kind === "send") {
-        const mark = output.lastAckCopy ? " copy" : output.retransmission ? " rtx" : "";
+        const mark = output.lastAckCopy
+          ? " copy"
+          : output.fastRetransmit
+          ? " fast"
+          : output.retransmission
+          ? " rtx"
+          : "";
         sent.push(`${t} > ${showSegment(output.segment)}${mark}`);
       }
     }
@@ -116,6 +123,7 @@ export function play(
       if (!m) throw new Error(`bad segment in script: ${rest}`);
       const flags = m[1] === "DATA" ? "" : m[1];
       connection.process(seg(flags, Number(m[2]), m[3] ? JSON.parse(m[3]) : ""), t);
+      connection.idle(); // nothing else waits to be read: a window receiver's held ACK goes
     } else {
       const [name, ...arg] = rest.split(" ");
       const action = APP[name];
@@ -134,4 +142,18 @@ export function reasons(played: Played): string[] {
   return played.outputs.flatMap(([, o]) =>
     o.kind === "recv" && o.reason !== undefined ? [o.reason] : []
   );
+}
+
+/** A client with x = 10, established at time 5 (its ACK 12 sent then). */
+export function establishedClient(options: ConnectionOptions): Connection {
+  const c = Connection.client(10, 0, options);
+  play(c, ["0 > SYN 10", "5 < SYN+ACK 11", "5 > ACK 12"]);
+  return c;
+}
+
+/** A server for SYN 10, established by the client's ACK 12 at time 1. */
+export function establishedServer(options: ConnectionOptions): Connection {
+  const c = Connection.server(10, 0, options);
+  play(c, ["0 > SYN+ACK 11", "1 < ACK 12"]);
+  return c;
 }

@@ -197,7 +197,7 @@ async function assertTransfer(
 const LISTENING = /listening on (\S+):(\d+)/;
 
 /** Starts our servidor.ts on a free port; returns it and its address. */
-async function ourServer(deadline: Deadline): Promise<[Proc, Addr]> {
+async function ourServer(deadline: Deadline, extra: string[] = []): Promise<[Proc, Addr]> {
   const server = deadline.add(
     new Proc("servidor.ts", Deno.execPath(), [
       "run",
@@ -207,6 +207,7 @@ async function ourServer(deadline: Deadline): Promise<[Proc, Addr]> {
       "0",
       "--once",
       "--trace",
+      ...extra,
     ]),
   );
   const [, hostname, port] = await server.waitLine(
@@ -235,12 +236,12 @@ function pythonClient(deadline: Deadline, to: Addr, file: Uint8Array): Proc {
   );
 }
 
-function ourClient(deadline: Deadline, to: Addr, file: Uint8Array): Proc {
+function ourClient(deadline: Deadline, to: Addr, file: Uint8Array, extra: string[] = []): Proc {
   return deadline.add(
     new Proc(
       "cliente.ts",
       Deno.execPath(),
-      ["run", "--allow-net", CLIENTE, to.hostname, String(to.port), "--trace"],
+      ["run", "--allow-net", CLIENTE, to.hostname, String(to.port), "--trace", ...extra],
       file,
     ),
   );
@@ -248,28 +249,39 @@ function ourClient(deadline: Deadline, to: Addr, file: Uint8Array): Proc {
 
 type Direction = "python → ours" | "ours → python";
 
-/** One transfer of `file`, directly or through a relay losing `loss` of the datagrams each way. */
-async function transfer(direction: Direction, file: Uint8Array, loss = 0, seed = 1) {
+/**
+ * One transfer of `file`, directly or through a relay losing `loss` of the
+ * datagrams each way (and duplicating and reordering `shuffle` of them);
+ * `args` go to our tool (client or server).
+ */
+async function transfer(
+  direction: Direction,
+  file: Uint8Array,
+  loss = 0,
+  seed = 1,
+  { args = [], shuffle = 0 }: { args?: string[]; shuffle?: number } = {},
+) {
   const deadline = new Deadline(DEADLINE);
   let relay: Awaited<ReturnType<typeof startRelay>> | undefined;
   try {
     const [server, serverAddr] = direction === "python → ours"
-      ? await ourServer(deadline)
+      ? await ourServer(deadline, args)
       : await pythonServer(deadline);
     let target = serverAddr;
     if (loss > 0) {
+      const faults = { loss, duplicate: shuffle, reorder: shuffle };
       relay = await startRelay({
         listen: { hostname: "127.0.0.1", port: 0 },
         target: serverAddr,
-        toServer: { loss },
-        toClient: { loss },
+        toServer: faults,
+        toClient: faults,
         seed,
       });
       target = relay.addr;
     }
     const client = direction === "python → ours"
       ? pythonClient(deadline, target, file)
-      : ourClient(deadline, target, file);
+      : ourClient(deadline, target, file, args);
     await assertTransfer(deadline, client, server, file);
     if (relay) {
       const { toServer, toClient } = relay.stats;
@@ -315,6 +327,30 @@ for (const [i, { name, bytes }] of FILES.entries()) {
     name: `interop: cliente.ts → relay (20% loss, seed ${seed}) → Python server, ${name}`,
     ignore,
     fn: () => transfer("ours → python", bytes, 0.2, seed),
+  });
+}
+
+// A window sender talks to the Stop & Wait fixture (it drops what is out of
+// order and acknowledges what it expects), and a Stop & Wait sender to a
+// window receiver: ACKs stay cumulative, the wire format is the same.
+const WINDOW_MODES = [
+  ["--window", "16", "--arq", "gbn"],
+  ["--window", "16", "--arq", "sr", "--cc", "reno"],
+];
+for (const [i, args] of WINDOW_MODES.entries()) {
+  const seed = 30 + i;
+  const { name, bytes } = FILES[i % FILES.length];
+  Deno.test({
+    name: `interop: cliente.ts ${args.join(" ")} → relay (10% loss, duplication, reordering, ` +
+      `seed ${seed}) → Python server, ${name}`,
+    ignore,
+    fn: () => transfer("ours → python", bytes, 0.1, seed, { args, shuffle: 0.05 }),
+  });
+  Deno.test({
+    name: `interop: Python client → relay (10% loss, duplication, reordering, seed ${seed}) → ` +
+      `servidor.ts ${args.join(" ")}, ${name}`,
+    ignore,
+    fn: () => transfer("python → ours", bytes, 0.1, seed, { args, shuffle: 0.05 }),
   });
 }
 

@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { Connection, type ConnectionOptions } from "../connection.ts";
 import { PeerTimeoutError } from "../errors.ts";
 import { AdaptiveRto, FixedRto } from "../rto.ts";
-import { play, reasons } from "./_timeline.ts";
+import { establishedClient, establishedServer, play, reasons } from "./_timeline.ts";
 
 const PEER = "127.0.0.1:8000";
 
@@ -17,18 +17,14 @@ function options(extra: ConnectionOptions = {}): ConnectionOptions {
   return { rto: new FixedRto(100), peer: PEER, ...extra };
 }
 
-/** A client with x = 10, established at time 5 (its ACK 12 sent then). */
+/** A client with x = 10, established at time 5. */
 function client(extra: ConnectionOptions = {}): Connection {
-  const c = Connection.client(10, 0, options(extra));
-  play(c, ["0 > SYN 10", "5 < SYN+ACK 11", "5 > ACK 12"]);
-  return c;
+  return establishedClient(options(extra));
 }
 
-/** A server for SYN 10, established by the client's ACK 12 at time 1. */
+/** A server for SYN 10, established at time 1. */
 function server(extra: ConnectionOptions = {}): Connection {
-  const c = Connection.server(10, 0, options(extra));
-  play(c, ["0 > SYN+ACK 11", "1 < ACK 12"]);
-  return c;
+  return establishedServer(options(extra));
 }
 
 // ------------------------------------------------------------- handshake

@@ -1,0 +1,366 @@
+/**
+ * The sliding window in virtual time (see `_timeline.ts`): Go-Back-N and
+ * Selective Repeat, fast retransmit, the receiver's reassembly, flow
+ * control with a window, and Tahoe's and Reno's congestion windows event by
+ * event. A fixed 100 ms timeout, 4-byte segments, a window of 4 unless a
+ * test says otherwise, so every time below can be read off.
+ */
+import assert from "node:assert/strict";
+import { Connection, type ConnectionOptions } from "../connection.ts";
+import { FixedRto } from "../rto.ts";
+import { runLink } from "./_link.ts";
+import { establishedClient, establishedServer, play, reasons, seg } from "./_timeline.ts";
+
+function options(extra: ConnectionOptions = {}): ConnectionOptions {
+  return { rto: new FixedRto(100), peer: "127.0.0.1:8000", mss: 4, window: 4, ...extra };
+}
+
+/** A client with x = 10, established at time 5. */
+function client(extra: ConnectionOptions = {}): Connection {
+  return establishedClient(options(extra));
+}
+
+/** A server for SYN 10, established at time 1. */
+function server(extra: ConnectionOptions = {}): Connection {
+  return establishedServer(options(extra));
+}
+
+/** The message of these tests, its length announcement "16" pipelined first: 12..13, then 14, 18, 22, 26. */
+const SEND = '10 app send "aaaabbbbccccdddd"';
+const WINDOW_OUT = [
+  SEND,
+  '10 > DATA 12 "16"',
+  '10 > DATA 14 "aaaa"',
+  '10 > DATA 18 "bbbb"',
+  '10 > DATA 22 "cccc"',
+  "11 < ACK 14",
+  '11 > DATA 26 "dddd"',
+];
+
+Deno.test("window: four segments in flight, the length announcement first; each ACK slides it", () => {
+  const c = client();
+  play(c, [
+    ...WINDOW_OUT,
+    "12 < ACK 18",
+    "12 < ACK 22",
+    "13 < ACK 30", // cumulative: 22 and 26 at once
+  ], { start: 5, until: 1000 });
+  assert.ok(c.sent);
+  assert.equal(c.seq, 30);
+  assert.equal(c.stats.retransmissions, 0);
+});
+
+Deno.test("go-back-n: a timeout resends the whole window, and three duplicate ACKs do not resend", () => {
+  const c = client({ arq: "go-back-n" });
+  play(c, [
+    ...WINDOW_OUT,
+    "12 < ACK 14",
+    "12 < ACK 14",
+    "12 < ACK 14",
+    '111 > DATA 14 "aaaa" rtx',
+    '111 > DATA 18 "bbbb" rtx',
+    '111 > DATA 22 "cccc" rtx',
+    '111 > DATA 26 "dddd" rtx',
+    "112 < ACK 18",
+    "112 < ACK 22",
+    "112 < ACK 26",
+    "112 < ACK 30",
+  ], { start: 5, until: 1000 });
+  assert.ok(c.sent);
+  assert.equal(c.stats.timeouts, 1);
+  assert.equal(c.stats.retransmissions, 4);
+  assert.equal(c.stats.fastRetransmits, 0);
+  assert.equal(c.stats.duplicates, 3);
+});
+
+Deno.test("selective repeat: a timeout resends only the oldest segment; the ACK then covers the rest", () => {
+  const c = client({ arq: "selective-repeat" });
+  play(c, [
+    ...WINDOW_OUT,
+    "12 < ACK 14",
+    "12 < ACK 14",
+    '111 > DATA 14 "aaaa" rtx',
+    "112 < ACK 30",
+  ], { start: 5, until: 1000 });
+  assert.ok(c.sent);
+  assert.equal(c.stats.retransmissions, 1);
+});
+
+Deno.test("selective repeat: fast retransmit on exactly the third duplicate ACK, once", () => {
+  const c = client({ arq: "selective-repeat" });
+  play(c, [
+    ...WINDOW_OUT,
+    "12 < ACK 14",
+    "13 < ACK 14",
+    "14 < ACK 14",
+    '14 > DATA 14 "aaaa" fast',
+    "15 < ACK 14",
+    "16 < ACK 30",
+  ], { start: 5, until: 1000 });
+  assert.ok(c.sent);
+  assert.equal(c.stats.fastRetransmits, 1);
+  assert.equal(c.stats.retransmissions, 1);
+  assert.equal(c.stats.timeouts, 0);
+});
+
+Deno.test("selective repeat: a partial ACK after the fast retransmit resends the next hole at once", () => {
+  const c = client({ arq: "selective-repeat" });
+  play(c, [
+    ...WINDOW_OUT,
+    "12 < ACK 14", // 18 arrived (14 lost)
+    "12 < ACK 14", // 22 lost, 26 arrived
+    "12 < ACK 14",
+    '12 > DATA 14 "aaaa" fast',
+    "13 < ACK 22", // 14 filled the first hole: 22 is missing
+    '13 > DATA 22 "cccc" rtx',
+    "14 < ACK 30",
+  ], { start: 5, until: 1000 });
+  assert.ok(c.sent);
+  assert.equal(c.stats.retransmissions, 2);
+  assert.equal(c.stats.timeouts, 0);
+});
+
+Deno.test("selective repeat: the receiver holds segments past a hole and its ACK jumps when the hole fills", () => {
+  const s = server({ arq: "selective-repeat" });
+  const played = play(s, [
+    "2 app recv 100",
+    '3 < DATA 12 "16"',
+    "3 > ACK 14",
+    '4 < DATA 18 "bbbb"',
+    "4 > ACK 14",
+    '4 < DATA 22 "cccc"',
+    "4 > ACK 14",
+    '5 < DATA 22 "cccc"', // held already: a duplicate
+    "5 > ACK 14",
+    '6 < DATA 14 "aaaa"',
+    "6 > ACK 26",
+    '7 < DATA 26 "dddd"',
+    "7 > ACK 30",
+  ], { start: 1, until: 1000 });
+  const held = played.outputs.filter(([, o]) => o.kind === "recv" && o.held).map(([t]) => t);
+  assert.deepEqual(held, [4, 4]);
+  assert.equal(s.stats.duplicates, 1);
+  assert.equal(new TextDecoder().decode(s.take(100)!), "aaaabbbbccccdddd");
+});
+
+Deno.test("selective repeat: the receiver holds nothing beyond its window", () => {
+  const s = server({ arq: "selective-repeat", window: 2 });
+  const played = play(s, [
+    "2 app recv 100",
+    '3 < DATA 12 "16"',
+    "3 > ACK 14",
+    '4 < DATA 22 "cccc"', // 8 bytes past the hole: beyond 2 × 4
+    "4 > ACK 14",
+    '5 < DATA 14 "aaaa"',
+    "5 > ACK 18",
+  ], { start: 1, until: 1000 });
+  assert.deepEqual(reasons(played), ["seq=22 is ahead: expected seq=14"]);
+});
+
+Deno.test("go-back-n: the receiver drops what is out of order and repeats the ACK it expects", () => {
+  const s = server({ arq: "go-back-n" });
+  const played = play(s, [
+    "2 app recv 100",
+    '3 < DATA 12 "16"',
+    "3 > ACK 14",
+    '4 < DATA 18 "bbbb"',
+    "4 > ACK 14",
+    '5 < DATA 14 "aaaa"',
+    "5 > ACK 18",
+  ], { start: 1, until: 1000 });
+  assert.deepEqual(reasons(played), ["seq=18 is ahead: expected seq=14"]);
+});
+
+Deno.test("flow control: a window receiver that is not reading is probed one segment at a time, never given up", () => {
+  const c = client({ arq: "go-back-n", maxRetries: 1 });
+  play(c, [
+    ...WINDOW_OUT,
+    "12 < ACK 14", // alive, no room (or a loss: the first timeout cannot tell)
+    '111 > DATA 14 "aaaa" rtx',
+    '111 > DATA 18 "bbbb" rtx',
+    '111 > DATA 22 "cccc" rtx',
+    '111 > DATA 26 "dddd" rtx',
+    "112 < ACK 14", // still no room: from now on only the oldest goes
+    '211 > DATA 14 "aaaa" rtx',
+    "212 < ACK 14",
+    '311 > DATA 14 "aaaa" rtx',
+    "312 < ACK 14",
+    '411 > DATA 14 "aaaa" rtx',
+    "412 < ACK 22", // it read: the window opens again
+    '412 > DATA 22 "cccc" rtx',
+    '412 > DATA 26 "dddd" rtx',
+    "413 < ACK 30",
+  ], { start: 5, until: 1000 });
+  assert.ok(c.sent, String(c.error));
+  assert.equal(c.error, undefined, "alive, no room is not a silent peer");
+});
+
+Deno.test("window 1 is Stop & Wait: the same segments at the same times as with no option", () => {
+  const script = [
+    '10 app send "Hola, mundo TCP!!!!!"',
+    '10 > DATA 12 "20"',
+    "11 < ACK 14",
+    '11 > DATA 14 "Hola"',
+    '111 > DATA 14 "Hola" rtx',
+    "112 < ACK 18",
+    '112 > DATA 18 ", mu"',
+    "113 < ACK 18",
+  ];
+  for (const extra of [{}, { window: 1, arq: "selective-repeat" }] as const) {
+    const c = client({ window: undefined, ...extra });
+    const played = play(c, script, { start: 5, until: 150 });
+    assert.ok(played.outputs.every(([, o]) => o.kind === "timeout" || o.window === undefined));
+  }
+});
+
+/** The sender's congestion events over a virtual link, in short: time, event, seq, cwnd/ssthresh. */
+function sawtooth(congestion: "tahoe" | "reno"): string[] {
+  const result = runLink(new Uint8Array(120), {
+    client: options({ window: 8, arq: "selective-repeat", congestion }),
+    server: options({ window: 8, arq: "selective-repeat" }),
+    // The first transmissions of three data segments are lost: two are
+    // repaired by fast retransmit, the last (no segments after it) by a timeout.
+    drop: (end, s, n) =>
+      end === "client" && n === 1 && s.data.length > 0 && [63, 111, 131].includes(s.seq),
+  });
+  assert.equal(result.received, 120);
+  const lines: string[] = [];
+  for (const { t, end, output: o } of result.events) {
+    if (end !== "client" || o.kind === "send" && !o.retransmission) continue;
+    if (o.kind === "timeout") {
+      lines.push(`${t} timeout ${o.segment.seq}`);
+      continue;
+    }
+    const w = `${Math.round(o.window!.cwnd! * 100) / 100}/${o.window!.ssthresh}`;
+    if (o.kind === "send") {
+      lines.push(`${t} ${o.fastRetransmit ? "fast" : "rtx"} ${o.segment.seq} ${w}`);
+    } else lines.push(`${t} ack ${o.segment.seq}${o.duplicate ? " dup" : ""} ${w}`);
+  }
+  return lines;
+}
+
+/** Slow start from one segment to the window of 8, the same for both; then the first loss. */
+const SLOW_START = [
+  "2 ack 11 1/8", // the SYN+ACK
+  "4 ack 15 2/8", // the length "120": one more segment per ACK
+  "6 ack 19 3/8",
+  "6 ack 23 4/8",
+  "8 ack 27 5/8",
+  "8 ack 31 6/8",
+  "8 ack 35 7/8",
+  "8 ack 39 8/8",
+  "10 ack 43 8/8", // at the window's bound
+  "10 ack 47 8/8",
+  "10 ack 51 8/8",
+  "10 ack 55 8/8",
+  "10 ack 59 8/8",
+  "10 ack 63 8/8",
+  "10 ack 63 dup 8/8", // DATA 63 was lost: the segments after it are held
+  "12 ack 63 dup 8/8",
+];
+
+Deno.test("tahoe: slow start, three duplicates cut to one segment, congestion avoidance, timeout", () => {
+  assert.deepEqual(sawtooth("tahoe"), [
+    ...SLOW_START,
+    "12 ack 63 dup 1/4", // the third: ssthresh = 8 / 2, cwnd = 1
+    "12 fast 63 1/4",
+    "12 ack 63 dup 1/4",
+    "12 ack 63 dup 1/4",
+    "12 ack 63 dup 1/4",
+    "12 ack 63 dup 1/4",
+    "14 ack 95 5.25/4", // the hole filled: the ACK jumps over 8 held segments, 3 of them
+    // in slow start up to ssthresh, 5 in congestion avoidance (1/cwnd each)
+    "16 ack 99 5.44/4",
+    "16 ack 103 5.62/4",
+    "16 ack 107 5.8/4",
+    "16 ack 111 5.97/4",
+    "18 ack 111 dup 5.97/4",
+    "18 ack 111 dup 5.97/4",
+    "18 ack 111 dup 1/2", // ssthresh = max(5.97 / 2, 2)
+    "18 fast 111 1/2",
+    "18 ack 111 dup 1/2",
+    "20 ack 131 4/2", // 5 segments: 1 to ssthresh, 4 / 2 beyond
+    "120 timeout 131", // the last segment lost: no duplicates, a timeout
+    "120 rtx 131 1/2",
+    "122 ack 135 2/2",
+    "124 ack 136 2/2", // the FIN+ACK
+  ]);
+});
+
+Deno.test("reno: three duplicates halve the window, fast recovery inflates it, the new ACK deflates it", () => {
+  assert.deepEqual(sawtooth("reno"), [
+    ...SLOW_START,
+    "12 ack 63 dup 7/4", // ssthresh = 8 / 2, cwnd = ssthresh + 3
+    "12 fast 63 7/4",
+    "12 ack 63 dup 8/4", // + 1 per further duplicate (bounded by the window)
+    "12 ack 63 dup 8/4",
+    "12 ack 63 dup 8/4",
+    "12 ack 63 dup 8/4",
+    "14 ack 95 4/4", // recovery ends: cwnd = ssthresh
+    "16 ack 99 4.25/4",
+    "16 ack 103 4.49/4",
+    "16 ack 107 4.71/4",
+    "16 ack 111 4.92/4",
+    "18 ack 111 dup 4.92/4",
+    "18 ack 111 dup 4.92/4",
+    "18 ack 111 dup 5/2", // ssthresh = max(4.92 / 2, 2)
+    "18 fast 111 5/2",
+    "20 ack 127 2/2",
+    "20 ack 131 2.5/2",
+    "120 timeout 131",
+    "120 rtx 131 1/2", // a timeout: one segment, for Reno too
+    "122 ack 135 2/2",
+    "124 ack 136 2/2",
+  ]);
+});
+
+Deno.test("send buffer: a writer blocked on a full buffer is woken once half of it is free", () => {
+  // Before this, only "everything acknowledged" woke the writer, and a
+  // message larger than the send buffer never finished.
+  const c = client({ window: 1, sendBuffer: 16 });
+  c.startMessage(40, 10); // its length "40" goes at once
+  assert.equal(c.write(new Uint8Array(40), 10), 16, "the buffer takes 16 of 40 bytes");
+  c.takeChanged();
+  c.process(seg("ACK", 14), 11); // DATA 14 goes: 12 bytes still queued
+  assert.equal(c.takeChanged(), false, "a quarter free: still waiting");
+  c.process(seg("ACK", 18), 12); // DATA 18 goes: 8 queued
+  assert.ok(c.takeChanged(), "half free: the writer wakes");
+  assert.equal(c.writable, 8);
+  // With a window of 2, the first payload left with the length: one ACK is enough.
+  const w = client({ window: 2, sendBuffer: 16 });
+  w.startMessage(40, 10);
+  assert.equal(w.write(new Uint8Array(40), 10), 16);
+  w.takeChanged();
+  w.process(seg("ACK", 14), 11);
+  assert.ok(w.takeChanged());
+});
+
+Deno.test("a window receiver answers a burst read at once with one cumulative ACK, and duplicates at once", () => {
+  const s = server({ arq: "selective-repeat", window: 16 }); // one ACK for up to 16 / 4 segments
+  s.want = 100;
+  const sends = () => s.takeOutput().flatMap((o) => o.kind === "send" ? [o.segment.seq] : []);
+  s.process(seg("DATA", 12, "32"), 3);
+  s.process(seg("DATA", 14, "aaaa"), 3);
+  s.process(seg("DATA", 18, "bbbb"), 3);
+  assert.deepEqual(sends(), [], "held while segments wait to be read");
+  assert.equal(s.pollAt(), 3, "a driver that never calls idle is polled at once");
+  s.idle();
+  assert.deepEqual(sends(), [22]);
+  s.process(seg("DATA", 22, "cccc"), 4); // held: ACK 26
+  s.process(seg("DATA", 30, "eeee"), 4); // a hole at 26: the held ACK, then the duplicate
+  assert.deepEqual(sends(), [26, 26]);
+  s.idle();
+  assert.deepEqual(sends(), []);
+  s.process(seg("DATA", 26, "dddd"), 5); // fills the hole: 26..34 in order (1 held)
+  for (const [seq, text] of [[34, "ffff"], [38, "gggg"]] as const) {
+    s.process(seg("DATA", seq, text), 5);
+  }
+  assert.deepEqual(sends(), []);
+  s.process(seg("DATA", 42, "hhhh"), 5); // the fourth: a quarter of the window, the ACK goes
+  assert.deepEqual(sends(), [46]);
+  // Stop & Wait (window 1) answers every segment at once, as the assignment says.
+  const sw = server({ window: 1 });
+  sw.want = 100;
+  sw.process(seg("DATA", 12, "16"), 3);
+  assert.deepEqual(sw.takeOutput().flatMap((o) => o.kind === "send" ? [o.segment.seq] : []), [14]);
+});
