@@ -18,20 +18,50 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import { parseArgs } from "node:util";
+import { parseArguments, parseCommandLine, UsageError } from "../cli.ts";
 import { startRelay } from "../relay.ts";
 import { median, RTO_BUCKETS, rtoBucketLabel } from "./_common.ts";
 
-const { values: flags } = parseArgs({
-  args: Deno.args,
-  options: {
-    quick: { type: "boolean", default: false },
+const USAGE = `Usage: deno task bench [--sections 1,2,...] [--quick] [--out FILE]
+
+Measures socket-tcp against the UDP floor measured in the same run, and writes
+the table to bench/RESULTS.md (a partial or quick run: to a temporary file,
+unless --out says where). About 10 minutes for the whole run; run it on an
+idle machine.
+
+Sections: 1 the UDP floor, 2 no loss (one and two processes), 3 loss through
+the relay, 4 clients at once, 5 MSS, 6 a large file through the CLI, 7 the
+sliding window beside its floors.
+
+Options:
+  --sections LIST  the sections to run, comma-separated (default: all)
+  --quick          small sizes and few repetitions: a smoke run
+  --out FILE       where to write the Markdown table
+  -h, --help       show this help
+
+Example:
+  deno task bench --sections 2,3`;
+
+const parsed = parseCommandLine("bench", USAGE, () => {
+  const { values } = parseArguments(Deno.args, {
+    quick: { type: "boolean" },
     out: { type: "string" },
-    sections: { type: "string", default: "1,2,3,4,5,6,7" },
-  },
+    sections: { type: "string" },
+    help: { type: "boolean", short: "h" },
+  });
+  if (values.help) return "help";
+  const sections = (values.sections ?? "1,2,3,4,5,6,7").split(",").map(Number);
+  for (const section of sections) {
+    if (!Number.isInteger(section) || section < 1 || section > 7) {
+      throw new UsageError(`--sections is "${values.sections}", expected numbers 1..7`);
+    }
+  }
+  return { quick: values.quick ?? false, out: values.out, sections };
 });
+if (typeof parsed === "number") Deno.exit(parsed);
+const flags = parsed;
 /** Which numbered sections to run (`--sections 1,2,4`): the others are skipped. */
-const RUN = new Set(flags.sections.split(",").map(Number));
+const RUN = new Set(flags.sections);
 const QUICK = flags.quick;
 const ROOT = new URL("..", import.meta.url).pathname;
 // A quick or partial run never overwrites bench/RESULTS.md (nor leaves an unformatted file in the tree).
