@@ -117,6 +117,21 @@ export interface PlotData {
   top: number;
   /** Where the graph is seen from. */
   vantage: Vantage;
+  /**
+   * The sender's congestion window over time, from the events of the vantage
+   * point that carry it (with congestion control only; empty otherwise).
+   */
+  window: WindowPoint[];
+}
+
+/** The congestion state of the sender after one of its events. */
+export interface WindowPoint {
+  /** Time in ms since the first event. */
+  t: number;
+  /** Congestion window, in segments (fractional in congestion avoidance). */
+  cwnd: number;
+  /** Slow start threshold, in segments. */
+  ssthresh: number;
 }
 
 /**
@@ -345,7 +360,16 @@ export function plotData(events: readonly TraceEvent[]): PlotData {
   }
   marks.sort((a, b) => a.t - b.t);
   const duration = marks.length > 0 ? Math.max(...marks.map((m) => m.t)) : 0;
-  return { marks, origin, start, duration, top, vantage };
+  const window: WindowPoint[] = isSender
+    ? sorted.filter((e) => mine(e) && e.cwnd !== undefined && e.ssthresh !== undefined).map((
+      e,
+    ) => ({
+      t: e.time - start,
+      cwnd: e.cwnd!,
+      ssthresh: e.ssthresh!,
+    }))
+    : [];
+  return { marks, origin, start, duration, top, vantage, window };
 }
 
 /** A phase of a connection, as one panel of the graph draws it. */
@@ -555,19 +579,112 @@ interface Panel {
   step: number;
 }
 
+/** How cwnd and ssthresh are drawn. */
+const WINDOW_PAINT = {
+  cwnd: `fill="none" stroke="#1f6fd1" stroke-width="1.8"`,
+  ssthresh: `fill="none" stroke="#d62728" stroke-width="1.4" stroke-dasharray="5 3"`,
+} as const;
+
+/** The legend's text of cwnd and ssthresh. */
+const WINDOW_LABELS = {
+  cwnd: "cwnd del emisor (ventana de congestión, en segmentos; abajo)",
+  ssthresh: "ssthresh del emisor (umbral de slow start; abajo)",
+} as const;
+
+/**
+ * The strip under the graph: cwnd (a step line) and ssthresh (dashed), in
+ * segments, on the panels' time axis; a point that falls between two panels
+ * is drawn at the edge of the one before.
+ */
+function windowStrip(
+  points: readonly WindowPoint[],
+  panels: readonly Panel[],
+  xIn: (p: Panel, t: number) => number,
+  top: number,
+  bottom: number,
+): string[] {
+  const maxW = Math.max(...points.map((p) => Math.max(p.cwnd, Math.min(p.ssthresh, 1e6))), 1);
+  const step = niceStep(maxW, 4);
+  const wMax = Math.ceil(maxW / step) * step;
+  const yOf = (w: number) => bottom - (Math.min(w, wMax) / wMax) * (bottom - top);
+  const panelAt = (t: number) => [...panels].reverse().find((p) => p.phase.from <= t) ?? panels[0];
+  const xOf = (p: Panel, t: number) => Math.min(p.x1, Math.max(p.x0, xIn(p, t)));
+  const out: string[] = [];
+  const left = panels[0].x0;
+  out.push(`<g class="window-axes" stroke="#222" stroke-width="1.2" fill="none">`);
+  for (const p of panels) {
+    out.push(
+      `<line x1="${p.x0.toFixed(1)}" y1="${bottom}" x2="${p.x1.toFixed(1)}" y2="${bottom}"/>`,
+    );
+  }
+  out.push(`<line x1="${left}" y1="${top}" x2="${left}" y2="${bottom}"/>`, `</g>`);
+  out.push(`<g class="window-grid" stroke="#e6e6e6" stroke-width="1">`);
+  for (let w = step; w <= wMax + 1e-9; w += step) {
+    for (const p of panels) {
+      out.push(
+        `<line x1="${p.x0.toFixed(1)}" y1="${yOf(w).toFixed(1)}" x2="${p.x1.toFixed(1)}" y2="${
+          yOf(w).toFixed(1)
+        }"/>`,
+      );
+    }
+  }
+  out.push(`</g>`, `<g class="tick-labels" fill="#222">`);
+  for (let w = 0; w <= wMax + 1e-9; w += step) {
+    out.push(
+      `<text x="${left - 8}" y="${(yOf(w) + 4).toFixed(1)}" text-anchor="end">${fmt(w)}</text>`,
+    );
+  }
+  out.push(
+    `</g>`,
+    `<text class="window-label" transform="translate(18 ${
+      (top + bottom) / 2
+    }) rotate(-90)" text-anchor="middle" font-size="12">cwnd (segmentos)</text>`,
+    `<text class="window-title" x="${left + 6}" y="${
+      top - 8
+    }" font-size="12" fill="#333">Ventana de congestión del emisor, en el mismo eje de tiempo</text>`,
+  );
+  for (const name of ["ssthresh", "cwnd"] as const) {
+    let path = "";
+    let current: Panel | undefined;
+    let last: number | undefined;
+    for (const point of points) {
+      const value = point[name];
+      if (name === "ssthresh" && value > wMax * 4) continue; // still "infinite": not drawn
+      const p = panelAt(point.t);
+      const x = xOf(p, point.t).toFixed(2), yy = yOf(value).toFixed(2);
+      if (p !== current || last === undefined) {
+        path += ` M${x},${yy}`;
+        current = p;
+      } else {
+        path += ` H${x}`;
+        if (value !== last) path += ` V${yy}`;
+      }
+      last = value;
+    }
+    out.push(`<path class="series-${name}" d="${path.trim()}" ${WINDOW_PAINT[name]}/>`);
+  }
+  return out;
+}
+
 /** Draws the series of {@linkcode plotData} as a standalone SVG document. */
 export function renderSvg(data: PlotData, options: PlotOptions = {}): string {
   const present = new Set(data.marks.map((m) => m.series));
   present.add("ack");
   const names = (Object.keys(SERIES_COLORS) as SeriesName[]).filter((n) => present.has(n));
   const perRow = 2;
-  const legendRows = Math.ceil(names.length / perRow);
-  const width = options.width ?? 960, height = options.height ?? 480 + 20 * legendRows;
+  const hasWindow = data.window.length > 0;
+  const windowNames = hasWindow ? ["cwnd", "ssthresh"] as const : [];
+  const legendRows = Math.ceil((names.length + windowNames.length) / perRow);
+  // With congestion control, a strip under the graph draws cwnd and ssthresh on the same time axis.
+  const strip = hasWindow ? { gap: 72, height: 150 } : { gap: 0, height: 0 };
+  const stripSpace = hasWindow ? strip.gap + strip.height + 30 : 0;
+  const width = options.width ?? 960,
+    height = options.height ?? 480 + 20 * legendRows + stripSpace;
   const margin = {
     left: 78,
     right: 24,
     top: options.subtitle ? 86 : 66,
-    bottom: 96 + 20 * legendRows,
+    bottom: 96 + 20 * legendRows + stripSpace,
   };
   const plotW = width - margin.left - margin.right;
   const plotH = height - margin.top - margin.bottom;
@@ -854,7 +971,9 @@ export function renderSvg(data: PlotData, options: PlotOptions = {}): string {
   }
 
   // Legend: where the graph is seen from, then the series present, in rows of 3.
-  const legendY = bottom + 64;
+  const stripTop = bottom + strip.gap, stripBottom = stripTop + strip.height;
+  if (hasWindow) out.push(...windowStrip(data.window, panels, xIn, stripTop, stripBottom));
+  const legendY = bottom + 64 + stripSpace;
   const colW = plotW / perRow;
   out.push(`<g class="legend" font-size="12">`);
   out.push(
@@ -890,6 +1009,15 @@ export function renderSvg(data: PlotData, options: PlotOptions = {}): string {
       } h6" fill="none" stroke="${color}" stroke-width="1.6"${dash}/>`;
     }
     out.push(swatch, `<text x="${lx + 22}" y="${ly + 4}">${esc(labels[name])}</text>`);
+  });
+  windowNames.forEach((name, j) => {
+    const i = names.length + j;
+    const lx = margin.left + (i % perRow) * colW;
+    const ly = legendY + 18 + Math.floor(i / perRow) * 20;
+    out.push(
+      `<path d="M${lx},${ly} h16" ${WINDOW_PAINT[name]}/>`,
+      `<text x="${lx + 22}" y="${ly + 4}">${esc(WINDOW_LABELS[name])}</text>`,
+    );
   });
   out.push(`</g>`);
   out.push(`</svg>`);

@@ -322,3 +322,82 @@ Deno.test("a lost SYN is drawn lost when both ends are traced, and the wait afte
   assert.deepEqual(flatStretches(handshake, 10), [{ kind: "timeout", from: 0, to: 100 }]);
   assert.ok(traceToSvg(events).includes(">SYN / FIN / ACK de control perdido (no llegó)</text>"));
 });
+
+/** The trace above with the sender's congestion state on its data events (and a receiver's, to ignore). */
+const withWindow: TraceEvent[] = trace.map((e) => {
+  const state: Record<string, [number, number]> = {
+    "1002 send": [1, 8],
+    "1004 recv": [2, 8],
+    "1005 send": [2, 8],
+    "1056 send": [1, 2],
+    "1058 recv": [2, 2],
+  };
+  const mine = e.local === C ? state[`${e.time} ${e.kind}`] : undefined;
+  if (mine) return { ...e, cwnd: mine[0], ssthresh: mine[1] };
+  // The receiver's events never carry the sender's window: a stray one must not be drawn.
+  if (e.local === S && e.kind === "send") return { ...e, cwnd: 32, ssthresh: 32 };
+  return e;
+});
+
+/** The numbers of an SVG path's `d`, by command: `[["M", x, y], ["H", x], ["V", y], …]`. */
+function pathCommands(svg: string, cls: string): [string, ...number[]][] {
+  const d = svg.match(new RegExp(`class="${cls}" d="([^"]*)"`))?.[1];
+  assert.ok(d !== undefined, `no path of class ${cls}`);
+  return [...d.matchAll(/([MHV])([-\d.]+)(?:,([-\d.]+))?/g)].map((m) =>
+    [m[1], ...[m[2], m[3]].filter((n) => n !== undefined).map(Number)] as [string, ...number[]]
+  );
+}
+
+Deno.test("with congestion control, cwnd and ssthresh are drawn under the graph on its time axis", () => {
+  const data = plotData(withWindow);
+  assert.deepEqual(data.window, [
+    { t: 2, cwnd: 1, ssthresh: 8 },
+    { t: 4, cwnd: 2, ssthresh: 8 },
+    { t: 5, cwnd: 2, ssthresh: 8 },
+    { t: 56, cwnd: 1, ssthresh: 2 },
+    { t: 58, cwnd: 2, ssthresh: 2 },
+  ]);
+  const svg = traceToSvg(withWindow);
+  // cwnd: a step line, 1 -> 2 -> (2) -> 1 -> 2, one vertical step per change.
+  const cwnd = pathCommands(svg, "series-cwnd");
+  assert.deepEqual(cwnd.map((c) => c[0]), ["M", "H", "V", "H", "H", "V", "H", "V"]);
+  const ys = cwnd.filter((c) => c[0] !== "H").map((c) => Number(c.at(-1)));
+  const [one, two] = [ys[0], ys[1]];
+  assert.ok(two < one, "a larger cwnd is drawn higher");
+  assert.deepEqual(ys, [one, two, one, two]);
+  // ssthresh: 8 until the timeout, then 2.
+  const ssthresh = pathCommands(svg, "series-ssthresh");
+  assert.deepEqual(ssthresh.map((c) => c[0]), ["M", "H", "H", "H", "V", "H"]);
+  const eight = Number(ssthresh[0][2]), low = Number(ssthresh[4][1]);
+  assert.ok(eight < two && low === two, "ssthresh 8 above cwnd 2; ssthresh 2 level with cwnd 2");
+  // The same time axis: cwnd falls to 1 exactly where the retransmission's bar stands.
+  const retransmission = svg.match(/<g class="series-retransmission"[^>]*>\n<path d="M([\d.]+),/);
+  assert.ok(retransmission, "the retransmission is drawn");
+  assert.deepEqual(cwnd[4], ["H", Number(retransmission[1])]);
+  // Also when a long close follows, whose panel's margin reaches back over the data's times.
+  const closed = traceToSvg([
+    ...withWindow,
+    ev(1060, "send", C, S, "FIN", 44, 0, { cwnd: 2, ssthresh: 2 }),
+    ev(2060, "send", C, S, "ACK", 45),
+  ]);
+  const bar = closed.match(/<g class="series-retransmission"[^>]*>\n<path d="M([\d.]+),/)!;
+  const steps = pathCommands(closed, "series-cwnd");
+  assert.deepEqual(steps[4], ["H", Number(bar[1])]);
+  assert.deepEqual(steps.map((c) => c[0]).slice(-2), ["V", "M"], "the close starts its own line");
+  // Under the graph: every point of the strip is below the x axis of the time-sequence graph.
+  const axis = Number(svg.match(/<g class="axes"[^>]*>\n<line x1="[\d.]+" y1="([\d.]+)"/)![1]);
+  assert.ok(Math.min(...ys, eight) > axis + 40, "the strip is under the graph");
+  assert.ok(svg.includes("cwnd del emisor (ventana de congestión, en segmentos; abajo)"));
+  assert.ok(svg.includes("ssthresh del emisor (umbral de slow start; abajo)"));
+  assert.ok(svg.includes(">cwnd (segmentos)</text>"));
+});
+
+Deno.test("without congestion control there is no cwnd strip, and the graph keeps its height", () => {
+  assert.deepEqual(plotData(trace).window, []);
+  const svg = traceToSvg(trace);
+  assert.ok(!svg.includes("series-cwnd") && !svg.includes("cwnd del emisor"));
+  const height = (s: string) => Number(s.match(/height="(\d+)"/)![1]);
+  assert.ok(height(traceToSvg(withWindow)) > height(svg) + 150);
+  // Seen from the receiver alone (its trace only), no sender's window to draw.
+  assert.deepEqual(plotData(withWindow.filter((e) => e.local === S)).window, []);
+});
