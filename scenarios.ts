@@ -34,6 +34,8 @@ import { FaultInjector, type FaultRule } from "./faults.ts";
 import { type Addr, type DatagramLink, type LinkWrapper, udpLink } from "./link.ts";
 import { concatBytes, parseSegment, segmentKind } from "./segment.ts";
 import { SocketTCP } from "./socket_tcp.ts";
+import type { Arq } from "./connection.ts";
+import type { CongestionControl } from "./congestion.ts";
 import type { TraceEvent } from "./trace.ts";
 import { buildModel, renderMermaid, type Step } from "./diagram.ts";
 import { traceToSvg } from "./plot.ts";
@@ -254,6 +256,12 @@ export interface TransferOptions {
   maxRetries?: number;
   /** How long `recv` and `recvClose` wait while the peer sends nothing, in ms. Default 30 000. */
   idleTimeout?: number;
+  /** Segments in flight, of both ends (`SocketTCPOptions.window`). Default 1: Stop & Wait. */
+  window?: number;
+  /** Loss recovery of a window. Default `go-back-n`. */
+  arq?: Arq;
+  /** Congestion control of both ends. Default `none`. */
+  congestion?: CongestionControl;
 }
 
 /** The result of {@linkcode runTransfer}. */
@@ -293,6 +301,9 @@ export async function runTransfer(options: TransferOptions): Promise<TransferRes
     random,
     maxRetries: options.maxRetries,
     idleTimeout: options.idleTimeout,
+    window: options.window,
+    arq: options.arq,
+    congestion: options.congestion,
   };
   await using listener = new SocketTCP({ ...common, timeout: options.serverTimeout });
   listener.bind({ hostname: "127.0.0.1", port: 0 });
@@ -787,7 +798,16 @@ export function testMessage(n: number): Uint8Array {
  * @throws {Error} when the server received other bytes.
  */
 export async function lossyTransfer(
-  options: { bytes: number; loss: number; seed: number; timeout?: number; time?: TimeSource },
+  options: {
+    bytes: number;
+    loss: number;
+    seed: number;
+    timeout?: number;
+    time?: TimeSource;
+    window?: number;
+    arq?: Arq;
+    congestion?: CongestionControl;
+  },
 ): Promise<TransferResult & { dropped: number }> {
   const time = options.time ?? virtualTime();
   const faults = new FaultInjector({ seed: options.seed, out: { loss: options.loss }, log: false });
@@ -799,6 +819,9 @@ export async function lossyTransfer(
       serverTimeout: options.timeout,
       link: stack(faults.wrap, time.link),
       maxRetries: 40,
+      window: options.window,
+      arq: options.arq,
+      congestion: options.congestion,
     })
   );
   if (
@@ -868,6 +891,243 @@ export function measurementTable(rows: Measurement[]): string {
     );
   }
   return lines.join("\n");
+}
+
+/**
+ * One run of the report's chapter on the sliding window: a lossy transfer
+ * with a window, an ARQ and a congestion control, seeded, in virtual time
+ * over a network of {@linkcode WINDOW_LATENCY} ms each way.
+ */
+export interface WindowCase {
+  /** Short name, used in `--case`. */
+  id: string;
+  /** The mode, as the report's table names it. */
+  name: string;
+  /** Segments in flight at most. */
+  window: number;
+  /** Loss recovery. */
+  arq: Arq;
+  /** Congestion control. */
+  congestion: CongestionControl;
+  /** Bytes sent. */
+  bytes: number;
+  /** Loss of every datagram, each way, 0..1 (seeded by {@linkcode WINDOW_SEED}). */
+  loss: number;
+  /** The graph's file. */
+  file: string;
+  /** The graph's title, in Spanish. */
+  title: string;
+}
+
+/** Seed of the losses of every run of the sliding-window chapter. */
+export const WINDOW_SEED = 7;
+/** One-way latency of the virtual network in the sliding-window chapter, in ms: a 10 ms round trip, so that pipelining shows. */
+export const WINDOW_LATENCY = 5;
+/** Fixed retransmission timeout of both ends in the sliding-window chapter, in ms. */
+export const WINDOW_TIMEOUT = 100;
+
+/** The sliding-window chapter's runs: three ARQs on the same losses, then Tahoe and Reno. */
+export const WINDOW_CASES: readonly WindowCase[] = [
+  {
+    id: "arq-sw",
+    name: "Stop & Wait",
+    window: 1,
+    arq: "go-back-n",
+    congestion: "none",
+    bytes: 2048,
+    loss: 0.05,
+    file: "docs/ventana-stop-and-wait.svg",
+    title: "Stop & Wait (ventana 1)",
+  },
+  {
+    id: "arq-gbn",
+    name: "Go-Back-N",
+    window: 8,
+    arq: "go-back-n",
+    congestion: "none",
+    bytes: 2048,
+    loss: 0.05,
+    file: "docs/ventana-go-back-n.svg",
+    title: "Go-Back-N, ventana 8",
+  },
+  {
+    id: "arq-sr",
+    name: "Selective Repeat",
+    window: 8,
+    arq: "selective-repeat",
+    congestion: "none",
+    bytes: 2048,
+    loss: 0.05,
+    file: "docs/ventana-selective-repeat.svg",
+    title: "Selective Repeat, ventana 8",
+  },
+  {
+    id: "cc-tahoe",
+    name: "Tahoe",
+    window: 32,
+    arq: "selective-repeat",
+    congestion: "tahoe",
+    bytes: 8192,
+    loss: 0.02,
+    file: "docs/cwnd-tahoe.svg",
+    title: "TCP Tahoe: Selective Repeat, ventana máxima 32",
+  },
+  {
+    id: "cc-reno",
+    name: "Reno",
+    window: 32,
+    arq: "selective-repeat",
+    congestion: "reno",
+    bytes: 8192,
+    loss: 0.02,
+    file: "docs/cwnd-reno.svg",
+    title: "TCP Reno: Selective Repeat, ventana máxima 32",
+  },
+];
+
+/** The result of {@linkcode runWindowCase}. */
+export interface WindowRun {
+  /** The case. */
+  windowCase: WindowCase;
+  /** Trace events of both ends, by time. */
+  events: TraceEvent[];
+  /** The command that runs it again. */
+  command: string;
+  /** From the first SYN to the client's first FIN (every byte acknowledged), in ms. */
+  transferMs: number;
+  /** Datagrams sent by both ends, handshake and close included. */
+  datagrams: number;
+  /** DATA segments sent again (by timeout or fast retransmit). */
+  retransmissions: number;
+  /** Of those, the ones sent on the third duplicate ACK. */
+  fastRetransmits: number;
+  /** Retransmission timeouts of the sender during the data. */
+  timeouts: number;
+  /** Datagrams the seeded losses dropped. */
+  dropped: number;
+  /** The largest congestion window of the sender, in segments (with congestion control). */
+  peakCwnd?: number;
+}
+
+/** Finds a case of the sliding-window chapter. */
+function findWindowCase(id: string): WindowCase | undefined {
+  return WINDOW_CASES.find((c) => c.id === id);
+}
+
+/**
+ * Runs one case of the sliding-window chapter, by default in virtual time
+ * over a network of {@linkcode WINDOW_LATENCY} ms each way, and checks the
+ * bytes received.
+ *
+ * @example Selective Repeat resends far fewer segments than Go-Back-N on the same losses
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { runWindowCase } from "./scenarios.ts";
+ * const gbn = await runWindowCase("arq-gbn");
+ * const sr = await runWindowCase("arq-sr");
+ * assert.equal(gbn.command, "deno task report --case arq-gbn");
+ * assert.ok(sr.retransmissions * 2 < gbn.retransmissions);
+ * assert.ok(sr.transferMs < gbn.transferMs);
+ * ```
+ */
+export async function runWindowCase(id: string, time?: TimeSource): Promise<WindowRun> {
+  const windowCase = findWindowCase(id);
+  if (!windowCase) {
+    throw new RangeError(
+      `Unknown case "${id}", expected one of: ${WINDOW_CASES.map((c) => c.id).join(", ")}`,
+    );
+  }
+  const run = await lossyTransfer({
+    bytes: windowCase.bytes,
+    loss: windowCase.loss,
+    seed: WINDOW_SEED,
+    timeout: WINDOW_TIMEOUT,
+    time: time ?? virtualTime({ latency: WINDOW_LATENCY }),
+    window: windowCase.window,
+    arq: windowCase.arq,
+    congestion: windowCase.congestion,
+  });
+  const events = run.events;
+  const sends = events.filter((e) => e.kind === "send");
+  const data = sends.filter((e) => e.flags === "DATA");
+  const sender = data[0]?.local;
+  const fin = sends.find((e) => e.flags === "FIN");
+  const cwnds = events.filter((e) => e.local === sender && e.cwnd !== undefined).map((e) =>
+    e.cwnd!
+  );
+  const dataTimeouts = events.filter((e) =>
+    e.kind === "timeout" && e.local === sender && e.flags === "DATA"
+  );
+  return {
+    windowCase,
+    events,
+    command: `deno task report --case ${id}`,
+    transferMs: (fin?.time ?? events[events.length - 1].time) - events[0].time,
+    datagrams: sends.length,
+    retransmissions: data.filter((e) => e.retransmission).length,
+    fastRetransmits: data.filter((e) => e.fastRetransmit).length,
+    timeouts: dataTimeouts.length,
+    dropped: run.dropped,
+    peakCwnd: cwnds.length > 0 ? Math.max(...cwnds) : undefined,
+  };
+}
+
+/** The time-sequence graph of a sliding-window run, with cwnd under it when there is congestion control. */
+export function windowSvg(run: WindowRun): string {
+  const c = run.windowCase;
+  return traceToSvg(run.events, {
+    title: c.title,
+    subtitle: `${c.bytes} bytes, ${
+      Math.round(c.loss * 100)
+    } % de pérdidas (semilla ${WINDOW_SEED}), RTT 10 ms: ${run.dropped} perdidos, ${run.retransmissions} DATA retransmitidos`,
+    // Side by side in the report: narrower, the same height.
+    width: c.congestion === "none" ? 720 : 960,
+  });
+}
+
+/** The chapter's table comparing the three ARQs on the same losses. */
+export function arqTable(runs: readonly WindowRun[]): string {
+  const lines = [
+    "| Modo | Ventana | Tiempo hasta el FIN (ms) | Datagramas enviados | Datagramas perdidos | Retransmisiones de DATA | de ellas, fast retransmit | Timeouts | Comando |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|---|",
+  ];
+  for (const r of runs) {
+    lines.push(
+      `| ${r.windowCase.name} | ${r.windowCase.window} | ${
+        Math.round(r.transferMs)
+      } | ${r.datagrams} | ${r.dropped} | ${r.retransmissions} | ${r.fastRetransmits} | ${r.timeouts} | \`${r.command}\` |`,
+    );
+  }
+  return lines.join("\n");
+}
+
+/** The chapter's table of the congestion-control runs. */
+export function congestionTable(runs: readonly WindowRun[]): string {
+  const lines = [
+    "| Control | Tiempo hasta el FIN (ms) | Datagramas enviados | Datagramas perdidos | Retransmisiones de DATA | Fast retransmit (3 ACK duplicados) | Timeouts | cwnd máxima (segmentos) | Comando |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|---|",
+  ];
+  for (const r of runs) {
+    lines.push(
+      `| ${r.windowCase.name} | ${
+        Math.round(r.transferMs)
+      } | ${r.datagrams} | ${r.dropped} | ${r.retransmissions} | ${r.fastRetransmits} | ${r.timeouts} | ${
+        r.peakCwnd === undefined ? "—" : fmtSegments(r.peakCwnd)
+      } | \`${r.command}\` |`,
+    );
+  }
+  return lines.join("\n");
+}
+
+/** A window in segments, with at most one decimal. */
+function fmtSegments(n: number): string {
+  return String(Math.round(n * 10) / 10);
+}
+
+/** What `--case ID` prints for a sliding-window case: its row and where its graph goes. */
+function windowSection(run: WindowRun): string {
+  const table = run.windowCase.congestion === "none" ? arqTable([run]) : congestionTable([run]);
+  return `${table}\n\nGráfico: \`${run.windowCase.file}\` (lo escribe \`deno task report\`).`;
 }
 
 /** Where the report lives. */
@@ -955,6 +1215,20 @@ export async function generateReport(
   const rows = await measureTimeouts(undefined, time);
   sections.set("medidas", measurementTable(rows));
   log(`report: measurements: ${rows.length} transfers`);
+  const windowRuns: WindowRun[] = [];
+  for (const windowCase of WINDOW_CASES) {
+    // The chapter's network has its own latency: a factory that ignores it (real time) is used as is.
+    const source = options.time ? options.time() : virtualTime({ latency: WINDOW_LATENCY });
+    const run = await runWindowCase(windowCase.id, source);
+    windowRuns.push(run);
+    files.set(windowCase.file, windowSvg(run));
+    log(`report: ${windowCase.id}: ${windowCase.file}`);
+  }
+  sections.set("ventanas", arqTable(windowRuns.filter((r) => r.windowCase.congestion === "none")));
+  sections.set(
+    "congestion",
+    congestionTable(windowRuns.filter((r) => r.windowCase.congestion !== "none")),
+  );
   return { sections, files };
 }
 
@@ -985,12 +1259,15 @@ const USAGE = `Usage: deno task report [--case ID [--trace FILE]] [--real-time] 
 
 Runs the cases of the report, each with its faults forced, and rewrites the
 generated parts of docs/informe.md (the diagrams, the plain-UDP table, the
-timeout measurements) and the graphs docs/stevens-*.svg. The runs are in
+timeout measurements, the sliding window's tables) and the graphs docs/*.svg.
+The cases arq-sw, arq-gbn, arq-sr, cc-tahoe and cc-reno are the sliding-window
+chapter's runs (2 or 8 KiB, seeded losses, 10 ms round trip). The runs are in
 virtual time (a virtual clock and an in-memory network): the same on every
 run, so a second run changes nothing, and the whole report takes seconds.
 
 Options:
   --case ID      run only this case and print its section (Markdown) to stdout
+                 (--list names them)
   --trace FILE   with --case: also write the merged trace (JSON lines) to FILE
   --real-time    run on the wall clock over loopback UDP instead: check that
                  every case draws the diagram of the report, and measure the
@@ -1018,7 +1295,10 @@ export async function main(args: string[]): Promise<number> {
     if (values.trace !== undefined && values.case === undefined) {
       throw new UsageError("--trace needs --case ID");
     }
-    if (values.case !== undefined && !SCENARIOS.some((s) => s.id === values.case)) {
+    if (
+      values.case !== undefined && !SCENARIOS.some((s) => s.id === values.case) &&
+      !findWindowCase(values.case)
+    ) {
       throw new UsageError(`unknown case "${values.case}" (see --list)`);
     }
     return { values };
@@ -1027,23 +1307,30 @@ export async function main(args: string[]): Promise<number> {
   const { values } = parsed;
   if (values.list) {
     for (const s of SCENARIOS) console.log(`${s.id.padEnd(26)} ${s.title}`);
+    for (const c of WINDOW_CASES) console.log(`${c.id.padEnd(26)} ${c.title}`);
     return 0;
   }
   const time = values["real-time"] ? realTime : virtualTime;
+  if (values.case !== undefined && findWindowCase(values.case)) {
+    const run = await runWindowCase(
+      values.case,
+      values["real-time"] ? realTime() : virtualTime({ latency: WINDOW_LATENCY }),
+    );
+    console.log(`## ${run.windowCase.title}\n\n${windowSection(run)}`);
+    if (values.trace && !(await writeTrace(values.trace, run.events))) return 1;
+    if (!values.quiet) {
+      console.error(
+        `report: ${values.case}: ${run.windowCase.bytes} bytes received as sent, ${run.dropped} datagram(s) dropped, ${run.retransmissions} DATA retransmitted, ${
+          Math.round(run.transferMs)
+        } ms to the FIN ${values["real-time"] ? "(measured)" : "(virtual time)"}`,
+      );
+    }
+    return 0;
+  }
   if (values.case !== undefined) {
     const run = await runScenario(values.case, { time: time() });
     console.log(`## ${run.scenario.title}\n\n${scenarioSection(run)}`);
-    if (values.trace) {
-      try {
-        await Deno.writeTextFile(
-          values.trace,
-          run.events.map((e) => JSON.stringify(e)).join("\n") + "\n",
-        );
-      } catch (error) {
-        console.error(`report: cannot write ${values.trace}: ${(error as Error).message}`);
-        return 1;
-      }
-    }
+    if (values.trace && !(await writeTrace(values.trace, run.events))) return 1;
     if (values.quiet) return 0;
     console.error(
       `report: ${run.scenario.id}: received ${
@@ -1072,6 +1359,17 @@ export async function main(args: string[]): Promise<number> {
     );
   }
   return 0;
+}
+
+/** Writes a merged trace as JSON lines; says why on stderr and returns false when it cannot. */
+async function writeTrace(file: string, events: readonly TraceEvent[]): Promise<boolean> {
+  try {
+    await Deno.writeTextFile(file, events.map((e) => JSON.stringify(e)).join("\n") + "\n");
+    return true;
+  } catch (error) {
+    console.error(`report: cannot write ${file}: ${(error as Error).message}`);
+    return false;
+  }
 }
 
 /** `--real-time`: every case on the wall clock, compared with the report. */

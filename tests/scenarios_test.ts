@@ -15,11 +15,14 @@ import {
   REPORT_PATH,
   runScenario,
   runUdpCase,
+  runWindowCase,
   SCENARIO_MESSAGE,
   SCENARIOS,
   scenarioSection,
   UDP_CASES,
   virtualTime,
+  WINDOW_CASES,
+  type WindowRun,
 } from "../scenarios.ts";
 import { assertUsageFailures, runScript } from "./_run.ts";
 
@@ -220,4 +223,50 @@ Deno.test("report: bad usage is one line saying what is wrong and one pointing t
   assert.deepEqual(one.stderr, [
     'report: syn-lost: received "Hola, mundo TCP!!!!!" (20 bytes, as sent), 1 segment(s) dropped, 150 ms (virtual time)',
   ]);
+});
+
+Deno.test("sliding-window chapter: the three ARQs on the same seeded losses, Tahoe's and Reno's cuts", async () => {
+  const runs = new Map<string, WindowRun>();
+  for (const c of WINDOW_CASES) runs.set(c.id, await runWindowCase(c.id));
+  const [sw, gbn, sr, tahoe, reno] = ["arq-sw", "arq-gbn", "arq-sr", "cc-tahoe", "cc-reno"].map(
+    (id) => runs.get(id)!,
+  );
+  // What the chapter tells the student, as numbers of these runs.
+  assert.ok(sr.transferMs < gbn.transferMs && gbn.transferMs < sw.transferMs / 2);
+  assert.ok(gbn.retransmissions > 2 * gbn.dropped, "Go-Back-N resends whole windows");
+  assert.ok(sr.retransmissions <= sr.dropped && sr.fastRetransmits > 0);
+  assert.ok(sr.datagrams < sw.datagrams && sw.datagrams < gbn.datagrams);
+  assert.deepEqual([sw.fastRetransmits, gbn.fastRetransmits], [0, 0]);
+  assert.ok(reno.transferMs < tahoe.transferMs);
+  // On each fast retransmission (the third duplicate ACK): Tahoe back to 1, Reno to ssthresh + 3,
+  // ssthresh the floor of half the window before, at least 2.
+  for (const [run, expected] of [[tahoe, () => 1], [reno, (s: number) => s + 3]] as const) {
+    const events = run.events.filter((e) =>
+      e.cwnd !== undefined && e.local === run.events[0].local
+    );
+    const fast = events.filter((e) => e.fastRetransmit);
+    assert.ok(fast.length >= 4, `${run.windowCase.id}: ${fast.length} fast retransmissions`);
+    for (const e of fast) {
+      const before = events[events.indexOf(e) - 2]; // the second duplicate ACK, before the cut
+      assert.deepEqual(e.ssthresh, Math.max(Math.floor(before.cwnd! / 2), 2));
+      assert.deepEqual(e.cwnd, expected(e.ssthresh!), `${run.windowCase.id} at ${e.time}`);
+    }
+    assert.ok(run.windowCase.file.startsWith("docs/cwnd-"));
+  }
+  // The report shows each graph, and each cwnd graph draws the strip.
+  const generated = await generateReport();
+  for (const c of WINDOW_CASES) {
+    assert.ok(
+      report.includes(`src="${c.file.slice(5)}"`) || report.includes(`(${c.file.slice(5)})`),
+    );
+    assert.deepEqual(
+      generated.files.get(c.file)!.includes('class="series-cwnd"'),
+      c.congestion !== "none",
+      c.file,
+    );
+  }
+  const one = await runScript("scenarios.ts", ["--case", "arq-sr"]);
+  assert.deepEqual(one.code, 0);
+  const row = one.stdout.split("\n").find((line) => line.startsWith("| Selective Repeat |"));
+  assert.ok(row !== undefined && betweenMarkers(report, "ventanas")!.includes(row));
 });
