@@ -186,7 +186,14 @@ export const LIMITS = {
   maxDelay: 1000,
   /** Largest slow-motion delay per datagram, in ms. */
   maxSlow: 2000,
+  /** Largest window, in segments (1 is Stop & Wait). */
+  maxWindow: 64,
 } as const;
+
+/** The ARQs of a window, as they appear in the URL (`arq=gbn|sr`). */
+export const ARQ_NAMES = { gbn: "go-back-n", sr: "selective-repeat" } as const;
+/** The congestion controls, as they appear in the URL (`cc=none|tahoe|reno`). */
+export const CC_NAMES = ["none", "tahoe", "reno"] as const;
 
 /** The random faults a page can ask for, as they appear in the URL. */
 export const FAULT_FIELDS = ["loss", "dup", "reorder", "delay", "jitter"] as const;
@@ -220,6 +227,12 @@ export interface RunParams {
   size: number;
   /** Slow motion: ms every datagram spends on the wire (timeouts grow by twice this). */
   slow: number;
+  /** Segments in flight, 1..64 (1: Stop & Wait). */
+  window: number;
+  /** Loss recovery of the window: `gbn` (Go-Back-N) or `sr` (Selective Repeat). */
+  arq: keyof typeof ARQ_NAMES;
+  /** Congestion control of the senders. */
+  cc: typeof CC_NAMES[number];
 }
 
 /** Names accepted in a run's query string (the page's own `run` and `lang` are not sent). */
@@ -233,6 +246,9 @@ const KNOWN = new Set([
   "text",
   "size",
   "slow",
+  "window",
+  "arq",
+  "cc",
   ...DIRECTIONS.flatMap((d) => FAULT_FIELDS.map((f) => `${d}-${f}`)),
 ]);
 
@@ -327,6 +343,9 @@ export function parseRunParams(query: URLSearchParams): RunParams {
     text: query.get("text") ?? "",
     size: integer(query, "size", 1, LIMITS.maxBytes, 1024),
     slow: integer(query, "slow", 0, LIMITS.maxSlow, 0),
+    window: integer(query, "window", 1, LIMITS.maxWindow, 1),
+    arq: oneOf(query, "arq", Object.keys(ARQ_NAMES) as (keyof typeof ARQ_NAMES)[], "gbn"),
+    cc: oneOf(query, "cc", CC_NAMES, "none"),
   };
   if (params.text.length > LIMITS.maxText) {
     throw new ParamError(
@@ -353,6 +372,12 @@ export function parseRunParams(query: URLSearchParams): RunParams {
     throw new ParamError(
       "msg",
       `case ${labCase.id} sends its own file (${labCase.payload}): drop msg, or use case=custom`,
+    );
+  }
+  if (labCase && (seen.has("window") || seen.has("arq") || seen.has("cc"))) {
+    throw new ParamError(
+      "case",
+      `case ${labCase.id} is scripted for Stop & Wait (window 1): drop window, arq and cc, or use case=custom`,
     );
   }
   if (labCase?.relay && params.mss !== 16) {

@@ -24,7 +24,7 @@
  */
 import { FaultInjector, type FaultLogEntry } from "./faults.ts";
 import type { Addr, DatagramLink, LinkWrapper } from "./link.ts";
-import { type LabCase, type RunParams, serverTimeout } from "./lab_params.ts";
+import { ARQ_NAMES, type LabCase, type RunParams, serverTimeout } from "./lab_params.ts";
 import * as scenarios from "./scenarios.ts";
 import { CLIENT_TIMEOUT, SERVER_TIMEOUT } from "./scenarios.ts";
 import { SocketTCP, type SocketTCPOptions } from "./socket_tcp.ts";
@@ -54,6 +54,8 @@ export interface LabRecord {
   retx: boolean;
   /** The receiver had it already. */
   dup: boolean;
+  /** A fast retransmission (three duplicate ACKs), not a timeout's. */
+  fast?: boolean;
   /** The sender's timeout when it was sent, ms. */
   rto?: number;
   /** When it was sent (`null`: a copy made by the network, or the sender is not in the trace). */
@@ -94,6 +96,12 @@ export interface LabStats {
   rto: number;
   /** The client's smoothed round trip, ms, once measured. */
   srtt: number | null;
+  /** The client's congestion window now, in segments (the window itself without congestion control). */
+  cwnd: number;
+  /** The largest congestion window the client reached, in segments. */
+  peakCwnd: number;
+  /** Fast retransmissions of both ends (three duplicate ACKs). */
+  fastRetransmits: number;
 }
 
 /** What the end of a run says. */
@@ -235,9 +243,18 @@ export class Pairing {
   readonly #known = new Set<LabRecord>();
   #firstSynAck?: TraceEvent;
 
-  /** Times of the records are counted from `t0` (epoch ms). */
-  constructor(t0: number) {
+  /** With a window, identical segments in flight are received in the order they were sent. */
+  readonly #inOrder: boolean;
+
+  /**
+   * Times of the records are counted from `t0` (epoch ms). With `window`
+   * (a sender with several segments in flight), a reception goes with the
+   * OLDEST unanswered send of the same segment: the duplicate ACKs of a
+   * burst and the copies of a Go-Back-N resend cross nowhere on loopback.
+   */
+  constructor(t0: number, window = false) {
     this.#t0 = t0;
+    this.#inOrder = window;
   }
 
   /** The most recent record, if any. */
@@ -276,6 +293,7 @@ export class Pairing {
         len: event.len,
         retx: event.retransmission ?? false,
         dup: false,
+        ...(event.fastRetransmit ? { fast: true } : {}),
         ...(event.rto !== undefined ? { rto: event.rto } : {}),
         tSend: time,
         tRecv: null,
@@ -289,9 +307,9 @@ export class Pairing {
       if (mark === "out" || mark === "in") this.drop(rec, mark);
       return { t: "seg", rec: { ...rec }, e: event };
     }
-    const index = this.#open.findLastIndex((r) =>
-      r.side !== side && r.flags === event.flags && r.seq === event.seq && r.len === event.len
-    );
+    const same = (r: LabRecord) =>
+      r.side !== side && r.flags === event.flags && r.seq === event.seq && r.len === event.len;
+    const index = this.#inOrder ? this.#open.findIndex(same) : this.#open.findLastIndex(same);
     if (index >= 0) {
       const [rec] = this.#open.splice(index, 1);
       rec.tRecv = time;
@@ -325,12 +343,12 @@ export class Pairing {
     return { t: "lost", id: rec.id, at: where };
   }
 
-  /** The latest unanswered record with these flags and seq (and sent by `side`, when given). */
+  /** The latest (with a window: the oldest) unanswered record with these flags and seq (and sent by `side`, when given). */
   findOpen(flags: string, seq: number, side?: Side, len?: number): LabRecord | undefined {
-    return this.#open.findLast((r) =>
+    const same = (r: LabRecord) =>
       r.flags === flags && r.seq === seq && (side === undefined || r.side === side) &&
-      (len === undefined || r.len === len)
-    );
+      (len === undefined || r.len === len);
+    return this.#inOrder ? this.#open.find(same) : this.#open.findLast(same);
   }
 
   /** Decides the fate of every send still unanswered; returns the records. */
@@ -390,7 +408,8 @@ export function recordsOf(
 ): { records: LabRecord[]; timeouts: LabTimeout[] } {
   const sorted = [...events].sort((a, b) => a.time - b.time);
   const side = sidesOf(sorted);
-  const pairing = new Pairing(t0);
+  // Only a window's events carry the window state (`base`).
+  const pairing = new Pairing(t0, sorted.some((e) => e.base !== undefined));
   for (const event of sorted) pairing.feed(event, side(event));
   return { records: pairing.finish(), timeouts: pairing.timeouts };
 }
@@ -417,6 +436,8 @@ export class LabTransfer {
   /** Datagrams the relay dropped (or discarded at its close), drawn lost. */
   #relayLost = 0;
   #client?: SocketTCP;
+  /** Several segments in flight: a window, or congestion control. */
+  readonly #window: boolean;
   #serverCloseError?: string;
 
   /** Starts the transfer of `message` with `params`. */
@@ -429,6 +450,7 @@ export class LabTransfer {
     this.#params = params;
     this.#message = message;
     this.#emit = emit;
+    this.#window = params.window > 1 || params.cc !== "none";
     if (signal?.aborted) this.#abort.abort(signal.reason);
     signal?.addEventListener("abort", () => this.stop("stopped"), { once: true });
     this.done = this.#run();
@@ -443,12 +465,13 @@ export class LabTransfer {
 
   /** The counters now. */
   stats(): LabStats {
-    let segments = 0, retransmissions = 0, timeouts = 0;
+    let segments = 0, retransmissions = 0, timeouts = 0, fastRetransmits = 0;
     for (const socket of this.#sockets) {
       const s = socket.stats;
       segments += s.segmentsSent;
       retransmissions += s.retransmissions;
       timeouts += s.timeouts;
+      fastRetransmits += s.fastRetransmits;
     }
     const lost = this.#relayLost +
       this.#injectors.reduce((n, f) => n + f.stats.out.dropped + f.stats.in.dropped, 0);
@@ -460,6 +483,9 @@ export class LabTransfer {
       lost,
       rto: client?.rto ?? 0,
       srtt: client?.srtt ?? null,
+      cwnd: client?.cwnd ?? this.#params.window,
+      peakCwnd: client?.peakCwnd ?? this.#params.window,
+      fastRetransmits,
     };
   }
 
@@ -529,6 +555,9 @@ export class LabTransfer {
       onTrace: this.#sink(side),
       random: () => 0.5,
       maxRetries: 20,
+      window: p.window,
+      arq: ARQ_NAMES[p.arq],
+      congestion: p.cc,
       idleTimeout: (p.case ? CASE_IDLE_TIMEOUT : 10_000) + slow * 4,
       ...(p.timeout === "fixed" || p.case
         ? { timeout: fixed + slow }
@@ -592,7 +621,7 @@ export class LabTransfer {
       listener.bind({ hostname: "127.0.0.1", port: 0 });
       const address = await this.#startRelay(listener.localAddr);
       if (signal.aborted) throw signal.reason;
-      this.#pairing = new Pairing(performance.timeOrigin + performance.now());
+      this.#pairing = new Pairing(performance.timeOrigin + performance.now(), this.#window);
       // When one end fails, the other is stopped rather than left waiting for it.
       const fail = (caught: unknown) => this.stop(describe(caught));
       await Promise.all([

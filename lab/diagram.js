@@ -261,6 +261,7 @@ export class Diagram {
     g.setAttribute("data-seq", String(rec.seq));
     g.setAttribute("data-fate", rec.fate);
     g.setAttribute("data-retx", String(rec.retx));
+    if (rec.fast) g.setAttribute("data-fast", "true");
     g.setAttribute("data-dup", String(rec.dup || rec.tSend === null));
     if (lost) g.setAttribute("data-lost", "true");
     else g.removeAttribute("data-lost");
@@ -292,7 +293,9 @@ export class Diagram {
     }
     g.append(line);
     const marks = [];
-    if (rec.retx) marks.push(`↻ ${this.text("retx")}`);
+    if (rec.retx) {
+      marks.push(`↻ ${this.text("retx")}${rec.fast ? ` (${this.text("fastMark")})` : ""}`);
+    }
     if (rec.dup) marks.push(`×2 ${this.text("duplicate")}`);
     if (rec.tSend === null) {
       // A reception with no send: a copy the network made, unless the sender is not in the trace.

@@ -21,6 +21,9 @@ const DEFAULTS = {
   msg: "sample",
   size: "1024",
   slow: "0",
+  window: "1",
+  arq: "gbn",
+  cc: "none",
 };
 const FAULT_KEYS = config.directions.flatMap((d) => config.faultFields.map((f) => `${d}-${f}`));
 
@@ -29,6 +32,7 @@ const stevens = new Stevens($("stevens"), text);
 
 const state = {
   mode: "idle", // idle | live | replay
+  cwnd: [], // the client's { t, cwnd, ssthresh } after each event, with congestion control
   records: [],
   byId: new Map(),
   timeouts: [],
@@ -136,9 +140,12 @@ function showCaseFault() {
   const id = $("case").value;
   const c = config.cases.find((x) => x.id === id);
   $("faults").hidden = id !== "custom";
-  for (const input of document.querySelectorAll('input[name="timeout"], #rto')) {
+  for (
+    const input of document.querySelectorAll('input[name="timeout"], #rto, #window, #arq, #cc')
+  ) {
     input.disabled = id !== "custom";
   }
+  $("window-fixed").hidden = id === "custom";
   let description = "";
   if (c) {
     description = lang === "en"
@@ -188,6 +195,10 @@ function readParams() {
     if (timeout === "fixed" && $("rto").value.trim() !== DEFAULTS.rto) {
       query.set("rto", $("rto").value.trim());
     }
+    for (const key of ["window", "arq", "cc"]) {
+      const value = $(key).value.trim();
+      if (value !== DEFAULTS[key]) query.set(key, value);
+    }
   }
   // A checker's case sends its own file in segments of 16 bytes: mss and the message do not apply.
   const own = config.cases.find((c) => c.id === id)?.payload !== undefined;
@@ -220,8 +231,24 @@ function writeControls(query) {
   for (const key of ["rto", "mss", "size", "text"]) if (query.has(key)) set(key, query.get(key));
   if (query.has("msg")) set("msg", query.get("msg"));
   if (query.has("slow")) set("slow", query.get("slow"));
+  for (const key of ["window", "arq", "cc"]) if (query.has(key)) set(key, query.get(key));
   state.unknown = [...query.keys()].find((k) =>
-    !["case", "seed", "timeout", "rto", "mss", "msg", "text", "size", "slow", "run", "lang"]
+    ![
+      "case",
+      "seed",
+      "timeout",
+      "rto",
+      "mss",
+      "msg",
+      "text",
+      "size",
+      "slow",
+      "window",
+      "arq",
+      "cc",
+      "run",
+      "lang",
+    ]
       .includes(k) && !FAULT_KEYS.includes(k)
   );
   showCaseFault();
@@ -229,7 +256,8 @@ function writeControls(query) {
 }
 
 function hasCustom(query) {
-  return FAULT_KEYS.some((k) => query.has(k)) || query.has("timeout") || query.has("rto");
+  return FAULT_KEYS.some((k) => query.has(k)) ||
+    ["timeout", "rto", "window", "arq", "cc"].some((k) => query.has(k));
 }
 
 /** The first wrong parameter, in the server's words, or null. */
@@ -259,6 +287,12 @@ function validate(query) {
       if (problem) return problem;
     }
   }
+  for (const [key, values] of [["arq", ["gbn", "sr"]], ["cc", ["none", "tahoe", "reno"]]]) {
+    const value = query.get(key);
+    if (value !== null && value !== "" && !values.includes(value)) {
+      return `${key} is "${value}": expected one of ${values.join(", ")}`;
+    }
+  }
   const msg = query.get("msg") ?? "sample";
   if (!["sample", "text", "size", "file"].includes(msg)) {
     return `msg is "${msg}": expected one of sample, text, size, file`;
@@ -266,7 +300,7 @@ function validate(query) {
   const problem = integer("seed", 0, 2 ** 32 - 1) ??
     integer("rto", limits.minTimeout, limits.maxTimeout) ??
     integer("mss", 1, limits.maxMss) ?? integer("size", 1, limits.maxBytes) ??
-    integer("slow", 0, limits.maxSlow);
+    integer("slow", 0, limits.maxSlow) ?? integer("window", 1, limits.maxWindow);
   if (problem) return problem;
   if (msg === "text" && (query.get("text") ?? "") === "") {
     return "text is empty: write the message to send";
@@ -340,6 +374,7 @@ function resetView(mode) {
   state.inbox = [];
   state.ended = false;
   state.stats = null;
+  state.cwnd = [];
   state.timer = null;
   state.timeline = [];
   state.shown = 0;
@@ -376,6 +411,14 @@ function counters() {
   $("c-rto").textContent = rto === null || rto === undefined ? "—" : `${round(rto)} ms`;
   const srtt = state.mode === "live" ? state.stats?.srtt : null;
   $("c-srtt").textContent = srtt === null || srtt === undefined ? "—" : `${round(srtt)} ms`;
+  const stats = state.stats;
+  const windowed = stats !== null && (stats.peakCwnd > 1 || stats.fastRetransmits > 0);
+  $("c-cwnd-box").hidden = !windowed;
+  $("c-fast-box").hidden = !windowed;
+  if (windowed) {
+    $("c-cwnd").textContent = `${round(stats.cwnd)} / ${round(stats.peakCwnd)}`;
+    $("c-fast").textContent = String(stats.fastRetransmits);
+  }
 }
 
 function round(value) {
@@ -411,7 +454,7 @@ function frame() {
   const now = performance.now();
   if (!state.controller || now - (state.stevensAt ?? 0) >= 100 || state.ended) {
     state.stevensAt = now;
-    stevens.draw(state.records, state.timeouts, until);
+    stevens.draw(state.records, state.timeouts, until, state.cwnd);
   } else {
     state.stevensLate = true;
   }
@@ -496,6 +539,9 @@ function onMessage(m) {
       if (rec.side === "c" && rec.rto !== undefined) {
         state.timer = { start: performance.now(), rto: rec.rto };
       }
+      if (rec.side === "c" && m.e.cwnd !== undefined && rec.tSend !== null) {
+        state.cwnd.push({ t: rec.tSend, cwnd: m.e.cwnd, ssthresh: m.e.ssthresh });
+      }
       break;
     }
     case "arrive": {
@@ -506,6 +552,9 @@ function onMessage(m) {
       state.raw.push(m.e);
       diagram.add({ kind: "arrive", t: m.time, rec });
       if (rec.side === "s") state.timer = null;
+      if (rec.side === "s" && m.e.cwnd !== undefined) {
+        state.cwnd.push({ t: m.time, cwnd: m.e.cwnd, ssthresh: m.e.ssthresh });
+      }
       break;
     }
     case "lost": {

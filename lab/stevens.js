@@ -19,6 +19,7 @@ export const SERIES_COLORS = {
   "lost-ack": "#8c564b",
   control: "#9467bd",
   timeout: "#e377c2",
+  cwnd: "#17becf",
 };
 
 export class Stevens {
@@ -27,8 +28,12 @@ export class Stevens {
     this.text = text;
   }
 
-  /** Draws the records visible up to time `until` (ms), or all. */
-  draw(records, timeouts, until = Infinity) {
+  /**
+   * Draws the records visible up to time `until` (ms), or all; `cwnd` is the
+   * client's congestion window ({ t, cwnd, ssthresh }, in time order), drawn
+   * over the graph on its own axis (right, in segments) when not empty.
+   */
+  draw(records, timeouts, until = Infinity, cwnd = []) {
     const canvas = this.canvas;
     const ratio = globalThis.devicePixelRatio || 1;
     const cssWidth = canvas.clientWidth || 960;
@@ -50,7 +55,8 @@ export class Stevens {
       maxT = Math.max(maxT, t);
       maxY = Math.max(maxY, r.seq - origin + r.len);
     }
-    const left = 56, right = 12, top = 10, bottom = 34;
+    const windows = cwnd.filter((p) => p.t <= until);
+    const left = 56, right = windows.length ? 40 : 12, top = 10, bottom = 34;
     const w = cssWidth - left - right, h = cssHeight - top - bottom;
     const x = (t) => left + (t / maxT) * w;
     const y = (s) => top + h - (s / maxY) * h;
@@ -146,6 +152,7 @@ export class Stevens {
       ctx.stroke(path);
     }
     for (const [px, py] of lostMarks) cross(px, py, color("lost"));
+    this.#drawCwnd(ctx, windows, x, top, h, left + w);
     ctx.fillStyle = color("timeout");
     for (const to of timeouts) {
       if (to.side !== "c" || to.time > until) continue;
@@ -157,5 +164,45 @@ export class Stevens {
       ctx.closePath();
       ctx.fill();
     }
+  }
+
+  /** cwnd (solid) and ssthresh (dashed) as step lines, in segments on the right axis. */
+  #drawCwnd(ctx, points, x, top, h, right) {
+    const canvas = this.canvas;
+    if (points.length === 0) {
+      delete canvas.dataset.cwnd;
+      delete canvas.dataset.cwndPeak;
+      return;
+    }
+    const peak = Math.max(1, ...points.map((p) => p.cwnd));
+    const maxW = Math.max(peak, ...points.map((p) => Math.min(p.ssthresh ?? 0, peak * 2)));
+    const y = (v) => top + h - (v / maxW) * h;
+    canvas.dataset.cwnd = String(points.length);
+    canvas.dataset.cwndPeak = String(Math.round(peak * 100) / 100);
+    ctx.fillStyle = SERIES_COLORS.cwnd;
+    ctx.textAlign = "left";
+    for (const v of [0, maxW / 2, maxW]) ctx.fillText(String(Math.round(v)), right + 4, y(v) + 4);
+    const line = (key, dash) => {
+      ctx.strokeStyle = SERIES_COLORS.cwnd;
+      ctx.setLineDash(dash);
+      ctx.lineWidth = 1.5;
+      ctx.beginPath();
+      let last = null;
+      for (const p of points) {
+        const value = p[key];
+        if (value === undefined || value > maxW) continue;
+        const px = x(p.t), py = y(value);
+        if (last === null) ctx.moveTo(px, py);
+        else {
+          ctx.lineTo(px, last);
+          ctx.lineTo(px, py);
+        }
+        last = py;
+      }
+      ctx.stroke();
+      ctx.setLineDash([]);
+    };
+    line("cwnd", []);
+    line("ssthresh", [4, 3]);
   }
 }

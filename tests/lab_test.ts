@@ -82,6 +82,13 @@ Deno.test("lab: every wrong run parameter is refused, naming it", () => {
     ["slow=99999", "slow"],
     ["seed=-1", "seed"],
     ["seed=4294967296", "seed"],
+    ["window=0", "window"],
+    ["window=65", "window"],
+    ["window=8.5", "window"],
+    ["arq=selective", "arq"],
+    ["cc=cubic", "cc"],
+    ["case=data-lost&window=8", "case"],
+    ["case=lost-handshake-ack&cc=reno", "case"],
   ];
   for (const [query, param] of bad) {
     assert.throws(
@@ -102,6 +109,13 @@ Deno.test("lab: every wrong run parameter is refused, naming it", () => {
     [params.seed, params.timeout, params.mss, params.msg, params.size, params.slow],
     [7, "adaptive", 4, "size", 100, 10],
   );
+  assert.deepEqual(
+    [params.window, params.arq, params.cc],
+    [1, "gbn", "none"],
+    "Stop & Wait by default",
+  );
+  const windowed = parseRunParams(new URLSearchParams("window=64&arq=sr&cc=tahoe"));
+  assert.deepEqual([windowed.window, windowed.arq, windowed.cc], [64, "sr", "tahoe"]);
 });
 
 Deno.test("lab: the message is bounded in bytes and in segments, and a body only comes with msg=file", () => {
@@ -124,7 +138,7 @@ Deno.test("lab: the message is bounded in bytes and in segments, and a body only
 
 Deno.test("lab: a bad request is refused with its reason and starts no transfer", async () => {
   await using lab = await startLab({ port: 0 });
-  for (const query of ["mss=0", "host=192.0.2.1&port=9", "case=nope"]) {
+  for (const query of ["mss=0", "host=192.0.2.1&port=9", "case=nope", "window=65", "cc=vegas"]) {
     const response = await post(lab.url, query);
     assert.equal(response.status, 400, query);
     const body = await response.json();
@@ -153,7 +167,7 @@ Deno.test("lab: a bad request is refused with its reason and starts no transfer"
   const big = await post(lab.url, "msg=file", new Uint8Array(LIMITS.maxBytes + 1));
   assert.equal(big.status, 413);
   await big.body?.cancel();
-  assert.deepEqual(lab.counters, { started: 0, active: 0, refused: 7, stopped: 0 });
+  assert.deepEqual(lab.counters, { started: 0, active: 0, refused: 9, stopped: 0 });
 });
 
 Deno.test("lab: the event stream of a case reports each segment, the loss and an exact verdict", async () => {
@@ -193,6 +207,67 @@ Deno.test("lab: the event stream of a case reports each segment, the loss and an
     `${r.side} ${r.flags} ${r.seq} ${r.len} ${r.fate}`;
   assert.deepEqual(replay.records.map(strip), end.records.map(strip));
   assert.equal(lab.counters.started, 1);
+});
+
+Deno.test("lab: a window of 8 through seeded loss ends exact, one arrow per segment, the injector's losses", async () => {
+  const seed = 3;
+  const query = `window=8&arq=sr&cc=reno&c2s-loss=0.1&s2c-loss=0.1&seed=${seed}&msg=size&size=1000`;
+  const params = parseRunParams(new URLSearchParams(query));
+  const messages: LabMessage[] = [];
+  const sendOf = new Map<number, TraceEvent>();
+  const end = await new LabTransfer(params, runMessage(params, new Uint8Array()), (m) => {
+    messages.push(m);
+    if (m.t === "seg" && m.rec.tSend !== null) sendOf.set(m.rec.id, m.e);
+  }).done;
+  const why = `seed ${seed}: ${JSON.stringify(end.stats)}`;
+  assert.equal(end.verdict, "exact", why);
+  const events = messages.flatMap((m) => "e" in m ? [m.e] : []).sort((a, b) => a.time - b.time);
+  const want = expected(events);
+  // One arrow per segment sent (the injector copies nothing here), each reception paired once.
+  assert.equal(end.records.length, want.sends, why);
+  assert.equal(end.records.filter((r) => r.tRecv !== null).length, want.recvs, why);
+  // Exactly the injector's losses, and several segments in flight at once.
+  const lost = end.records.filter((r) => r.fate === "lost");
+  assert.ok(end.stats.lost > 0, why);
+  assert.equal(lost.length, end.stats.lost, why);
+  assert.ok(lost.every((r) => r.dropped === "out"), why);
+  const data = end.records.filter((r) => r.side === "c" && r.flags === "DATA" && !r.retx);
+  const inFlight = Math.max(
+    ...data.map((r) =>
+      data.filter((o) => o.tSend! <= r.tSend! && (o.tRecv ?? Infinity) > r.tSend!).length
+    ),
+  );
+  assert.ok(inFlight >= 4, `${inFlight} DATA in flight at most; ${why}`);
+  // Identical segments (duplicate ACKs, resent DATA) arrive in the order they left: no arrow
+  // crosses another copy of itself, and none arrives before it was sent.
+  const paired = end.records.filter((r) => r.tSend !== null && r.tRecv !== null);
+  for (const a of paired) {
+    assert.ok(a.tRecv! >= a.tSend!, `record ${a.id} arrives before it leaves; ${why}`);
+    for (const b of paired) {
+      if (
+        a.id < b.id && a.side === b.side && a.flags === b.flags && a.seq === b.seq &&
+        a.len === b.len
+      ) {
+        assert.ok(b.tRecv! >= a.tRecv!, `records ${a.id} and ${b.id} cross; ${why}`);
+      }
+    }
+  }
+  // Fast retransmissions are marked, one per the sockets' count; cwnd is the client's.
+  assert.ok(end.stats.fastRetransmits > 0, why);
+  assert.equal(end.records.filter((r) => r.fast).length, end.stats.fastRetransmits, why);
+  assert.ok(end.stats.peakCwnd >= 2 && end.stats.cwnd <= end.stats.peakCwnd, why);
+  // The trace as the page saves it (each send marked dropped or not) replays to the same
+  // drawing: the same fates, each reception paired with the same send.
+  const marked = events.map((e) => ({ ...e }));
+  const index = new Map(events.map((e, i) => [e, i]));
+  for (const rec of end.records) {
+    const send = sendOf.get(rec.id);
+    if (send) Object.assign(marked[index.get(send)!], { dropped: rec.dropped ?? false });
+  }
+  const t0 = events[0].time - end.records[0].tSend!;
+  const drawing = (records: LabRecord[]) =>
+    records.map((r) => `${r.id} ${r.fate} ${r.tRecv?.toFixed(3)} ${r.fast ?? false}`);
+  assert.deepEqual(drawing(recordsOf(marked, t0).records), drawing(end.records), why);
 });
 
 /**
@@ -760,6 +835,62 @@ Deno.test({
         assert.equal(await page.$$eval('[data-fate="unknown"]', (n) => n.length), want.copies);
       });
 
+      await t.step(
+        "a window of 8, Selective Repeat, Reno, through loss: exact, the cwnd curve, fast retransmits",
+        async () => {
+          const query =
+            "window=8&arq=sr&cc=reno&c2s-loss=0.1&s2c-loss=0.1&seed=3&msg=size&size=1000";
+          await open(page, `${lab.url}?${query}&run`);
+          assert.equal(await settled(page), "done");
+          assert.equal(
+            await page.$eval("#status", (e) => e.getAttribute("data-verdict")),
+            "exact",
+          );
+          const end = ends.at(-1)!;
+          const why = JSON.stringify(end.stats);
+          // The controls show the link's values, and the page's link keeps them.
+          assert.deepEqual(
+            await page.$$eval(
+              "#window, #arq, #cc",
+              (n) => n.map((e) => (e as unknown as { value: string }).value),
+            ),
+            ["8", "sr", "reno"],
+          );
+          assert.match(page.url(), /window=8&arq=sr&cc=reno/);
+          // One arrow per segment sent, exactly the injector's losses.
+          assert.equal(await page.$$eval("[data-segment]", (n) => n.length), end.records.length);
+          assert.equal(await page.$$eval('[data-lost="true"]', (n) => n.length), end.stats.lost);
+          assert.ok(end.stats.lost > 0, why);
+          // The Stevens graph has the cwnd curve; the counters cwnd and the fast retransmits.
+          const points = Number(await page.$eval("#stevens", (e) => e.getAttribute("data-cwnd")));
+          assert.ok(points > end.records.length / 4, `${points} cwnd points; ${why}`);
+          assert.equal(
+            await page.$eval("#stevens", (e) => e.getAttribute("data-cwnd-peak")),
+            String(Math.round(end.stats.peakCwnd * 100) / 100),
+          );
+          assert.equal(await page.$eval("#c-cwnd-box", (e) => e.hasAttribute("hidden")), false);
+          assert.equal(
+            await page.$eval("#c-fast", (e) => e.textContent),
+            String(end.stats.fastRetransmits),
+          );
+          assert.ok(end.stats.fastRetransmits > 0, why);
+          assert.equal(
+            await page.$$eval('[data-fast="true"]', (n) => n.length),
+            end.stats.fastRetransmits,
+          );
+          // A scripted case runs Stop & Wait: the window controls are disabled and say why.
+          await page.select("#case", "data-lost");
+          assert.deepEqual(
+            await page.$$eval(
+              "#window, #arq, #cc",
+              (n) => n.map((e) => e.hasAttribute("disabled")),
+            ),
+            [true, true, true],
+          );
+          assert.equal(await page.$eval("#window-fixed", (e) => e.hasAttribute("hidden")), false);
+        },
+      );
+
       await t.step("a replayed trace draws the same segments as the live run", async () => {
         // As the client and the server write them with --trace-file: one file each.
         const run = live.get("data-ack-lost")!;
@@ -792,10 +923,12 @@ Deno.test({
       await t.step("a bad parameter gets a clear message and nothing is sent", async () => {
         const before = runs.length;
         for (
-          const [query, word] of [["mss=0", "mss"], ["case=nope", "case"], [
-            "c2s-loss=2",
-            "c2s-loss",
-          ]]
+          const [query, word] of [
+            ["mss=0", "mss"],
+            ["case=nope", "case"],
+            ["c2s-loss=2", "c2s-loss"],
+            ["window=65", "window"],
+          ]
         ) {
           await open(page, `${lab.url}?${query}&run`);
           assert.equal(await settled(page), "failed", query);
