@@ -3,7 +3,7 @@ export const TEXTS = {
   es: {
     title: "Laboratorio socket-tcp",
     lede:
-      "Una transferencia real (Stop & Wait sobre UDP, en loopback) a través del inyector de fallas, dibujada mientras ocurre.",
+      "Una transferencia real (Stop & Wait o ventana deslizante sobre UDP, en loopback) a través del inyector de fallas, dibujada mientras ocurre.",
     switchTo: "English",
     run: "Ejecución",
     case: "Caso",
@@ -109,7 +109,7 @@ export const TEXTS = {
   en: {
     title: "socket-tcp lab",
     lede:
-      "A real transfer (Stop & Wait over UDP, on loopback) through the fault injector, drawn as it happens.",
+      "A real transfer (Stop & Wait or a sliding window over UDP, on loopback) through the fault injector, drawn as it happens.",
     switchTo: "Español",
     run: "Run",
     case: "Case",
