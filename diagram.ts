@@ -178,6 +178,13 @@ function side(role: Role): "client" | "server" {
 const CLOCK_SLACK = 5;
 
 /**
+ * Identical segments sent this close together, in ms, are one burst: they
+ * left together and arrive in order. A retransmission leaves at least one
+ * timeout (2 ms or more) after its original, so it never joins its burst.
+ */
+const BURST = 1;
+
+/**
  * Builds the diagram's model from trace events (of one or both ends, in any
  * order): pairs each receive with the latest unpaired send of the same
  * flags, seq and length from the other side, no later than the receive; a
@@ -204,20 +211,28 @@ export function buildModel(
 
   // Pair each reception with the latest unpaired send before it of the same
   // segment from the other side: a retransmission that arrives is the copy
-  // received, and the earlier copy is the one lost.
+  // received, and the earlier copy is the one lost. Identical copies sent in
+  // one burst (a window receiver's duplicate ACKs, within BURST ms of each
+  // other) arrive in the order they left: the reception takes the burst's
+  // earliest unpaired copy.
   const matched = new Set<TraceEvent>();
   const pairOf = new Map<TraceEvent, TraceEvent>();
   for (const r of sorted) {
     if (r.kind !== "recv") continue;
     const here = side(who(r.local).role);
-    let best: TraceEvent | undefined;
+    const candidates: TraceEvent[] = [];
     for (const e of sorted) {
       if (e.time > r.time + CLOCK_SLACK) break;
       if (
         e.kind === "send" && !pairOf.has(e) && side(who(e.local).role) !== here &&
         e.flags === r.flags && e.seq === r.seq && e.len === r.len
-      ) best = e;
+      ) candidates.push(e);
     }
+    // A send after the reception only pairs when none came before it (two processes' clocks).
+    const before = candidates.filter((e) => e.time <= r.time);
+    const pool = before.length > 0 ? before : candidates;
+    const latest = pool.at(-1);
+    const best = latest && pool.find((e) => latest.time - e.time <= BURST);
     if (best) {
       pairOf.set(best, r);
       matched.add(r);

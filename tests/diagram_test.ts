@@ -73,6 +73,45 @@ Deno.test("a reception pairs with the latest copy sent before it, so the earlier
   assert.ok(traceToMermaid(trace).includes("C->>S: FIN seq=74 (retransmisión, duplicado)"));
 });
 
+Deno.test("a window: copies of one ACK sent in a burst pair in order, and a later copy is the lost one", () => {
+  // Window 3: the first DATA is lost; each of the next two makes the receiver repeat ACK 52
+  // (one burst), and they arrive in order; it sends ACK 52 once more 2 ms after the sender got
+  // them (within the slack allowed for two processes' clocks), and that copy is the lost one.
+  const trace = [
+    ...lossyTrace().slice(0, 5),
+    ev(10, "send", C, S, "DATA", 52, 16, { base: 52, next: 68 }),
+    ev(10, "send", C, S, "DATA", 68, 16, { base: 52, next: 84 }),
+    ev(10, "send", C, S, "DATA", 84, 16, { base: 52, next: 100 }),
+    ev(15, "recv", S, C, "DATA", 68, 16, { held: true }),
+    ev(15, "send", S, C, "ACK", 52),
+    ev(15.01, "recv", S, C, "DATA", 84, 16, { held: true }),
+    ev(15.01, "send", S, C, "ACK", 52),
+    ev(20, "recv", C, S, "ACK", 52, 0, { base: 52, next: 100 }),
+    ev(20.01, "recv", C, S, "ACK", 52, 0, { duplicate: true, base: 52, next: 100 }),
+    ev(22, "send", S, C, "ACK", 52),
+    ev(110, "timeout", C, S, "DATA", 52, 16, { rto: 100 }),
+    ev(110, "send", C, S, "DATA", 52, 16, { retransmission: true, base: 52, next: 100 }),
+    ev(115, "recv", S, C, "DATA", 52, 16),
+    ev(115, "send", S, C, "ACK", 100),
+    ev(120, "recv", C, S, "ACK", 100, 0, { base: 100, next: 100 }),
+  ];
+  const lines = traceToMermaid(trace).split("\n");
+  const from = lines.indexOf("    C->>S: ACK seq=52");
+  assert.deepEqual(lines.slice(from + 1, from + 12), [
+    "    C-xS: DATA seq=52 len=16",
+    "    Note over C,S: perdido",
+    "    C->>S: DATA seq=68 len=16",
+    "    C->>S: DATA seq=84 len=16",
+    "    S->>C: ACK seq=52",
+    "    S->>C: ACK seq=52 (duplicado)",
+    "    S-xC: ACK seq=52",
+    "    Note over S,C: perdido",
+    "    Note over C: ⏱ timeout (100 ms): sin respuesta a DATA seq=52",
+    "    C->>S: DATA seq=52 len=16 (retransmisión)",
+    "    S->>C: ACK seq=100",
+  ]);
+});
+
 Deno.test("a segment sent after the receiver's last event is drawn as having no receiver", () => {
   const trace = [
     ev(0, "send", C, S, "ACK", 76),
