@@ -12,6 +12,10 @@
  * to see says what it is: a wait for a timeout, a wait for the other end's
  * answer, a fixed wait of the close, or idle time.
  *
+ * With congestion control (the trace's events carry `cwnd` and `ssthresh`),
+ * a strip under the graph draws the sender's congestion window and slow
+ * start threshold on the same panels and time axis.
+ *
  * A trace may hold several connections (a server's, or files merged): one
  * graph draws one of them ({@linkcode splitConnections}).
  *
@@ -1034,7 +1038,9 @@ const USAGE = `Usage: deno task plot [options] trace.jsonl [more.jsonl ...] [-o 
 Draws a time-sequence ("Stevens") graph of one connection as an SVG file, from
 trace files written with --trace-file (of the client, the server, or both: the
 legend says which end the graph is seen from). The x axis is broken into the
-connection's phases (handshake, data, close), each on its own scale.
+connection's phases (handshake, data, close), each on its own scale. With
+congestion control (--cc tahoe|reno), the sender's cwnd and ssthresh are drawn
+in a strip under it, on the same time axis.
 
 Options:
   -o, --output FILE   where to write the SVG (default: stdout)
