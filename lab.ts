@@ -32,6 +32,7 @@ import {
   FAULT_FIELDS,
   LAB_CASES,
   LIMITS,
+  PARAM_NAMES,
   ParamError,
   parseRunParams,
   runMessage,
@@ -143,6 +144,7 @@ export function labConfig(): Record<string, unknown> {
     sample: SCENARIO_MESSAGE,
     directions: DIRECTIONS,
     faultFields: FAULT_FIELDS,
+    params: PARAM_NAMES,
   };
 }
 

@@ -236,7 +236,7 @@ export interface RunParams {
 }
 
 /** Names accepted in a run's query string (the page's own `run` and `lang` are not sent). */
-const KNOWN = new Set([
+export const PARAM_NAMES: readonly string[] = [
   "case",
   "seed",
   "timeout",
@@ -250,7 +250,8 @@ const KNOWN = new Set([
   "arq",
   "cc",
   ...DIRECTIONS.flatMap((d) => FAULT_FIELDS.map((f) => `${d}-${f}`)),
-]);
+];
+const KNOWN = new Set(PARAM_NAMES);
 
 /** A parameter a page sent is wrong: the message names it and what was expected. */
 export class ParamError extends RangeError {

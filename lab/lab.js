@@ -233,23 +233,7 @@ function writeControls(query) {
   if (query.has("slow")) set("slow", query.get("slow"));
   for (const key of ["window", "arq", "cc"]) if (query.has(key)) set(key, query.get(key));
   state.unknown = [...query.keys()].find((k) =>
-    ![
-      "case",
-      "seed",
-      "timeout",
-      "rto",
-      "mss",
-      "msg",
-      "text",
-      "size",
-      "slow",
-      "window",
-      "arq",
-      "cc",
-      "run",
-      "lang",
-    ]
-      .includes(k) && !FAULT_KEYS.includes(k)
+    !config.params.includes(k) && k !== "run" && k !== "lang"
   );
   showCaseFault();
   showMessageInputs();

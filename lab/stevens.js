@@ -9,6 +9,25 @@ function niceStep(span, count) {
   return 10 * power;
 }
 
+/** A step line through `points` ([x, y] in pixels, in x order): flat, then up or down. */
+function stepLine(ctx, color, dash, points) {
+  ctx.strokeStyle = color;
+  ctx.setLineDash(dash);
+  ctx.lineWidth = 1.5;
+  ctx.beginPath();
+  let last = null;
+  for (const [px, py] of points) {
+    if (last === null) ctx.moveTo(px, py);
+    else {
+      ctx.lineTo(px, last);
+      ctx.lineTo(px, py);
+    }
+    last = py;
+  }
+  ctx.stroke();
+  ctx.setLineDash([]);
+}
+
 /** The series of the graph and their colours, those of the report's graphs (plot.ts). */
 export const SERIES_COLORS = {
   data: "#1f6fd1",
@@ -103,21 +122,15 @@ export class Stevens {
     const acks = records.filter((r) =>
       r.side === "s" && r.flags.includes("ACK") && r.flags !== "FIN+ACK"
     );
-    ctx.strokeStyle = color("ack");
-    ctx.lineWidth = 1.5;
-    ctx.beginPath();
-    let last = null;
-    for (const r of acks) {
-      if (r.tRecv === null || !visible(r.tRecv)) continue;
-      const px = x(r.tRecv), py = y(r.seq - origin);
-      if (last === null) ctx.moveTo(px, py);
-      else {
-        ctx.lineTo(px, last);
-        ctx.lineTo(px, py);
-      }
-      last = py;
-    }
-    ctx.stroke();
+    stepLine(
+      ctx,
+      color("ack"),
+      [],
+      acks.filter((r) => r.tRecv !== null && visible(r.tRecv)).map((r) => [
+        x(r.tRecv),
+        y(r.seq - origin),
+      ]),
+    );
     for (const r of acks) {
       if (r.tRecv !== null && r.dup && visible(r.tRecv)) {
         ctx.fillStyle = color("duplicate-ack");
@@ -182,26 +195,15 @@ export class Stevens {
     ctx.fillStyle = SERIES_COLORS.cwnd;
     ctx.textAlign = "left";
     for (const v of [0, maxW / 2, maxW]) ctx.fillText(String(Math.round(v)), right + 4, y(v) + 4);
-    const line = (key, dash) => {
-      ctx.strokeStyle = SERIES_COLORS.cwnd;
-      ctx.setLineDash(dash);
-      ctx.lineWidth = 1.5;
-      ctx.beginPath();
-      let last = null;
-      for (const p of points) {
-        const value = p[key];
-        if (value === undefined || value > maxW) continue;
-        const px = x(p.t), py = y(value);
-        if (last === null) ctx.moveTo(px, py);
-        else {
-          ctx.lineTo(px, last);
-          ctx.lineTo(px, py);
-        }
-        last = py;
-      }
-      ctx.stroke();
-      ctx.setLineDash([]);
-    };
+    const line = (key, dash) =>
+      stepLine(
+        ctx,
+        SERIES_COLORS.cwnd,
+        dash,
+        points.filter((p) => p[key] !== undefined && p[key] <= maxW).map((
+          p,
+        ) => [x(p.t), y(p[key])]),
+      );
     line("cwnd", []);
     line("ssthresh", [4, 3]);
   }
