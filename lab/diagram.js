@@ -310,11 +310,16 @@ export class Diagram {
     const midX = (this.xc + this.xs) / 2;
     // A reception with no send is labelled in its own row, like every other arrow.
     const labelY = rows.send !== undefined ? y1 + 1 : y2 - 3;
-    g.append(el("text", { class: "label", x: midX, y: labelY, "text-anchor": "middle" }, label));
+    const text = el("text", { class: "label", x: midX, y: labelY, "text-anchor": "middle" }, label);
+    g.append(text);
     if (lost) {
       g.append(el("text", { class: "cross", x: x2, y: y2 + 5, "text-anchor": "middle" }, "✗"));
     }
-    if (rows.send !== undefined && rows.recv !== undefined) {
+    if (rows.send !== undefined && rows.recv !== undefined && rows.recv - rows.send > 1) {
+      // An arrow across several rows (a window in flight): its flight time beside its label, not
+      // in the middle, where the other arrows' labels are.
+      text.append(el("tspan", { class: "flight" }, ` · ${ms(rec.tRecv - rec.tSend)}`));
+    } else if (rows.send !== undefined && rows.recv !== undefined) {
       const flight = el("text", {
         class: "flight",
         x: midX,
