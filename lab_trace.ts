@@ -23,7 +23,13 @@
  *
  * @module
  */
-import { type LabDropMark, type LabRecord, type LabTimeout, recordsOf } from "./lab_run.ts";
+import {
+  type LabDropMark,
+  type LabRecord,
+  type LabTimeout,
+  recordsOf,
+  sidesOf,
+} from "./lab_run.ts";
 import { parseRelayTrace, type RelayTraceRecord } from "./relay.ts";
 import { parseTrace, type TraceEvent } from "./trace.ts";
 
@@ -135,6 +141,11 @@ export interface Replay {
   records: LabRecord[];
   /** Timers that ran out. */
   timeouts: LabTimeout[];
+  /**
+   * The client's congestion window after each of its events that carries it
+   * (congestion control on), ms since the first event: the graph's cwnd curve.
+   */
+  cwnd: { t: number; cwnd: number; ssthresh?: number }[];
 }
 
 /**
@@ -168,9 +179,13 @@ export function parseReplay(files: readonly { name: string; text: string }[]): R
   }
   if (events.length === 0) throw new SyntaxError("the trace files hold no events");
   events.sort((a, b) => a.time - b.time);
+  const t0 = events[0].time;
+  const side = sidesOf(events);
   return {
     format: format!,
     events: events.length,
-    ...recordsOf(events, events[0].time),
+    ...recordsOf(events, t0),
+    cwnd: events.filter((e) => e.cwnd !== undefined && e.kind !== "timeout" && side(e) === "c")
+      .map((e) => ({ t: e.time - t0, cwnd: e.cwnd!, ssthresh: e.ssthresh })),
   };
 }

@@ -696,6 +696,7 @@ async function openTraces(files) {
   }
   resetView("replay");
   state.replayText = payload.files.map((f) => f.text.trimEnd()).join("\n") + "\n";
+  state.cwnd = data.cwnd ?? [];
   showRecords(data.records, data.timeouts);
   $("download").disabled = false;
   setStatus("done", payload.files.map((f) => f.name).join(", "));

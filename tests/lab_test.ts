@@ -268,6 +268,13 @@ Deno.test("lab: a window of 8 through seeded loss ends exact, one arrow per segm
   const drawing = (records: LabRecord[]) =>
     records.map((r) => `${r.id} ${r.fate} ${r.tRecv?.toFixed(3)} ${r.fast ?? false}`);
   assert.deepEqual(drawing(recordsOf(marked, t0).records), drawing(end.records), why);
+  // A replay of the trace has the client's cwnd curve, up to the peak the socket reports.
+  const replay = parseReplay([{
+    name: "run.jsonl",
+    text: marked.map((e) => JSON.stringify(e)).join("\n"),
+  }]);
+  assert.ok(replay.cwnd.length > end.records.length / 4, why);
+  assert.equal(Math.max(...replay.cwnd.map((p) => p.cwnd)), end.stats.peakCwnd, why);
 });
 
 /**
