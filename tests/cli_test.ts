@@ -127,7 +127,7 @@ Deno.test({
   fn: async () => {
     const dir = await Deno.makeTempDir();
     try {
-      const binary = randomBytes(3000, SEED + 1);
+      const binary = randomBytes(1200, SEED + 1);
       const input = `${dir}/input.bin`;
       await Deno.writeFile(input, binary);
       await using server = await startServer(["--once"]);
