@@ -9,11 +9,12 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { traceToMermaid } from "./diagram.ts";
  * const md = traceToMermaid([
  *   { time: 0, kind: "send", local: "127.0.0.1:5000", peer: "127.0.0.1:8000", flags: "SYN", seq: 50, len: 0 },
  * ]);
- * console.log(md.includes("SYN seq=50")); // true
+ * assert.ok(md.includes("SYN seq=50"));
  * ```
  *
  * @module
@@ -422,11 +423,12 @@ export function renderMermaid(model: SequenceModel, options: DiagramOptions = {}
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { traceToMermaid } from "./diagram.ts";
  * const md = traceToMermaid([
  *   { time: 0, kind: "send", local: "127.0.0.1:5000", peer: "127.0.0.1:8000", flags: "SYN", seq: 7, len: 0 },
  * ]);
- * console.log(md.split("\n")[4]); // "    C->>L: SYN seq=7"
+ * assert.equal(md.split("\n")[4], "    C->>L: SYN seq=7");
  * ```
  */
 export function traceToMermaid(

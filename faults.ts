@@ -448,12 +448,23 @@ function emptyStats(): FaultStats {
  *
  * @example Duplicate every DATA segment received
  * ```ts
+ * import assert from "node:assert/strict";
  * import { FaultInjector } from "./faults.ts";
+ * import { createSegment } from "./segment.ts";
  * import { udpLink } from "./link.ts";
  *
  * const faults = new FaultInjector({ seed: 1, in: { duplicate: 1 } });
  * const link = faults.wrap(udpLink({ hostname: "127.0.0.1", port: 0 }));
+ * const peer = udpLink({ hostname: "127.0.0.1", port: 0 });
+ * await peer.send(createSegment({ syn: false, ack: false, fin: false, seq: 5, data: new Uint8Array(2) }), link.localAddr);
+ * const buffer = new Uint8Array(64);
+ * const [first] = await link.receive(buffer);
+ * const copy = first.slice();
+ * const [second] = await link.receive(buffer);
+ * assert.deepEqual(second, copy); // the same segment, twice
+ * assert.equal(faults.stats.in.duplicated, 1);
  * link.close();
+ * peer.close();
  * ```
  */
 export class FaultInjector {

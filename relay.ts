@@ -34,6 +34,7 @@ import {
  *
  * @example A request and its answer cross the relay
  * ```ts
+ * import assert from "node:assert/strict";
  * import { udpLink } from "./link.ts";
  * import { type RelayDirection, startRelay } from "./relay.ts";
  *
@@ -51,7 +52,7 @@ import {
  * await client.receive(new Uint8Array(64));
  * client.close();
  * server.close();
- * console.log(directions); // [ "toServer", "toClient" ]
+ * assert.deepEqual(directions, ["toServer", "toClient"]);
  * ```
  */
 export type RelayDirection = "toServer" | "toClient";
@@ -61,6 +62,7 @@ export type RelayDirection = "toServer" | "toClient";
  *
  * @example The events of a first datagram
  * ```ts
+ * import assert from "node:assert/strict";
  * import { udpLink } from "./link.ts";
  * import { type RelayEvent, startRelay } from "./relay.ts";
  *
@@ -76,10 +78,10 @@ export type RelayDirection = "toServer" | "toClient";
  * await server.receive(new Uint8Array(64));
  * client.close();
  * server.close();
- * console.log(events.map((event) => event.type)); // [ "connection", "datagram" ]
+ * assert.deepEqual(events.map((event) => event.type), ["listen", "connection", "datagram"]);
  * const last = events[1];
  * if (last.type === "datagram") {
- *   console.log(last.kind, last.seq, last.action); // "DATA" 5 "deliver"
+ *   assert.deepEqual([last.kind, last.seq, last.action], ["DATA", 5, "deliver"]);
  * }
  * ```
  */
@@ -167,6 +169,7 @@ export type RelayEvent =
  *
  * @example Delay every datagram to the server by 5 ms
  * ```ts
+ * import assert from "node:assert/strict";
  * import { udpLink } from "./link.ts";
  * import { type RelayOptions, startRelay } from "./relay.ts";
  *
@@ -183,7 +186,7 @@ export type RelayEvent =
  * const [data] = await server.receive(new Uint8Array(64));
  * client.close();
  * server.close();
- * console.log(new TextDecoder().decode(data), relay.stats.toServer.delayed); // "hola" 1
+ * assert.deepEqual([new TextDecoder().decode(data), relay.stats.toServer.delayed], ["hola", 1]);
  * ```
  */
 export interface RelayOptions {
@@ -227,6 +230,7 @@ export interface RelayOptions {
  *
  * @example Every datagram to the server sent twice
  * ```ts
+ * import assert from "node:assert/strict";
  * import { udpLink } from "./link.ts";
  * import { type RelayDirectionStats, startRelay } from "./relay.ts";
  *
@@ -243,7 +247,7 @@ export interface RelayOptions {
  * client.close();
  * server.close();
  * const stats: RelayDirectionStats = relay.stats.toServer;
- * console.log(stats.received, stats.duplicated, stats.dropped); // 1 1 0
+ * assert.deepEqual([stats.received, stats.duplicated, stats.dropped], [1, 1, 0]);
  * ```
  */
 export interface RelayDirectionStats {
@@ -272,6 +276,7 @@ export interface RelayDirectionStats {
  *
  * @example After one request and its answer
  * ```ts
+ * import assert from "node:assert/strict";
  * import { udpLink } from "./link.ts";
  * import { type RelayStats, startRelay } from "./relay.ts";
  *
@@ -288,7 +293,7 @@ export interface RelayDirectionStats {
  * client.close();
  * server.close();
  * const stats: RelayStats = relay.stats;
- * console.log(stats.connections, stats.toServer.received, stats.toClient.received); // 1 1 1
+ * assert.deepEqual([stats.connections, stats.toServer.received, stats.toClient.received], [1, 1, 1]);
  * ```
  */
 export interface RelayStats {
@@ -307,6 +312,7 @@ export interface RelayStats {
  *
  * @example A message over a relay that loses 30 % of the datagrams to the server
  * ```ts
+ * import assert from "node:assert/strict";
  * import { type Relay, startRelay } from "./relay.ts";
  * import { SocketTCP } from "./socket_tcp.ts";
  *
@@ -325,7 +331,7 @@ export interface RelayStats {
  *   server.recv(1024),
  * ]);
  * await Promise.all([client.close(), server.recvClose()]);
- * console.log(new TextDecoder().decode(got), relay.stats.connections); // "¡Hola, relay!" 1
+ * assert.deepEqual([new TextDecoder().decode(got), relay.stats.connections], ["¡Hola, relay!", 1]);
  * ```
  */
 export interface Relay extends AsyncDisposable {
@@ -421,6 +427,7 @@ function now(): number {
  *
  * @example A relay that loses 20 % of the datagrams to the server
  * ```ts
+ * import assert from "node:assert/strict";
  * import { startRelay } from "./relay.ts";
  *
  * await using relay = await startRelay({
@@ -429,7 +436,7 @@ function now(): number {
  *   toServer: { loss: 0.2 },
  *   seed: 7,
  * });
- * console.log(relay.addr.port > 0); // true
+ * assert.ok(relay.addr.port > 0);
  * ```
  */
 export async function startRelay(options: RelayOptions): Promise<Relay> {
