@@ -626,14 +626,6 @@ export class Sha256 {
 
 const encoder = new TextEncoder();
 
-/**
- * Kept only for tests/segment_test.ts, tests/fuzz_test.ts and
- * tests/interop_test.ts, which import it from here.
- *
- * @deprecated Import `concatBytes` from `./segment.ts`, its one home.
- */
-export { concatBytes } from "./segment.ts";
-
 /** Writes all of `bytes` to a writer such as `Deno.stdout`. */
 export async function writeAll(
   writer: { write(p: Uint8Array): Promise<number> },

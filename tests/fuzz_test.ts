@@ -10,11 +10,10 @@
  * Randomness is seeded: `SEED=n` reruns one seed; every failure names it.
  */
 import assert from "node:assert/strict";
-import { concatBytes } from "../cli.ts";
 import fc from "fast-check";
 import { mulberry32 } from "../faults.ts";
 import { type Addr, type DatagramLink, udpLink } from "../link.ts";
-import { createSegment, parseSegment, type Segment, SEQ_MODULUS } from "../segment.ts";
+import { concatBytes, createSegment, parseSegment, type Segment, SEQ_MODULUS } from "../segment.ts";
 import {
   ConnectionClosedError,
   ProtocolError,

@@ -10,7 +10,7 @@
  * sleep. Skipped when `python3` is not on PATH.
  */
 import assert from "node:assert/strict";
-import { concatBytes } from "../cli.ts";
+import { concatBytes } from "../segment.ts";
 import { FaultInjector, type FaultRule, randomBytes } from "../faults.ts";
 import { startRelay } from "../relay.ts";
 import { SocketTCP } from "../socket_tcp.ts";

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { concatBytes } from "../cli.ts";
 import fc from "fast-check";
 import {
+  concatBytes,
   createSegment,
   parseSegment,
   type Segment,

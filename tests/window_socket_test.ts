@@ -6,7 +6,7 @@
  * The seeds are fixed (FAULT_SEED overrides) and printed on failure.
  */
 import assert from "node:assert/strict";
-import { concatBytes } from "../cli.ts";
+import { concatBytes } from "../segment.ts";
 import { FaultInjector, randomBytes } from "../faults.ts";
 import { SocketTCP, type SocketTCPOptions } from "../socket_tcp.ts";
 import type { TraceEvent } from "../trace.ts";
