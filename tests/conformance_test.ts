@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { type CaseResult, CASES, checkWire, judge, pool, type Role } from "../conformance.ts";
+import { runScript } from "./_run.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const MUTANTS = `${ROOT}tests/fixtures/mutants`;
@@ -261,20 +262,10 @@ Deno.test({
   },
 });
 
+/** Runs the checker's command line; its stderr as one string. */
 async function cli(args: string[]) {
-  const output = await new Deno.Command(DENO, {
-    args: ["run", "-A", `${ROOT}conformance.ts`, ...args],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).output();
-  const decoder = new TextDecoder();
-  return {
-    code: output.code,
-    stdout: decoder.decode(output.stdout),
-    stderr: decoder.decode(output.stderr),
-  };
+  const result = await runScript("conformance.ts", args, { deadlineMs: 60_000 });
+  return { ...result, stderr: result.stderr.join("\n") };
 }
 
 Deno.test({
