@@ -51,8 +51,8 @@ export interface Addr {
 export interface DatagramLink {
   /** The address this link is bound to. */
   readonly localAddr: Addr;
-  /** Sends one datagram to `to`. */
-  send(data: Uint8Array, to: Addr): Promise<void>;
+  /** Sends one datagram to `to`; resolves once it left (to anything: callers only wait). */
+  send(data: Uint8Array, to: Addr): Promise<unknown>;
   /**
    * Receives the next datagram into `buffer` and returns the filled part of it
    * (valid until the next call) and the sender's address. Rejects once the
@@ -158,13 +158,6 @@ export function isIpLiteral(hostname: string): boolean {
   return /^\d{1,3}(\.\d{1,3}){3}$/.test(hostname) || hostname.includes(":");
 }
 
-function ignore(): void {}
-
-function toAddr([bytes, from]: [Uint8Array, Deno.Addr]): [Uint8Array, Addr] {
-  const net = from as Deno.NetAddr;
-  return [bytes, { hostname: net.hostname, port: net.port }];
-}
-
 /**
  * Binds a UDP socket with `Deno.listenDatagram` and wraps it as a
  * {@linkcode DatagramLink}. `hostname` must already be an IP address.
@@ -190,6 +183,7 @@ export function udpLink(addr: Addr): DatagramLink {
   // A connection sends to one peer: its Deno address is built once, not per datagram.
   let lastTo: Addr | null = null;
   let lastNet: Deno.NetAddr | null = null;
+  let lastFrom: Addr | null = null;
   return {
     localAddr: { hostname: local.hostname, port: local.port },
     send(data, to) {
@@ -197,10 +191,16 @@ export function udpLink(addr: Addr): DatagramLink {
         lastTo = to;
         lastNet = { transport: "udp", hostname: to.hostname, port: to.port };
       }
-      return conn.send(data, lastNet!).then(ignore);
+      return conn.send(data, lastNet!);
     },
-    receive(buffer) {
-      return conn.receive(buffer).then(toAddr);
+    async receive(buffer) {
+      const [bytes, from] = await conn.receive(buffer);
+      const net = from as Deno.NetAddr;
+      // One peer sends most datagrams: its address object is reused.
+      if (lastFrom === null || net.port !== lastFrom.port || net.hostname !== lastFrom.hostname) {
+        lastFrom = { hostname: net.hostname, port: net.port };
+      }
+      return [bytes, lastFrom];
     },
     close() {
       if (closed) return;

@@ -160,7 +160,7 @@ export function createSegment(segment: Segment): Uint8Array {
   let digits = 1;
   for (let power = 10; power <= segment.seq; power *= 10) digits++;
   const headerLength = 12 + digits + 3;
-  const bytes = new Uint8Array(headerLength + segment.data.length);
+  const bytes = allocate(headerLength + segment.data.length);
   bytes.fill(PIPE, 0, headerLength);
   bytes[0] = segment.syn ? ONE : ZERO;
   bytes[4] = segment.ack ? ONE : ZERO;
@@ -169,6 +169,31 @@ export function createSegment(segment: Segment): Uint8Array {
     bytes[i] = ZERO + (seq % 10);
   }
   bytes.set(segment.data, headerLength);
+  return bytes;
+}
+
+/** Bytes of the slab that small segments are cut from. */
+const SLAB_SIZE = 64 * 1024;
+/** Segments up to this size come from the slab; larger ones get their own buffer. */
+const SLAB_MAX = SLAB_SIZE / 8;
+let slab = new Uint8Array(0);
+let slabUsed = 0;
+
+/**
+ * A zeroed array of `size` bytes. Small ones are cut from a shared 64 KiB
+ * slab, as Node's `Buffer` pool does: a segment is handed to the socket, and
+ * a buffer of its own would be moved off V8's heap on that first send (an
+ * allocation and a copy, measured at 2-3 µs per segment). A slab is freed when
+ * no segment cut from it is referenced any more.
+ */
+function allocate(size: number): Uint8Array {
+  if (size > SLAB_MAX) return new Uint8Array(size);
+  if (slabUsed + size > slab.length) {
+    slab = new Uint8Array(SLAB_SIZE);
+    slabUsed = 0;
+  }
+  const bytes = slab.subarray(slabUsed, slabUsed + size);
+  slabUsed += size;
   return bytes;
 }
 
@@ -227,6 +252,60 @@ const FLAG_NAMES = ["SYN", "ACK", "FIN"] as const;
  * ```
  */
 export function parseSegment(bytes: Uint8Array): Segment {
+  return parseCanonical(bytes) ?? parseAny(bytes);
+}
+
+/** A flag byte: 0 for "0", 1 for "1", -1 for anything else. */
+function flagAt(bytes: Uint8Array, i: number): number {
+  const byte = bytes[i];
+  return byte === ONE ? 1 : byte === ZERO ? 0 : -1;
+}
+
+/** Whether `|||` is at `i`. */
+function pipesAt(bytes: Uint8Array, i: number): boolean {
+  return bytes[i] === PIPE && bytes[i + 1] === PIPE && bytes[i + 2] === PIPE;
+}
+
+/**
+ * The fast path of {@linkcode parseSegment}, byte by byte: the segment as
+ * every sender writes it (one-byte flags, 1 to 10 digits). Anything else,
+ * valid or not, returns null and goes to {@linkcode parseAny}, which gives
+ * the same result or the error that says why.
+ */
+function parseCanonical(bytes: Uint8Array): Segment | null {
+  if (bytes.length < 16) return null;
+  const syn = flagAt(bytes, 0);
+  const ack = flagAt(bytes, 4);
+  const fin = flagAt(bytes, 8);
+  if (
+    syn < 0 || ack < 0 || fin < 0 || !pipesAt(bytes, 1) || !pipesAt(bytes, 5) || !pipesAt(bytes, 9)
+  ) return null;
+  let seq = 0;
+  let i = 12;
+  for (; i < 22 && i < bytes.length; i++) {
+    const digit = bytes[i] - ZERO;
+    if (digit < 0 || digit > 9) break;
+    seq = seq * 10 + digit;
+  }
+  if (i === 12 || seq >= SEQ_MODULUS || !pipesAt(bytes, i)) return null;
+  return { syn: syn === 1, ack: ack === 1, fin: fin === 1, seq, data: copyFrom(bytes, i + 3) };
+}
+
+/** No data: one shared empty array (it cannot be written to). */
+const NO_DATA = new Uint8Array(0);
+
+/** A copy of `bytes` from `start` on; byte by byte when short (cheaper than `slice` there). */
+function copyFrom(bytes: Uint8Array, start: number): Uint8Array {
+  const n = bytes.length - start;
+  if (n === 0) return NO_DATA;
+  if (n > 64) return bytes.slice(start);
+  const copy = new Uint8Array(n);
+  for (let i = 0; i < n; i++) copy[i] = bytes[start + i];
+  return copy;
+}
+
+/** {@linkcode parseSegment} for any input: finds each separator, and names what is wrong. */
+function parseAny(bytes: Uint8Array): Segment {
   const flags = [false, false, false];
   let start = 0;
   for (let field = 0; field < 3; field++) {
@@ -234,13 +313,15 @@ export function parseSegment(bytes: Uint8Array): Segment {
     if (end === -1) {
       throw new SegmentError(`missing separator "|||" after the ${FLAG_NAMES[field]} flag`);
     }
-    const value = bytes.subarray(start, end);
-    if (value.length !== 1 || (value[0] !== ZERO && value[0] !== ONE)) {
+    const flag = bytes[start];
+    if (end !== start + 1 || (flag !== ZERO && flag !== ONE)) {
       throw new SegmentError(
-        `flag ${FLAG_NAMES[field]} is ${quoteBytes(value)}, expected "0" or "1"`,
+        `flag ${FLAG_NAMES[field]} is ${
+          quoteBytes(bytes.subarray(start, end))
+        }, expected "0" or "1"`,
       );
     }
-    flags[field] = value[0] === ONE;
+    flags[field] = flag === ONE;
     start = end + 3;
   }
   const end = findSeparator(bytes, start);

@@ -8,7 +8,8 @@
  * Prints one JSON line: the transfer time measured in this process from the
  * first `send` to the last ACK (`ms`), per-connection times, SHA-256 of what
  * was sent, summed stats, the histogram of RTO values on DATA sends (with
- * `--rto-histogram`), and the peak RSS.
+ * `--rto-histogram`), and the peak RSS. `--warmup BYTES` first sends BYTES on
+ * a connection of its own, not measured (the server needs `--warmup` too).
  *
  * ```sh
  * deno run --allow-net --allow-read bench/_client.ts --port 9000 --size 65536 --mss 16
@@ -38,6 +39,7 @@ const { values } = parseArgs({
     cc: { type: "string", default: "none" },
     "rto-histogram": { type: "boolean", default: false },
     "early-timers": { type: "boolean", default: false },
+    warmup: { type: "string", default: "0" },
   },
 });
 
@@ -62,6 +64,16 @@ const onTrace = values["rto-histogram"]
   }
   : undefined;
 const target = { hostname: values.host, port: Number(values.port) };
+
+// A warm-up transfer on a connection of its own, not measured: the JIT and
+// the first use of the sockets are not the protocol (the floor's ping-pong
+// warms up too). The server is told to expect it (`_server.ts --warmup`).
+if (Number(values.warmup) > 0) {
+  const warm = new SocketTCP({ mss, ...windowOptions(values) });
+  await warm.connect(target);
+  await warm.send(randomBytes(Number(values.warmup), 0));
+  await warm.close();
+}
 
 const sockets = Array.from({ length: clients }, () =>
   new SocketTCP({
@@ -106,6 +118,9 @@ const end = Math.max(...results.map((r) => r.end));
 const stats = sockets.map((s) => s.stats).reduce((sum: Partial<SocketStats>, s) => {
   const keys = [
     "segmentsSent",
+    "segmentsReceived",
+    "duplicates",
+    "fastRetransmits",
     "retransmissions",
     "spuriousRetransmissions",
     "timeouts",

@@ -54,3 +54,48 @@ export function windowOptions(
     congestion: (values.cc ?? "none") as SocketTCPOptions["congestion"],
   };
 }
+
+/**
+ * The one-process floor: `count` UDP round trips (after `warmup` ones) of
+ * `payload` between two sockets of this process, each side receiving into
+ * one reused buffer; µs per round trip. Bounded by `maxMs`.
+ */
+export async function pingPong(
+  payload: Uint8Array,
+  count: number,
+  { warmup = 500, maxMs = 3000 } = {},
+): Promise<number> {
+  const bind = () => Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+  const ping = bind();
+  const echo = bind();
+  const echoing = (async () => {
+    const buffer = new Uint8Array(2048);
+    for (;;) {
+      let datagram: [Uint8Array, Deno.Addr];
+      try {
+        datagram = await echo.receive(buffer);
+      } catch {
+        return; // closed
+      }
+      await echo.send(datagram[0], datagram[1]).catch(() => {});
+    }
+  })();
+  const to = echo.addr as Deno.NetAddr;
+  const buffer = new Uint8Array(2048);
+  for (let i = 0; i < warmup; i++) {
+    await ping.send(payload, to);
+    await ping.receive(buffer);
+  }
+  const start = performance.now();
+  let done = 0;
+  while (done < count && performance.now() - start < maxMs) {
+    await ping.send(payload, to);
+    await ping.receive(buffer);
+    done++;
+  }
+  const us = (performance.now() - start) * 1000 / done;
+  ping.close();
+  echo.close();
+  await echoing;
+  return us;
+}

@@ -6,7 +6,10 @@
  * ping-pong it rides on, in the same process and the same run.
  *
  * Prints one JSON line: `ms` per repetition (first `send` to the last ACK),
- * the data segments per transfer, and the sender's stats summed.
+ * the data segments per transfer, and the sender's stats summed. With
+ * `--floor N`, each repetition is preceded by N ping-pong round trips in this
+ * process (`floorUs`, µs per round trip): each transfer has its own floor,
+ * measured a moment before it.
  *
  * `--window N --arq gbn|sr --cc none|tahoe|reno` choose the sliding window
  * (section 7); `--loss P` puts a relay (`relay.ts`, seeded by the repetition)
@@ -21,7 +24,8 @@
 import { parseArgs } from "node:util";
 import { startRelay } from "../relay.ts";
 import { SocketTCP, type SocketTCPOptions } from "../socket_tcp.ts";
-import { randomBytes, windowOptions } from "./_common.ts";
+import { createSegment } from "../segment.ts";
+import { pingPong, randomBytes, windowOptions } from "./_common.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -33,6 +37,7 @@ const { values } = parseArgs({
     arq: { type: "string", default: "gbn" },
     cc: { type: "string", default: "none" },
     loss: { type: "string", default: "0" },
+    floor: { type: "string", default: "0" },
   },
 });
 const mode: SocketTCPOptions = { mss: Number(values.mss), ...windowOptions(values) };
@@ -41,7 +46,17 @@ const size = Number(values.size);
 const mss = Number(values.mss);
 const reps = Number(values.reps);
 
+/** A 16-byte DATA segment: the floor's datagram. */
+const PAYLOAD = createSegment({
+  syn: false,
+  ack: false,
+  fin: false,
+  seq: 1_234_567,
+  data: new Uint8Array(16),
+});
+const floorCount = Number(values.floor);
 const ms: number[] = [];
+const floorUs: number[] = [];
 let retransmissions = 0;
 let spurious = 0;
 let timeouts = 0;
@@ -66,6 +81,10 @@ for (let rep = -1; rep < reps; rep++) {
     client.connect(relay ? relay.addr : listener.localAddr),
   ]);
   const data = randomBytes(size, rep + 2);
+  // The floor right before each measured repetition: the pair sees the same machine.
+  if (floorCount > 0 && rep >= 0) {
+    floorUs.push(await pingPong(PAYLOAD, floorCount, { warmup: 200 }));
+  }
   const start = performance.now();
   const [, got] = await Promise.all([client.send(data), server.recv(size)]);
   const elapsed = performance.now() - start;
@@ -83,6 +102,7 @@ for (let rep = -1; rep < reps; rep++) {
 }
 console.log(JSON.stringify({
   ms,
+  floorUs,
   dataSegments: Math.ceil(size / mss) + 1,
   stats: {
     retransmissions,

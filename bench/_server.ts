@@ -4,6 +4,9 @@
  * peer closes), hashing every byte, then exits. Internal peer of
  * `bench/run.ts`.
  *
+ * With `--warmup`, one more connection comes first and is served without
+ * being reported (the client's warm-up transfer).
+ *
  * Prints `{"port":N}` on its first stdout line, then one JSON line:
  * `{ connections: [{ bytes, sha256, error? }], peakRss, sampledRss }`.
  *
@@ -28,6 +31,7 @@ const { values } = parseArgs({
     arq: { type: "string", default: "gbn" },
     cc: { type: "string", default: "none" },
     "buffer-size": { type: "string", default: "65536" },
+    warmup: { type: "boolean", default: false },
   },
 });
 
@@ -70,6 +74,11 @@ const listener = new SocketTCP({
 });
 listener.bind({ hostname: "127.0.0.1", port: 0 });
 console.log(JSON.stringify({ port: listener.localAddr.port }));
+if (values.warmup) {
+  // The client's warm-up connection (`_client.ts --warmup`): served, not reported.
+  const [warm] = await listener.accept();
+  await serve(warm);
+}
 const tasks: Promise<Received>[] = [];
 while (tasks.length < expected) {
   const [conn] = await listener.accept();

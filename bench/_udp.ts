@@ -13,6 +13,7 @@
  */
 import { parseArgs } from "node:util";
 import { createSegment } from "../segment.ts";
+import { pingPong } from "./_common.ts";
 
 const { values, positionals } = parseArgs({
   args: Deno.args,
@@ -94,11 +95,10 @@ if (mode === "echo") {
   const usPerRoundTrip = await ping(Number(values.port), count, reps, maxMs);
   console.log(JSON.stringify({ usPerRoundTrip }));
 } else if (mode === "self") {
-  const server = bind();
-  const served = echo(server);
-  const usPerRoundTrip = await ping((server.addr as Deno.NetAddr).port, count, reps, maxMs);
-  server.close();
-  await served;
+  const usPerRoundTrip: number[] = [];
+  for (let rep = 0; rep < reps; rep++) {
+    usPerRoundTrip.push(await pingPong(PAYLOAD, count, { maxMs, warmup: rep === 0 ? 500 : 0 }));
+  }
   console.log(JSON.stringify({ usPerRoundTrip }));
 } else {
   console.error("usage: _udp.ts echo | ping --port N | self [--count C --reps R]");

@@ -165,7 +165,7 @@ Deno.test("a legitimate client connects and transfers while a SYN flood keeps th
   // round trip. (A flood faster than one backlog per round trip starves every client: the
   // oldest pending handshake, theirs, is always the one dropped.)
   let sent = 0;
-  const sends = new Set<Promise<void>>();
+  const sends = new Set<Promise<unknown>>();
   const timer = setInterval(() => {
     if (sent >= MAX_SYNS) return;
     const sending = intruder.send(syn(sent++), listener.localAddr).catch(() => {});

@@ -17,7 +17,7 @@ async function receiveText(link: DatagramLink, what: string): Promise<[string, A
   return [decoder.decode(bytes), from];
 }
 
-function send(link: DatagramLink, text: string, to: Addr): Promise<void> {
+function send(link: DatagramLink, text: string, to: Addr): Promise<unknown> {
   return link.send(encoder.encode(text), to);
 }
 

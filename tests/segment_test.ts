@@ -391,3 +391,60 @@ Deno.test("a failing property reports its seed", () => {
       error.message.includes(`seed: ${SEED}`),
   );
 });
+
+/**
+ * The assignment's definition, as plainly as it can be written: split on the
+ * first four "|||", flags "0"/"1", SEQ decimal below 2^32; null when not a
+ * segment. parseSegment's fast path and its general path must both agree.
+ */
+function referenceParse(input: Uint8Array): Segment | null {
+  const text = Array.from(input, (byte) => String.fromCharCode(byte)).join("");
+  const fields: string[] = [];
+  let rest = text;
+  for (let i = 0; i < 4; i++) {
+    const at = rest.indexOf("|||");
+    if (at === -1) return null;
+    fields.push(rest.slice(0, at));
+    rest = rest.slice(at + 3);
+  }
+  const [syn, ack, fin, seq] = fields;
+  if (![syn, ack, fin].every((flag) => flag === "0" || flag === "1")) return null;
+  if (!/^[0-9]+$/.test(seq) || Number(seq) >= SEQ_MODULUS) return null;
+  const data = input.slice(input.length - rest.length);
+  return { syn: syn === "1", ack: ack === "1", fin: fin === "1", seq: Number(seq), data };
+}
+
+Deno.test(`property: parseSegment agrees with the plain definition of the header (seed ${SEED})`, () => {
+  checkProperty(
+    fc.property(fc.oneof(fragmentBytes, nearHeaderBytes), (input) => {
+      const expected = referenceParse(input);
+      if (expected === null) {
+        assert.throws(() => parseSegment(input), SegmentError);
+        return;
+      }
+      assert.deepEqual({ ...parseSegment(input) }, expected);
+    }),
+  );
+});
+
+Deno.test("SEQ with leading zeros past 10 digits, and DATA that starts with '|', parse as defined", () => {
+  const long = parseSegment(bytes("0|||1|||0|||000000000042|||"));
+  assert.equal(long.seq, 42);
+  const piped = parseSegment(bytes("0|||0|||0|||7||||x"));
+  assert.equal(piped.seq, 7);
+  assert.equal(decoder.decode(piped.data), "|x");
+});
+
+Deno.test("segments created in a row share no bytes: 20,000 of them each keep their own", () => {
+  const made: Uint8Array[] = [];
+  for (let i = 0; i < 20_000; i++) {
+    made.push(createSegment(segment({ seq: i, data: new Uint8Array([i & 255, i >> 8 & 255]) })));
+  }
+  for (const bytes of made) bytes.fill(0x7c, 0, 1); // scribble on each one's first byte
+  for (let i = 0; i < made.length; i++) {
+    const parsed = parseSegment(made[i].with(0, 0x30));
+    assert.equal(parsed.seq, i);
+    assert.deepEqual(parsed.data, new Uint8Array([i & 255, i >> 8 & 255]));
+    assert.equal(made[i].length, 12 + String(i).length + 3 + 2);
+  }
+});
