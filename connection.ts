@@ -62,6 +62,7 @@
  */
 import { PeerTimeoutError, ProtocolError } from "./errors.ts";
 import { Congestion, type CongestionControl } from "./congestion.ts";
+import { ByteQueue } from "./byte_queue.ts";
 import { Reassembly } from "./reassembly.ts";
 import { AdaptiveRto, type RtoPolicy } from "./rto.ts";
 import {
@@ -453,8 +454,8 @@ export class Connection {
   #messageLength = 0;
   /** Bytes of the current incoming message not yet received from the network. */
   #networkLeft = 0;
-  #chunks: Uint8Array[] = [];
-  #buffered = 0;
+  /** Bytes received and acknowledged, not yet handed to the application. */
+  readonly #inbox = new ByteQueue();
   #want = 0;
   /** A window receiver's ACK not sent yet: it waits for {@linkcode Connection.idle}. */
   #heldAck: number | null = null;
@@ -1048,7 +1049,7 @@ export class Connection {
 
   /** Bytes received and acknowledged but not yet handed to the application. */
   get buffered(): number {
-    return this.#buffered;
+    return this.#inbox.length;
   }
 
   /**
@@ -1059,20 +1060,8 @@ export class Connection {
   take(buffSize: number): Uint8Array | null {
     if (this.#messageLeft === null) return null;
     const size = Math.min(this.#messageLeft, buffSize);
-    if (this.#buffered < size) return null;
-    const out = new Uint8Array(size);
-    let filled = 0;
-    let used = 0; // whole chunks taken, removed at once: no O(n) shift per chunk
-    while (filled < size) {
-      const chunk = this.#chunks[used];
-      const n = Math.min(chunk.length, size - filled);
-      out.set(n === chunk.length ? chunk : chunk.subarray(0, n), filled);
-      filled += n;
-      if (n === chunk.length) used++;
-      else this.#chunks[used] = chunk.subarray(n);
-    }
-    if (used > 0) this.#chunks.splice(0, used);
-    this.#buffered -= size;
+    if (this.#inbox.length < size) return null;
+    const out = this.#inbox.take(size);
     this.#messageLeft -= size;
     if (this.#messageLeft === 0) this.#messageLeft = null;
     return out;
@@ -1225,7 +1214,8 @@ export class Connection {
         // ACK: the sender learns of the hole); selective repeat also holds
         // the segment, when it falls within the window.
         if (this.#arq === "selective-repeat" && this.#fitsHeld(segment)) {
-          if (this.#held.add(segment.seq, segment.data)) recv.held = true;
+          // A copy: the segment's data may be a view of the driver's receive buffer.
+          if (this.#held.add(segment.seq, segment.data.slice())) recv.held = true;
           else recv.duplicate = true;
           this.#reply(control({ ack: true }, this.seq));
           return undefined;
@@ -1255,7 +1245,7 @@ export class Connection {
     // Selective repeat: what was held beyond the hole follows, and the ACK jumps.
     if (this.#held.size > 0) this.#drainHeld(now);
     if (this.#messageLeft !== null) {
-      if (this.#buffered >= Math.min(this.#messageLeft, Math.max(1, this.#want))) {
+      if (this.#inbox.length >= Math.min(this.#messageLeft, Math.max(1, this.#want))) {
         this.#changed = true;
       }
     }
@@ -1330,11 +1320,12 @@ export class Connection {
       }
       // Flow control: hold at most what the application asked for, plus one
       // segment (plus a window of segments, for a window receiver).
-      if (this.#buffered > 0 && this.#buffered >= this.#want + (this.#window - 1) * this.#mss) {
+      if (
+        this.#inbox.length > 0 && this.#inbox.length >= this.#want + (this.#window - 1) * this.#mss
+      ) {
         return NO_ROOM;
       }
-      this.#chunks.push(data);
-      this.#buffered += n;
+      this.#inbox.push(data);
       this.#networkLeft -= n;
     }
     this.seq = seqAdd(this.seq, n);

@@ -9,7 +9,13 @@
  */
 import type { Connection, Output } from "./connection.ts";
 import { type Addr, type DatagramLink, formatAddr, readDatagrams, sameAddr } from "./link.ts";
-import { parseSegment, type Segment, SegmentError, segmentKind } from "./segment.ts";
+import {
+  parseSegment,
+  parseSegmentView,
+  type Segment,
+  SegmentError,
+  segmentKind,
+} from "./segment.ts";
 import type { TraceEvent, TraceSink } from "./trace.ts";
 import { TIMER_LAG_MS, TIMER_SLACK_MS, WaitQueue } from "./wait_queue.ts";
 
@@ -27,10 +33,17 @@ export function failWith(error: unknown, waiters: WaitQueue, owner: { release():
   void owner.release();
 }
 
-/** Decodes a datagram, or counts it in `counters.malformed` and returns null. */
-export function parseCounting(bytes: Uint8Array, counters: { malformed: number }): Segment | null {
+/**
+ * Decodes a datagram, or counts it in `counters.malformed` and returns null.
+ * `view`: the data is a view of `bytes` (see {@linkcode parseSegmentView}).
+ */
+export function parseCounting(
+  bytes: Uint8Array,
+  counters: { malformed: number },
+  view = false,
+): Segment | null {
   try {
-    return parseSegment(bytes);
+    return view ? parseSegmentView(bytes) : parseSegment(bytes);
   } catch (error) {
     if (!(error instanceof SegmentError)) throw error;
     counters.malformed++;
@@ -229,7 +242,8 @@ export class Endpoint {
   }
 
   #onDatagram(bytes: Uint8Array, from: Addr): void {
-    const segment = parseCounting(bytes, this.counters);
+    // A view of the read buffer: the connection copies what it keeps, now.
+    const segment = parseCounting(bytes, this.counters, true);
     if (!segment) return;
     if (this.peer === null) {
       // Connecting: the SYN+ACK may come from any port of the server's host.
