@@ -88,6 +88,20 @@ export async function readBursts(
 /** Microtask turns a receive of a datagram already queued takes to resolve (measured: 3; one spare). */
 const IDLE_TURNS = 4;
 
+/**
+ * How much later than planned the timer may fire before the process is taken
+ * to have stalled, in ms. Deno fires a timer within about ±0.5 ms of the
+ * time asked for on an idle machine; a loaded one delays the whole process.
+ */
+export const STALL_MS = 1;
+
+/**
+ * The stall guard of {@linkcode Endpoint}'s timer, on by default. The
+ * benchmark turns it off to measure what it saves (`bench/run.ts`, section
+ * 8); nothing else should.
+ */
+export const stallGuard = { on: true };
+
 /** Counters of what the driver saw that never reached the connection. */
 export interface DriverCounters {
   /** Message bytes returned by `recv`. */
@@ -183,7 +197,9 @@ export class Endpoint {
   #released = false;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #timerAt = Infinity;
-  /** The timer fired once and was put off by one turn of the event loop (window mode). */
+  /** When the armed timer should fire, as Deno fires timers (driver clock). */
+  #timerFiresAt = Infinity;
+  /** The timer fired late once and was put off by one tick (see {@linkcode STALL_MS}). */
   #deferred = false;
   #handshakeReported = false;
 
@@ -333,20 +349,24 @@ export class Endpoint {
     if (!Number.isFinite(at)) return;
     this.#timerAt = at;
     this.#deferred = false;
-    const delay = Math.max(1, Math.round(at - now() - TIMER_LAG_MS));
+    const t = now();
+    const delay = Math.max(1, Math.round(at - t - TIMER_LAG_MS));
+    this.#timerFiresAt = t + delay + TIMER_LAG_MS;
     this.#timer = setTimeout(() => this.#onTimer(), delay);
   }
 
   #onTimer(): void {
     this.#timer = undefined;
     if (this.#released) return;
-    if (this.connection.holdsAcks && !this.#deferred) {
-      // A window: the datagrams that came while the process was not
-      // scheduled are read first (Deno runs a due timer before the receives
-      // that completed meanwhile), so that a stall is not taken for a loss
-      // that resends and, under congestion control, cuts the window to one.
+    if (stallGuard.on && !this.#deferred && now() - this.#timerFiresAt > STALL_MS) {
+      // The timer fired late: the process was not running (a loaded
+      // machine). Deno runs a timer that fell due during such a stall before
+      // the receives that completed in it, so the ACK this timer would
+      // resend for may already be waiting. One more timer tick lets those
+      // reads in first (a zero timeout would not: it runs before them too).
       this.#deferred = true;
-      this.#timer = setTimeout(() => this.#onTimer(), 0);
+      this.#timerFiresAt = Infinity;
+      this.#timer = setTimeout(() => this.#onTimer(), 1);
       return;
     }
     this.#deferred = false;

@@ -21,11 +21,13 @@ import { createHash } from "node:crypto";
 import { parseArgs } from "node:util";
 import { type SocketStats, SocketTCP } from "../socket_tcp.ts";
 import type { TraceEvent } from "../trace.ts";
+import { stallGuard } from "../endpoint.ts";
 import { peakRss, randomBytes, RTO_BUCKETS, rtoBucket, windowOptions } from "./_common.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
   options: {
+    "stall-guard": { type: "string", default: "on" },
     host: { type: "string", default: "127.0.0.1" },
     port: { type: "string" },
     clients: { type: "string", default: "1" },
@@ -42,6 +44,8 @@ const { values } = parseArgs({
     warmup: { type: "string", default: "0" },
   },
 });
+// The endpoint's stall guard, off only to measure what it saves (bench section 8).
+stallGuard.on = values["stall-guard"] !== "off";
 
 if (values["early-timers"]) {
   // Experiment, off by default: Deno fires setTimeout(ms) about ceil(ms) + 1.15 ms later

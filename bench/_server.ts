@@ -19,11 +19,13 @@
 import { createHash } from "node:crypto";
 import { parseArgs } from "node:util";
 import { SocketTCP } from "../socket_tcp.ts";
+import { stallGuard } from "../endpoint.ts";
 import { peakRss, windowOptions } from "./_common.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
   options: {
+    "stall-guard": { type: "string", default: "on" },
     connections: { type: "string", default: "1" },
     mss: { type: "string", default: "16" },
     timeout: { type: "string" },
@@ -34,6 +36,8 @@ const { values } = parseArgs({
     warmup: { type: "boolean", default: false },
   },
 });
+// The endpoint's stall guard, off only to measure what it saves (bench section 8).
+stallGuard.on = values["stall-guard"] !== "off";
 
 interface Received {
   bytes: number;
