@@ -956,9 +956,17 @@ export class Connection {
         continue;
       }
       if (this.#readyHead >= this.#ready.length) break;
-      const data = this.#ready[this.#readyHead++];
+      const data = this.#ready[this.#readyHead];
+      // Forgotten at once: a writer that refills the queue before it drains
+      // would otherwise keep every payload (and the chunk it is cut from)
+      // alive to the end of the message (a 256 MiB stream held 480 MB).
+      this.#ready[this.#readyHead++] = EMPTY;
       this.#readyBytes -= data.length;
       if (this.#readyHead === this.#ready.length) this.#clearReady();
+      else if (this.#readyHead >= 4096 && 2 * this.#readyHead >= this.#ready.length) {
+        this.#ready = this.#ready.slice(this.#readyHead);
+        this.#readyHead = 0;
+      }
       if (this.#roomWanted && 2 * (this.#readyBytes + this.#carryBytes) <= this.#sendBuffer) {
         this.#roomWanted = false;
         this.#changed = true;
