@@ -523,6 +523,14 @@ export class Connection {
    */
   traceWindow = true;
 
+  /**
+   * Whether {@linkcode Connection.takeOutput} lists the segments received
+   * (`recv` outputs). A driver whose trace is off turns it off: one object
+   * less per segment received; the counts in `stats` are kept either way.
+   */
+  recordReceived = true;
+  #scratch: Output & { kind: "recv" } = { kind: "recv", segment: control({}, 0), duplicate: false };
+
   /** The window state for traces (window mode only). */
   #state(): WindowState | undefined {
     if (!this.#windowed || !this.traceWindow) return undefined;
@@ -1105,8 +1113,17 @@ export class Connection {
    */
   process(segment: Segment, now: number): void {
     this.stats.segmentsReceived++;
-    const recv: Output = { kind: "recv", segment, duplicate: false };
-    this.#output.push(recv);
+    let recv: Output & { kind: "recv" };
+    if (this.recordReceived) {
+      recv = { kind: "recv", segment, duplicate: false };
+      this.#output.push(recv);
+    } else {
+      // Nobody records it: one scratch record, for the counts below.
+      recv = this.#scratch;
+      recv.segment = segment;
+      recv.duplicate = false;
+      recv.held = undefined;
+    }
     const reason = this.#dispatch(segment, now, recv);
     if (this.#windowed) recv.window = this.#state();
     if (reason !== undefined) {

@@ -220,6 +220,7 @@ export class Endpoint {
     this.#localName = formatAddr(link.localAddr);
     this.#tracer = options.tracer;
     connection.traceWindow = options.tracer.on;
+    connection.recordReceived = options.tracer.on;
     const onDatagram = (bytes: Uint8Array, from: Addr) => this.#onDatagram(bytes, from);
     const stopped = () => this.#released;
     this.#reader =
