@@ -8,7 +8,14 @@
  * @module
  */
 import type { Connection, Output } from "./connection.ts";
-import { type Addr, type DatagramLink, formatAddr, readDatagrams, sameAddr } from "./link.ts";
+import {
+  type Addr,
+  type DatagramLink,
+  formatAddr,
+  isWake,
+  readDatagrams,
+  sameAddr,
+} from "./link.ts";
 import {
   parseSegment,
   parseSegmentView,
@@ -259,6 +266,15 @@ export class Endpoint {
   }
 
   #onDatagram(bytes: Uint8Array, from: Addr): void {
+    if (isWake(bytes, from, this.#link.localAddr)) {
+      // Our own wake-up: every datagram that was waiting when the timer was
+      // put off has been read. The timer goes on now, not a tick later.
+      if (this.#deferred && this.#timer !== undefined) {
+        clearTimeout(this.#timer);
+        this.#onTimer();
+      }
+      return;
+    }
     // A view of the read buffer: the connection copies what it keeps, now.
     const segment = parseCounting(bytes, this.counters, true);
     if (!segment) return;
@@ -363,11 +379,15 @@ export class Endpoint {
       // The timer fired late: the process was not running (a loaded
       // machine). Deno runs a timer that fell due during such a stall before
       // the receives that completed in it, so the ACK this timer would
-      // resend for may already be waiting. One more timer tick lets those
-      // reads in first (a zero timeout would not: it runs before them too).
+      // resend for may already be waiting. A datagram sent to ourselves is
+      // read after them: the timer goes on when it arrives (a loopback
+      // round trip later), or after one more timer tick if the link cannot
+      // send one or it is lost (a zero timeout would not do: it runs before
+      // those reads too).
       this.#deferred = true;
       this.#timerFiresAt = Infinity;
       this.#timer = setTimeout(() => this.#onTimer(), 1);
+      this.#link.wake?.();
       return;
     }
     this.#deferred = false;

@@ -61,6 +61,21 @@ export interface DatagramLink {
   receive(buffer: Uint8Array): Promise<[Uint8Array, Addr]>;
   /** Closes the link; a pending `receive` rejects. Calling it twice is harmless. */
   close(): void;
+  /**
+   * Sends {@linkcode WAKE}, one byte, from this link to itself: it is read
+   * after every datagram already waiting, so its arrival says those were
+   * read. Absent where a link cannot (a wrapper that injects faults would
+   * count and drop it): callers fall back to a timer.
+   */
+  wake?(): void;
+}
+
+/** The datagram of {@linkcode DatagramLink.wake}: one zero byte, never a segment. */
+export const WAKE = new Uint8Array([0]);
+
+/** Whether a datagram is a link's own {@linkcode WAKE}: the byte, from the link's own port. */
+export function isWake(bytes: Uint8Array, from: Addr, local: Addr): boolean {
+  return bytes.length === 1 && bytes[0] === 0 && from.port === local.port;
 }
 
 /**
@@ -184,6 +199,12 @@ export function udpLink(addr: Addr): DatagramLink {
   let lastTo: Addr | null = null;
   let lastNet: Deno.NetAddr | null = null;
   let lastFrom: Addr | null = null;
+  const unspecified = local.hostname === "0.0.0.0" || local.hostname === "::";
+  const self: Deno.NetAddr = {
+    transport: "udp",
+    hostname: unspecified ? (local.hostname === "::" ? "::1" : "127.0.0.1") : local.hostname,
+    port: local.port,
+  };
   return {
     localAddr: { hostname: local.hostname, port: local.port },
     send(data, to) {
@@ -206,6 +227,10 @@ export function udpLink(addr: Addr): DatagramLink {
       if (closed) return;
       closed = true;
       conn.close();
+    },
+    wake() {
+      if (closed) return;
+      conn.send(WAKE, self).catch(() => {}); // lost: the caller's fallback timer runs
     },
   };
 }

@@ -12,6 +12,7 @@
  */
 import assert from "node:assert/strict";
 import { createSegment, parseSegment, type Segment } from "../segment.ts";
+import type { LinkWrapper } from "../link.ts";
 import { SocketTCP } from "../socket_tcp.ts";
 import { stallGuard } from "../endpoint.ts";
 import { seededDeadline } from "./_wait.ts";
@@ -31,9 +32,9 @@ function control(flags: Partial<Segment>, seq: number): Uint8Array {
 }
 
 /** One byte sent through a hand-driven peer that stalls the process after the data segment's ACK; the client's stats. */
-async function sendThroughStall(): Promise<SocketTCP["stats"]> {
+async function sendThroughStall(link?: LinkWrapper): Promise<SocketTCP["stats"]> {
   const peer = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
-  const client = new SocketTCP({ timeout: TIMEOUT });
+  const client = new SocketTCP({ timeout: TIMEOUT, link });
   const buffer = new Uint8Array(2048);
   const next = async (what: string) => {
     const [bytes, from] = await within(peer.receive(buffer), what);
@@ -76,4 +77,16 @@ Deno.test("after a stall, an ACK already waiting is read before the timer resend
   } finally {
     stallGuard.on = true;
   }
+});
+
+Deno.test("a link that cannot wake itself (a wrapper) still reads the waiting ACK first, a timer tick later", async () => {
+  // The wrapper forwards everything but wake: the guard falls back to its timer.
+  const noWake: LinkWrapper = (link) => ({
+    localAddr: link.localAddr,
+    send: (data, to) => link.send(data, to),
+    receive: (buffer) => link.receive(buffer),
+    close: () => link.close(),
+  });
+  const stats = await sendThroughStall(noWake);
+  assert.equal(stats.retransmissions, 0);
 });
