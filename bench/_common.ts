@@ -55,6 +55,20 @@ export function windowOptions(
   };
 }
 
+/** Sends every datagram `conn` receives back to its sender, until `conn` closes. */
+export async function echoAll(conn: Deno.DatagramConn): Promise<void> {
+  const buffer = new Uint8Array(2048);
+  for (;;) {
+    let datagram: [Uint8Array, Deno.Addr];
+    try {
+      datagram = await conn.receive(buffer);
+    } catch {
+      return; // closed
+    }
+    await conn.send(datagram[0], datagram[1]).catch(() => {});
+  }
+}
+
 /**
  * The one-process floor: `count` UDP round trips (after `warmup` ones) of
  * `payload` between two sockets of this process, each side receiving into
@@ -68,18 +82,7 @@ export async function pingPong(
   const bind = () => Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
   const ping = bind();
   const echo = bind();
-  const echoing = (async () => {
-    const buffer = new Uint8Array(2048);
-    for (;;) {
-      let datagram: [Uint8Array, Deno.Addr];
-      try {
-        datagram = await echo.receive(buffer);
-      } catch {
-        return; // closed
-      }
-      await echo.send(datagram[0], datagram[1]).catch(() => {});
-    }
-  })();
+  const echoing = echoAll(echo);
   const to = echo.addr as Deno.NetAddr;
   const buffer = new Uint8Array(2048);
   for (let i = 0; i < warmup; i++) {

@@ -13,7 +13,7 @@
  */
 import { parseArgs } from "node:util";
 import { createSegment } from "../segment.ts";
-import { pingPong } from "./_common.ts";
+import { echoAll, pingPong } from "./_common.ts";
 
 const { values, positionals } = parseArgs({
   args: Deno.args,
@@ -37,19 +37,6 @@ const PAYLOAD = createSegment({
 
 function bind(): Deno.DatagramConn {
   return Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
-}
-
-async function echo(conn: Deno.DatagramConn): Promise<void> {
-  const buffer = new Uint8Array(2048);
-  for (;;) {
-    let datagram: [Uint8Array, Deno.Addr];
-    try {
-      datagram = await conn.receive(buffer);
-    } catch {
-      return; // closed
-    }
-    await conn.send(datagram[0], datagram[1]).catch(() => {});
-  }
 }
 
 /** Runs `reps` repetitions of `count` round trips (each bounded by `maxMs`); µs per round trip each. */
@@ -84,7 +71,7 @@ if (mode === "echo") {
   const conn = bind();
   console.log(JSON.stringify({ port: (conn.addr as Deno.NetAddr).port }));
   const stop = setTimeout(() => conn.close(), 120_000);
-  const served = echo(conn);
+  const served = echoAll(conn);
   for await (const _ of Deno.stdin.readable) {
     // wait for the parent to close standard input
   }

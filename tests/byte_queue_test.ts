@@ -1,22 +1,11 @@
 import assert from "node:assert/strict";
 import { ByteQueue } from "../byte_queue.ts";
+import { mulberry32 } from "../faults.ts";
 
 const SEED = Number(Deno.env.get("SEED") ?? 7);
 
-/** A small seeded generator (mulberry32), so that a failure can be replayed with SEED. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 Deno.test(`ByteQueue hands back exactly the bytes pushed, in order, across growth and compaction (seed ${SEED})`, () => {
-  const next = random(SEED);
+  const next = mulberry32(SEED);
   const queue = new ByteQueue(8); // tiny: every path of makeRoom runs
   const expected: number[] = [];
   let counter = 0;
