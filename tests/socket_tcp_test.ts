@@ -74,7 +74,11 @@ Deno.test("a lost SYN is sent again", async () => {
 });
 
 Deno.test("a lost SYN+ACK is answered again by the same new socket, and opens no second connection", async () => {
-  await using pair = await open({ server: { rules: [drop("out", "SYN+ACK", 1)] } });
+  // Two SYN+ACKs lost: whichever timer fires first, the server's or the
+  // client's, the client has no SYN+ACK yet when it sends its SYN again (with
+  // one lost, the server's resend could win the race and the SYN never repeat).
+  const rules = [drop("out", "SYN+ACK", 1), drop("out", "SYN+ACK", 2)];
+  await using pair = await open({ server: { rules } });
   const synAcks = events(pair.serverSide.trace, "send", "SYN+ACK");
   assert.ok(synAcks.length >= 2, `${synAcks.length} SYN+ACKs`);
   assert.equal(new Set(synAcks.map((e) => e.local)).size, 1, "all SYN+ACKs from one socket");
