@@ -1453,7 +1453,7 @@ export class Connection {
       this.#episode++;
       this.stats.fastRetransmits++;
       this.#resend(head, now, head.rto, true);
-      this.#rtxAt = now + head.rto;
+      this.#rtxAt = now + this.#repairTimeout(head.rto);
     }
     this.#fill(now); // Reno's inflated window may let a new segment go
     return undefined;
@@ -1484,6 +1484,24 @@ export class Connection {
     if (this.#spuriousEpisode === this.#episode) return;
     this.#spuriousEpisode = this.#episode;
     this.rto.spurious(this.#resent.rtt);
+  }
+
+  /**
+   * The timer of a segment resent to repair a hole (fast retransmit, or the
+   * next hole after a partial ACK), selective repeat without congestion
+   * control: its ACK is due about one round trip after it, behind at most the
+   * window's segments; if it was lost too, nothing else will tell. At 10%
+   * loss nearly every ACK that moves the window covers a resent segment and
+   * gives no round trip (Karn), so `rto` keeps the startup's large samples;
+   * four times the smallest round trip (at least 2 ms) bounds the wait. A
+   * spurious expiry resends one segment; with congestion control it would
+   * also cut the window, so there `rto` stays.
+   */
+  #repairTimeout(rto: number): number {
+    if (this.#arq !== "selective-repeat" || this.congestion.enabled) return rto;
+    // A fixed timeout (the assignment's) is the user's: kept as it is.
+    if (this.rto.srtt === undefined || !Number.isFinite(this.#minRtt)) return rto;
+    return Math.min(rto, Math.max(2, 4 * this.#minRtt));
   }
 
   /** Feeds a round trip to the RTO policy, and keeps the smallest one. */
@@ -1553,7 +1571,7 @@ export class Connection {
         // and acknowledged all of it, so the next segment is missing too.
         // It goes again now, not a timeout later.
         this.#resend(head, now, head.rto);
-        this.#rtxAt = now + head.rto;
+        this.#rtxAt = now + this.#repairTimeout(head.rto);
       } else if (!seqBefore(ack, this.#recover)) this.#recover = null;
     }
     this.#fill(now);

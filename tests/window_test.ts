@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { Connection, type ConnectionOptions } from "../connection.ts";
-import { FixedRto } from "../rto.ts";
+import { AdaptiveRto, FixedRto } from "../rto.ts";
 import { runLink } from "./_link.ts";
 import { establishedClient, establishedServer, play, reasons, seg } from "./_timeline.ts";
 
@@ -101,6 +101,23 @@ Deno.test("selective repeat: fast retransmit on exactly the third duplicate ACK,
   assert.equal(c.stats.fastRetransmits, 1);
   assert.equal(c.stats.retransmissions, 1);
   assert.equal(c.stats.timeouts, 0);
+});
+
+Deno.test("selective repeat: a lost fast retransmission goes again after 4 smallest round trips, not a whole timeout", () => {
+  // The adaptive timeout held at 60 ms by its floor; the smallest round trip is 1 ms (ACK 14).
+  const c = client({ arq: "selective-repeat", rto: new AdaptiveRto({ initial: 100, min: 60 }) });
+  play(c, [
+    ...WINDOW_OUT,
+    "12 < ACK 14",
+    "12 < ACK 14",
+    "12 < ACK 14",
+    '12 > DATA 14 "aaaa" fast',
+    '16 > DATA 14 "aaaa" rtx', // the fast retransmission was lost: 12 + 4 x 1 ms
+    "17 < ACK 30",
+  ], { start: 5, until: 1000 });
+  assert.ok(c.sent);
+  assert.equal(c.stats.timeouts, 1);
+  assert.equal(c.stats.retransmissions, 2);
 });
 
 Deno.test("selective repeat: a partial ACK after the fast retransmit resends the next hole at once", () => {
