@@ -4,8 +4,8 @@
  * @module
  */
 
+import { createSegment } from "../segment.ts";
 import type { SocketTCPOptions } from "../socket_tcp.ts";
-
 export { randomBytes } from "../faults.ts";
 
 /** Peak resident set size of this process in bytes: VmHWM from /proc, else the current RSS. */
@@ -69,36 +69,58 @@ export async function echoAll(conn: Deno.DatagramConn): Promise<void> {
   }
 }
 
+/** The floor's datagram: a 16-byte DATA segment, as SocketTCP sends it (41 bytes). */
+export const FLOOR_DATAGRAM: Uint8Array = createSegment({
+  syn: false,
+  ack: false,
+  fin: false,
+  seq: 1_234_567,
+  data: new Uint8Array(16).fill(97),
+});
+
 /**
- * The one-process floor: `count` UDP round trips (after `warmup` ones) of
- * `payload` between two sockets of this process, each side receiving into
- * one reused buffer; µs per round trip. Bounded by `maxMs`.
+ * Round trips of {@linkcode FLOOR_DATAGRAM} from `conn` to an echo at `to`,
+ * received into one reused buffer: `warmup` first, unmeasured, then `count`
+ * (bounded by `maxMs`); µs per measured round trip.
  */
-export async function pingPong(
-  payload: Uint8Array,
+export async function timeRoundTrips(
+  conn: Deno.DatagramConn,
+  to: Deno.NetAddr,
   count: number,
   { warmup = 500, maxMs = 3000 } = {},
+): Promise<number> {
+  const buffer = new Uint8Array(2048);
+  for (let i = 0; i < warmup; i++) {
+    await conn.send(FLOOR_DATAGRAM, to);
+    await conn.receive(buffer);
+  }
+  const start = performance.now();
+  let done = 0;
+  while (done < count && performance.now() - start < maxMs) {
+    await conn.send(FLOOR_DATAGRAM, to);
+    await conn.receive(buffer);
+    done++;
+  }
+  return (performance.now() - start) * 1000 / done;
+}
+
+/**
+ * The one-process floor: {@linkcode timeRoundTrips} between two sockets of
+ * this process, the second echoing.
+ */
+export async function pingPong(
+  count: number,
+  options: { warmup?: number; maxMs?: number } = {},
 ): Promise<number> {
   const bind = () => Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
   const ping = bind();
   const echo = bind();
   const echoing = echoAll(echo);
-  const to = echo.addr as Deno.NetAddr;
-  const buffer = new Uint8Array(2048);
-  for (let i = 0; i < warmup; i++) {
-    await ping.send(payload, to);
-    await ping.receive(buffer);
+  try {
+    return await timeRoundTrips(ping, echo.addr as Deno.NetAddr, count, options);
+  } finally {
+    ping.close();
+    echo.close();
+    await echoing;
   }
-  const start = performance.now();
-  let done = 0;
-  while (done < count && performance.now() - start < maxMs) {
-    await ping.send(payload, to);
-    await ping.receive(buffer);
-    done++;
-  }
-  const us = (performance.now() - start) * 1000 / done;
-  ping.close();
-  echo.close();
-  await echoing;
-  return us;
 }

@@ -24,7 +24,6 @@
 import { parseArgs } from "node:util";
 import { startRelay } from "../relay.ts";
 import { SocketTCP, type SocketTCPOptions } from "../socket_tcp.ts";
-import { createSegment } from "../segment.ts";
 import { pingPong, randomBytes, windowOptions } from "./_common.ts";
 
 const { values } = parseArgs({
@@ -46,14 +45,6 @@ const size = Number(values.size);
 const mss = Number(values.mss);
 const reps = Number(values.reps);
 
-/** A 16-byte DATA segment: the floor's datagram. */
-const PAYLOAD = createSegment({
-  syn: false,
-  ack: false,
-  fin: false,
-  seq: 1_234_567,
-  data: new Uint8Array(16),
-});
 const floorCount = Number(values.floor);
 const ms: number[] = [];
 const floorUs: number[] = [];
@@ -83,7 +74,7 @@ for (let rep = -1; rep < reps; rep++) {
   const data = randomBytes(size, rep + 2);
   // The floor right before each measured repetition: the pair sees the same machine.
   if (floorCount > 0 && rep >= 0) {
-    floorUs.push(await pingPong(PAYLOAD, floorCount, { warmup: 200 }));
+    floorUs.push(await pingPong(floorCount, { warmup: 200 }));
   }
   const start = performance.now();
   const [, got] = await Promise.all([client.send(data), server.recv(size)]);

@@ -12,8 +12,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { createSegment } from "../segment.ts";
-import { echoAll, pingPong } from "./_common.ts";
+import { echoAll, pingPong, timeRoundTrips } from "./_common.ts";
 
 const { values, positionals } = parseArgs({
   args: Deno.args,
@@ -26,15 +25,6 @@ const { values, positionals } = parseArgs({
   },
 });
 
-/** A 16-byte DATA segment, as SocketTCP sends it. */
-const PAYLOAD = createSegment({
-  syn: false,
-  ack: false,
-  fin: false,
-  seq: 1_234_567,
-  data: new Uint8Array(16).fill(97),
-});
-
 function bind(): Deno.DatagramConn {
   return Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
 }
@@ -43,21 +33,9 @@ function bind(): Deno.DatagramConn {
 async function ping(target: number, count: number, reps: number, maxMs: number): Promise<number[]> {
   const conn = bind();
   const to: Deno.NetAddr = { transport: "udp", hostname: "127.0.0.1", port: target };
-  const buffer = new Uint8Array(2048);
-  const roundTrip = async () => {
-    await conn.send(PAYLOAD, to);
-    await conn.receive(buffer);
-  };
-  for (let i = 0; i < 500; i++) await roundTrip(); // warm-up
   const results: number[] = [];
   for (let rep = 0; rep < reps; rep++) {
-    const start = performance.now();
-    let done = 0;
-    while (done < count && performance.now() - start < maxMs) {
-      await roundTrip();
-      done++;
-    }
-    results.push((performance.now() - start) * 1000 / done);
+    results.push(await timeRoundTrips(conn, to, count, { maxMs, warmup: rep === 0 ? 500 : 0 }));
   }
   conn.close();
   return results;
@@ -84,7 +62,7 @@ if (mode === "echo") {
 } else if (mode === "self") {
   const usPerRoundTrip: number[] = [];
   for (let rep = 0; rep < reps; rep++) {
-    usPerRoundTrip.push(await pingPong(PAYLOAD, count, { maxMs, warmup: rep === 0 ? 500 : 0 }));
+    usPerRoundTrip.push(await pingPong(count, { maxMs, warmup: rep === 0 ? 500 : 0 }));
   }
   console.log(JSON.stringify({ usPerRoundTrip }));
 } else {

@@ -580,7 +580,7 @@ section(
   ) +
     `\n\n${segments} data segments (the length announcement and ${PLAN.file / 16} of 16 bytes); ` +
     "time measured by the sender from the first `send` to the last ACK. Two processes: each " +
-    `transfer is preceded by an unmeasured one of the same size (${fmt(cleanMs)} ms median), as ` +
+    `transfer (${fmt(cleanMs)} ms median) is preceded by an unmeasured one of the same size, as ` +
     "the floor's ping-pong is by 500 round trips; server peak RSS " +
     `${mb(Math.max(...clean.map((r) => r.server.peakRss)))}.`,
 );
