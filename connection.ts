@@ -67,6 +67,7 @@ import { Reassembly } from "./reassembly.ts";
 import { AdaptiveRto, type RtoPolicy } from "./rto.ts";
 import {
   createSegment,
+  NO_DATA,
   quoteBytes,
   type Segment,
   segmentKind,
@@ -264,7 +265,6 @@ export interface ConnectionStats {
   fastRetransmits: number;
 }
 
-const EMPTY = new Uint8Array(0);
 /** Why {@linkcode Connection}'s receiver refused an in-order segment: the application has not read. */
 const NO_ROOM = "no room";
 const decoder = new TextDecoder();
@@ -289,7 +289,7 @@ function control(flags: { syn?: boolean; ack?: boolean; fin?: boolean }, seq: nu
     ack: flags.ack ?? false,
     fin: flags.fin ?? false,
     seq,
-    data: EMPTY,
+    data: NO_DATA,
   };
 }
 
@@ -968,7 +968,7 @@ export class Connection {
       // Forgotten at once: a writer that refills the queue before it drains
       // would otherwise keep every payload (and the chunk it is cut from)
       // alive to the end of the message (a 256 MiB stream held 480 MB).
-      this.#ready[this.#readyHead++] = EMPTY;
+      this.#ready[this.#readyHead++] = NO_DATA;
       this.#readyBytes -= data.length;
       if (this.#readyHead === this.#ready.length) this.#clearReady();
       else if (this.#readyHead >= 4096 && 2 * this.#readyHead >= this.#ready.length) {

@@ -199,10 +199,11 @@ export function udpLink(addr: Addr): DatagramLink {
   let lastTo: Addr | null = null;
   let lastNet: Deno.NetAddr | null = null;
   let lastFrom: Addr | null = null;
-  const unspecified = local.hostname === "0.0.0.0" || local.hostname === "::";
+  // Bound to every address: it reaches itself through loopback.
+  const loopback: Record<string, string> = { "0.0.0.0": "127.0.0.1", "::": "::1" };
   const self: Deno.NetAddr = {
     transport: "udp",
-    hostname: unspecified ? (local.hostname === "::" ? "::1" : "127.0.0.1") : local.hostname,
+    hostname: loopback[local.hostname] ?? local.hostname,
     port: local.port,
   };
   return {

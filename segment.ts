@@ -308,25 +308,25 @@ function parseCanonical(bytes: Uint8Array, copy: boolean): Segment | null {
     seq = seq * 10 + digit;
   }
   if (i === 12 || seq >= SEQ_MODULUS || !pipesAt(bytes, i)) return null;
-  const data = copy
-    ? copyFrom(bytes, i + 3)
-    : bytes.length === i + 3
-    ? NO_DATA
-    : bytes.subarray(i + 3);
+  const data = dataFrom(bytes, i + 3, copy);
   return { syn: syn === 1, ack: ack === 1, fin: fin === 1, seq, data };
 }
 
-/** No data: one shared empty array (it cannot be written to). */
-const NO_DATA = new Uint8Array(0);
+/** No data: one shared empty array (it cannot be written to), for every segment without any. */
+export const NO_DATA: Uint8Array = new Uint8Array(0);
 
-/** A copy of `bytes` from `start` on; byte by byte when short (cheaper than `slice` there). */
-function copyFrom(bytes: Uint8Array, start: number): Uint8Array {
+/**
+ * `bytes` from `start` on: a view, or a copy (byte by byte when short,
+ * cheaper than `slice` there); {@linkcode NO_DATA} when nothing is left.
+ */
+function dataFrom(bytes: Uint8Array, start: number, copy: boolean): Uint8Array {
   const n = bytes.length - start;
   if (n === 0) return NO_DATA;
+  if (!copy) return bytes.subarray(start);
   if (n > 64) return bytes.slice(start);
-  const copy = new Uint8Array(n);
-  for (let i = 0; i < n; i++) copy[i] = bytes[start + i];
-  return copy;
+  const data = new Uint8Array(n);
+  for (let i = 0; i < n; i++) data[i] = bytes[start + i];
+  return data;
 }
 
 /** {@linkcode parseSegment} for any input: finds each separator, and names what is wrong. */
