@@ -61,7 +61,7 @@
  * @module
  */
 import { PeerTimeoutError, ProtocolError } from "./errors.ts";
-import { Congestion, type CongestionControl } from "./congestion.ts";
+import { Congestion, type CongestionControl, DUPLICATE_THRESHOLD } from "./congestion.ts";
 import { ByteQueue } from "./byte_queue.ts";
 import { Reassembly } from "./reassembly.ts";
 import { AdaptiveRto, type RtoPolicy } from "./rto.ts";
@@ -430,6 +430,10 @@ export class Connection {
   #dupAcks = 0;
   /** A loss episode is open until an ACK reaches this sequence number (NewReno's "recover"). */
   #recover: number | null = null;
+  /** When the latest resend that an ACK covered was sent: what went before it and is unacknowledged was lost. */
+  #resendArrivedAt = -Infinity;
+  /** Duplicate ACKs since the last new one (a timeout does not reset it, unlike `#dupAcks`). */
+  #duplicates = 0;
   /** The peer is alive but did not take our oldest segment in a timeout: probe with one segment. */
   #probing = false;
   /** Timeouts and fast retransmits so far, and the one whose resend was last found spurious. */
@@ -692,6 +696,7 @@ export class Connection {
     this.#flight = 0;
     this.#rtxAt = Infinity;
     this.#dupAcks = 0;
+    this.#duplicates = 0;
     this.#recover = null;
     this.#probing = false;
   }
@@ -1446,7 +1451,25 @@ export class Connection {
     this.#noProgress(segment, `expected ACK seq=${head.end}`);
     head.noRoom = true;
     this.#persisting = true;
+    this.#duplicates++;
     const count = ++this.#dupAcks;
+    if (
+      count === 1 && head.lastSentAt < this.#resendArrivedAt && this.#arq === "selective-repeat" &&
+      !this.congestion.enabled
+    ) {
+      // A resend sent after our oldest segment arrived, and now the peer got
+      // a segment past it without it: lost, no reordering can explain it.
+      // One duplicate is proof enough (the idea of RACK, RFC 8985): it goes
+      // now, not after two more, which a full window may never bring.
+      this.#dupAcks = DUPLICATE_THRESHOLD;
+      this.#recover = this.#sendNext;
+      this.#episode++;
+      this.stats.fastRetransmits++;
+      this.#resend(head, now, head.rto, true);
+      this.#rtxAt = now + this.#repairTimeout(head.rto);
+      this.#fill(now);
+      return undefined;
+    }
     const fast = this.congestion.onDuplicateAck(count);
     if (fast && (this.#arq === "selective-repeat" || this.congestion.enabled)) {
       this.#recover = this.#sendNext;
@@ -1520,7 +1543,10 @@ export class Connection {
       if (seqBefore(ack, this.#inFlight[0].end)) break;
       entry = this.#inFlight.shift()!;
       if (acked++ === 0) oldest = entry.firstSentAt;
-      if (entry.transmissions > 1) resent = true;
+      if (entry.transmissions > 1) {
+        resent = true;
+        if (entry.lastSentAt > this.#resendArrivedAt) this.#resendArrivedAt = entry.lastSentAt;
+      }
     }
     // The ACK answers the arrival of the last segment it covers (`entry`),
     // or of a resent one before it that filled a hole.
@@ -1556,23 +1582,29 @@ export class Connection {
     this.times.lastData = now;
     this.#progress(now);
     this.#flight = Math.max(0, this.#flight - acked);
+    // Duplicate ACKs beyond the segments this ACK covers past the first: the
+    // peer held a segment this ACK does not reach.
+    const heldPast = this.#duplicates > acked - 1;
+    this.#duplicates = 0;
     this.#dupAcks = 0;
     this.#probing = false;
     this.congestion.onAck(acked);
     const head = this.#inFlight[0];
     // RFC 6298 5.3: the timer restarts for the oldest segment still in flight.
     this.#rtxAt = head ? now + head.rto : Infinity;
-    if (this.#recover !== null) {
-      if (
-        seqBefore(ack, this.#recover) && head && this.#arq === "selective-repeat" && resent
-      ) {
-        // A partial ACK (NewReno, RFC 6582) after a fast retransmit, for
-        // the segment resent: the receiver held what came after the hole
-        // and acknowledged all of it, so the next segment is missing too.
-        // It goes again now, not a timeout later.
-        this.#resend(head, now, head.rto);
-        this.#rtxAt = now + this.#repairTimeout(head.rto);
-      } else if (!seqBefore(ack, this.#recover)) this.#recover = null;
+    const recovering = this.#recover !== null && seqBefore(ack, this.#recover);
+    if (!recovering) this.#recover = null;
+    if (
+      head?.kind === "data" && this.#arq === "selective-repeat" && resent &&
+      head.lastSentAt < this.#resendArrivedAt && (recovering || heldPast)
+    ) {
+      // The ACK covers a resend and stops at a segment sent before it, while
+      // the peer holds more past it: after a fast retransmit (a partial ACK,
+      // NewReno, RFC 6582), or after a timeout when the duplicates outnumber
+      // what the ACK covers. The next segment is missing too: it goes again
+      // now, not a timeout later.
+      this.#resend(head, now, head.rto);
+      this.#rtxAt = now + this.#repairTimeout(head.rto);
     }
     this.#fill(now);
     if (this.sent) this.#changed = true;

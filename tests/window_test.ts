@@ -137,6 +137,59 @@ Deno.test("selective repeat: a partial ACK after the fast retransmit resends the
   assert.equal(c.stats.timeouts, 0);
 });
 
+Deno.test("selective repeat: after a timeout, an ACK that covers the resend and stops short while the duplicates outnumber what it covers resends the next hole at once", () => {
+  const c = client({ arq: "selective-repeat" });
+  play(c, [
+    ...WINDOW_OUT,
+    "12 < ACK 14", // 18 arrived (14 lost)
+    "12 < ACK 14", // 26 arrived (22 lost): two duplicates, no fast retransmit
+    '111 > DATA 14 "aaaa" rtx',
+    "112 < ACK 22", // covers 14 and 18 only: the peer holds 26, so 22 is missing
+    '112 > DATA 22 "cccc" rtx',
+    "113 < ACK 30",
+  ], { start: 5, until: 1000 });
+  assert.ok(c.sent);
+  assert.equal(c.stats.timeouts, 1);
+  assert.equal(c.stats.retransmissions, 2);
+});
+
+Deno.test("selective repeat: after a spurious timeout, the late ACKs resend nothing more", () => {
+  const c = client({ arq: "selective-repeat" });
+  play(c, [
+    ...WINDOW_OUT,
+    '111 > DATA 14 "aaaa" rtx', // nothing was lost: the ACKs are late
+    "112 < ACK 22", // stops short of 30, but no duplicate said the peer holds more
+    "113 < ACK 30",
+  ], { start: 5, until: 1000 });
+  assert.ok(c.sent);
+  assert.equal(c.stats.retransmissions, 1);
+});
+
+Deno.test("selective repeat: once a resend arrived, one duplicate ACK resends an older segment still missing", () => {
+  const c = client({ arq: "selective-repeat" });
+  play(c, [
+    '10 app send "aaaabbbbccccddddeeeeffff"',
+    '10 > DATA 12 "24"',
+    '10 > DATA 14 "aaaa"',
+    '10 > DATA 18 "bbbb"',
+    '10 > DATA 22 "cccc"',
+    "11 < ACK 14",
+    '11 > DATA 26 "dddd"',
+    "12 < ACK 14", // 18 arrived (14 and 22 lost; the duplicate for 26 lost too)
+    '111 > DATA 14 "aaaa" rtx',
+    "112 < ACK 22", // covers 14 and 18: as many duplicates as it covers, no proof yet
+    '112 > DATA 30 "eeee"',
+    '112 > DATA 34 "ffff"',
+    "113 < ACK 22", // 30 arrived without 22, sent before the resend that arrived
+    '113 > DATA 22 "cccc" fast',
+    "114 < ACK 38",
+  ], { start: 5, until: 1000 });
+  assert.ok(c.sent);
+  assert.equal(c.stats.timeouts, 1);
+  assert.equal(c.stats.fastRetransmits, 1);
+  assert.equal(c.stats.retransmissions, 2);
+});
+
 Deno.test("selective repeat: the receiver holds segments past a hole and its ACK jumps when the hole fills", () => {
   const s = server({ arq: "selective-repeat" });
   const played = play(s, [
