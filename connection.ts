@@ -582,6 +582,14 @@ export class Connection {
     this.#reply(control({ ack: true }, ack));
   }
 
+  /**
+   * The driver calls {@linkcode Connection.idle} whenever it has read every
+   * segment waiting (as `endpoint.ts`'s read loop does): `pollAt` leaves a
+   * held ACK to it instead of asking for a timer at once, which would cost a
+   * timer per burst read.
+   */
+  idleDriven = false;
+
   /** Hands the driver what to send and record, in order, and forgets it. */
   takeOutput(): Output[] {
     const output = this.#output;
@@ -598,7 +606,7 @@ export class Connection {
 
   /** When the connection must be polled next (ms, the clock of `now`), or `Infinity`. */
   pollAt(): number {
-    if (this.#heldAck !== null) return this.#heldAt;
+    if (this.#heldAck !== null && !this.idleDriven) return this.#heldAt;
     let at = this.#rtxAt < this.#copyAt ? this.#rtxAt : this.#copyAt;
     const idle = this.#idleAt();
     if (idle < at) at = idle;

@@ -230,6 +230,8 @@ export class Endpoint {
     connection.recordReceived = options.tracer.on;
     const onDatagram = (bytes: Uint8Array, from: Addr) => this.#onDatagram(bytes, from);
     const stopped = () => this.#released;
+    // The read loop below sends a held ACK once the burst is read: no timer for it.
+    connection.idleDriven = connection.holdsAcks;
     this.#reader =
       (connection.holdsAcks
         ? readBursts(link, onDatagram, stopped, () => this.#onIdle())

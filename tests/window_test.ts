@@ -414,6 +414,9 @@ Deno.test("a window receiver answers a burst read at once with one cumulative AC
   s.process(seg("DATA", 18, "bbbb"), 3);
   assert.deepEqual(sends(), [], "held while segments wait to be read");
   assert.equal(s.pollAt(), 3, "a driver that never calls idle is polled at once");
+  s.idleDriven = true;
+  assert.equal(s.pollAt(), Infinity, "one that calls idle after each burst needs no timer for it");
+  s.idleDriven = false;
   s.idle();
   assert.deepEqual(sends(), [22]);
   s.process(seg("DATA", 22, "cccc"), 4); // held: ACK 26
