@@ -61,7 +61,7 @@
  * @module
  */
 import { PeerTimeoutError, ProtocolError } from "./errors.ts";
-import { Congestion, type CongestionControl, DUPLICATE_THRESHOLD } from "./congestion.ts";
+import { Congestion, type CongestionControl } from "./congestion.ts";
 import { ByteQueue } from "./byte_queue.ts";
 import { Reassembly } from "./reassembly.ts";
 import { AdaptiveRto, type RtoPolicy } from "./rto.ts";
@@ -430,8 +430,6 @@ export class Connection {
   #dupAcks = 0;
   /** A loss episode is open until an ACK reaches this sequence number (NewReno's "recover"). */
   #recover: number | null = null;
-  /** When the latest resend that an ACK covered was sent: what went before it and is unacknowledged was lost. */
-  #resendArrivedAt = -Infinity;
   /** Duplicate ACKs since the last new one (a timeout does not reset it, unlike `#dupAcks`). */
   #duplicates = 0;
   /** The peer is alive but did not take our oldest segment in a timeout: probe with one segment. */
@@ -1461,23 +1459,6 @@ export class Connection {
     this.#persisting = true;
     this.#duplicates++;
     const count = ++this.#dupAcks;
-    if (
-      count === 1 && head.lastSentAt < this.#resendArrivedAt && this.#arq === "selective-repeat" &&
-      !this.congestion.enabled
-    ) {
-      // A resend sent after our oldest segment arrived, and now the peer got
-      // a segment past it without it: lost, no reordering can explain it.
-      // One duplicate is proof enough (the idea of RACK, RFC 8985): it goes
-      // now, not after two more, which a full window may never bring.
-      this.#dupAcks = DUPLICATE_THRESHOLD;
-      this.#recover = this.#sendNext;
-      this.#episode++;
-      this.stats.fastRetransmits++;
-      this.#resend(head, now, head.rto, true);
-      this.#rtxAt = now + this.#repairTimeout(head.rto);
-      this.#fill(now);
-      return undefined;
-    }
     const fast = this.congestion.onDuplicateAck(count);
     if (fast && (this.#arq === "selective-repeat" || this.congestion.enabled)) {
       this.#recover = this.#sendNext;
@@ -1519,7 +1500,8 @@ export class Connection {
 
   /**
    * The timer of a segment resent to repair a hole (fast retransmit, or the
-   * next hole after a partial ACK), selective repeat without congestion
+   * next hole after a partial ACK), or shown missing by an ACK that covers a
+   * later resend, under selective repeat without congestion
    * control: its ACK is due about one round trip after it, behind at most the
    * window's segments; if it was lost too, nothing else will tell. At 10%
    * loss nearly every ACK that moves the window covers a resent segment and
@@ -1547,13 +1529,15 @@ export class Connection {
     let resent = false;
     let entry: InFlight | undefined;
     let oldest = 0;
+    // When the latest resend this ACK covers was sent.
+    let resentAt = -Infinity;
     while (this.#inFlight.length > 0 && this.#inFlight[0].kind === "data") {
       if (seqBefore(ack, this.#inFlight[0].end)) break;
       entry = this.#inFlight.shift()!;
       if (acked++ === 0) oldest = entry.firstSentAt;
       if (entry.transmissions > 1) {
         resent = true;
-        if (entry.lastSentAt > this.#resendArrivedAt) this.#resendArrivedAt = entry.lastSentAt;
+        if (entry.lastSentAt > resentAt) resentAt = entry.lastSentAt;
       }
     }
     // The ACK answers the arrival of the last segment it covers (`entry`),
@@ -1602,16 +1586,15 @@ export class Connection {
     this.#rtxAt = head ? now + head.rto : Infinity;
     const recovering = this.#recover !== null && seqBefore(ack, this.#recover);
     if (!recovering) this.#recover = null;
-    if (
-      head?.kind === "data" && this.#arq === "selective-repeat" && resent &&
-      head.lastSentAt < this.#resendArrivedAt && (recovering || heldPast)
-    ) {
-      // The ACK covers a resend and stops at a segment sent before it, while
-      // the peer holds more past it: after a fast retransmit (a partial ACK,
-      // NewReno, RFC 6582), or after a timeout when the duplicates outnumber
-      // what the ACK covers. The next segment is missing too: it goes again
-      // now, not a timeout later.
-      this.#resend(head, now, head.rto);
+    if (head?.kind === "data" && this.#arq === "selective-repeat" && head.lastSentAt < resentAt) {
+      // The ACK covers a resend and stops at a segment sent before it: the
+      // receiver acknowledged all it held, and this one was not among it
+      // (RACK's idea, RFC 8985: something sent after it arrived). After a
+      // fast retransmit (a partial ACK, NewReno, RFC 6582), or when more
+      // duplicates came than the ACK covers (the peer holds more past it),
+      // it goes again now; otherwise it gets the repair timer, not a whole
+      // timeout: the ACK may answer the first copy of a needless resend.
+      if (recovering || heldPast) this.#resend(head, now, head.rto);
       this.#rtxAt = now + this.#repairTimeout(head.rto);
     }
     this.#fill(now);
