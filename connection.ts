@@ -1361,7 +1361,8 @@ export class Connection {
       ) {
         return NO_ROOM;
       }
-      this.#inbox.push(data);
+      // What the application waits for is what the queue will hold at once.
+      this.#inbox.push(data, Math.min(this.#want, this.#messageLeft ?? 0));
       this.#networkLeft -= n;
     }
     this.seq = seqAdd(this.seq, n);

@@ -44,3 +44,27 @@ Deno.test("ByteQueue.take returns a copy: later pushes do not change it", () => 
   assert.deepEqual(first, new Uint8Array([1, 2]));
   assert.deepEqual(queue.take(6), new Uint8Array([3, 4, 9, 9, 9, 9]));
 });
+
+Deno.test("ByteQueue grows once to what a recv will take, not by doubling, and hands a whole message over without a copy", () => {
+  const queue = new ByteQueue(4096);
+  const segment = new Uint8Array(1400).fill(7);
+  const size = 1400 * 100; // 140,000 bytes: a recv of the whole message
+  const capacities = new Set<number>();
+  const expected = size + 600; // a hint a little over: the buffer handed over shows it
+  for (let i = 0; i < 100; i++) {
+    queue.push(segment, expected);
+    capacities.add(queue.capacity);
+  }
+  // One growth, straight to the hint: no copy of everything queued per doubling.
+  assert.deepEqual([...capacities], [4096, expected]);
+  const whole = queue.take(size);
+  assert.equal(whole.length, size);
+  assert.equal(whole.buffer.byteLength, expected, "the queue's own buffer, not a copy of it");
+  assert.ok(whole.every((byte) => byte === 7));
+  // The queue starts a new buffer: what it receives next cannot change the message.
+  assert.equal(queue.capacity, 4096);
+  queue.push(new Uint8Array(70_000).fill(9));
+  assert.equal(whole[0], 7);
+  // A small message, or a part of one, is still a copy of its own.
+  assert.equal(queue.take(1000).buffer.byteLength, 1000);
+});
