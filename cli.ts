@@ -656,15 +656,19 @@ export class Progress {
   #lastDraw = -Infinity;
   #shown = false;
   #finished = false;
-  #state: ProgressState = { done: 0, retransmissions: 0 };
+  #state: () => ProgressState = () => ({ done: 0, retransmissions: 0 });
 
   /** Creates a bar; it draws nothing when `enabled` is false or stderr is not a terminal. */
   constructor(enabled: boolean) {
     this.#enabled = enabled && Deno.stderr.isTerminal();
   }
 
-  /** Records the progress and redraws if the last redraw is 100 ms old. */
-  update(state: ProgressState): void {
+  /**
+   * Records where the progress is read from, and redraws if the last redraw
+   * is 100 ms old: `state` runs only then, not on every update of a transfer
+   * that updates once per segment.
+   */
+  update(state: () => ProgressState): void {
     this.#state = state;
     if (!this.#enabled || this.#finished) return;
     const now = performance.now();
@@ -692,7 +696,7 @@ export class Progress {
   }
 
   #draw(): void {
-    const { done, total, retransmissions } = this.#state;
+    const { done, total, retransmissions } = this.#state();
     const elapsed = performance.now() - this.#start;
     const width = 24;
     let bar = "";

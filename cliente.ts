@@ -235,20 +235,20 @@ async function sendTcp(options: ClientOptions): Promise<number> {
     size = input.size;
     const hash = new Sha256();
     const started = performance.now();
-    const mss = options.mss;
+    // One window's worth at a time (one segment for Stop & Wait), so that a
+    // Ctrl+C stops the reading within one window of where the send is.
+    const piece = options.mss * Math.max(1, options.mode.window);
     const counted = async function* () {
       for await (const chunk of input.chunks) {
         hash.update(chunk);
-        // One segment's worth at a time, so that a Ctrl+C stops the reading
-        // within one segment of where the send is.
-        for (let at = 0; at < chunk.length; at += mss) {
+        for (let at = 0; at < chunk.length; at += piece) {
           if (interrupted) throw new Interrupted();
-          yield chunk.subarray(at, at + mss);
-          progress.update({
+          yield chunk.subarray(at, at + piece);
+          progress.update(() => ({
             done: delivered(),
             total: size,
             retransmissions: socket.stats.retransmissions,
-          });
+          }));
         }
       }
     };
