@@ -5,7 +5,15 @@
  * naming the defect, and pass the others. Plus the checker's bad usage.
  */
 import assert from "node:assert/strict";
-import { type CaseResult, CASES, checkWire, judge, pool, type Role } from "../conformance.ts";
+import {
+  type CaseResult,
+  CASES,
+  checkWire,
+  freePort,
+  judge,
+  pool,
+  type Role,
+} from "../conformance.ts";
 import { runScript } from "./_run.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
@@ -608,4 +616,20 @@ Deno.test("checkWire: a storm is counted against what the transfer needs", () =>
     "the client sent 103 datagrams for a transfer that needs 9",
   );
   assert.equal(broken("client", "two-segments", lines.slice(0, 60))["no-storm"], undefined);
+});
+
+Deno.test({
+  name:
+    "a server under test is given a port below the ephemeral range, which no socket bound to port 0 can take meanwhile",
+  ignore: Deno.build.os !== "linux", // the range is Linux's ip_local_port_range
+  fn() {
+    const range = Deno.readTextFileSync("/proc/sys/net/ipv4/ip_local_port_range").trim();
+    const [first] = range.split(/\s+/).map(Number);
+    const ports = Array.from({ length: 20 }, () => freePort());
+    for (const port of ports) {
+      assert.ok(port >= 1024 && port < first, `${port} is in the ephemeral range ${range}`);
+      // Free when given: it binds.
+      Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port }).close();
+    }
+  },
 });
