@@ -192,15 +192,21 @@ async function stop(running: Running): Promise<void> {
 }
 
 /**
+ * Where {@linkcode freePort} draws from: below every usual ephemeral range
+ * (Linux 32768-60999, the BSDs, macOS and Windows 49152-65535), which the
+ * ports that port 0 gives come from.
+ */
+export const FREE_PORTS: readonly [number, number] = [20_000, 32_767];
+
+/**
  * A UDP port free right now on 127.0.0.1, for a server under test to bind
- * once it has started. Chosen below the kernel's ephemeral range, which
- * every socket bound to port 0 draws from: one of those (another case,
- * another program) cannot take it in the meantime, as it could a port that
- * port 0 gave (CI once saw a server under test fail with "Address already
- * in use").
+ * once it has started. Chosen below the ephemeral range, which every socket
+ * bound to port 0 draws from: one of those (another case, another program)
+ * cannot take it in the meantime, as it could a port that port 0 gave (CI
+ * once saw a server under test fail with "Address already in use").
  */
 export function freePort(): number {
-  const [low, high] = belowEphemeral();
+  const [low, high] = FREE_PORTS;
   for (let attempt = 0; attempt < 50; attempt++) {
     const port = low + Math.floor(Math.random() * (high - low + 1));
     try {
@@ -214,18 +220,6 @@ export function freePort(): number {
   const port = link.localAddr.port;
   link.close();
   return port;
-}
-
-/** Ports below the kernel's ephemeral range (Linux: ip_local_port_range; else 20000-32767). */
-function belowEphemeral(): [number, number] {
-  try {
-    const [first] = Deno.readTextFileSync("/proc/sys/net/ipv4/ip_local_port_range")
-      .trim().split(/\s+/).map(Number);
-    if (Number.isInteger(first) && first > 12_000) return [10_000, first - 1];
-  } catch {
-    // not Linux, or not readable
-  }
-  return [20_000, 32_767];
 }
 
 /** Tells whether some process has a UDP socket bound to `port` (Linux: /proc/net/udp). */
