@@ -32,7 +32,7 @@ import {
   SEGMENT_NAMES,
 } from "./conformance_rules.ts";
 import { relayTraceToMermaid } from "./diagram.ts";
-import { udpLink } from "./link.ts";
+import { freePort } from "./link.ts";
 import { concatBytes } from "./segment.ts";
 import { type RelayEvent, type RelayTraceRecord, relayTraceRecorder, startRelay } from "./relay.ts";
 
@@ -189,37 +189,6 @@ async function stop(running: Running): Promise<void> {
     // already gone
   }
   await running.status;
-}
-
-/**
- * Where {@linkcode freePort} draws from: below every usual ephemeral range
- * (Linux 32768-60999, the BSDs, macOS and Windows 49152-65535), which the
- * ports that port 0 gives come from.
- */
-export const FREE_PORTS: readonly [number, number] = [20_000, 32_767];
-
-/**
- * A UDP port free right now on 127.0.0.1, for a server under test to bind
- * once it has started. Chosen below the ephemeral range, which every socket
- * bound to port 0 draws from: one of those (another case, another program)
- * cannot take it in the meantime, as it could a port that port 0 gave (CI
- * once saw a server under test fail with "Address already in use").
- */
-export function freePort(): number {
-  const [low, high] = FREE_PORTS;
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const port = low + Math.floor(Math.random() * (high - low + 1));
-    try {
-      udpLink({ hostname: "127.0.0.1", port }).close();
-      return port;
-    } catch {
-      // taken: another one
-    }
-  }
-  const link = udpLink({ hostname: "127.0.0.1", port: 0 });
-  const port = link.localAddr.port;
-  link.close();
-  return port;
 }
 
 /** Tells whether some process has a UDP socket bound to `port` (Linux: /proc/net/udp). */

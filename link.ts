@@ -237,6 +237,47 @@ export function udpLink(addr: Addr): DatagramLink {
 }
 
 /**
+ * Where {@linkcode freePort} draws from: below every usual ephemeral range
+ * (Linux 32768-60999, the BSDs, macOS and Windows 49152-65535), which the
+ * ports that port 0 gives come from.
+ */
+export const FREE_PORTS: readonly [number, number] = [20_000, 32_767];
+
+/**
+ * A UDP port free right now on 127.0.0.1, for a process told which port to
+ * bind (the conformance checker's server under test) once it has started.
+ * Chosen below the ephemeral range, which every socket bound to port 0 draws
+ * from: one of those (another case, another program) cannot take it in the
+ * meantime, as it could a port that port 0 gave (CI once saw a server under
+ * test fail with "Address already in use").
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { FREE_PORTS, freePort } from "./link.ts";
+ * const port = freePort();
+ * assert.ok(port >= FREE_PORTS[0] && port <= FREE_PORTS[1]);
+ * Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port }).close(); // it binds
+ * ```
+ */
+export function freePort(): number {
+  const [low, high] = FREE_PORTS;
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = low + Math.floor(Math.random() * (high - low + 1));
+    try {
+      udpLink({ hostname: "127.0.0.1", port }).close();
+      return port;
+    } catch {
+      // taken: another one
+    }
+  }
+  const link = udpLink({ hostname: "127.0.0.1", port: 0 });
+  const port = link.localAddr.port;
+  link.close();
+  return port;
+}
+
+/**
  * Reads `link` until `stopped()` holds or the link closes, handing each
  * datagram (its bytes are valid only during the call) to `onDatagram`. A
  * receive error while not stopped (an ICMP report on some systems) is

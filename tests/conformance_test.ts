@@ -5,16 +5,8 @@
  * naming the defect, and pass the others. Plus the checker's bad usage.
  */
 import assert from "node:assert/strict";
-import {
-  type CaseResult,
-  CASES,
-  checkWire,
-  FREE_PORTS,
-  freePort,
-  judge,
-  pool,
-  type Role,
-} from "../conformance.ts";
+import { FREE_PORTS, freePort } from "../link.ts";
+import { type CaseResult, CASES, checkWire, judge, pool, type Role } from "../conformance.ts";
 import { runScript } from "./_run.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { ConnectionClosedError, PeerTimeoutError, SocketTCP } from "../socket_tcp.ts";
 import { createSegment, parseSegment } from "../segment.ts";
-import { udpLink } from "../link.ts";
+import { freePort, udpLink } from "../link.ts";
 import { cuttable, events, open, randomBytes, recvMessage } from "./_harness.ts";
 import { FaultInjector, type FaultRule } from "../faults.ts";
 import type { TraceEvent } from "../trace.ts";
@@ -243,9 +243,8 @@ Deno.test("both ends closing at once both finish", async () => {
 });
 
 Deno.test("connect to a port nobody listens on fails with PeerTimeoutError after the retries", async () => {
-  const probe = udpLink({ hostname: "127.0.0.1", port: 0 });
-  const port = probe.localAddr.port;
-  probe.close();
+  // Not a port that port 0 handed out: another test's socket could get it meanwhile.
+  const port = freePort();
   const client = new SocketTCP({ timeout: 5, maxRetries: 3 });
   const error = await client.connect({ hostname: "127.0.0.1", port }).catch((e) => e);
   assert.ok(error instanceof PeerTimeoutError, String(error));
