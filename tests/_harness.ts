@@ -24,6 +24,8 @@ export interface PairOptions {
   seed?: number;
   /** Options of both ends' sockets. */
   socket?: SocketTCPOptions;
+  /** Options of the server's sockets only, over `socket`. */
+  serverSocket?: SocketTCPOptions;
   /** Wraps the server's links under its injector (see {@linkcode cuttable}). */
   serverWrap?: LinkWrapper;
 }
@@ -63,7 +65,12 @@ function side(
 export async function open(options: PairOptions = {}): Promise<Pair> {
   const seed = options.seed ?? 1;
   const clientSide = side(seed, options.client, options.socket ?? {});
-  const serverSide = side(seed + 1, options.server, options.socket ?? {}, options.serverWrap);
+  const serverSide = side(
+    seed + 1,
+    options.server,
+    { ...options.socket, ...options.serverSocket },
+    options.serverWrap,
+  );
   const listener = new SocketTCP(serverSide.options);
   listener.bind({ hostname: "127.0.0.1", port: 0 });
   const client = new SocketTCP(clientSide.options);
