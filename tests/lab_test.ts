@@ -337,7 +337,7 @@ Deno.test("lab: every conformance case runs through the relay, its faults counte
     assert.deepEqual(sent, payloadOf(CASES.find((c) => c.id === labCase.id)!));
     // A case's rules count transmissions ("the 2nd DATA"): a timeout that a
     // loaded machine (the parallel suite, Chromium starting) fires before the
-    // ACK is read adds one, and the rule lands on it instead (CI saw the
+    // ACK is read adds one, and the rule lands on it instead (a full run saw the
     // delayed-segment case hold a spurious copy of the length segment). A
     // case that fails runs once more, with the first failure printed, and
     // must pass then.
