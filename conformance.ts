@@ -23,7 +23,7 @@ import {
   parseCommandLine,
   UsageError,
 } from "./cli.ts";
-import { type CaseDefinition, CASES, payloadOf } from "./conformance_cases.ts";
+import { type CaseDefinition, CASES, payloadOf, relayRules } from "./conformance_cases.ts";
 import {
   checkWire,
   type Role,
@@ -317,7 +317,7 @@ export async function runCase(
     startRelay({
       listen: { hostname: "127.0.0.1", port: 0 },
       target: { hostname: "127.0.0.1", port: target },
-      rules: definition.faults,
+      rules: relayRules(definition.faults),
       toServer: definition.random,
       toClient: definition.random,
       seed: definition.random?.seed ?? 0,

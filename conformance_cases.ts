@@ -15,21 +15,46 @@
  * @module
  */
 
+import type { RelayRule } from "./relay.ts";
 import { concatBytes } from "./segment.ts";
 
 /** Which way a datagram travels through the relay. */
 export type CaseDirection = "toServer" | "toClient";
 
-/** A deterministic fault of a case: the `nth` datagram of `kind` going `direction`. */
+/**
+ * A deterministic fault of a case: the `nth` segment of `kind` going
+ * `direction`, each segment counted once, at its first transmission (see
+ * {@linkcode relayRules}).
+ */
 export interface CaseFault {
   /** Which way the datagram travels. */
   direction: CaseDirection;
   /** Its segment kind: `SYN`, `SYN+ACK`, `ACK`, `DATA`, `FIN`, `FIN+ACK`. */
   kind: string;
-  /** 1-based, counted over the case. */
+  /** 1-based, counted over the case; retransmissions do not count. */
   nth: number;
   /** Drop it, send it twice, or hold it until its retransmission has gone by. */
   action: "drop" | "duplicate" | "hold";
+}
+
+/**
+ * The relay's rules for a case's faults. They count segments, not datagrams
+ * (see {@linkcode RelayRule.counts}): "the 2nd DATA" is the file's first
+ * segment even when the implementation under test resent its length first,
+ * because its timeout is short or the machine is loaded.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { CASES, relayRules } from "./conformance_cases.ts";
+ * const lostData = CASES.find((c) => c.id === "lost-data")!;
+ * assert.deepEqual(relayRules(lostData.faults), [
+ *   { direction: "toServer", kind: "DATA", nth: 2, action: "drop", counts: "segments" },
+ * ]);
+ * ```
+ */
+export function relayRules(faults: readonly CaseFault[]): RelayRule[] {
+  return faults.map((fault) => ({ ...fault, counts: "segments" }));
 }
 
 /** The payloads the cases send. */

@@ -25,8 +25,10 @@ import {
   type CaseFault,
   CASES as CONFORMANCE_CASES,
   PAYLOADS,
+  relayRules,
 } from "./conformance_cases.ts";
 import type { FaultConfig, FaultRule } from "./faults.ts";
+import type { RelayRule } from "./relay.ts";
 import {
   CLIENT_TIMEOUT,
   type Scenario,
@@ -58,7 +60,7 @@ export interface LabCase {
    * `toClient`) and may `hold` one until its retransmission has gone by;
    * `random` are its seeded random faults, each way.
    */
-  relay?: { rules: CaseFault[]; random?: CaseDefinition["random"] };
+  relay?: { rules: RelayRule[]; random?: CaseDefinition["random"] };
   /** The payload the case sends (a `conformance_cases.ts` payload name), instead of the sample. */
   payload?: keyof typeof PAYLOADS;
   /** Milliseconds the client waits after `connect` before sending. */
@@ -155,7 +157,7 @@ function conformanceCase(definition: CaseDefinition): LabCase {
     source: "conformance",
     rules: [],
     relay: {
-      rules: definition.faults.map((f) => ({ ...f })),
+      rules: relayRules(definition.faults),
       ...(definition.random ? { random: { ...definition.random } } : {}),
     },
     payload: definition.payload,

@@ -200,19 +200,8 @@ export interface RelayOptions {
   toClient?: FaultConfig;
   /** Seed of the random faults. Default: 0. */
   seed?: number;
-  /**
-   * Deterministic faults, decided before the random ones: the `nth` datagram
-   * of `kind` (a segment kind, or `any`) in `direction`, counted over all
-   * clients, is dropped, duplicated, or held (`hold`) until the next
-   * datagram with the same bytes in that direction (its retransmission) has
-   * been forwarded, so that it arrives after it. Default: none.
-   */
-  rules?: {
-    direction: RelayDirection;
-    kind: string;
-    nth: number;
-    action: "drop" | "duplicate" | "hold";
-  }[];
+  /** Deterministic faults, decided before the random ones. Default: none. */
+  rules?: RelayRule[];
   /** Longest a `hold` rule keeps a datagram, in ms. Default: 2,000. */
   holdLimit?: number;
   /** Longest a reordered datagram waits for the next one, in ms. Default: 100. */
@@ -223,6 +212,70 @@ export interface RelayOptions {
   maxClients?: number;
   /** A client entry with no traffic for this many ms is closed. Default: 60,000. */
   idleTimeout?: number;
+}
+
+/**
+ * A deterministic fault of a {@linkcode Relay}: the `nth` datagram of `kind`
+ * (a segment kind, or `any`) in `direction`, counted over all clients, is
+ * dropped, duplicated, or held (`hold`) until the next datagram with the same
+ * bytes in that direction (its retransmission) has been forwarded, so that it
+ * arrives after it.
+ *
+ * @example "The 2nd DATA" is the file's first segment, however often the length was resent
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { udpLink } from "./link.ts";
+ * import { type RelayRule, startRelay } from "./relay.ts";
+ *
+ * const server = udpLink({ hostname: "127.0.0.1", port: 0 });
+ * const client = udpLink({ hostname: "127.0.0.1", port: 0 });
+ * const rule: RelayRule = {
+ *   direction: "toServer",
+ *   kind: "DATA",
+ *   nth: 2,
+ *   action: "drop",
+ *   counts: "segments",
+ * };
+ * await using relay = await startRelay({
+ *   listen: { hostname: "127.0.0.1", port: 0 },
+ *   target: server.localAddr,
+ *   rules: [rule],
+ * });
+ * const encoder = new TextEncoder();
+ * for (const segment of ["0|||0|||0|||5|||11", "0|||0|||0|||5|||11", "0|||0|||0|||7|||hola"]) {
+ *   await client.send(encoder.encode(segment), relay.addr);
+ * }
+ * await client.send(encoder.encode("0|||0|||0|||11|||chau"), relay.addr);
+ * const arrived: string[] = [];
+ * for (let i = 0; i < 3; i++) {
+ *   const [bytes] = await server.receive(new Uint8Array(64));
+ *   arrived.push(new TextDecoder().decode(bytes));
+ * }
+ * // The length went twice; its resend is not "the 2nd DATA": seq=7 is.
+ * assert.deepEqual(arrived, ["0|||0|||0|||5|||11", "0|||0|||0|||5|||11", "0|||0|||0|||11|||chau"]);
+ * client.close();
+ * server.close();
+ * ```
+ */
+export interface RelayRule {
+  /** Which way the datagram travels. */
+  direction: RelayDirection;
+  /** A segment kind (`SYN`, `SYN+ACK`, `ACK`, `DATA`, `FIN`, `FIN+ACK`) or `any`. */
+  kind: string;
+  /** 1-based. */
+  nth: number;
+  /** What happens to it. */
+  action: "drop" | "duplicate" | "hold";
+  /**
+   * What `nth` counts. `datagrams` (the default): every datagram of the kind,
+   * retransmissions included, so that rules 1, 2 and 3 on `FIN` lose the
+   * first three transmissions of one FIN. `segments`: each segment once, at
+   * its first transmission; a datagram whose bytes the relay already carried
+   * from that client in that direction is a retransmission (or a copy of the
+   * last ACK), neither counted nor matched. So "the 2nd DATA" is the file's
+   * first segment however often a timeout resent the length before it.
+   */
+  counts?: "datagrams" | "segments";
 }
 
 /**
@@ -370,10 +423,50 @@ interface DirectionState {
   stats: RelayDirectionStats;
   model: FaultModel;
   counts: Map<string, number>;
+  /** Rules that count segments (see {@linkcode RelayRule.counts}): each kind's first transmissions. */
+  segments: SegmentCounter;
   /** The datagram held for `reorder`, released after the next one or by its timer. */
   reordered?: Waiting;
   /** Datagrams held by a `hold` rule, by their bytes (as a string key) and client. */
   held: Map<string, Waiting>;
+}
+
+/**
+ * Counts segments rather than datagrams, for the rules of one direction that
+ * ask for it: a kind's count goes up on a datagram whose key (client and
+ * bytes) it has not seen. It remembers keys only until the highest `nth` of
+ * those rules is reached, so a long transfer through the relay keeps none.
+ */
+class SegmentCounter {
+  /** The highest `nth` of a segment-counting rule, by kind. */
+  readonly #limits = new Map<string, number>();
+  readonly #counts = new Map<string, number>();
+  readonly #seen = new Map<string, Set<string>>();
+
+  constructor(rules: readonly RelayRule[]) {
+    for (const rule of rules) {
+      if (rule.counts !== "segments") continue;
+      this.#limits.set(rule.kind, Math.max(rule.nth, this.#limits.get(rule.kind) ?? 0));
+    }
+  }
+
+  /**
+   * The number of the datagram `key` among the segments of `kind`, when it is
+   * a new one; 0 when it was seen before, or no rule counts `kind`'s segments
+   * (any more).
+   */
+  count(kind: string, key: string): number {
+    const limit = this.#limits.get(kind) ?? 0;
+    const counted = this.#counts.get(kind) ?? 0;
+    if (counted >= limit) return 0;
+    let seen = this.#seen.get(kind);
+    if (!seen) this.#seen.set(kind, seen = new Set());
+    if (seen.has(key)) return 0;
+    seen.add(key);
+    this.#counts.set(kind, counted + 1);
+    if (counted + 1 === limit) this.#seen.delete(kind); // every such rule has had its turn
+    return counted + 1;
+  }
 }
 
 const BUFFER_SIZE = 65536;
@@ -468,19 +561,27 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
         `Cannot create relay rule: nth is ${rule.nth}, expected an integer >= 1`,
       );
     }
+    if (rule.counts !== undefined && rule.counts !== "datagrams" && rule.counts !== "segments") {
+      throw new RangeError(
+        `Cannot create relay rule: counts is ${rule.counts}, expected "datagrams" or "segments"`,
+      );
+    }
   }
+  const rulesOf = (direction: RelayDirection) => rules.filter((r) => r.direction === direction);
   const onEvent = options.onEvent ?? (() => {});
   const state: Record<RelayDirection, DirectionState> = {
     toServer: {
       stats: emptyStats(),
       model: new FaultModel(mulberry32(seed >>> 0), options.toServer),
       counts: new Map(),
+      segments: new SegmentCounter(rulesOf("toServer")),
       held: new Map(),
     },
     toClient: {
       stats: emptyStats(),
       model: new FaultModel(mulberry32((seed ^ 0x85ebca6b) >>> 0), options.toClient),
       counts: new Map(),
+      segments: new SegmentCounter(rulesOf("toClient")),
       held: new Map(),
     },
   };
@@ -552,13 +653,17 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
       // Not a segment: random faults only.
     }
     here.stats.received++;
+    const data = bytes.slice();
+    const key = `${formatAddr(client)} ${LATIN1.decode(data)}`;
     let ruleAction: "drop" | "duplicate" | "hold" | undefined;
     if (seq !== null) {
-      for (const key of [kind, "any"]) {
-        const count = (here.counts.get(key) ?? 0) + 1;
-        here.counts.set(key, count);
+      for (const name of [kind, "any"]) {
+        const count = (here.counts.get(name) ?? 0) + 1;
+        here.counts.set(name, count);
+        const segments = here.segments.count(name, key);
         for (const rule of rules) {
-          if (rule.direction === direction && rule.kind === key && rule.nth === count) {
+          const nth = rule.counts === "segments" ? segments : count;
+          if (rule.direction === direction && rule.kind === name && rule.nth === nth) {
             ruleAction ??= rule.action;
           }
         }
@@ -574,8 +679,6 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     } else {
       delays = ruleAction === "drop" ? [] : ruleAction === "duplicate" ? [0, 0] : [0];
     }
-    const data = bytes.slice();
-    const key = `${formatAddr(client)} ${LATIN1.decode(data)}`;
     // The retransmission of a datagram held by a `hold` rule releases it, right after itself.
     const heldOriginal = ruleAction === "hold" ? undefined : here.held.get(key);
     const previous = here.reordered;

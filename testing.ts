@@ -42,6 +42,7 @@ export {
   type RelayDirectionStats,
   type RelayEvent,
   type RelayOptions,
+  type RelayRule,
   type RelayStats,
   startRelay,
 } from "./relay.ts";

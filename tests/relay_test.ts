@@ -475,6 +475,73 @@ Deno.test("a hold rule keeps a datagram until its retransmission has gone by, or
   );
 });
 
+Deno.test("a rule counts every datagram by default, and each segment once with counts: segments", async () => {
+  // The length, resent; the first data segment, resent; the second; a FIN, resent.
+  const stream = [
+    "0|||0|||0|||5|||11",
+    "0|||0|||0|||5|||11",
+    "0|||0|||0|||7|||hola",
+    "0|||0|||0|||7|||hola",
+    "0|||0|||0|||11|||chau",
+    "0|||0|||1|||15|||",
+    "0|||0|||1|||15|||",
+  ];
+  const fates = async (rules: RelayOptions["rules"], forwarded: number) => {
+    let result: string[] = [];
+    await withRelay({ rules }, async ({ server, client, relay, events }) => {
+      for (const text of stream) await send(client, text, relay.addr);
+      for (let i = 0; i < forwarded; i++) await receiveText(server, `forwarded datagram ${i + 1}`);
+      result = events.flatMap((e) => e.type === "datagram" ? [`${e.seq} ${e.fate}`] : []);
+    });
+    return result;
+  };
+  // "The 2nd DATA" as datagrams: the length's resend.
+  assert.deepEqual(
+    await fates([{ direction: "toServer", kind: "DATA", nth: 2, action: "drop" }], 6),
+    [
+      "5 forwarded",
+      "5 dropped",
+      "7 forwarded",
+      "7 forwarded",
+      "11 forwarded",
+      "15 forwarded",
+      "15 forwarded",
+    ],
+  );
+  // As segments: the first transmission of seq=7, and of the 4th segment of any kind (the FIN).
+  assert.deepEqual(
+    await fates([
+      { direction: "toServer", kind: "DATA", nth: 2, action: "drop", counts: "segments" },
+      { direction: "toServer", kind: "any", nth: 4, action: "drop", counts: "segments" },
+      { direction: "toServer", kind: "DATA", nth: 4, action: "drop", counts: "segments" }, // only 3 DATA
+    ], 5),
+    [
+      "5 forwarded",
+      "5 forwarded",
+      "7 dropped",
+      "7 forwarded",
+      "11 forwarded",
+      "15 dropped",
+      "15 forwarded",
+    ],
+  );
+  await assert.rejects(
+    () =>
+      startRelay({
+        listen: LOOPBACK,
+        target: { hostname: "127.0.0.1", port: 9 },
+        rules: [{
+          direction: "toServer",
+          kind: "DATA",
+          nth: 1,
+          action: "drop",
+          counts: "bytes" as "segments",
+        }],
+      }),
+    (e) => e instanceof RangeError && /counts is bytes/.test(e.message),
+  );
+});
+
 Deno.test("startRelay refuses a target on port 0", async () => {
   await assert.rejects(
     startRelay({ listen: LOOPBACK, target: { hostname: "127.0.0.1", port: 0 } }),
