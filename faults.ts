@@ -23,7 +23,7 @@
  * @module
  */
 
-import type { Addr, DatagramLink, LinkWrapper } from "./link.ts";
+import { type Addr, type DatagramLink, formatAddr, type LinkWrapper } from "./link.ts";
 import { parseSegment, segmentKind } from "./segment.ts";
 
 /**
@@ -164,6 +164,115 @@ export interface FaultRule {
   nth: number;
   /** What happens to that datagram. */
   action: "drop" | "duplicate";
+  /**
+   * What `nth` counts. `datagrams` (the default): every datagram of the kind,
+   * retransmissions included, so that rules 1, 2 and 3 on `FIN` lose the
+   * first three transmissions of one FIN. `segments`: each segment once, at
+   * its first transmission; a datagram with the same bytes and peer as one
+   * already seen in that direction is a retransmission (or a copy of the last
+   * ACK), neither counted nor matched. So "the 2nd DATA" is the first segment
+   * of the message however often a timeout resent the length before it.
+   */
+  counts?: "datagrams" | "segments";
+}
+
+/** What {@linkcode RuleMatcher} needs of a rule: the injector's and the relay's have this shape. */
+export interface CountedRule {
+  /** The direction the rule watches (`out`/`in`, or the relay's `toServer`/`toClient`). */
+  direction: string;
+  /** A segment kind, or `any`. */
+  kind: string;
+  /** 1-based. */
+  nth: number;
+  /** `datagrams` (the default) or `segments` (see {@linkcode FaultRule.counts}). */
+  counts?: "datagrams" | "segments";
+}
+
+/**
+ * Finds the rule, if any, that a datagram fires: "the nth datagram (or
+ * segment) of a kind going one way". Counts by direction and kind, and for
+ * rules that count segments remembers what it has seen only until the
+ * highest such `nth` of that kind is reached, so a long transfer keeps none.
+ * Shared by {@linkcode FaultInjector} and the relay.
+ *
+ * @example The length resent does not count as the 2nd DATA segment
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { RuleMatcher } from "./faults.ts";
+ * const matcher = new RuleMatcher([
+ *   { direction: "out", kind: "DATA", nth: 2, counts: "segments" },
+ * ], "fault rule");
+ * const fired = ["len", "len", "hola", "hola"].map((bytes) =>
+ *   matcher.match("out", "DATA", () => bytes) !== undefined
+ * );
+ * assert.deepEqual(fired, [false, false, true, false]);
+ * ```
+ */
+export class RuleMatcher<R extends CountedRule> {
+  readonly #rules: readonly R[];
+  readonly #counts = new Map<string, number>();
+  /** By direction and kind: the highest `nth` of a rule counting segments. */
+  readonly #limits = new Map<string, number>();
+  readonly #segments = new Map<string, number>();
+  readonly #seen = new Map<string, Set<string>>();
+
+  /**
+   * Checks and keeps `rules`; `what` names them in errors ("relay rule").
+   *
+   * @throws {RangeError} when a rule's `nth` is not a positive integer or its
+   * `counts` is neither `datagrams` nor `segments`.
+   */
+  constructor(rules: readonly R[], what: string) {
+    for (const rule of rules) {
+      if (!Number.isInteger(rule.nth) || rule.nth < 1) {
+        throw new RangeError(`Cannot create ${what}: nth is ${rule.nth}, expected an integer >= 1`);
+      }
+      if (rule.counts !== undefined && rule.counts !== "datagrams" && rule.counts !== "segments") {
+        throw new RangeError(
+          `Cannot create ${what}: counts is ${rule.counts}, expected "datagrams" or "segments"`,
+        );
+      }
+      if (rule.counts === "segments") {
+        const name = `${rule.direction} ${rule.kind}`;
+        this.#limits.set(name, Math.max(rule.nth, this.#limits.get(name) ?? 0));
+      }
+    }
+    this.#rules = [...rules];
+  }
+
+  /**
+   * Counts one datagram of `kind` going `direction` (under its kind and
+   * under `any`) and returns the first rule it fires. `key()` names the
+   * segment (its bytes and peer): asked only while a rule counts segments.
+   */
+  match(direction: string, kind: string, key: () => string): R | undefined {
+    let fired: R | undefined;
+    for (const name of [`${direction} ${kind}`, `${direction} any`]) {
+      const count = (this.#counts.get(name) ?? 0) + 1;
+      this.#counts.set(name, count);
+      const segment = this.#countSegment(name, key);
+      for (const rule of this.#rules) {
+        if (`${rule.direction} ${rule.kind}` !== name) continue;
+        if (rule.nth === (rule.counts === "segments" ? segment : count)) fired ??= rule;
+      }
+    }
+    return fired;
+  }
+
+  /** The datagram's number among the segments of `name` when it is a new one; else 0. */
+  #countSegment(name: string, key: () => string): number {
+    const limit = this.#limits.get(name) ?? 0;
+    const counted = this.#segments.get(name) ?? 0;
+    if (counted >= limit) return 0;
+    let seen = this.#seen.get(name);
+    if (!seen) this.#seen.set(name, seen = new Set());
+    const id = key();
+    if (seen.has(id)) return 0;
+    seen.add(id);
+    this.#segments.set(name, counted + 1);
+    if (counted + 1 === limit) this.#seen.delete(name); // every such rule has had its turn
+    return counted + 1;
+  }
 }
 
 /**
@@ -479,16 +588,15 @@ export class FaultInjector {
   readonly wrap: LinkWrapper;
 
   readonly #models: Record<FaultDirection, FaultModel>;
-  readonly #rules: FaultRule[];
-  readonly #counts = new Map<string, number>();
+  readonly #rules: RuleMatcher<FaultRule>;
   readonly #keepLog: boolean;
   readonly #onDecision?: (entry: FaultLogEntry) => void;
 
   /**
    * Creates an injector.
    *
-   * @throws {RangeError} when a fault configuration is out of range or a
-   * rule's `nth` is not a positive integer.
+   * @throws {RangeError} when a fault configuration is out of range, a
+   * rule's `nth` is not a positive integer or its `counts` is unknown.
    */
   constructor(options: FaultInjectorOptions) {
     const seed = options.seed >>> 0;
@@ -496,14 +604,7 @@ export class FaultInjector {
       out: new FaultModel(mulberry32(seed), options.out),
       in: new FaultModel(mulberry32((seed ^ 0x9e3779b9) >>> 0), options.in),
     };
-    this.#rules = [...(options.rules ?? [])];
-    for (const rule of this.#rules) {
-      if (!Number.isInteger(rule.nth) || rule.nth < 1) {
-        throw new RangeError(
-          `Cannot create fault rule: nth is ${rule.nth}, expected an integer >= 1`,
-        );
-      }
-    }
+    this.#rules = new RuleMatcher(options.rules ?? [], "fault rule");
     this.#keepLog = options.log ?? true;
     this.#onDecision = options.onDecision;
     this.wrap = (link) =>
@@ -529,15 +630,8 @@ export class FaultInjector {
     stats.datagrams++;
     let verdict: Verdict | undefined;
     if (seq !== null) {
-      for (const key of [kind, "any"]) {
-        const count = (this.#counts.get(`${direction} ${key}`) ?? 0) + 1;
-        this.#counts.set(`${direction} ${key}`, count);
-        for (const rule of this.#rules) {
-          if (rule.direction === direction && rule.kind === key && rule.nth === count) {
-            verdict ??= { delays: rule.action === "drop" ? [] : [0, 0], hold: false };
-          }
-        }
-      }
+      const fired = this.#rules.match(direction, kind, () => `${formatAddr(peer)} ${data.join()}`);
+      if (fired) verdict = { delays: fired.action === "drop" ? [] : [0, 0], hold: false };
     }
     const rule = verdict !== undefined;
     if (!verdict) {

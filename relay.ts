@@ -18,7 +18,13 @@
  */
 
 import { parseArguments, parseCommandLine, UsageError } from "./cli.ts";
-import { type FaultAction, type FaultConfig, FaultModel, mulberry32 } from "./faults.ts";
+import {
+  type FaultAction,
+  type FaultConfig,
+  FaultModel,
+  mulberry32,
+  RuleMatcher,
+} from "./faults.ts";
 import { parseSegment, segmentKind } from "./segment.ts";
 import {
   type Addr,
@@ -418,55 +424,14 @@ interface Waiting {
   timer?: ReturnType<typeof setTimeout>;
 }
 
-/** The state of one direction: its counters, random model, rule counts and held datagrams. */
+/** The state of one direction: its counters, random model and held datagrams. */
 interface DirectionState {
   stats: RelayDirectionStats;
   model: FaultModel;
-  counts: Map<string, number>;
-  /** Rules that count segments (see {@linkcode RelayRule.counts}): each kind's first transmissions. */
-  segments: SegmentCounter;
   /** The datagram held for `reorder`, released after the next one or by its timer. */
   reordered?: Waiting;
   /** Datagrams held by a `hold` rule, by their bytes (as a string key) and client. */
   held: Map<string, Waiting>;
-}
-
-/**
- * Counts segments rather than datagrams, for the rules of one direction that
- * ask for it: a kind's count goes up on a datagram whose key (client and
- * bytes) it has not seen. It remembers keys only until the highest `nth` of
- * those rules is reached, so a long transfer through the relay keeps none.
- */
-class SegmentCounter {
-  /** The highest `nth` of a segment-counting rule, by kind. */
-  readonly #limits = new Map<string, number>();
-  readonly #counts = new Map<string, number>();
-  readonly #seen = new Map<string, Set<string>>();
-
-  constructor(rules: readonly RelayRule[]) {
-    for (const rule of rules) {
-      if (rule.counts !== "segments") continue;
-      this.#limits.set(rule.kind, Math.max(rule.nth, this.#limits.get(rule.kind) ?? 0));
-    }
-  }
-
-  /**
-   * The number of the datagram `key` among the segments of `kind`, when it is
-   * a new one; 0 when it was seen before, or no rule counts `kind`'s segments
-   * (any more).
-   */
-  count(kind: string, key: string): number {
-    const limit = this.#limits.get(kind) ?? 0;
-    const counted = this.#counts.get(kind) ?? 0;
-    if (counted >= limit) return 0;
-    let seen = this.#seen.get(kind);
-    if (!seen) this.#seen.set(kind, seen = new Set());
-    if (seen.has(key)) return 0;
-    seen.add(key);
-    this.#counts.set(kind, counted + 1);
-    if (counted + 1 === limit) this.#seen.delete(kind); // every such rule has had its turn
-    return counted + 1;
-  }
 }
 
 const BUFFER_SIZE = 65536;
@@ -554,34 +519,17 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
       `Cannot start relay: the target's port is ${options.target.port}, expected 1..65535`,
     );
   }
-  const rules = [...(options.rules ?? [])];
-  for (const rule of rules) {
-    if (!Number.isInteger(rule.nth) || rule.nth < 1) {
-      throw new RangeError(
-        `Cannot create relay rule: nth is ${rule.nth}, expected an integer >= 1`,
-      );
-    }
-    if (rule.counts !== undefined && rule.counts !== "datagrams" && rule.counts !== "segments") {
-      throw new RangeError(
-        `Cannot create relay rule: counts is ${rule.counts}, expected "datagrams" or "segments"`,
-      );
-    }
-  }
-  const rulesOf = (direction: RelayDirection) => rules.filter((r) => r.direction === direction);
+  const rules = new RuleMatcher(options.rules ?? [], "relay rule");
   const onEvent = options.onEvent ?? (() => {});
   const state: Record<RelayDirection, DirectionState> = {
     toServer: {
       stats: emptyStats(),
       model: new FaultModel(mulberry32(seed >>> 0), options.toServer),
-      counts: new Map(),
-      segments: new SegmentCounter(rulesOf("toServer")),
       held: new Map(),
     },
     toClient: {
       stats: emptyStats(),
       model: new FaultModel(mulberry32((seed ^ 0x85ebca6b) >>> 0), options.toClient),
-      counts: new Map(),
-      segments: new SegmentCounter(rulesOf("toClient")),
       held: new Map(),
     },
   };
@@ -655,20 +603,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     here.stats.received++;
     const data = bytes.slice();
     const key = `${formatAddr(client)} ${LATIN1.decode(data)}`;
-    let ruleAction: "drop" | "duplicate" | "hold" | undefined;
-    if (seq !== null) {
-      for (const name of [kind, "any"]) {
-        const count = (here.counts.get(name) ?? 0) + 1;
-        here.counts.set(name, count);
-        const segments = here.segments.count(name, key);
-        for (const rule of rules) {
-          const nth = rule.counts === "segments" ? segments : count;
-          if (rule.direction === direction && rule.kind === name && rule.nth === nth) {
-            ruleAction ??= rule.action;
-          }
-        }
-      }
-    }
+    const ruleAction = seq === null ? undefined : rules.match(direction, kind, () => key)?.action;
     let delays: number[];
     let hold = false;
     if (ruleAction === undefined) {

@@ -155,6 +155,50 @@ Deno.test("a rule drops exactly the nth SYN+ACK counted across all wrapped links
   }
 });
 
+Deno.test("a rule that counts segments skips resends: the same bytes to the same peer", async () => {
+  const faults = new FaultInjector({
+    seed: SEED,
+    rules: [
+      { direction: "out", kind: "DATA", nth: 2, action: "drop", counts: "segments" },
+      { direction: "out", kind: "DATA", nth: 3, action: "duplicate", counts: "segments" },
+    ],
+  });
+  const sender = faults.wrap(udpLink(LOOPBACK));
+  const one = udpLink(LOOPBACK);
+  const two = udpLink(LOOPBACK);
+  try {
+    await sender.send(segment("DATA", 5, "a"), one.localAddr);
+    await sender.send(segment("DATA", 5, "a"), one.localAddr); // a resend: not counted
+    await sender.send(segment("DATA", 5, "a"), two.localAddr); // another peer: the 2nd segment
+    await sender.send(segment("DATA", 6, "b"), one.localAddr); // the 3rd
+    await sender.send(segment("DATA", 6, "b"), one.localAddr); // its resend
+    assert.deepEqual(
+      faults.log.map(({ seq, action, rule }) => `${seq} ${action}${rule ? " (rule)" : ""}`),
+      ["5 deliver", "5 deliver", "5 drop (rule)", "6 duplicate (rule)", "6 deliver"],
+      `seed ${SEED}`,
+    );
+    assert.equal((await receiveTexts(one, 5)).length, 5);
+  } finally {
+    sender.close();
+    one.close();
+    two.close();
+  }
+  assert.throws(
+    () =>
+      new FaultInjector({
+        seed: SEED,
+        rules: [{
+          direction: "out",
+          kind: "FIN",
+          nth: 1,
+          action: "drop",
+          counts: "all" as "segments",
+        }],
+      }),
+    /Cannot create fault rule: counts is all, expected "datagrams" or "segments"/,
+  );
+});
+
 Deno.test("datagrams that are not segments never match a rule", async () => {
   const faults = new FaultInjector({
     seed: SEED,
