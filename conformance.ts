@@ -654,6 +654,17 @@ export function formatMarkdown(report: Report, results: CaseResult[]): string {
         relayTraceToMermaid(r.wire, { until: r.endedAt }).trimEnd(),
       );
     }
+    out.push(
+      "",
+      "To replay it by hand, put the relay with this case's faults between your " +
+        `${report.role} and socket-tcp's (or your own) ${
+          report.role === "server" ? "client" : "server"
+        }:`,
+      "",
+      "```sh",
+      `deno run --allow-net relay.ts --listen 9000 --target localhost:8000 --case ${r.id}`,
+      "```",
+    );
   }
   return out.join("\n") + "\n";
 }

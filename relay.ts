@@ -25,6 +25,7 @@ import {
   mulberry32,
   RuleMatcher,
 } from "./faults.ts";
+import { CASES, relayRules } from "./conformance_cases.ts";
 import { parseSegment, segmentKind } from "./segment.ts";
 import {
   type Addr,
@@ -1072,14 +1073,78 @@ Options:
   --delay MS             delay added to every datagram (default 0)
   --jitter MS            the delay varies by +/- MS (default 0)
   --seed N               seed of the random faults (default: random, printed)
+  --rule ACTION:KIND:N:TO
+                         a deterministic fault, repeatable: ACTION drop,
+                         duplicate or hold (until its resend has gone by), the
+                         Nth segment of KIND (SYN, SYN+ACK, ACK, DATA, FIN,
+                         FIN+ACK, any) going TO server or client; resends are
+                         not counted. Example: drop:DATA:2:server
+  --case ID              the faults of a conformance case (deno task conformance
+                         --list), to reproduce it by hand with your own client
+                         and server; not with --loss, --dup, --reorder, --seed
+                         or --rule
   --duration SECONDS     stop after this long (default: until Ctrl+C)
   --trace-file FILE      every datagram, both ways, with its fate, as JSON lines
                          (needs --allow-write=FILE; draw it with deno task diagram)
   --quiet                print nothing but errors (no line per fault, no summary)
   --help                 print this help
 
-Example:
-  deno run --allow-net relay.ts --listen 9000 --target localhost:8000 --loss 0.2 --seed 7`;
+Examples:
+  deno run --allow-net relay.ts --listen 9000 --target localhost:8000 --loss 0.2 --seed 7
+  deno run --allow-net relay.ts --listen 9000 --target localhost:8000 --case lost-data`;
+
+const RULE_ACTIONS = ["drop", "duplicate", "hold"] as const;
+const RULE_KINDS = ["SYN", "SYN+ACK", "ACK", "DATA", "FIN", "FIN+ACK", "any"];
+
+/**
+ * Parses `--rule ACTION:KIND:N:TO` (`drop:DATA:2:server`) into a rule that
+ * counts segments, as the conformance checker's do.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { parseRuleOption } from "./relay.ts";
+ * assert.deepEqual(parseRuleOption("hold:DATA:2:server"), {
+ *   direction: "toServer", kind: "DATA", nth: 2, action: "hold", counts: "segments",
+ * });
+ * assert.throws(() => parseRuleOption("drop:DATA:0:server"), /N is "0"/);
+ * ```
+ */
+export function parseRuleOption(text: string): RelayRule {
+  const parts = text.split(":");
+  const fail = (why: string) =>
+    new UsageError(`--rule is "${text}", ${why} (ACTION:KIND:N:TO, such as drop:DATA:2:server)`);
+  if (parts.length !== 4) throw fail("expected 4 parts separated by ':'");
+  const [action, kindText, nthText, to] = parts;
+  if (!(RULE_ACTIONS as readonly string[]).includes(action)) {
+    throw fail(`ACTION "${action}" is not one of ${RULE_ACTIONS.join(", ")}`);
+  }
+  const kind = RULE_KINDS.find((k) => k.toLowerCase() === kindText.toLowerCase());
+  if (kind === undefined) throw fail(`KIND "${kindText}" is not one of ${RULE_KINDS.join(", ")}`);
+  const nth = Number(nthText);
+  if (!/^\d+$/.test(nthText) || nth < 1) throw fail(`N is "${nthText}", expected an integer >= 1`);
+  if (to !== "server" && to !== "client") throw fail(`TO "${to}" is not server or client`);
+  return {
+    direction: to === "server" ? "toServer" : "toClient",
+    kind,
+    nth,
+    action: action as RelayRule["action"],
+    counts: "segments",
+  };
+}
+
+/** `drop the 2nd DATA to the server`. */
+function describeRule(rule: RelayRule): string {
+  const suffix = rule.nth % 10 === 1 && rule.nth % 100 !== 11
+    ? "st"
+    : rule.nth % 10 === 2 && rule.nth % 100 !== 12
+    ? "nd"
+    : rule.nth % 10 === 3 && rule.nth % 100 !== 13
+    ? "rd"
+    : "th";
+  const to = rule.direction === "toServer" ? "server" : "client";
+  return `${rule.action} the ${rule.nth}${suffix} ${rule.kind} to the ${to}`;
+}
 
 /** Parses `[HOST:]PORT` or `[IPV6]:PORT`; `minPort` 1 refuses port 0. */
 function parseAddr(text: string, option: string, minPort: number, defaultHost?: string): Addr {
@@ -1147,6 +1212,8 @@ function parseRelayArgs(args: string[]) {
     delay: { type: "string" },
     jitter: { type: "string" },
     seed: { type: "string" },
+    rule: { type: "string", multiple: true },
+    case: { type: "string" },
     duration: { type: "string" },
     "trace-file": { type: "string" },
     quiet: { type: "boolean", default: false },
@@ -1163,12 +1230,32 @@ function parseRelayArgs(args: string[]) {
     delay: parseNumber(values.delay, "delay", isDuration, "a number of ms >= 0"),
     jitter: parseNumber(values.jitter, "jitter", isDuration, "a number of ms >= 0"),
   };
+  let rules = (values.rule ?? []).map(parseRuleOption);
+  let seedText = values.seed;
+  let caseText: string | undefined;
+  if (values.case !== undefined) {
+    const definition = CASES.find((c) => c.id === values.case);
+    if (!definition) {
+      throw new UsageError(
+        `--case is "${values.case}", expected a case id: ${CASES.map((c) => c.id).join(", ")}`,
+      );
+    }
+    const conflicts = ["loss", "dup", "reorder", "seed", "rule"] as const;
+    const conflict = conflicts.find((name) => values[name] !== undefined);
+    if (conflict) throw new UsageError(`--case sets the faults itself: leave out --${conflict}`);
+    rules = relayRules(definition.faults);
+    Object.assign(faults, definition.random ?? {});
+    seedText = String(definition.random?.seed ?? 0);
+    caseText = `${definition.id}: ${definition.en}`;
+  }
   return {
+    rules,
+    caseText,
     listen: parseAddr(values.listen, "listen", 0, "127.0.0.1"),
     target: parseAddr(values.target, "target", 1),
     faults,
     seed: parseNumber(
-      values.seed,
+      seedText,
       "seed",
       (value) => Number.isInteger(value) && value >= 0 && value < 2 ** 32,
       "an integer in 0..4294967295",
@@ -1225,6 +1312,7 @@ async function main(args: string[]): Promise<number> {
       toServer: options.faults,
       toClient: options.faults,
       seed: options.seed,
+      rules: options.rules,
       onEvent,
     });
   } catch (error) {
@@ -1244,6 +1332,10 @@ async function main(args: string[]): Promise<number> {
       `relay: ${formatAddr(relay.addr)} -> ${formatAddr(relay.target)}, seed ${options.seed}, ` +
         `${options.duration ? `for ${options.duration} s` : "Ctrl+C to stop"}`,
     );
+    if (options.caseText) console.error(`relay: case ${options.caseText}`);
+    for (const rule of options.rules) {
+      console.error(`relay: rule: ${describeRule(rule)} (resends not counted)`);
+    }
   }
 
   const stop = Promise.withResolvers<void>();

@@ -335,6 +335,11 @@ Deno.test({
     assert.ok(!md.includes("## ascii"), md);
     assert.match(md, /## lost-fin: hang[\s\S]*```mermaid\nsequenceDiagram\n/);
     assert.match(md, /C-xS: FIN seq=\d+\n {4}Note over C,S: perdido en el relay/);
+    // How to replay the case by hand: the relay with its faults, between the client and a server.
+    assert.match(
+      md,
+      /between your client and socket-tcp's \(or your own\) server:\n\n```sh\n.*relay\.ts --listen 9000 --target localhost:8000 --case lost-fin\n```/,
+    );
     await Deno.remove(dir, { recursive: true });
     assert.equal(list.code, 0);
     const lines = list.stdout.trim().split("\n");

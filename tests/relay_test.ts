@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { type Addr, type DatagramLink, sameAddr, udpLink } from "../link.ts";
+import { type Addr, type DatagramLink, freePort, sameAddr, udpLink } from "../link.ts";
 import { type Relay, type RelayEvent, type RelayOptions, startRelay } from "../relay.ts";
 import { seededDeadline } from "./_wait.ts";
 
@@ -338,6 +338,70 @@ Deno.test({
       assert.match(result.stderr, /to client: 0 received/);
     } finally {
       server.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "the CLI applies --rule and --case faults, counting segments, and says which",
+  ignore: !canRun,
+  async fn() {
+    const server = udpLink(LOOPBACK);
+    const client = udpLink(LOOPBACK);
+    const run = async (faults: string[], texts: string[], arriving: number) => {
+      const listen = freePort();
+      const child = new Deno.Command(Deno.execPath(), {
+        args: ["run", "--no-prompt", "--allow-net", relayScript, "--listen", String(listen)]
+          .concat(["--target", `127.0.0.1:${server.localAddr.port}`, "--duration", "2"], faults),
+        stdout: "null",
+        stderr: "piped",
+        stdin: "null",
+      }).spawn();
+      const lines = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+      let stderr = "";
+      while (!stderr.includes("\n")) {
+        const { value, done } = await within(lines.read(), "the relay's first line", 15_000);
+        if (done) break;
+        stderr += value;
+      }
+      const to = { hostname: "127.0.0.1", port: listen };
+      for (const text of texts) await send(client, text, to);
+      const arrived: string[] = [];
+      for (let i = 0; i < arriving; i++) {
+        arrived.push((await receiveText(server, `datagram ${i + 1}`))[0]);
+      }
+      for (;;) {
+        const { value, done } = await within(lines.read(), "the relay's summary", 15_000);
+        if (done) break;
+        stderr += value;
+      }
+      assert.equal((await child.status).code, 0, stderr);
+      return { arrived, stderr };
+    };
+    try {
+      // The length twice (a resend), then the file's first segment: the rule drops that one.
+      const length = "0|||0|||0|||5|||11";
+      const first = "0|||0|||0|||7|||hola";
+      const ruled = await run(["--rule", "drop:data:2:server"], [length, length, first], 2);
+      assert.deepEqual(ruled.arrived, [length, length]);
+      assert.match(ruled.stderr, /rule: drop the 2nd DATA to the server \(resends not counted\)/);
+      assert.match(ruled.stderr, /to server {2}DATA seq=7 len=4 {2}dropped/);
+      assert.match(
+        ruled.stderr,
+        /to server: 3 received \+ 0 duplicated = 2 forwarded \+ 1 dropped/,
+      );
+      // A conformance case: its own rules (here a copy of the 2nd DATA) and seed.
+      const cased = await run(["--case", "duplicate-data"], [length, first], 3);
+      assert.deepEqual(cased.arrived, [length, first, first]);
+      assert.match(cased.stderr, /seed 0/);
+      assert.match(
+        cased.stderr,
+        /case duplicate-data: the first segment of the file's bytes arrives twice/,
+      );
+      assert.match(cased.stderr, /rule: duplicate the 2nd DATA to the server/);
+    } finally {
+      server.close();
+      client.close();
     }
   },
 });

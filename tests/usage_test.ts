@@ -58,6 +58,42 @@ const CASES: [string, string[], string, string][] = [
   ],
   ["relay.ts", ["extra"], 'unexpected argument "extra"', RELAY],
   [
+    "relay.ts",
+    [...RELAY_ARGS, "--rule", "drop:DATA:2"],
+    "--rule is \"drop:DATA:2\", expected 4 parts separated by ':' " +
+    "(ACTION:KIND:N:TO, such as drop:DATA:2:server)",
+    RELAY,
+  ],
+  [
+    "relay.ts",
+    [...RELAY_ARGS, "--rule", "lose:DATA:2:server"],
+    '--rule is "lose:DATA:2:server", ACTION "lose" is not one of drop, duplicate, hold ' +
+    "(ACTION:KIND:N:TO, such as drop:DATA:2:server)",
+    RELAY,
+  ],
+  [
+    "relay.ts",
+    [...RELAY_ARGS, "--rule", "drop:DATA:2:servidor"],
+    '--rule is "drop:DATA:2:servidor", TO "servidor" is not server or client ' +
+    "(ACTION:KIND:N:TO, such as drop:DATA:2:server)",
+    RELAY,
+  ],
+  [
+    "relay.ts",
+    [...RELAY_ARGS, "--case", "lost-dato"],
+    '--case is "lost-dato", expected a case id: ascii, utf8, binary, empty, one-segment, ' +
+    "two-segments, lost-syn, lost-synack, lost-handshake-ack, lost-length, lost-data, " +
+    "lost-data-ack, lost-last-data-ack, lost-fin, lost-finack, lost-last-ack, duplicate-data, " +
+    "duplicate-ack, delayed-segment, loss-10, loss-20",
+    RELAY,
+  ],
+  [
+    "relay.ts",
+    [...RELAY_ARGS, "--case", "loss-10", "--loss", "0.5"],
+    "--case sets the faults itself: leave out --loss",
+    RELAY,
+  ],
+  [
     "conformance.ts",
     ["--server", "x {port}", "--bound", "-1"],
     '--bound is "-1", expected a number > 0',
