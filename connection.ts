@@ -432,6 +432,19 @@ export class Connection {
   #recover: number | null = null;
   /** Duplicate ACKs since the last new one (a timeout does not reset it, unlike `#dupAcks`). */
   #duplicates = 0;
+  /**
+   * Selective repeat: how often in a row a repaired hole's ACK stopped at a
+   * segment sent before the repair, with no sign that the peer holds what
+   * comes past a hole. From 2 on the peer is taken to discard it, as a Stop
+   * & Wait receiver of the course does, and a repair goes back N.
+   */
+  #discards = 0;
+  /**
+   * After going back N: the next sequence number to send then. Duplicate
+   * ACKs before it answer the copies the peer already had, not a new hole,
+   * and start no fast retransmit (NewReno's careful variant, RFC 6582 4.1).
+   */
+  #wentBack: number | null = null;
   /** The peer is alive but did not take our oldest segment in a timeout: probe with one segment. */
   #probing = false;
   /** Timeouts and fast retransmits so far, and the one whose resend was last found spurious. */
@@ -678,12 +691,18 @@ export class Connection {
       // Alive, and it did not take our segment even when resent: no room
       // there (a loss would have been repaired); one segment at a time until it takes it.
       this.#probing = alive && head.transmissions > 2;
-      if (this.#arq === "go-back-n") {
+      if (this.#arq === "go-back-n" || this.#peerDiscards) {
         // Go back N: everything after it goes again, as the window allows.
         this.#flight = 1;
         this.#fill(now);
+        if (this.#peerDiscards) this.#wentBack = this.#sendNext;
       }
     }
+  }
+
+  /** Selective repeat against a peer that discards what comes past a hole: see `#discards`. */
+  get #peerDiscards(): boolean {
+    return this.#discards >= 2;
   }
 
   /** Sends `entry` again, with timeout `rto`. */
@@ -704,6 +723,7 @@ export class Connection {
     this.#dupAcks = 0;
     this.#duplicates = 0;
     this.#recover = null;
+    this.#wentBack = null;
     this.#probing = false;
   }
 
@@ -1456,6 +1476,8 @@ export class Connection {
   ): undefined {
     recv.duplicate = true;
     this.#noProgress(segment, `expected ACK seq=${head.end}`);
+    // The answer to a copy of a segment the peer had before we went back N.
+    if (this.#wentBack !== null && seqBefore(this.seq, this.#wentBack)) return undefined;
     head.noRoom = true;
     this.#persisting = true;
     this.#duplicates++;
@@ -1532,6 +1554,9 @@ export class Connection {
     let oldest = 0;
     // When the latest resend this ACK covers was sent.
     let resentAt = -Infinity;
+    // A segment sent once, before the resend of a hole ahead of it: it
+    // arrived before the hole was filled, so the peer held it.
+    let held = false;
     while (this.#inFlight.length > 0 && this.#inFlight[0].kind === "data") {
       if (seqBefore(ack, this.#inFlight[0].end)) break;
       entry = this.#inFlight.shift()!;
@@ -1539,8 +1564,9 @@ export class Connection {
       if (entry.transmissions > 1) {
         resent = true;
         if (entry.lastSentAt > resentAt) resentAt = entry.lastSentAt;
-      }
+      } else if (entry.lastSentAt < resentAt) held = true;
     }
+    if (held) this.#discards = 0;
     // The ACK answers the arrival of the last segment it covers (`entry`),
     // or of a resent one before it that filled a hole.
     if (entry) {
@@ -1587,6 +1613,8 @@ export class Connection {
     this.#rtxAt = head ? now + head.rto : Infinity;
     const recovering = this.#recover !== null && seqBefore(ack, this.#recover);
     if (!recovering) this.#recover = null;
+    if (this.#wentBack !== null && !seqBefore(ack, this.#wentBack)) this.#wentBack = null;
+    let goneBack = false;
     if (head?.kind === "data" && this.#arq === "selective-repeat" && head.lastSentAt < resentAt) {
       // The ACK covers a resend and stops at a segment sent before it: the
       // receiver acknowledged all it held, and this one was not among it
@@ -1595,10 +1623,18 @@ export class Connection {
       // duplicates came than the ACK covers (the peer holds more past it),
       // it goes again now; otherwise it gets the repair timer, not a whole
       // timeout: the ACK may answer the first copy of a needless resend.
-      if (recovering || heldPast) this.#resend(head, now, head.rto);
+      this.#discards++;
+      if (this.#peerDiscards) {
+        // Again no segment past the hole was kept: the peer discards them
+        // (a Stop & Wait receiver), so everything in flight is gone. Go back
+        // N at once, or every later segment would wait for a repair of its own.
+        this.#flight = 0;
+        goneBack = true;
+      } else if (recovering || heldPast) this.#resend(head, now, head.rto);
       this.#rtxAt = now + this.#repairTimeout(head.rto);
     }
     this.#fill(now);
+    if (goneBack) this.#wentBack = this.#sendNext;
     if (this.sent) this.#changed = true;
     if (this.#finPending && this.#inFlight.length === 0) this.#sendFin(now);
     return undefined;

@@ -137,6 +137,74 @@ Deno.test("selective repeat: a partial ACK after the fast retransmit resends the
   assert.equal(c.stats.timeouts, 0);
 });
 
+Deno.test("selective repeat against a receiver that discards what comes past a hole: the second partial ACK goes back N", () => {
+  // A Stop & Wait receiver of the course: it drops 18 and 22 (14 lost) and acknowledges what it expects.
+  const c = client({ arq: "selective-repeat" });
+  play(c, [
+    ...WINDOW_OUT,
+    "12 < ACK 14",
+    "12 < ACK 14",
+    "12 < ACK 14",
+    '12 > DATA 14 "aaaa" fast',
+    "13 < ACK 18", // 14 filled the hole; 18, sent before it, was not kept (or was lost): resent
+    '13 > DATA 18 "bbbb" rtx',
+    "14 < ACK 22", // again nothing past the hole kept: the peer discards, all in flight goes again
+    '14 > DATA 22 "cccc" rtx',
+    '14 > DATA 26 "dddd" rtx',
+    // Duplicates before what was sent when it went back: answers to copies, no fast retransmit.
+    "15 < ACK 22",
+    "15 < ACK 22",
+    "15 < ACK 22",
+    "16 < ACK 30",
+  ], { start: 5, until: 1000 });
+  assert.ok(c.sent);
+  assert.equal(c.stats.retransmissions, 4);
+  assert.equal(c.stats.fastRetransmits, 1);
+  assert.equal(c.stats.timeouts, 0);
+});
+
+Deno.test("selective repeat against a Stop & Wait receiver that ignores what is ahead: two timeouts at the first loss, one at each later loss, never one per segment", () => {
+  // socket-tcp's own receiver with the default window of 1 drops a segment
+  // ahead of the one it expects without a word. Losing the first copies of
+  // DATA 63 and DATA 263 of 100 segments cost one timeout per later segment
+  // (88 timeouts) before the sender learned to go back N.
+  const run = (dropped: number[]) =>
+    runLink(new Uint8Array(400), {
+      client: options({ window: 8, arq: "selective-repeat" }),
+      server: options({ window: 1 }),
+      drop: (end, s, n) =>
+        end === "client" && n === 1 && s.data.length > 0 && dropped.includes(s.seq),
+    });
+  const clean = run([]);
+  const once = run([63]);
+  const twice = run([63, 263]);
+  for (const result of [clean, once, twice]) assert.equal(result.received, 400);
+  assert.deepEqual(
+    [clean, once, twice].map((r) => [r.client.stats.timeouts, r.client.stats.retransmissions]),
+    [[0, 0], [2, 9], [3, 17]],
+  );
+  const done = (r: typeof clean) =>
+    r.events.findLast((e) => e.output.kind === "send" && e.output.segment.fin)!.t;
+  // Each timeout is the fixed 100 ms; the rest flows at the window's pace.
+  assert.deepEqual([done(clean), done(once), done(twice)], [29, 233, 333]);
+});
+
+Deno.test("selective repeat: a receiver that holds segments past a hole is never taken for one that discards them", () => {
+  // Two losses in a row, twice: each time the ACK after the first repair
+  // stops at the second hole, as a discarding receiver's would, and the
+  // ACK after the second repair jumps over what the peer held.
+  const result = runLink(new Uint8Array(400), {
+    client: options({ window: 8, arq: "selective-repeat" }),
+    server: options({ window: 8, arq: "selective-repeat" }),
+    drop: (end, s, n) =>
+      end === "client" && n === 1 && s.data.length > 0 && [63, 67, 263, 267].includes(s.seq),
+  });
+  assert.equal(result.received, 400);
+  // Only the four lost segments go again: no window is sent back.
+  assert.equal(result.client.stats.retransmissions, 4);
+  assert.equal(result.client.stats.timeouts, 0);
+});
+
 Deno.test("selective repeat: after a timeout, an ACK that covers the resend and stops short while the duplicates outnumber what it covers resends the next hole at once", () => {
   const c = client({ arq: "selective-repeat" });
   play(c, [
