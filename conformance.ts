@@ -16,6 +16,7 @@
  * @module
  */
 
+import { dirname, resolve } from "node:path";
 import {
   CliError,
   formatCount as count,
@@ -131,12 +132,16 @@ function hasSetsid(): boolean {
 /** Every process started and not yet ended, so that Ctrl+C can stop them all. */
 const live = new Set<Running>();
 
+/** Set when a signal stops the checker: from then on no process starts and no report is written. */
+let stopping = false;
+
 /** Starts `args` in its own process group (so that a stop reaches its children). */
 function spawn(
   name: string,
   args: string[],
   options: { cwd?: string; stdin?: Uint8Array; onStderr?: (text: string) => void },
 ): Running {
+  if (stopping) throw new Error("the checker is stopping");
   // In a process group of its own where `setsid` exists (Linux), so that a stop reaches its
   // children; elsewhere (macOS) the process alone.
   const [command, ...rest] = hasSetsid() ? ["setsid", ...args] : args;
@@ -333,21 +338,24 @@ export async function runCase(
       processes.push(impl);
       // Wait until it listens (Linux), or half a second.
       const deadline = performance.now() + Math.min(bound, 10_000);
-      for (;;) {
+      for (let known = true;;) {
         const listens = udpPortBound(port);
-        if (listens === undefined) {
+        if (listens === undefined && known) {
+          // No /proc/net/udp (not Linux, or Deno's permissions): half a second, then
+          // the same check whether it already exited.
           await sleep(500);
-          break;
-        }
-        if (listens) break;
+          known = false;
+        } else if (listens !== false) break;
         if (impl.exited) {
           const status = await impl.status;
           const line = lastLine(await impl.stderr);
           const crash = isCrash(await impl.stderr, status);
+          const when = known
+            ? `before listening on port ${port}`
+            : `within 0.5 s, before socket-tcp's client started (port ${port})`;
           return result(
             crash ? "crash" : "fail",
-            `the server exited with code ${status.code} before listening on port ${port}` +
-              (line ? `: "${line}"` : ""),
+            `the server exited with code ${status.code} ${when}` + (line ? `: "${line}"` : ""),
           );
         }
         if (performance.now() > deadline) {
@@ -396,12 +404,17 @@ export async function runCase(
       processes.push(impl);
       output = () => ours.stdout;
     }
-    // Both end by themselves, or are stopped at the bound.
+    // Both end by themselves, or are stopped at the bound; but when the implementation fails
+    // (exits with an error) while socket-tcp's end still runs, the case ends then: socket-tcp's
+    // end would only wait for it until the bound, and be blamed for it.
+    const ended = Promise.all(processes.map((p) => p.status)).then(() => "ended" as const);
     await within(
-      Promise.all(processes.map((p) => p.status)),
+      impl.status.then((status) => status.success || ours.exited ? ended : "failed" as const),
       Math.max(0, bound - (performance.now() - started)),
     );
     for (const p of processes) await stop(p);
+    // Stopped (not ended by itself) after the implementation failed: it failed first.
+    const failedFirst = !impl.killed && !(await impl.status).success && ours.killed;
     await relay.close();
     relay = undefined;
     const seconds = elapsed();
@@ -426,6 +439,13 @@ export async function runCase(
     if (!impl.killed && implStatus.code !== 0 && isCrash(implErr, implStatus)) {
       return result("crash", explain(`${implName} crashed: "${lastLine(implErr)}"`), rules);
     }
+    /** `the client exited with code 2 …: "its last line on stderr"`. */
+    const implExit = (when = "") => {
+      const line = lastLine(implErr);
+      return `${implName} exited with code ${implStatus.code}${when}${line ? `: "${line}"` : ""}`;
+    };
+    // Its own failure, not a rule the truncated wire then seems to break, is the reason.
+    if (failedFirst) return result("fail", implExit(" before the transfer ended"), rules);
     if (impl.killed || ours.killed) {
       const stuck = [
         impl.killed ? implName : "",
@@ -451,16 +471,14 @@ export async function runCase(
       );
     }
     if (!sameBytes(received, payload)) {
-      return result("fail", explain(describeDamage(received, payload)), rules);
-    }
-    if (implStatus.code !== 0) {
-      const line = lastLine(implErr);
+      const damage = describeDamage(received, payload);
       return result(
         "fail",
-        explain(`${implName} exited with code ${implStatus.code}${line ? `: "${line}"` : ""}`),
+        explain(implStatus.code !== 0 ? `${damage}; ${implExit()}` : damage),
         rules,
       );
     }
+    if (implStatus.code !== 0) return result("fail", explain(implExit()), rules);
     if (oursStatus.code !== 0) {
       const line = lastLine(await ours.stderr);
       return result(
@@ -491,9 +509,10 @@ export async function runCase(
 /** The temporary folders of the cases running. */
 const tempDirs = new Set<string>();
 
-/** Stops every process the checker started and removes its temporary folders. */
+/** Stops every process the checker started, starts no other, and removes its temporary folders. */
 async function cleanUp(): Promise<void> {
-  await Promise.all([...live].map(stop));
+  stopping = true;
+  while (live.size > 0) await Promise.all([...live].map(stop));
   for (const dir of tempDirs) {
     try {
       Deno.removeSync(dir, { recursive: true });
@@ -724,7 +743,8 @@ A server under test writes what it received to its standard output.
 Options:
   --server TEMPLATE   the implementation is a server
   --client TEMPLATE   the implementation is a client
-  --cwd DIR           where the command runs (default: the current directory)
+  --cwd DIR           where the command runs (default: the folder you ran
+                      deno task from, $INIT_CWD, else the current directory)
   --cases A,B         run only these cases (default: all)
   --list              list the cases, one line each, and exit
   --bound SECONDS     stop a process still running after this long (default 60)
@@ -738,7 +758,13 @@ Options:
   --quiet             no table, only the last line
   --help              print this help
 
-Exit status: 0 every case passed, 1 some did not, 2 bad usage.
+A relative DIR or FILE is taken from the folder you ran deno task from
+($INIT_CWD; deno task itself runs in socket-tcp's folder), else from the
+current directory. The files to write are checked before any case runs.
+Ctrl+C, SIGTERM and SIGHUP stop every process the checker started.
+
+Exit status: 0 every case passed, 1 some did not (or a file cannot be
+written), 2 bad usage, 130 Ctrl+C, 143 SIGTERM, 129 SIGHUP.
 
 Example:
   deno task conformance --server 'python3 servidor.py {host} {port}' --cwd ~/tarea`;
@@ -746,6 +772,7 @@ Example:
 interface Options {
   role: Role;
   template: string;
+  /** Absolute, like every path below. */
   cwd: string;
   cases: CaseDefinition[];
   bound: number;
@@ -771,6 +798,62 @@ function positiveNumber(text: string | undefined, option: string, fallback: numb
     );
   }
   return value;
+}
+
+/**
+ * The folder the user ran the checker from: `deno task` runs a task in the project's folder and
+ * says where it was run from in `INIT_CWD` (when `--allow-env` lets it be read); without it, the
+ * current directory.
+ */
+function invocationDir(): string {
+  const granted =
+    Deno.permissions.querySync({ name: "env", variable: "INIT_CWD" }).state === "granted";
+  return (granted ? Deno.env.get("INIT_CWD") : undefined) || Deno.cwd();
+}
+
+/** Refuses a `path` (given as `given` to `option`) that is not a folder the checker may read. */
+function requireDirectory(option: string, given: string, path: string): void {
+  // Asked first: without the permission, stat would say "not found" (or prompt).
+  if (Deno.permissions.querySync({ name: "read", path }).state !== "granted") {
+    throw new CliError(`conformance: cannot read ${option} "${given}": add --allow-read`);
+  }
+  let info: Deno.FileInfo | undefined;
+  try {
+    info = Deno.statSync(path);
+  } catch {
+    // below
+  }
+  if (!info?.isDirectory) throw new UsageError(`${option} "${given}" is not a directory`);
+}
+
+/**
+ * Refuses, before any case runs, a file (`path`, given as `given` to `option`) that could not
+ * be written once they all ran. A file that is not there is created and removed again; one
+ * that is there is opened for writing and left as it was.
+ */
+function requireWritable(option: string, given: string, path: string): void {
+  const cannot = (why: string) =>
+    new CliError(`conformance: cannot write ${option} "${given}": ${why}`);
+  if (Deno.permissions.querySync({ name: "write", path }).state !== "granted") {
+    throw cannot(`add --allow-write=${path}`);
+  }
+  try {
+    try {
+      Deno.openSync(path, { write: true, createNew: true }).close();
+      Deno.removeSync(path);
+    } catch (error) {
+      if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
+      Deno.openSync(path, { write: true }).close();
+    }
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) throw cannot(`no directory "${dirname(path)}"`);
+    if (error instanceof Deno.errors.NotADirectory) {
+      throw cannot(`"${dirname(path)}" is not a directory`);
+    }
+    if (error instanceof Deno.errors.IsADirectory) throw cannot("it is a directory");
+    if (error instanceof Deno.errors.PermissionDenied) throw cannot("permission denied");
+    throw cannot((error as Error).message.split("\n")[0]);
+  }
 }
 
 function parseOptions(args: string[]): Options | "help" {
@@ -806,19 +889,23 @@ function parseOptions(args: string[]): Options | "help" {
     }
     cases = CASES.filter((c) => ids.includes(c.id));
   }
+  // Under deno task the current directory is socket-tcp's folder, not the user's.
+  const from = invocationDir();
+  const absolute = (path: string | undefined) =>
+    path === undefined ? undefined : resolve(from, path);
   const base = {
     cases,
     bound: positiveNumber(values.bound, "bound", 60) * 1000,
     mss: positiveNumber(values.mss, "mss", 16, true),
     parallel: positiveNumber(values.parallel, "parallel", 4, true),
     jobs: positiveNumber(values.jobs, "jobs", 1, true),
-    json: values.json,
-    markdown: values.markdown,
-    batch: values.batch,
+    json: absolute(values.json),
+    markdown: absolute(values.markdown),
+    batch: absolute(values.batch),
     force: values.force,
     quiet: values.quiet,
     list: values.list,
-    cwd: values.cwd ?? Deno.cwd(),
+    cwd: absolute(values.cwd) ?? from,
   };
   if (values.list) return { ...base, role: "server", template: "" };
   if ((values.server === undefined) === (values.client === undefined)) {
@@ -837,22 +924,18 @@ function parseOptions(args: string[]): Options | "help" {
   if (values.batch === undefined && template.includes("{dir}") && values.cwd === undefined) {
     throw new UsageError("the template uses {dir}, which only --batch fills in");
   }
-  if (values.batch === undefined) {
-    let info: Deno.FileInfo | undefined;
-    try {
-      info = Deno.statSync(base.cwd);
-    } catch {
-      // below
-    }
-    if (!info?.isDirectory) throw new UsageError(`--cwd "${base.cwd}" is not a directory`);
+  if (base.batch === undefined) {
+    requireDirectory(
+      values.cwd === undefined ? "the default --cwd" : "--cwd",
+      values.cwd ?? base.cwd,
+      base.cwd,
+    );
+    // What is written at the end is checked now, not after every case ran.
+    if (base.json) requireWritable("--json", values.json!, base.json);
+    if (base.markdown) requireWritable("--markdown", values.markdown!, base.markdown);
   } else {
-    let info: Deno.FileInfo | undefined;
-    try {
-      info = Deno.statSync(values.batch);
-    } catch {
-      // below
-    }
-    if (!info?.isDirectory) throw new UsageError(`--batch "${values.batch}" is not a directory`);
+    requireDirectory("--batch", values.batch!, base.batch);
+    requireWritable("--batch", values.batch!, `${base.batch}/conformance-summary.md`);
   }
   return { ...base, role, template };
 }
@@ -863,19 +946,28 @@ export async function judge(
   onResult?: (result: CaseResult) => void,
 ): Promise<CaseResult[]> {
   return await pool(options.cases, options.parallel ?? 4, async (definition) => {
+    if (stopping) throw new Error("the checker is stopping");
     const result = await runCase(definition, options);
     onResult?.(result);
     return result;
   });
 }
 
-async function runBatch(options: Options): Promise<number> {
+/** How far the checker got, for the line it says when stopped. */
+interface Progress {
+  done: number;
+  total: number;
+  unit: string;
+}
+
+async function runBatch(options: Options, progress: Progress): Promise<number> {
   const root = options.batch!;
   const folders: string[] = [];
   for await (const entry of Deno.readDir(root)) {
     if (entry.isDirectory && !entry.name.startsWith(".")) folders.push(entry.name);
   }
   folders.sort();
+  Object.assign(progress, { total: folders.length, unit: "submission(s)" });
   const rows = await pool(folders, options.jobs, async (name): Promise<BatchRow> => {
     const dir = `${root}/${name}`;
     const saved = `${dir}/conformance.json`;
@@ -883,6 +975,7 @@ async function runBatch(options: Options): Promise<number> {
       try {
         const report = JSON.parse(await Deno.readTextFile(saved)) as Report;
         if (!options.quiet) console.error(`conformance: ${name}: already judged (--force to redo)`);
+        progress.done++;
         return { submission: name, report };
       } catch {
         // not judged yet
@@ -899,17 +992,21 @@ async function runBatch(options: Options): Promise<number> {
         cases: options.cases,
         parallel: options.parallel,
       });
+      // Cases cut short by a signal are no verdict: saved, they would be taken as judged.
+      if (stopping) throw new Error("the checker is stopping");
       const report = toReport(options.role, options.template, results);
       await Deno.writeTextFile(saved, JSON.stringify(report, null, 2) + "\n");
       await Deno.writeTextFile(`${dir}/conformance.md`, formatMarkdown(report, results));
       if (!options.quiet) {
         console.error(`conformance: ${name}: ${report.passed} passed, ${report.failed} failed`);
       }
+      progress.done++;
       return { submission: name, report };
     } catch (error) {
       return { submission: name, error: (error as Error).message };
     }
   });
+  if (stopping) return 1;
   const ids = options.cases.map((c) => c.id);
   const { markdown, csv } = formatBatch(rows, ids);
   await Deno.writeTextFile(`${root}/conformance-summary.md`, markdown);
@@ -921,9 +1018,109 @@ async function runBatch(options: Options): Promise<number> {
   return allPass ? 0 : 1;
 }
 
+/** Judges one implementation from the command line: the table, and the files asked for. */
+async function runOne(options: Options, progress: Progress): Promise<number> {
+  // A command that does not start at all is bad input, said once.
+  const probe = fillTemplate(options.template, {
+    host: "127.0.0.1",
+    port: "1",
+    file: "x",
+    dir: options.cwd,
+  }).trim().split(/\s+/)[0];
+  if (probe && !probe.includes("/") && !/[=$`;&|(]/.test(probe)) {
+    const found = await new Deno.Command("sh", {
+      args: ["-c", `command -v ${shellQuote(probe)}`],
+      cwd: options.cwd,
+      stdout: "null",
+      stderr: "null",
+    }).output();
+    if (!found.success) {
+      throw new CliError(`conformance: cannot start "${probe}": command not found`);
+    }
+  }
+  const tty = Deno.stderr.isTerminal();
+  const results = await judge({
+    role: options.role,
+    template: options.template,
+    cwd: options.cwd,
+    bound: options.bound,
+    mss: options.mss,
+    cases: options.cases,
+    parallel: options.parallel,
+  }, (result) => {
+    progress.done++;
+    if (tty && !options.quiet) {
+      Deno.stderr.writeSync(
+        new TextEncoder().encode(
+          `\r\x1b[2K${progress.done}/${options.cases.length} ${result.id}: ${result.verdict}`,
+        ),
+      );
+    }
+  });
+  // Cases cut short by a signal are no verdict: main says what was done instead.
+  if (stopping) return 1;
+  if (tty && !options.quiet) Deno.stderr.writeSync(new TextEncoder().encode("\r\x1b[2K"));
+  // The same failure to start in every case is said once, as the problem it is.
+  const same = (reason: string) => reason.replace(/port \d+/g, "port N");
+  const first = results[0]?.reason;
+  if (
+    first && results.every((r) => same(r.reason) === same(first)) &&
+    /before listening|did not listen|exited with code \d+ (before|within)/.test(first)
+  ) {
+    console.error(`conformance: ${first}`);
+  }
+  const report = toReport(options.role, options.template, results);
+  const table = formatTable(results);
+  if (options.quiet) console.log(table.split("\n").at(-1));
+  else console.log(table);
+  if (options.json) {
+    await Deno.writeTextFile(options.json, JSON.stringify(report, null, 2) + "\n");
+  }
+  if (options.markdown) {
+    await Deno.writeTextFile(options.markdown, formatMarkdown(report, results));
+  }
+  return report.failed === 0 ? 0 : 1;
+}
+
+/** The signals that stop the checker, each with its exit code (128 + its number). */
+const STOP_SIGNALS = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 } as const;
+type StopSignal = keyof typeof STOP_SIGNALS;
+
+/** Listens to the {@linkcode STOP_SIGNALS} this system has, until disposed. */
+function listenForStop(): { signal: Promise<StopSignal> } & Disposable {
+  const { promise, resolve } = Promise.withResolvers<StopSignal>();
+  const listening: [StopSignal, () => void][] = [];
+  for (const signal of Object.keys(STOP_SIGNALS) as StopSignal[]) {
+    const listener = () => {
+      stopping = true; // at once: no process starts and no report is written from now on
+      resolve(signal);
+    };
+    try {
+      Deno.addSignalListener(signal, listener);
+      listening.push([signal, listener]);
+    } catch {
+      // not on this system (Windows has SIGINT only)
+    }
+  }
+  return {
+    signal: promise,
+    [Symbol.dispose]() {
+      for (const [signal, listener] of listening) Deno.removeSignalListener(signal, listener);
+    },
+  };
+}
+
 /** The command line; returns the exit code. */
 export async function main(args: string[]): Promise<number> {
-  const parsed = parseCommandLine("conformance", USAGE, () => parseOptions(args));
+  let parsed: Options | number;
+  try {
+    parsed = parseCommandLine("conformance", USAGE, () => parseOptions(args));
+  } catch (error) {
+    // A folder that cannot be read or a file that cannot be written: one line, before any case.
+    if (!(error instanceof CliError)) throw error;
+    console.error(error.message);
+    return 1;
+  }
   if (typeof parsed === "number") return parsed;
   const options = parsed;
   if (!options.list && typeof Deno.listenDatagram !== "function") {
@@ -935,78 +1132,25 @@ export async function main(args: string[]): Promise<number> {
     for (const c of CASES) console.log(`${c.id.padEnd(width)}  ${c.en}`);
     return 0;
   }
+  using stop = listenForStop();
+  const progress: Progress = { done: 0, total: options.cases.length, unit: "case(s)" };
   try {
-    if (options.batch !== undefined) return await runBatch(options);
-    // A command that does not start at all is bad input, said once.
-    const probe = fillTemplate(options.template, {
-      host: "127.0.0.1",
-      port: "1",
-      file: "x",
-      dir: options.cwd,
-    }).trim().split(/\s+/)[0];
-    if (probe && !probe.includes("/") && !/[=$`;&|(]/.test(probe)) {
-      const found = await new Deno.Command("sh", {
-        args: ["-c", `command -v ${shellQuote(probe)}`],
-        cwd: options.cwd,
-        stdout: "null",
-        stderr: "null",
-      }).output();
-      if (!found.success) {
-        throw new CliError(`conformance: cannot start "${probe}": command not found`);
-      }
+    const outcome = await Promise.race([
+      options.batch !== undefined ? runBatch(options, progress) : runOne(options, progress),
+      stop.signal,
+    ]);
+    if (typeof outcome === "number") return outcome;
+    await cleanUp();
+    if (Deno.stderr.isTerminal() && !options.quiet) {
+      Deno.stderr.writeSync(new TextEncoder().encode("\r\x1b[2K"));
     }
-    const tty = Deno.stderr.isTerminal();
-    let done = 0;
-    const interrupted = Promise.withResolvers<"interrupted">();
-    const onSignal = () => interrupted.resolve("interrupted");
-    Deno.addSignalListener("SIGINT", onSignal);
-    const judged = judge({
-      role: options.role,
-      template: options.template,
-      cwd: options.cwd,
-      bound: options.bound,
-      mss: options.mss,
-      cases: options.cases,
-      parallel: options.parallel,
-    }, (result) => {
-      done++;
-      if (tty && !options.quiet) {
-        Deno.stderr.writeSync(
-          new TextEncoder().encode(
-            `\r\x1b[2K${done}/${options.cases.length} ${result.id}: ${result.verdict}`,
-          ),
-        );
-      }
-    });
-    const outcome = await Promise.race([judged, interrupted.promise]);
-    Deno.removeSignalListener("SIGINT", onSignal);
-    if (tty && !options.quiet) Deno.stderr.writeSync(new TextEncoder().encode("\r\x1b[2K"));
-    if (outcome === "interrupted") {
-      await cleanUp();
-      console.error(`conformance: interrupted after ${done} of ${options.cases.length} case(s)`);
-      return 130;
-    }
-    const results = outcome;
-    // The same failure to start in every case is said once, as the problem it is.
-    const same = (reason: string) => reason.replace(/port \d+/g, "port N");
-    const first = results[0]?.reason;
-    if (
-      first && results.every((r) => same(r.reason) === same(first)) &&
-      /before listening|did not listen|exited with code \d+ before/.test(first)
-    ) {
-      console.error(`conformance: ${first}`);
-    }
-    const report = toReport(options.role, options.template, results);
-    const table = formatTable(results);
-    if (options.quiet) console.log(table.split("\n").at(-1));
-    else console.log(table);
-    if (options.json) {
-      await Deno.writeTextFile(options.json, JSON.stringify(report, null, 2) + "\n");
-    }
-    if (options.markdown) {
-      await Deno.writeTextFile(options.markdown, formatMarkdown(report, results));
-    }
-    return report.failed === 0 ? 0 : 1;
+    const what = `${progress.done} of ${progress.total} ${progress.unit}`;
+    console.error(
+      outcome === "SIGINT"
+        ? `conformance: interrupted after ${what}`
+        : `conformance: stopped by ${outcome} after ${what}`,
+    );
+    return STOP_SIGNALS[outcome];
   } catch (error) {
     if (error instanceof CliError) {
       console.error(error.message);

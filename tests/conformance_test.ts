@@ -493,6 +493,255 @@ Deno.test({
   },
 });
 
+/** Runs `deno run FLAGS conformance.ts ARGS` with `env` added, killed after `deadlineMs`. */
+async function checker(
+  args: string[],
+  options: { flags?: string[]; env?: Record<string, string>; deadlineMs?: number } = {},
+) {
+  const output = await new Deno.Command(DENO, {
+    args: ["run", "--no-prompt", ...(options.flags ?? ["-A"]), `${ROOT}conformance.ts`, ...args],
+    cwd: ROOT,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1", ...options.env },
+    signal: AbortSignal.timeout(options.deadlineMs ?? 60_000),
+  }).output();
+  const decoder = new TextDecoder();
+  return {
+    code: output.code,
+    stdout: decoder.decode(output.stdout),
+    stderr: decoder.decode(output.stderr),
+  };
+}
+
+/** Every process now: pid, parent pid and state, from `ps` (/proc needs --allow-all in Deno). */
+async function processTable(): Promise<{ pid: number; ppid: number; state: string }[]> {
+  const output = await new Deno.Command("ps", {
+    args: ["-e", "-o", "pid=,ppid=,stat="],
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  return new TextDecoder().decode(output.stdout).trim().split("\n").map((line) => {
+    const [pid, ppid, state] = line.trim().split(/\s+/);
+    return { pid: Number(pid), ppid: Number(ppid), state: state ?? "" };
+  });
+}
+
+/** Every process that descends from `pid` now. */
+async function descendants(pid: number): Promise<number[]> {
+  const children = new Map<number, number[]>();
+  for (const { pid: child, ppid } of await processTable()) {
+    children.set(ppid, [...children.get(ppid) ?? [], child]);
+  }
+  const found: number[] = [];
+  const queue = [pid];
+  while (queue.length > 0) {
+    const next = children.get(queue.shift()!) ?? [];
+    found.push(...next);
+    queue.push(...next);
+  }
+  return found;
+}
+
+/** Whether `pid` still runs (a zombie does not). */
+async function running(pid: number): Promise<boolean> {
+  const entry = (await processTable()).find((p) => p.pid === pid);
+  return entry !== undefined && !entry.state.startsWith("Z") && !entry.state.startsWith("X");
+}
+
+Deno.test({
+  name: "SIGTERM and SIGHUP stop the implementation and socket-tcp's own end, then the checker",
+  ignore: !canRun || Deno.build.os !== "linux",
+  async fn() {
+    // allSettled: a failure of one must not end the test before the other cleaned up.
+    const settled = await Promise.allSettled(
+      (["SIGTERM", "SIGHUP"] as const).map(async (signal) => {
+        const dir = await Deno.makeTempDir({ prefix: `conformance-${signal}-` });
+        // Client role: socket-tcp's servidor.ts starts first, then the command under test.
+        const child = new Deno.Command(DENO, {
+          args: [
+            "run",
+            "-A",
+            `${ROOT}conformance.ts`,
+            "--client",
+            "echo $$ > pid; exec sleep 30 # {port}",
+            "--cwd",
+            dir,
+            "--cases",
+            "ascii",
+            "--bound",
+            "30",
+          ],
+          stdin: "null",
+          stdout: "piped",
+          stderr: "piped",
+        }).spawn();
+        const output = child.output();
+        let started: number[] = [];
+        try {
+          let pid = 0;
+          for (let i = 0; i < 1500 && pid === 0; i++) {
+            pid = Number(await Deno.readTextFile(`${dir}/pid`).catch(() => "0")) || 0;
+            if (pid === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+          }
+          assert.notEqual(pid, 0, `${signal}: the command under test never started`);
+          started = await descendants(child.pid);
+          assert.ok(started.includes(pid), `${signal}: ${pid} is not among ${started}`);
+          assert.ok(started.length >= 2, `${signal}: only ${started} started`);
+          child.kill(signal);
+          const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
+          const { code, stderr } = await output.finally(() => clearTimeout(timer));
+          const left = [];
+          for (const p of started) if (await running(p)) left.push(p);
+          assert.deepEqual(left, [], `${signal}: still running after the checker exited`);
+          const text = new TextDecoder().decode(stderr);
+          assert.equal(code, signal === "SIGTERM" ? 143 : 129, `${signal}: ${text}`);
+          assert.match(
+            text,
+            new RegExp(`^conformance: stopped by ${signal} after 0 of 1 case\\(s\\)$`, "m"),
+          );
+        } finally {
+          // Whatever failed above, nothing of this test keeps running.
+          try {
+            child.kill("SIGKILL");
+          } catch {
+            // already exited
+          }
+          await output;
+          for (const p of started) {
+            try {
+              if (await running(p)) Deno.kill(p, "SIGKILL");
+            } catch {
+              // already gone
+            }
+          }
+          await Deno.remove(dir, { recursive: true });
+        }
+      }),
+    );
+    for (const outcome of settled) if (outcome.status === "rejected") throw outcome.reason;
+  },
+});
+
+Deno.test({
+  name:
+    "a command under test that fails at once is judged at once, with its exit code and its words",
+  ignore: !canRun,
+  async fn() {
+    const exits = `echo "python3: can't open file 'nonexist.py'" >&2; exit 2 # {host} {port}`;
+    // Binds the port (so the checker sees it listen and starts its client), then gives up.
+    const bindsThenExits = `python3 -c 'import socket, sys, time; ` +
+      `s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", {port})); ` +
+      `time.sleep(1); print("gave up after binding", file=sys.stderr); sys.exit(2)'`;
+    const run = (role: Role, template: string) =>
+      judge({
+        role,
+        template,
+        cwd: ROOT,
+        cases: CASES.filter((c) => c.id === "ascii"),
+        bound: 30_000,
+      }).then(([result]) => result);
+    const [client, server, bound] = await Promise.all([
+      run("client", exits),
+      run("server", exits),
+      run("server", bindsThenExits),
+    ]);
+    const quote = `"python3: can't open file 'nonexist.py'"`;
+    assert.deepEqual(
+      [client.verdict, client.reason],
+      ["fail", `the client exited with code 2 before the transfer ended: ${quote}`],
+    );
+    assert.equal(server.verdict, "fail");
+    // "before listening" where the checker can read /proc/net/udp (Deno: --allow-all).
+    assert.match(
+      server.reason,
+      /^the server exited with code 2 (before listening on port \d+|within 0\.5 s, before socket-tcp's client started \(port \d+\)): "/,
+    );
+    assert.ok(server.reason.endsWith(`: ${quote}`), server.reason);
+    assert.deepEqual(
+      [bound.verdict, bound.reason],
+      ["fail", `the server exited with code 2 before the transfer ended: "gave up after binding"`],
+    );
+    // Not at the bound (30 s): socket-tcp's end is stopped as soon as the command fails.
+    for (const r of [client, server, bound]) assert.ok(r.seconds < 10, `${r.seconds} s`);
+  },
+});
+
+Deno.test({
+  name: "relative paths and the default --cwd are taken from INIT_CWD, where deno task was run",
+  ignore: !canRun,
+  async fn() {
+    const dir = await Deno.realPath(await Deno.makeTempDir({ prefix: "conformance-init-cwd-" }));
+    const name = `conformance-init-cwd-${crypto.randomUUID()}`;
+    const args = ["--client", "pwd > where; exit 2 # {port}", "--cases", "ascii"];
+    const outputs = ["--json", `${name}.json`, "--markdown", `out/${name}.md`];
+    const env = { INIT_CWD: dir };
+    try {
+      // out/ is not in INIT_CWD yet: refused before any case, naming the folder it looked for.
+      const refused = await checker([...args, ...outputs], { env });
+      assert.deepEqual(
+        [refused.code, refused.stderr.trim()],
+        [1, `conformance: cannot write --markdown "out/${name}.md": no directory "${dir}/out"`],
+      );
+      await Deno.mkdir(`${dir}/out`);
+      const result = await checker([...args, ...outputs], { env });
+      assert.equal(result.code, 1, result.stderr);
+      // The command ran there (the default --cwd), and the reports were written there,
+      // not into the checker's own folder (the current directory under deno task).
+      assert.equal((await Deno.readTextFile(`${dir}/where`)).trim(), dir);
+      const json = JSON.parse(await Deno.readTextFile(`${dir}/${name}.json`));
+      assert.deepEqual(json.cases.map((c: { verdict: string }) => c.verdict), ["fail"]);
+      assert.match(await Deno.readTextFile(`${dir}/out/${name}.md`), /## ascii: fail/);
+      const inRoot = await Deno.stat(`${ROOT}${name}.json`).then(() => true, () => false);
+      assert.equal(inRoot, false, `${name}.json was written into ${ROOT}`);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+      await Deno.remove(`${ROOT}${name}.json`).catch(() => {});
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "an output file that cannot be written, or a --cwd that cannot be read, is refused before any case runs",
+  ignore: !canRun,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "conformance-out-" });
+    try {
+      const ran = ["--client", "touch ran; exit 2 # {port}", "--cwd", dir, "--cases", "ascii"];
+      const [json, markdown, folder, unreadable] = await Promise.all([
+        checker([...ran, "--json", `${dir}/nodir/r.json`]),
+        checker([...ran, "--markdown", `${dir}/nodir/r.md`]),
+        checker([...ran, "--json", dir]),
+        // No --allow-read: the folder may well exist; the checker may not look.
+        checker(["--server", "x {port}", "--cwd", "tests/fixtures"], { flags: ["--allow-run"] }),
+      ]);
+      const lines = (r: { code: number; stdout: string; stderr: string }) => [
+        r.code,
+        r.stdout,
+        r.stderr.trimEnd().split("\n"),
+      ];
+      assert.deepEqual(lines(json), [1, "", [
+        `conformance: cannot write --json "${dir}/nodir/r.json": no directory "${dir}/nodir"`,
+      ]]);
+      assert.deepEqual(lines(markdown), [1, "", [
+        `conformance: cannot write --markdown "${dir}/nodir/r.md": no directory "${dir}/nodir"`,
+      ]]);
+      assert.deepEqual(lines(folder), [1, "", [
+        `conformance: cannot write --json "${dir}": it is a directory`,
+      ]]);
+      assert.deepEqual(lines(unreadable), [1, "", [
+        `conformance: cannot read --cwd "tests/fixtures": add --allow-read`,
+      ]]);
+      const touched = await Deno.stat(`${dir}/ran`).then(() => true, () => false);
+      assert.equal(touched, false, "a case ran before the output paths were checked");
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
 // ------------------------------------------------------------------ checkWire, pure
 
 /** A wire view from lines "C>S 1|||0|||0|||7|||" (client to server) or "S>C …", "x" marks a drop. */
