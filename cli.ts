@@ -527,6 +527,80 @@ export function requireTraceFilePermission(tool: string, traceFile: string | und
   );
 }
 
+/**
+ * The permission Deno refused, read from a `Deno.errors.NotCapable`
+ * ("Requires read access to …"): its kind (`read`, `write`, `net`, `run`,
+ * …, or `all`) and what it was asked for; `undefined` for any other error.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { refusedPermission } from "./cli.ts";
+ * const error = new Deno.errors.NotCapable(
+ *   'Requires read access to "/srv/lab", run again with the --allow-read flag',
+ * );
+ * assert.deepEqual(refusedPermission(error), { kind: "read", what: "/srv/lab" });
+ * assert.equal(refusedPermission(new Error("Requires read access to x")), undefined);
+ * ```
+ */
+export function refusedPermission(error: unknown): { kind: string; what?: string } | undefined {
+  if (!(error instanceof Deno.errors.NotCapable)) return undefined;
+  const match = /Requires (\w+) access(?: to "([^"]*)")?/.exec(error.message);
+  if (!match) return undefined;
+  return match[2] === undefined ? { kind: match[1] } : { kind: match[1], what: match[2] };
+}
+
+/**
+ * Why a file operation failed, as the end of a one-line error: the
+ * operating system's reason as Deno gives it (`Not a directory (os error
+ * 20): mkdir 'a/b'`), or for a permission Deno refused, the flag that grants
+ * it (`flags` when given, else `--allow-KIND=PATH`). Never Deno's own advice
+ * to "run again with the --allow-all flag": Deno keeps system paths (under
+ * `/dev`, `/proc` or `/sys`) out of reach of `--allow-read` and
+ * `--allow-write`, and no tool here should get every permission to write one
+ * file, so the reason says to choose another path instead.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { describeFileError } from "./cli.ts";
+ * const special = new Deno.errors.NotCapable(
+ *   'Requires all access to "/proc/x", run again with the --allow-all flag',
+ * );
+ * assert.equal(
+ *   describeFileError(special),
+ *   '"/proc/x" is a system path, which Deno keeps out of reach of --allow-read and ' +
+ *     "--allow-write: choose another path",
+ * );
+ * const denied = new Deno.errors.NotCapable(
+ *   'Requires write access to "out", run again with the --allow-write flag',
+ * );
+ * assert.equal(describeFileError(denied), 'no write access to "out": run it with --allow-write=out');
+ * assert.equal(
+ *   describeFileError(new Deno.errors.NotFound("No such file or directory (os error 2)")),
+ *   "No such file or directory (os error 2)",
+ * );
+ * ```
+ */
+export function describeFileError(error: unknown, flags?: string): string {
+  const refused = refusedPermission(error);
+  if (refused?.kind === "all") {
+    const path = refused.what === undefined ? "it" : JSON.stringify(refused.what);
+    return `${path} is a system path, which Deno keeps out of reach of --allow-read and ` +
+      "--allow-write: choose another path";
+  }
+  if (refused !== undefined) {
+    const flag = refused.what === undefined
+      ? `--allow-${refused.kind}`
+      : `--allow-${refused.kind}=${refused.what}`;
+    const what = refused.what === undefined ? "" : ` to ${JSON.stringify(refused.what)}`;
+    return `no ${refused.kind} access${what}: run it with ${flags ?? flag}`;
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  // Deno's advice, on an error this function does not know, is not ours to repeat.
+  return message.replace(/, run again with the --allow-\w+ flag$/, "");
+}
+
 // ------------------------------------------------------------- formatting
 
 const integer = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 });
@@ -535,9 +609,55 @@ const decimal = new Intl.NumberFormat("en-US", {
   maximumFractionDigits: 1,
 });
 
-/** Formats a count with thousands separators: `12,345`. */
-export function formatCount(value: number): string {
-  return integer.format(value);
+/**
+ * Formats a count with thousands separators: `12,345`; given a `unit`, with
+ * the unit after it, singular for exactly 1 (`1 byte`, `2 bytes`), and
+ * `plural` for the others when adding "s" will not do (`3 tries`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { formatCount } from "./cli.ts";
+ * assert.equal(formatCount(12345), "12,345");
+ * assert.equal(formatCount(1, "byte"), "1 byte");
+ * assert.equal(formatCount(0, "byte"), "0 bytes");
+ * assert.equal(formatCount(772768, "byte"), "772,768 bytes");
+ * assert.equal(formatCount(3, "try", "tries"), "3 tries");
+ * ```
+ */
+export function formatCount(value: number, unit?: string, plural = `${unit}s`): string {
+  const count = integer.format(value);
+  if (unit === undefined) return count;
+  return `${count} ${value === 1 ? unit : plural}`;
+}
+
+/**
+ * An error message of the protocol, written as a sentence of its own
+ * ("Peer 127.0.0.1:8000 closed the connection", "Peer announced …"), made
+ * the clause that follows a colon in a tool's line: the peer named as `who`
+ * ("the client"), and no capital letter after the colon.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { asClause } from "./cli.ts";
+ * assert.equal(
+ *   asClause("Peer 127.0.0.1:8000 closed the connection", "the client"),
+ *   "the client closed the connection",
+ * );
+ * assert.equal(
+ *   asClause('Peer announced message length "hola", expected a decimal number', "it"),
+ *   'it announced message length "hola", expected a decimal number',
+ * );
+ * assert.equal(asClause("Both ends sent at seq 5 at once", "it"), "both ends sent at seq 5 at once");
+ * assert.equal(asClause("SYN+ACK never came", "it"), "SYN+ACK never came");
+ * ```
+ */
+export function asClause(message: string, who: string): string {
+  const peer = /^Peer (?:\S+:\d+ )?(?=[a-z])/.exec(message);
+  if (peer) return `${who} ${message.slice(peer[0].length)}`;
+  // A capital that starts a word in lower case ("Both"), not an acronym ("SYN").
+  return /^[A-Z][a-z]/.test(message) ? message[0].toLowerCase() + message.slice(1) : message;
 }
 
 /**
@@ -752,7 +872,7 @@ export class TraceOutput {
       } catch (error) {
         throw new CliError(
           `${options.tool}: cannot write the trace file ${options.file}: ${
-            (error as Error).message
+            describeFileError(error, `--allow-write=${options.file}`)
           }`,
         );
       }
@@ -856,7 +976,7 @@ export function formatSummary(title: string, summary: Summary): string {
     ? [`  last ACK sent ${summary.lastAckCopies + 1} times, as the assignment asks`]
     : [];
   return [
-    `${title} ${formatCount(summary.bytes)} bytes in ${formatDuration(summary.elapsed)}${close}`,
+    `${title} ${formatCount(summary.bytes, "byte")} in ${formatDuration(summary.elapsed)}${close}`,
     `  segments: ${formatCount(summary.segmentsSent)} sent, ${
       formatCount(summary.segmentsReceived)
     } received; retransmissions: ${formatCount(summary.retransmissions)}${spurious}; duplicates: ${

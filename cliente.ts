@@ -15,6 +15,7 @@
 
 import { fstatSync } from "node:fs";
 import {
+  asClause,
   CliError,
   describeMode,
   formatBytes,
@@ -128,17 +129,31 @@ export function parseClientArgs(args: string[]): ClientOptions | "help" {
   };
 }
 
+/**
+ * What standard input is, before anything is sent: its size when it is a
+ * regular file, `undefined` when it is a pipe, a terminal or cannot be told.
+ *
+ * @throws {CliError} when it cannot be read at all (`< DIR`), so that the
+ * client says so before it connects.
+ */
+function inspectInput(): { size: number | undefined } {
+  let stat;
+  try {
+    stat = fstatSync(0);
+  } catch {
+    return { size: undefined }; // not stat-able: read it whole
+  }
+  if (stat.isDirectory()) {
+    throw new CliError("cliente: cannot read standard input: it is a directory");
+  }
+  return { size: stat.isFile() ? stat.size : undefined };
+}
+
 /** Standard input as a sized source: streamed when it is a regular file, read whole otherwise. */
 async function openInput(): Promise<
   { size: number; chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array> }
 > {
-  let size: number | undefined;
-  try {
-    const stat = fstatSync(0);
-    if (stat.isFile()) size = stat.size;
-  } catch {
-    // not stat-able: read it whole below
-  }
+  const { size } = inspectInput();
   if (size !== undefined) return { size, chunks: Deno.stdin.readable };
   if (Deno.stdin.isTerminal()) {
     console.error("cliente: reading the file from standard input (end it with Ctrl+D)");
@@ -147,9 +162,15 @@ async function openInput(): Promise<
   return { size: whole.length, chunks: [whole] };
 }
 
+/** Reads standard input to its end. @throws {CliError} saying why it could not be read. */
 async function readAll(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
   const parts: Uint8Array[] = [];
-  for await (const part of stream) parts.push(part);
+  try {
+    for await (const part of stream) parts.push(part);
+  } catch (error) {
+    // Say why, in one line: say, a descriptor open only for writing (0>FILE).
+    throw new CliError(`cliente: cannot read standard input: ${(error as Error).message}`);
+  }
   return concatBytes(parts);
 }
 
@@ -290,7 +311,7 @@ async function sendTcp(options: ClientOptions): Promise<number> {
   } catch (error) {
     progress.done();
     if (!(error instanceof Interrupted)) throw explain(error, phase, target, options, plainUdpFrom);
-    const of = () => `${formatCount(delivered())} of ${formatCount(size)} bytes`;
+    const of = () => `${formatCount(delivered())} of ${formatCount(size, "byte")}`;
     if (phase === "input" || phase === "connect") {
       // Connected just as Ctrl+C came: the server is told with a FIN, as below.
       if (socket.remoteAddr) await closeWithin(socket, oneTimeout());
@@ -344,12 +365,14 @@ function explain(
           ? `cliente: ${
             formatAddr(plainUdpFrom)
           } answers with plain UDP datagrams, not SocketTCP segments: is the other end in --udp mode?`
-          : `cliente: no server answered at ${target} after ${error.attempts} SYNs ` +
+          : `cliente: no server answered at ${target} after ${
+            formatCount(error.attempts ?? 0, "SYN")
+          } ` +
             `(is servidor.ts running there? is the other end in --udp mode?)`,
       );
     }
     return new CliError(
-      `cliente: the server at ${target} stopped answering: no ${error.waitingFor} after ${error.attempts} tries`,
+      `cliente: the server at ${target} stopped answering: no ${error.waitingFor} ${error.detail}`,
     );
   }
   if (error instanceof ConnectionClosedError) {
@@ -358,7 +381,9 @@ function explain(
     );
   }
   if (error instanceof ProtocolError) {
-    return new CliError(`cliente: the server at ${target} broke the protocol: ${error.message}`);
+    return new CliError(
+      `cliente: the server at ${target} broke the protocol: ${asClause(error.message, "it")}`,
+    );
   }
   if (error instanceof Deno.errors.NotFound && phase === "connect") {
     return new CliError(`cliente: cannot resolve host "${options.hostname}"`);
@@ -374,6 +399,7 @@ function explain(
 
 /** Sends standard input as plain UDP datagrams, no reliability; returns the exit code. */
 async function sendUdp(options: ClientOptions): Promise<number> {
+  inspectInput();
   const hostname = await resolveHost(options.hostname).catch(() => {
     throw new CliError(`cliente: cannot resolve host "${options.hostname}"`);
   });
@@ -381,9 +407,9 @@ async function sendUdp(options: ClientOptions): Promise<number> {
   const sent = await sendPlainUdp(file, { hostname, port: options.port }, options.mss);
   if (!options.quiet) {
     console.error(
-      `cliente: sent ${formatCount(file.length)} bytes (${formatBytes(file.length)}) to ${
+      `cliente: sent ${formatCount(file.length, "byte")} (${formatBytes(file.length)}) to ${
         formatAddr({ hostname, port: options.port })
-      } as ${formatCount(sent.datagrams)} plain UDP datagrams in ${
+      } as ${formatCount(sent.datagrams, "plain UDP datagram")} in ${
         Math.round(sent.elapsed)
       } ms, nothing acknowledged\n  SHA-256: ${sent.sha256}`,
     );

@@ -224,11 +224,32 @@ function title(text: string): void {
 }
 
 function describe(name: string, stats: RelayDirectionStats): string {
-  return `${PREFIX.relay}  ${name}: ${formatCount(stats.received)} datagrams, ${
+  return `${PREFIX.relay}  ${name}: ${formatCount(stats.received, "datagram")}, ${
     formatCount(stats.dropped)
   } dropped, ${formatCount(stats.duplicated)} duplicated, ${
     formatCount(stats.reordered)
   } reordered`;
+}
+
+/**
+ * The one line saying which permission the demo lacks, or `undefined` when it
+ * has both it needs: `--allow-net` for its relay, `--allow-run` to start
+ * `servidor.ts` and `cliente.ts` (with this same `deno`). Never prompts.
+ */
+function missingPermissions(): string | undefined {
+  const needs: string[] = [];
+  if (Deno.permissions.querySync({ name: "net", host: "127.0.0.1" }).state !== "granted") {
+    needs.push("--allow-net to run the relay on 127.0.0.1");
+  }
+  if (
+    Deno.permissions.querySync({ name: "run", command: Deno.execPath() }).state !== "granted"
+  ) {
+    needs.push("--allow-run to start the server and client processes");
+  }
+  if (needs.length === 0) return undefined;
+  return `demo: needs ${needs.join(" and ")} (deno task demo grants ${
+    needs.length === 1 ? "it" : "them"
+  })`;
 }
 
 /** Runs the demo; returns the exit code. */
@@ -248,6 +269,11 @@ export async function main(args: string[]): Promise<number> {
   });
   if (typeof options === "number") return options;
   const { seed, loss, size } = options;
+  const missing = missingPermissions();
+  if (missing !== undefined) {
+    console.error(missing);
+    return 1;
+  }
 
   const sample = sampleText(size, seed);
   const sent = Sha256.of(sample);
@@ -281,12 +307,12 @@ export async function main(args: string[]): Promise<number> {
   console.error(
     exact
       ? `${PREFIX.demo}${paint("green", "OK")}: ${
-        formatCount(received.bytes)
-      } bytes arrived byte-exact`
+        formatCount(received.bytes, "byte")
+      } arrived byte-exact`
       : `${PREFIX.demo}${
         paint("red", "FAILED")
       }: cliente exit ${clientCode}, servidor exit ${serverCode}, ` +
-        `${formatCount(received.bytes)} of ${formatCount(sample.length)} bytes`,
+        `${formatCount(received.bytes)} of ${formatCount(sample.length, "byte")}`,
   );
   const afterTcp = relay.stats;
 
@@ -306,11 +332,11 @@ export async function main(args: string[]): Promise<number> {
   console.error(
     udpExact
       ? `${PREFIX.demo}this time it arrived intact (${
-        formatCount(udpReceived.bytes)
-      } bytes): lucky seed`
+        formatCount(udpReceived.bytes, "byte")
+      }): lucky seed`
       : `${PREFIX.demo}${paint("yellow", "damaged")}: ${formatCount(udpReceived.bytes)} of ${
-        formatCount(sample.length)
-      } bytes arrived, and they differ from the file sent`,
+        formatCount(sample.length, "byte")
+      } arrived, and they differ from the file sent`,
   );
 
   title("Relay");

@@ -26,7 +26,15 @@
  *
  * @module
  */
-import { parseArguments, parseCommandLine, parsePort, UsageError } from "./cli.ts";
+import {
+  describeFileError,
+  formatCount,
+  parseArguments,
+  parseCommandLine,
+  parsePort,
+  refusedPermission,
+  UsageError,
+} from "./cli.ts";
 import {
   DIRECTIONS,
   FAULT_FIELDS,
@@ -207,10 +215,6 @@ export async function startLab(options: LabOptions = {}): Promise<LabServer> {
           queue.push(m);
           if (m.t === "start") flush();
         });
-        // A closed tab aborts the request, a fetch the page aborts cancels the stream: either stops it.
-        const gone = () => transfer.stop("the page closed its stream");
-        if (request.signal.aborted) gone();
-        else request.signal.addEventListener("abort", gone, { once: true });
         transfers.add(transfer);
         timer = setInterval(flush, flushInterval);
         const done = transfer.done.then((end) => {
@@ -226,6 +230,9 @@ export async function startLab(options: LabOptions = {}): Promise<LabServer> {
         running.add(done);
         done.finally(() => running.delete(done));
       },
+      // A closed tab, a fetch the page aborts, a client gone before the answer: Deno.serve
+      // cancels the stream at once for each, and that stops the transfer. (Not request.signal:
+      // reading it makes Deno warn about its legacy abort on every successful response.)
       cancel() {
         open = false;
         transfer.stop("the page closed its stream");
@@ -351,10 +358,19 @@ export async function main(args: string[], signal?: AbortSignal): Promise<number
   try {
     lab = await startLab({ hostname: parsed.host, port: parsed.port });
   } catch (error) {
+    const where = `${parsed.host}:${parsed.port}`;
+    // A permission missing is named as such: Deno's own message ("Requires read access to
+    // …/lab") made it look like a failure to listen.
+    const purpose = { read: "to serve its page", net: `to listen on ${where}` };
+    const kind = refusedPermission(error)?.kind;
+    if (kind === "read" || kind === "net") {
+      console.error(`lab: needs --allow-${kind} ${purpose[kind]} (deno task lab grants it)`);
+      return 1;
+    }
     const reason = error instanceof Deno.errors.AddrInUse
       ? "the port is in use (try --port 0)"
-      : (error as Error).message;
-    console.error(`lab: cannot listen on ${parsed.host}:${parsed.port}: ${reason}`);
+      : describeFileError(error);
+    console.error(`lab: cannot listen on ${where}: ${reason}`);
     return 1;
   }
   console.log(lab.url);
@@ -371,7 +387,7 @@ export async function main(args: string[], signal?: AbortSignal): Promise<number
   await stopped.promise;
   if (!signal) Deno.removeSignalListener("SIGINT", onSignal);
   await lab.shutdown();
-  console.error(`lab: stopped after ${lab.counters.started} transfers`);
+  console.error(`lab: stopped after ${formatCount(lab.counters.started, "transfer")}`);
   return 0;
 }
 

@@ -18,7 +18,9 @@
  */
 
 import {
+  asClause,
   CliError,
+  describeFileError,
   describeMode,
   formatCount,
   formatDuration,
@@ -265,23 +267,31 @@ async function exists(path: string): Promise<boolean> {
  * @throws {CliError} saying why DIR cannot hold the files.
  */
 async function prepareOutDir(dir: string): Promise<void> {
+  const flags = `--allow-read=${dir} --allow-write=${dir}`;
   const fail = (why: string) => new CliError(`servidor: cannot use --out ${dir}: ${why}`);
+  // The system's reason, or the permission Deno refused (not Deno's "--allow-all" advice).
+  const because = (what: string, error: unknown) =>
+    fail(`${what} (${describeFileError(error, flags)})`);
   try {
     await Deno.mkdir(dir, { recursive: true });
   } catch (error) {
-    throw fail(
-      error instanceof Deno.errors.AlreadyExists
-        ? "not a directory"
-        : `cannot create it (${(error as Error).message})`,
-    );
+    throw error instanceof Deno.errors.AlreadyExists
+      ? fail("not a directory")
+      : because("cannot create it", error);
   }
-  if (!(await Deno.stat(dir)).isDirectory) throw fail("not a directory");
+  let isDirectory;
+  try {
+    isDirectory = (await Deno.stat(dir)).isDirectory;
+  } catch (error) {
+    throw because("cannot read it", error);
+  }
+  if (!isDirectory) throw fail("not a directory");
   const probe = `${dir}/.servidor-probe-${Deno.pid}`;
   try {
     (await Deno.open(probe, { write: true, createNew: true })).close();
     await Deno.remove(probe);
   } catch (error) {
-    throw fail(`cannot write in it (${(error as Error).message})`);
+    throw because("cannot write in it", error);
   }
 }
 
@@ -351,9 +361,9 @@ async function serveConnection(
   } catch (error) {
     const note = sink ? await sink.abort() : "nothing was written";
     log(
-      `${name}: ${paint("red", "failed")}: ${why(error, options)} after ${
-        formatCount(bytes)
-      } bytes; ${note}`,
+      `${name}: ${paint("red", "failed")}: ${why(error, options, conn)}, after ${
+        formatCount(bytes, "byte")
+      }; ${note}`,
     );
     return false;
   } finally {
@@ -361,15 +371,29 @@ async function serveConnection(
   }
 }
 
-/** One line saying why a connection failed. */
-function why(error: unknown, options: ServerOptions): string {
+/**
+ * The clause, after "failed: ", saying why a connection failed. The
+ * socket's own messages are sentences about a "Peer"; here it is the client,
+ * and every count is formatted as the rest of the line formats it.
+ */
+function why(error: unknown, options: ServerOptions, conn: SocketTCP): string {
   if (error instanceof PeerTimeoutError) {
     return error.waitingFor === "data" || error.waitingFor === "FIN"
       ? `the client went silent (nothing for ${formatDuration(options.idleTimeout)})`
-      : `the client stopped answering (no ${error.waitingFor} after ${error.attempts} tries)`;
+      : `the client stopped answering (no ${error.waitingFor} ${error.detail})`;
   }
-  if (error instanceof ConnectionClosedError) return error.message;
-  if (error instanceof ProtocolError) return `the client broke the protocol: ${error.message}`;
+  if (error instanceof ConnectionClosedError) {
+    // Every byte handed to the server was written: the rest of the file is what is missing.
+    const incoming = conn.incoming;
+    return incoming === null
+      ? "the client closed the connection before sending a file"
+      : `the client closed the connection ${
+        formatCount(incoming.remaining, "byte")
+      } before the end of the file`;
+  }
+  if (error instanceof ProtocolError) {
+    return `the client broke the protocol: ${asClause(error.message, "it")}`;
+  }
   if (error instanceof DOMException && error.name === "AbortError") return "stopped by Ctrl+C";
   if (error instanceof Error) return `${error.name}: ${error.message}`;
   return String(error);

@@ -222,12 +222,16 @@ Deno.test(
     assert.ok(match, interrupted.stderr);
     const delivered = Number(match[1].replaceAll(",", ""));
     assert.equal(served.code, 1, served.stderr);
-    const failure = /failed: Peer .* closed the connection .* after ([\d,]+) bytes/.exec(
-      served.stderr,
-    );
+    // One sentence after "failed:", both counts written alike (thousands separators).
+    const failure =
+      /: failed: the client closed the connection ([\d,]+) bytes before the end of the file, after ([\d,]+) bytes; stdout holds the partial file$/m
+        .exec(served.stderr);
     assert.ok(failure, served.stderr);
+    const [missing, received] = [failure[1], failure[2]].map((n) => Number(n.replaceAll(",", "")));
+    assert.equal(failure[1], missing.toLocaleString("en-US"));
+    assert.equal(failure[2], received.toLocaleString("en-US"));
+    assert.equal(missing + received, size);
     // The server holds every byte the client counts as delivered, and at most one segment more.
-    const received = Number(failure[1].replaceAll(",", ""));
     assert.ok(received >= delivered && received <= delivered + 16, `${received} vs ${delivered}`);
     assert.equal(served.stdout.length, received);
   },
