@@ -89,7 +89,9 @@ Deno.test("window over UDP: a window sender to a Stop & Wait receiver, and the r
 Deno.test("window over UDP: traces carry base, next, cwnd and ssthresh on every send and ACK", async () => {
   const events: TraceEvent[] = [];
   const message = randomBytes(1000, SEED + 2);
-  const mode = { window: 8, arq: "selective-repeat", congestion: "tahoe" } as const;
+  // A fixed 200 ms timeout: the adaptive one, a few ms here, fired before the
+  // 4th ACK was read once in the parallel suite, and slow start is read up to the first resend.
+  const mode = { window: 8, arq: "selective-repeat", congestion: "tahoe", timeout: 200 } as const;
   const { received, client } = await transfer(
     message,
     { ...mode, onTrace: (e) => events.push(e) },
