@@ -1263,7 +1263,7 @@ timeout measurements, the sliding window's tables) and the graphs docs/*.svg.
 The cases arq-sw, arq-gbn, arq-sr, cc-tahoe and cc-reno are the sliding-window
 chapter's runs (2 or 8 KiB, seeded losses, 10 ms round trip). The runs are in
 virtual time (a virtual clock and an in-memory network): the same on every
-run, so a second run changes nothing, and the whole report takes seconds.
+run, so a second run changes nothing, and the whole report takes under a second.
 
 Options:
   --case ID      run only this case and print its section (Markdown) to stdout

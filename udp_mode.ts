@@ -18,7 +18,7 @@
  * @module
  */
 
-import { Sha256 } from "./cli.ts";
+import { formatCount as count, Sha256 } from "./cli.ts";
 import type { Addr, LinkWrapper } from "./link.ts";
 import { parseSegment, type Segment, segmentKind } from "./segment.ts";
 
@@ -138,7 +138,7 @@ export interface UdpVerdict {
  * @example Two datagrams lost of five
  * ```ts
  * import assert from "node:assert/strict";
- * import { Sha256 } from "./cli.ts";
+ * import { formatCount as count, Sha256 } from "./cli.ts";
 import type { Addr, LinkWrapper } from "./link.ts";
  * import { UdpReception, udpDatagrams } from "./udp_mode.ts";
  * const file = new TextEncoder().encode("x".repeat(40));
@@ -217,8 +217,8 @@ export class UdpReception {
     const sha256 = this.#hash.hex();
     const expected = this.expectedSha256;
     const of = this.announced === undefined
-      ? `${count(this.received)} bytes (the length announcement was lost)`
-      : `${count(this.received)} of ${count(this.announced)} bytes`;
+      ? `${count(this.received, "byte")} (the length announcement was lost)`
+      : `${count(this.received)} of ${count(this.announced, "byte")}`;
     const intact = expected === sha256 && this.received === this.announced;
     const hashText = expected === undefined
       ? "the sender's SHA-256 was lost, nothing to compare with"
@@ -227,10 +227,6 @@ export class UdpReception {
       : "SHA-256 differs from the sender's";
     return { sha256, intact, verdict: `received ${of}; ${hashText}` };
   }
-}
-
-function count(value: number): string {
-  return value.toLocaleString("en-US");
 }
 
 /** What {@linkcode sendPlainUdp} did. */

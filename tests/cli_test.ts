@@ -10,6 +10,7 @@ import { FaultInjector, randomBytes } from "../faults.ts";
 import { SocketTCP } from "../socket_tcp.ts";
 import { type Relay, startRelay } from "../relay.ts";
 import { parseTrace } from "../trace.ts";
+import { UDP_TAG, UdpReception } from "../udp_mode.ts";
 import { DEADLINE_MS, ROOT, runClient, Script, startServer } from "./_cli.ts";
 
 const SEED = 20240611;
@@ -350,4 +351,17 @@ Deno.test("a clean transfer's summary: no retransmissions, the last ACK's copies
   assert.ok(closing && Number(closing[1]) >= 400, `the close waits 2 timeouts: ${client.stderr}`);
   assert.match(client.stderr, /retransmissions: 0; duplicates: 0\n/);
   assert.match(client.stderr, /\n {2}last ACK sent 3 times, as the assignment asks\n/);
+});
+
+Deno.test("the --udp verdict counts bytes in words: 1 byte, 1,234 bytes", () => {
+  const verdict = (announced: number, data: number) => {
+    const reception = new UdpReception(16);
+    reception.onDatagram(
+      new TextEncoder().encode(`${String.fromCharCode(UDP_TAG.length)}${announced}`),
+    );
+    reception.onDatagram(new Uint8Array([UDP_TAG.data, ...new Uint8Array(data)]));
+    return reception.finish().verdict;
+  };
+  assert.match(verdict(1, 1), /^received 1 of 1 byte;/);
+  assert.match(verdict(1234, 1234), /^received 1,234 of 1,234 bytes;/);
 });
