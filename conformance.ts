@@ -245,6 +245,14 @@ function isCrash(stderr: Uint8Array, status: Deno.CommandStatus): boolean {
 /** Where socket-tcp's own tools are. */
 const HERE = new URL(".", import.meta.url);
 
+/**
+ * How long socket-tcp's end may still run after the implementation exited with
+ * success: its close waits at most 3 timeouts of at most 500 ms (the adaptive
+ * timeout's ceiling), so much more than that means the implementation left the
+ * transfer or the close unfinished.
+ */
+const AFTER_EXIT_MS = 8_000;
+
 /** How a case is run. */
 export interface RunOptions {
   /** Which end the implementation under test plays. */
@@ -406,15 +414,18 @@ export async function runCase(
     }
     // Both end by themselves, or are stopped at the bound; but when the implementation fails
     // (exits with an error) while socket-tcp's end still runs, the case ends then: socket-tcp's
-    // end would only wait for it until the bound, and be blamed for it.
+    // end would only wait for it until the bound, and be blamed for it. When it exits with
+    // success, socket-tcp's end gets AFTER_EXIT_MS to finish what the protocol asks of it.
     const ended = Promise.all(processes.map((p) => p.status)).then(() => "ended" as const);
     await within(
-      impl.status.then((status) => status.success || ours.exited ? ended : "failed" as const),
+      impl.status.then((status) =>
+        ours.exited ? ended : status.success ? within(ended, AFTER_EXIT_MS) : "failed" as const
+      ),
       Math.max(0, bound - (performance.now() - started)),
     );
     for (const p of processes) await stop(p);
-    // Stopped (not ended by itself) after the implementation failed: it failed first.
-    const failedFirst = !impl.killed && !(await impl.status).success && ours.killed;
+    // Stopped (not ended by itself) after the implementation ended: it left first.
+    const exitedFirst = !impl.killed && ours.killed;
     await relay.close();
     relay = undefined;
     const seconds = elapsed();
@@ -444,8 +455,24 @@ export async function runCase(
       const line = lastLine(implErr);
       return `${implName} exited with code ${implStatus.code}${when}${line ? `: "${line}"` : ""}`;
     };
-    // Its own failure, not a rule the truncated wire then seems to break, is the reason.
-    if (failedFirst) return result("fail", implExit(" before the transfer ended"), rules);
+    if (exitedFirst) {
+      const other = `socket-tcp's ${options.role === "server" ? "client" : "server"}`;
+      // Its own failure, not a rule the truncated wire then seems to break, is the reason.
+      if (implStatus.code !== 0) {
+        return result("fail", implExit(" before the transfer ended"), rules);
+      }
+      // A segment it never resent is the reason (a hang, below), as when the bound stops the case.
+      if (!retransmit) {
+        return result(
+          "fail",
+          explain(
+            `${implExit(" before the transfer ended")}: ${other} still waited ` +
+              `${AFTER_EXIT_MS / 1000} s later and had to be stopped`,
+          ),
+          rules,
+        );
+      }
+    }
     if (impl.killed || ours.killed) {
       const stuck = [
         impl.killed ? implName : "",

@@ -271,6 +271,15 @@ const decoder = new TextDecoder();
 const encoder = new TextEncoder();
 
 /**
+ * Repairs in a row whose ACK stopped right after the repaired segment, with
+ * nothing held past the hole, after which a selective-repeat sender takes
+ * its peer to discard out-of-order segments: a receiver that holds them
+ * gives that only when 4 segments in a row were lost (at 10% loss, about
+ * once in a thousand holes), a Stop & Wait receiver at every hole.
+ */
+const DISCARDS = 4;
+
+/**
  * An ACK that arrives less than this fraction of the smallest round trip ever
  * measured after a resend cannot answer it: it answers the first
  * transmission, and the resend was spurious. The minimum, not the smoothed
@@ -435,10 +444,16 @@ export class Connection {
   /**
    * Selective repeat: how often in a row a repaired hole's ACK stopped at a
    * segment sent before the repair, with no sign that the peer holds what
-   * comes past a hole. From 2 on the peer is taken to discard it, as a Stop
-   * & Wait receiver of the course does, and a repair goes back N.
+   * comes past a hole. From {@linkcode DISCARDS} on the peer is taken to
+   * discard it, as a Stop & Wait receiver of the course does, and a repair
+   * goes back N.
    */
   #discards = 0;
+  /** When the resend whose ACK last stopped short went out: see `#discards`. */
+  #stoppedAt = -Infinity;
+  /** Repairs whose ACK stopped short, and ACKs that showed the peer held a segment, so far. */
+  #stops = 0;
+  #helds = 0;
   /**
    * After going back N: the next sequence number to send then. Duplicate
    * ACKs before it answer the copies the peer already had, not a new hole,
@@ -700,9 +715,14 @@ export class Connection {
     }
   }
 
-  /** Selective repeat against a peer that discards what comes past a hole: see `#discards`. */
+  /**
+   * Selective repeat against a peer that discards what comes past a hole:
+   * see `#discards`. A peer that showed it holds segments at a quarter of the
+   * repairs that stopped short or more (a receiver with a window, at every
+   * few holes) is not taken for one, whatever a run of lost segments says.
+   */
   get #peerDiscards(): boolean {
-    return this.#discards >= 2;
+    return this.#discards >= DISCARDS && 4 * this.#helds < this.#stops;
   }
 
   /** Sends `entry` again, with timeout `rto`. */
@@ -1554,8 +1574,9 @@ export class Connection {
     let oldest = 0;
     // When the latest resend this ACK covers was sent.
     let resentAt = -Infinity;
-    // A segment sent once, before the resend of a hole ahead of it: it
-    // arrived before the hole was filled, so the peer held it.
+    // A segment sent once, before the resend of a hole ahead of it (in this
+    // ACK, or the resend whose ACK stopped short before it): it arrived
+    // before the hole was filled, so the peer held it.
     let held = false;
     while (this.#inFlight.length > 0 && this.#inFlight[0].kind === "data") {
       if (seqBefore(ack, this.#inFlight[0].end)) break;
@@ -1564,9 +1585,12 @@ export class Connection {
       if (entry.transmissions > 1) {
         resent = true;
         if (entry.lastSentAt > resentAt) resentAt = entry.lastSentAt;
-      } else if (entry.lastSentAt < resentAt) held = true;
+      } else if (entry.lastSentAt < Math.max(resentAt, this.#stoppedAt)) held = true;
     }
-    if (held) this.#discards = 0;
+    if (held) {
+      this.#discards = 0;
+      this.#helds++;
+    }
     // The ACK answers the arrival of the last segment it covers (`entry`),
     // or of a resent one before it that filled a hole.
     if (entry) {
@@ -1624,6 +1648,8 @@ export class Connection {
       // it goes again now; otherwise it gets the repair timer, not a whole
       // timeout: the ACK may answer the first copy of a needless resend.
       this.#discards++;
+      this.#stops++;
+      this.#stoppedAt = resentAt;
       if (this.#peerDiscards) {
         // Again no segment past the hole was kept: the peer discards them
         // (a Stop & Wait receiver), so everything in flight is gone. Go back

@@ -642,10 +642,12 @@ Deno.test({
         cases: CASES.filter((c) => c.id === "ascii"),
         bound: 30_000,
       }).then(([result]) => result);
-    const [client, server, bound] = await Promise.all([
+    const [client, server, bound, quits] = await Promise.all([
       run("client", exits),
       run("server", exits),
       run("server", bindsThenExits),
+      // Exits with success without sending a thing: socket-tcp's server gets 8 s, not the bound.
+      run("client", "exit 0 # {host} {port}"),
     ]);
     const quote = `"python3: can't open file 'nonexist.py'"`;
     assert.deepEqual(
@@ -665,6 +667,12 @@ Deno.test({
     );
     // Not at the bound (30 s): socket-tcp's end is stopped as soon as the command fails.
     for (const r of [client, server, bound]) assert.ok(r.seconds < 10, `${r.seconds} s`);
+    assert.equal(quits.verdict, "fail");
+    assert.match(
+      quits.reason,
+      /^the client exited with code 0 before the transfer ended: socket-tcp's server still waited 8 s later and had to be stopped/,
+    );
+    assert.ok(quits.seconds >= 8 && quits.seconds < 20, `${quits.seconds} s`);
   },
 });
 

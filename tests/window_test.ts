@@ -137,33 +137,52 @@ Deno.test("selective repeat: a partial ACK after the fast retransmit resends the
   assert.equal(c.stats.timeouts, 0);
 });
 
-Deno.test("selective repeat against a receiver that discards what comes past a hole: the second partial ACK goes back N", () => {
-  // A Stop & Wait receiver of the course: it drops 18 and 22 (14 lost) and acknowledges what it expects.
-  const c = client({ arq: "selective-repeat" });
+Deno.test("selective repeat against a receiver that discards what comes past a hole: the fourth partial ACK in a row goes back N", () => {
+  // A Stop & Wait receiver of the course, window 8: 14 is lost, and it drops
+  // 18 to 42 as they come ahead of it, acknowledging what it expects.
+  const c = client({ arq: "selective-repeat", window: 8 });
   play(c, [
-    ...WINDOW_OUT,
+    '10 app send "aaaabbbbccccddddeeeeffffgggghhhh"',
+    '10 > DATA 12 "32"',
+    '10 > DATA 14 "aaaa"',
+    '10 > DATA 18 "bbbb"',
+    '10 > DATA 22 "cccc"',
+    '10 > DATA 26 "dddd"',
+    '10 > DATA 30 "eeee"',
+    '10 > DATA 34 "ffff"',
+    '10 > DATA 38 "gggg"',
+    "11 < ACK 14",
+    '11 > DATA 42 "hhhh"',
     "12 < ACK 14",
     "12 < ACK 14",
     "12 < ACK 14",
     '12 > DATA 14 "aaaa" fast',
-    "13 < ACK 18", // 14 filled the hole; 18, sent before it, was not kept (or was lost): resent
+    // Each repair is taken, and nothing past it was kept (or it was lost too): the next goes.
+    "13 < ACK 18",
     '13 > DATA 18 "bbbb" rtx',
-    "14 < ACK 22", // again nothing past the hole kept: the peer discards, all in flight goes again
+    "14 < ACK 22",
     '14 > DATA 22 "cccc" rtx',
-    '14 > DATA 26 "dddd" rtx',
-    // Duplicates before what was sent when it went back: answers to copies, no fast retransmit.
-    "15 < ACK 22",
-    "15 < ACK 22",
-    "15 < ACK 22",
+    "15 < ACK 26",
+    '15 > DATA 26 "dddd" rtx',
+    // The fourth in a row: the peer discards, and everything in flight goes again.
     "16 < ACK 30",
+    '16 > DATA 30 "eeee" rtx',
+    '16 > DATA 34 "ffff" rtx',
+    '16 > DATA 38 "gggg" rtx',
+    '16 > DATA 42 "hhhh" rtx',
+    // Duplicates before what was sent when it went back: answers to copies, no fast retransmit.
+    "17 < ACK 30",
+    "17 < ACK 30",
+    "17 < ACK 30",
+    "18 < ACK 46",
   ], { start: 5, until: 1000 });
   assert.ok(c.sent);
-  assert.equal(c.stats.retransmissions, 4);
+  assert.equal(c.stats.retransmissions, 8);
   assert.equal(c.stats.fastRetransmits, 1);
   assert.equal(c.stats.timeouts, 0);
 });
 
-Deno.test("selective repeat against a Stop & Wait receiver that ignores what is ahead: two timeouts at the first loss, one at each later loss, never one per segment", () => {
+Deno.test("selective repeat against a Stop & Wait receiver that ignores what is ahead: four timeouts at the first loss, one at each later loss, never one per segment", () => {
   // socket-tcp's own receiver with the default window of 1 drops a segment
   // ahead of the one it expects without a word. Losing the first copies of
   // DATA 63 and DATA 263 of 100 segments cost one timeout per later segment
@@ -181,12 +200,12 @@ Deno.test("selective repeat against a Stop & Wait receiver that ignores what is 
   for (const result of [clean, once, twice]) assert.equal(result.received, 400);
   assert.deepEqual(
     [clean, once, twice].map((r) => [r.client.stats.timeouts, r.client.stats.retransmissions]),
-    [[0, 0], [2, 9], [3, 17]],
+    [[0, 0], [4, 11], [5, 19]],
   );
   const done = (r: typeof clean) =>
     r.events.findLast((e) => e.output.kind === "send" && e.output.segment.fin)!.t;
   // Each timeout is the fixed 100 ms; the rest flows at the window's pace.
-  assert.deepEqual([done(clean), done(once), done(twice)], [29, 233, 333]);
+  assert.deepEqual([done(clean), done(once), done(twice)], [29, 437, 537]);
 });
 
 Deno.test("selective repeat: a receiver that holds segments past a hole is never taken for one that discards them", () => {
@@ -203,6 +222,32 @@ Deno.test("selective repeat: a receiver that holds segments past a hole is never
   // Only the four lost segments go again: no window is sent back.
   assert.equal(result.client.stats.retransmissions, 4);
   assert.equal(result.client.stats.timeouts, 0);
+  // Five lost in a row: four repairs in a row stop short, as with a peer that
+  // discards; but this peer already showed it holds (the first loss): no going back N.
+  const run = runLink(new Uint8Array(400), {
+    client: options({ window: 8, arq: "selective-repeat" }),
+    server: options({ window: 8, arq: "selective-repeat" }),
+    drop: (end, s, n) =>
+      end === "client" && n === 1 && s.data.length > 0 &&
+      [27, 163, 167, 171, 175, 179].includes(s.seq),
+  });
+  assert.equal(run.received, 400);
+  assert.equal(run.client.stats.retransmissions, 6);
+});
+
+Deno.test("selective repeat: after an ACK stops short of a needless resend, the next ACK of a segment sent before it shows the peer keeps what it gets", () => {
+  const c = client({ arq: "selective-repeat" });
+  play(c, [
+    ...WINDOW_OUT,
+    '111 > DATA 14 "aaaa" rtx', // nothing was lost: the ACKs are late
+    "112 < ACK 18", // covers the resend, stops at 18, sent before it: a hole, or a peer that discards
+    "113 < ACK 22", // 18, sent once before that resend, arrived: the peer kept it
+    '213 > DATA 22 "cccc" rtx', // late again
+    "214 < ACK 26", // stops short once more, but the peer is known to keep: no going back N
+    "215 < ACK 30",
+  ], { start: 5, until: 1000 });
+  assert.ok(c.sent);
+  assert.equal(c.stats.retransmissions, 2);
 });
 
 Deno.test("selective repeat: after a timeout, an ACK that covers the resend and stops short while the duplicates outnumber what it covers resends the next hole at once", () => {
