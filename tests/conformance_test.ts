@@ -452,24 +452,7 @@ Deno.test({
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "conformance-sigint-" });
     try {
-      const child = new Deno.Command(DENO, {
-        args: [
-          "run",
-          "-A",
-          `${ROOT}conformance.ts`,
-          "--server",
-          "echo $$ > pid; sleep 30 # {port}",
-          "--cwd",
-          dir,
-          "--cases",
-          "ascii",
-          "--bound",
-          "30",
-        ],
-        stdin: "null",
-        stdout: "piped",
-        stderr: "piped",
-      }).spawn();
+      const child = spawnChecker("--server", "echo $$ > pid; sleep 30 # {port}", dir);
       // Bounded wait for the command under test to start.
       let pid = "";
       for (let i = 0; i < 500 && pid === ""; i++) {
@@ -513,6 +496,17 @@ async function checker(
     stdout: decoder.decode(output.stdout),
     stderr: decoder.decode(output.stderr),
   };
+}
+
+/** The checker as a child process to signal: `template` in `role` on the case "ascii", in `dir`. */
+function spawnChecker(role: "--server" | "--client", template: string, dir: string) {
+  return new Deno.Command(DENO, {
+    args: ["run", "-A", `${ROOT}conformance.ts`, role, template, "--cwd", dir]
+      .concat(["--cases", "ascii", "--bound", "30"]),
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
 }
 
 /** Every process now: pid, parent pid and state, from `ps` (/proc needs --allow-all in Deno). */
@@ -559,24 +553,7 @@ Deno.test({
       (["SIGTERM", "SIGHUP"] as const).map(async (signal) => {
         const dir = await Deno.makeTempDir({ prefix: `conformance-${signal}-` });
         // Client role: socket-tcp's servidor.ts starts first, then the command under test.
-        const child = new Deno.Command(DENO, {
-          args: [
-            "run",
-            "-A",
-            `${ROOT}conformance.ts`,
-            "--client",
-            "echo $$ > pid; exec sleep 30 # {port}",
-            "--cwd",
-            dir,
-            "--cases",
-            "ascii",
-            "--bound",
-            "30",
-          ],
-          stdin: "null",
-          stdout: "piped",
-          stderr: "piped",
-        }).spawn();
+        const child = spawnChecker("--client", "echo $$ > pid; exec sleep 30 # {port}", dir);
         const output = child.output();
         let started: number[] = [];
         try {
