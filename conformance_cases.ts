@@ -57,6 +57,40 @@ export function relayRules(faults: readonly CaseFault[]): RelayRule[] {
   return faults.map((fault) => ({ ...fault, counts: "segments" }));
 }
 
+const ACTION_ES = { drop: "se descarta", duplicate: "se duplica", hold: "se retiene" } as const;
+
+/** `1st`, `2nd`, `3rd`, `4th`, `11th`, `21st`. */
+function ordinalEn(n: number): string {
+  const teen = n % 100 >= 11 && n % 100 <= 13;
+  const suffix = teen ? "th" : ({ 1: "st", 2: "nd", 3: "rd" } as Record<number, string>)[n % 10];
+  return `${n}${suffix ?? "th"}`;
+}
+
+/**
+ * One fault of a case (or a relay rule) in words, in English or Spanish.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { faultWords } from "./conformance_cases.ts";
+ * const fault = { direction: "toServer", kind: "DATA", nth: 2, action: "drop" } as const;
+ * assert.equal(faultWords(fault, "en"), "drop the 2nd DATA to the server");
+ * assert.equal(faultWords({ ...fault, nth: 21 }, "en"), "drop the 21st DATA to the server");
+ * assert.equal(faultWords(fault, "es"), "se descarta el 2.º DATA hacia el servidor");
+ * ```
+ */
+export function faultWords(fault: CaseFault, lang: "es" | "en"): string {
+  if (lang === "en") {
+    const to = fault.direction === "toServer" ? "to the server" : "to the client";
+    const until = fault.action === "hold" ? " until its retransmission has gone by" : "";
+    return `${fault.action} the ${ordinalEn(fault.nth)} ${fault.kind} ${to}${until}`;
+  }
+  const nth = fault.nth === 1 || fault.nth === 3 ? `${fault.nth}.er` : `${fault.nth}.º`;
+  const to = fault.direction === "toServer" ? "hacia el servidor" : "hacia el cliente";
+  const until = fault.action === "hold" ? " hasta que pase su retransmisión" : "";
+  return `${ACTION_ES[fault.action]} el ${nth} ${fault.kind} ${to}${until}`;
+}
+
 /** The payloads the cases send. */
 export type PayloadName = "ascii" | "utf8" | "binary" | "empty" | "one-segment" | "two-segments";
 

@@ -22,8 +22,8 @@
  */
 import {
   type CaseDefinition,
-  type CaseFault,
   CASES as CONFORMANCE_CASES,
+  faultWords,
   PAYLOADS,
   relayRules,
 } from "./conformance_cases.ts";
@@ -107,25 +107,6 @@ function reportCase(scenario: Scenario): LabCase {
     ...(extras.late?.length ? { late: extras.late } : {}),
     ...(extras.serverCloseError ? { serverCloseError: extras.serverCloseError } : {}),
   };
-}
-
-const ORDINAL_ES: Record<number, string> = { 1: "1.er", 2: "2.º", 3: "3.er" };
-const ORDINAL_EN: Record<number, string> = { 1: "1st", 2: "2nd", 3: "3rd" };
-const ACTION_ES = { drop: "se descarta", duplicate: "se duplica", hold: "se retiene" } as const;
-const ACTION_EN = { drop: "drop", duplicate: "duplicate", hold: "hold" } as const;
-
-/** One fault of a conformance case in words, e.g. "drop the 1st ACK to the server". */
-function faultWords(fault: CaseFault, lang: "es" | "en"): string {
-  if (lang === "en") {
-    const nth = ORDINAL_EN[fault.nth] ?? `${fault.nth}th`;
-    const to = fault.direction === "toServer" ? "to the server" : "to the client";
-    const until = fault.action === "hold" ? " until its retransmission has gone by" : "";
-    return `${ACTION_EN[fault.action]} the ${nth} ${fault.kind} ${to}${until}`;
-  }
-  const nth = ORDINAL_ES[fault.nth] ?? `${fault.nth}.º`;
-  const to = fault.direction === "toServer" ? "hacia el servidor" : "hacia el cliente";
-  const until = fault.action === "hold" ? " hasta que pase su retransmisión" : "";
-  return `${ACTION_ES[fault.action]} el ${nth} ${fault.kind} ${to}${until}`;
 }
 
 function randomWords(random: NonNullable<CaseDefinition["random"]>, lang: "es" | "en"): string {

@@ -25,7 +25,7 @@ import {
   mulberry32,
   RuleMatcher,
 } from "./faults.ts";
-import { CASES, relayRules } from "./conformance_cases.ts";
+import { CASES, faultWords, relayRules } from "./conformance_cases.ts";
 import { parseSegment, segmentKind } from "./segment.ts";
 import {
   type Addr,
@@ -1133,19 +1133,6 @@ export function parseRuleOption(text: string): RelayRule {
   };
 }
 
-/** `drop the 2nd DATA to the server`. */
-function describeRule(rule: RelayRule): string {
-  const suffix = rule.nth % 10 === 1 && rule.nth % 100 !== 11
-    ? "st"
-    : rule.nth % 10 === 2 && rule.nth % 100 !== 12
-    ? "nd"
-    : rule.nth % 10 === 3 && rule.nth % 100 !== 13
-    ? "rd"
-    : "th";
-  const to = rule.direction === "toServer" ? "server" : "client";
-  return `${rule.action} the ${rule.nth}${suffix} ${rule.kind} to the ${to}`;
-}
-
 /** Parses `[HOST:]PORT` or `[IPV6]:PORT`; `minPort` 1 refuses port 0. */
 function parseAddr(text: string, option: string, minPort: number, defaultHost?: string): Addr {
   const match = /^(?:(\[[^\]]+\]|[^:]*):)?(\d+)$/.exec(text);
@@ -1334,7 +1321,7 @@ async function main(args: string[]): Promise<number> {
     );
     if (options.caseText) console.error(`relay: case ${options.caseText}`);
     for (const rule of options.rules) {
-      console.error(`relay: rule: ${describeRule(rule)} (resends not counted)`);
+      console.error(`relay: rule: ${faultWords(rule, "en")} (resends not counted)`);
     }
   }
 
