@@ -1651,9 +1651,10 @@ export class Connection {
       this.#stops++;
       this.#stoppedAt = resentAt;
       if (this.#peerDiscards) {
-        // Again no segment past the hole was kept: the peer discards them
-        // (a Stop & Wait receiver), so everything in flight is gone. Go back
-        // N at once, or every later segment would wait for a repair of its own.
+        // Repair after repair, nothing past the hole was kept: the peer
+        // discards such segments (a Stop & Wait receiver), so everything in
+        // flight is gone. Go back N at once, or every later segment would
+        // wait for a repair of its own.
         this.#flight = 0;
         goneBack = true;
       } else if (recovering || heldPast) this.#resend(head, now, head.rto);
