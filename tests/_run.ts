@@ -15,22 +15,32 @@ export interface ScriptResult {
   stderr: string[];
 }
 
-/** Runs `deno run -A <script> ...args` in `cwd` (default: the repository). */
+/**
+ * Runs `deno run <permissions> <script> ...args` in `cwd` (default: the
+ * repository), with `-A` unless `permissions` are given, and `env` added to
+ * `NO_COLOR=1`.
+ */
 export async function runScript(
   script: string,
   args: string[],
-  options: { cwd?: string; deadlineMs?: number } = {},
+  options: {
+    cwd?: string;
+    deadlineMs?: number;
+    permissions?: string[];
+    env?: Record<string, string>;
+  } = {},
 ): Promise<ScriptResult> {
   const abort = new AbortController();
   const timer = setTimeout(() => abort.abort(), options.deadlineMs ?? 30_000);
   try {
     const output = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", "--no-prompt", `${ROOT}/${script}`, ...args],
+      args: ["run", ...(options.permissions ?? ["-A"]), "--no-prompt", `${ROOT}/${script}`]
+        .concat(args),
       cwd: options.cwd ?? ROOT,
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
-      env: { NO_COLOR: "1" },
+      env: { NO_COLOR: "1", ...options.env },
       signal: abort.signal,
     }).output();
     const decoder = new TextDecoder();

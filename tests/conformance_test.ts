@@ -267,8 +267,12 @@ Deno.test({
 });
 
 /** Runs the checker's command line; its stderr as one string. */
-async function cli(args: string[]) {
-  const result = await runScript("conformance.ts", args, { deadlineMs: 60_000 });
+/** The checker's command line, with -A unless `permissions`; stderr as one text. */
+async function cli(
+  args: string[],
+  options: { permissions?: string[]; env?: Record<string, string> } = {},
+) {
+  const result = await runScript("conformance.ts", args, { deadlineMs: 60_000, ...options });
   return { ...result, stderr: result.stderr.join("\n") };
 }
 
@@ -476,28 +480,6 @@ Deno.test({
   },
 });
 
-/** Runs `deno run FLAGS conformance.ts ARGS` with `env` added, killed after `deadlineMs`. */
-async function checker(
-  args: string[],
-  options: { flags?: string[]; env?: Record<string, string>; deadlineMs?: number } = {},
-) {
-  const output = await new Deno.Command(DENO, {
-    args: ["run", "--no-prompt", ...(options.flags ?? ["-A"]), `${ROOT}conformance.ts`, ...args],
-    cwd: ROOT,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1", ...options.env },
-    signal: AbortSignal.timeout(options.deadlineMs ?? 60_000),
-  }).output();
-  const decoder = new TextDecoder();
-  return {
-    code: output.code,
-    stdout: decoder.decode(output.stdout),
-    stderr: decoder.decode(output.stderr),
-  };
-}
-
 /** The checker as a child process to signal: `template` in `role` on the case "ascii", in `dir`. */
 function spawnChecker(role: "--server" | "--client", template: string, dir: string) {
   return new Deno.Command(DENO, {
@@ -664,13 +646,13 @@ Deno.test({
     const env = { INIT_CWD: dir };
     try {
       // out/ is not in INIT_CWD yet: refused before any case, naming the folder it looked for.
-      const refused = await checker([...args, ...outputs], { env });
+      const refused = await cli([...args, ...outputs], { env });
       assert.deepEqual(
         [refused.code, refused.stderr.trim()],
         [1, `conformance: cannot write --markdown "out/${name}.md": no directory "${dir}/out"`],
       );
       await Deno.mkdir(`${dir}/out`);
-      const result = await checker([...args, ...outputs], { env });
+      const result = await cli([...args, ...outputs], { env });
       assert.equal(result.code, 1, result.stderr);
       // The command ran there (the default --cwd), and the reports were written there,
       // not into the checker's own folder (the current directory under deno task).
@@ -696,11 +678,11 @@ Deno.test({
     try {
       const ran = ["--client", "touch ran; exit 2 # {port}", "--cwd", dir, "--cases", "ascii"];
       const [json, markdown, folder, unreadable] = await Promise.all([
-        checker([...ran, "--json", `${dir}/nodir/r.json`]),
-        checker([...ran, "--markdown", `${dir}/nodir/r.md`]),
-        checker([...ran, "--json", dir]),
+        cli([...ran, "--json", `${dir}/nodir/r.json`]),
+        cli([...ran, "--markdown", `${dir}/nodir/r.md`]),
+        cli([...ran, "--json", dir]),
         // No --allow-read: the folder may well exist; the checker may not look.
-        checker(["--server", "x {port}", "--cwd", "tests/fixtures"], { flags: ["--allow-run"] }),
+        cli(["--server", "x {port}", "--cwd", "tests/fixtures"], { permissions: ["--allow-run"] }),
       ]);
       const lines = (r: { code: number; stdout: string; stderr: string }) => [
         r.code,

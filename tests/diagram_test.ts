@@ -17,6 +17,7 @@ import {
 import { SocketTCP } from "../socket_tcp.ts";
 import type { TraceEvent } from "../trace.ts";
 import { C, ev, L, S } from "./_traces.ts";
+import { runScript } from "./_run.ts";
 
 /** A handshake whose SYN+ACK is answered, then one data segment lost and retransmitted. */
 function lossyTrace(): TraceEvent[] {
@@ -259,19 +260,10 @@ Deno.test("the diagram script draws a relay trace file, and says when endpoint t
     await write("client.jsonl", clientEvents);
     await write("server.jsonl", serverEvents);
     const run = async (...files: string[]) => {
-      const output = await new Deno.Command(Deno.execPath(), {
-        args: ["run", `--allow-read=${dir}`, new URL("../diagram.ts", import.meta.url).pathname]
-          .concat(files.map((f) => `${dir}/${f}`)),
-        stdin: "null",
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-      const decoder = new TextDecoder();
-      return {
-        code: output.code,
-        stdout: decoder.decode(output.stdout),
-        stderr: decoder.decode(output.stderr),
-      };
+      const result = await runScript("diagram.ts", files.map((f) => `${dir}/${f}`), {
+        permissions: [`--allow-read=${dir}`],
+      });
+      return { ...result, stderr: result.stderr.join("\n") };
     };
     const [wire, unmatched, matched] = await Promise.all([
       run("relay.jsonl"),
