@@ -246,6 +246,7 @@ export class RuleMatcher<R extends CountedRule> {
    * segment (its bytes and peer): asked only while a rule counts segments.
    */
   match(direction: string, kind: string, key: () => string): R | undefined {
+    if (this.#rules.length === 0) return undefined; // a relay with random faults only
     let fired: R | undefined;
     for (const name of [`${direction} ${kind}`, `${direction} any`]) {
       const count = (this.#counts.get(name) ?? 0) + 1;
