@@ -646,7 +646,7 @@ export class SocketTCP {
       if (connection.peerClosed) {
         throw new ConnectionClosedError(
           connection.truncated
-            ? `Peer ${connection.peerName} closed the connection ${connection.missing} bytes before the end of the message`
+            ? `Peer ${connection.peerName} closed the connection ${connection.missing.toLocaleString("en-US")} bytes before the end of the message`
             : `Peer ${connection.peerName} closed the connection`,
         );
       }

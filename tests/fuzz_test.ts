@@ -568,7 +568,7 @@ Deno.test("a message announced as 2^40 bytes is accepted without allocating it, 
     }
     const error = await within(receiving, "recv of the 2^40-byte message", 2000);
     assert.ok(error instanceof ConnectionClosedError, String(error));
-    assert.match(error.message, /closed the connection 1099511627760 bytes before the end/);
+    assert.match(error.message, /closed the connection 1,099,511,627,760 bytes before the end/);
     const grown = Deno.memoryUsage().rss - before;
     assert.ok(grown < 64 * 2 ** 20, `the process grew by ${grown} bytes`);
     // Both segments were acknowledged: the length (ACK 15) and the 16 bytes (ACK 31).
