@@ -706,12 +706,8 @@ export class Connection {
       // Alive, and it did not take our segment even when resent: no room
       // there (a loss would have been repaired); one segment at a time until it takes it.
       this.#probing = alive && head.transmissions > 2;
-      if (this.#arq === "go-back-n" || this.#peerDiscards) {
-        // Go back N: everything after it goes again, as the window allows.
-        this.#flight = 1;
-        this.#fill(now);
-        if (this.#peerDiscards) this.#wentBack = this.#sendNext;
-      }
+      // Go back N: everything after it goes again.
+      if (this.#arq === "go-back-n" || this.#peerDiscards) this.#goBack(now, 1);
     }
   }
 
@@ -723,6 +719,18 @@ export class Connection {
    */
   get #peerDiscards(): boolean {
     return this.#discards >= DISCARDS && 4 * this.#helds < this.#stops;
+  }
+
+  /**
+   * Go back N: the segments in flight past the first `kept` go again, then
+   * new ones, as the window allows. Against a peer that discards, the
+   * duplicate ACKs those copies set off (below what was sent by now) start
+   * no fast retransmit: RFC 6582's careful variant.
+   */
+  #goBack(now: number, kept: 0 | 1): void {
+    this.#flight = kept;
+    this.#fill(now);
+    if (this.#peerDiscards) this.#wentBack = this.#sendNext;
   }
 
   /** Sends `entry` again, with timeout `rto`. */
@@ -1655,13 +1663,12 @@ export class Connection {
         // discards such segments (a Stop & Wait receiver), so everything in
         // flight is gone. Go back N at once, or every later segment would
         // wait for a repair of its own.
-        this.#flight = 0;
         goneBack = true;
       } else if (recovering || heldPast) this.#resend(head, now, head.rto);
       this.#rtxAt = now + this.#repairTimeout(head.rto);
     }
-    this.#fill(now);
-    if (goneBack) this.#wentBack = this.#sendNext;
+    if (goneBack) this.#goBack(now, 0);
+    else this.#fill(now);
     if (this.sent) this.#changed = true;
     if (this.#finPending && this.#inFlight.length === 0) this.#sendFin(now);
     return undefined;
