@@ -189,7 +189,10 @@ export async function startLab(options: LabOptions = {}): Promise<LabServer> {
       throw error;
     }
     if (counters.active >= maxTransfers) {
-      return refuse(503, `the lab is running ${counters.active} transfers already: try again`);
+      return refuse(
+        503,
+        `the lab is running ${formatCount(counters.active, "transfer")} already: try again`,
+      );
     }
     counters.started++;
     counters.active++;

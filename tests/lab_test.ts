@@ -457,7 +457,7 @@ Deno.test("lab: transfers beyond the bound are refused with 503", async () => {
   const first = await post(lab.url, "case=normal&slow=300");
   const second = await post(lab.url, "case=normal");
   assert.equal(second.status, 503);
-  assert.match((await second.json()).error, /running 1 transfers/);
+  assert.match((await second.json()).error, /^the lab is running 1 transfer already: try again$/);
   await first.body!.cancel();
   await lab.idle();
   assert.deepEqual(lab.counters, { started: 1, active: 0, refused: 1, stopped: 1 });
