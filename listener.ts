@@ -2,7 +2,9 @@
  * The listening side of {@linkcode SocketTCP}: one UDP socket that hears
  * SYNs, remembers them (a repeated SYN reaches the connection it opened, a
  * late copy of an old one opens nothing), bounds the handshakes in progress
- * (the backlog), and opens a new UDP socket and {@linkcode Endpoint} for each
+ * (the backlog: a handshake that timed out once gives its place to a new
+ * SYN; a fresh one does not, and the new SYN waits for its client to send it
+ * again), and opens a new UDP socket and {@linkcode Endpoint} for each
  * new client. Internal to {@linkcode SocketTCP}.
  *
  * @module
@@ -33,7 +35,7 @@ export interface ListenerCounters {
   malformed: number;
   /** Segments other than a SYN. */
   foreign: number;
-  /** Pending handshakes dropped because the backlog was full, or SYNs for which no socket could be opened. */
+  /** SYNs refused or pending handshakes pushed out because the backlog was full, or SYNs for which no socket could be opened. */
   backlogDrops: number;
   /** Handshakes given up: the client never sent the handshake's last ACK (nor data, nor FIN). */
   handshakesGivenUp: number;
@@ -144,10 +146,18 @@ export class Listener {
     );
     if (pending.length + this.#ready.length >= this.#settings.backlog) {
       this.counters.backlogDrops++;
-      const oldest = pending[0];
-      if (!oldest) return; // every slot holds a connection waiting for accept: drop this SYN
-      const victim = oldest.child!;
-      oldest.child = null; // its client may SYN again and start afresh
+      // Only a handshake whose SYN+ACK already timed out once makes room: its
+      // client did not answer within a timeout (a flood's, or one that gave
+      // up). A fresh one is most likely a client about to answer, which may
+      // have taken the SYN+ACK already and believe itself connected: pushing
+      // it out would leave that client talking to a closed port. So in a
+      // burst of more clients than the backlog, the newest SYNs wait instead
+      // (dropped unanswered: their clients send them again, and get in once
+      // the first ones are accepted).
+      const stale = pending.find((p) => p.child!.connection.stats.timeouts > 0);
+      if (!stale) return;
+      const victim = stale.child!;
+      stale.child = null; // its client may SYN again and start afresh
       victim.onHandshake = undefined;
       void victim.release();
     }
