@@ -350,6 +350,12 @@ export class Endpoint {
         }
       }
     }
+    if (connection.closed && !this.#released && connection.pollAt() === Infinity) {
+      // Nothing can happen any more on a connection closed both ways (or
+      // given up): its socket goes now (after the calls waiting were woken), so that a program that forgets to
+      // close a socket still exits. A later close() has nothing left to do.
+      void this.release();
+    }
   }
 
   /**

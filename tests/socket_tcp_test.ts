@@ -718,3 +718,49 @@ Deno.test("a peer that keeps repeating a segment it numbered wrong is given up a
     await listener.close();
   }
 });
+
+Deno.test("a socket closed both ways releases its UDP socket by itself: a server that forgets close() lets the process exit", async () => {
+  // The UDP socket the listener opens for the client reports when it is closed.
+  let closed!: (port: number) => void;
+  const serverLinkClosed = new Promise<number>((resolve) => closed = resolve);
+  let links = 0;
+  const listener = new SocketTCP({
+    timeout: 20,
+    link: (link) => {
+      if (++links === 1) return link; // the listener's own
+      return {
+        get localAddr() {
+          return link.localAddr;
+        },
+        send: (data, to) => link.send(data, to),
+        receive: (buffer) => link.receive(buffer),
+        close: () => {
+          closed(link.localAddr.port);
+          link.close();
+        },
+      };
+    },
+  });
+  listener.bind({ hostname: "127.0.0.1", port: 0 });
+  const client = new SocketTCP({ timeout: 20 });
+  const [[server]] = await Promise.all([listener.accept(), client.connect(listener.localAddr)]);
+  await listener.close();
+  const [, received] = await Promise.all([
+    client.send(MESSAGE),
+    recvMessage(server, MESSAGE.length, 1024),
+  ]);
+  assert.deepEqual(received, MESSAGE);
+  // The server never calls recvClose nor close: its connection answers the FIN (host B),
+  // takes the last ACK, and nothing is left for its socket to do.
+  await client.close();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const port = await Promise.race([
+    serverLinkClosed,
+    new Promise<number>((_, reject) => {
+      timer = setTimeout(() => reject(new Error("the accepted socket stayed open 2 s")), 2000);
+    }),
+  ]).finally(() => clearTimeout(timer));
+  assert.equal(port, server.localAddr.port);
+  await assert.rejects(server.recv(10), ConnectionClosedError);
+  await server.close(); // nothing left to do, and no error
+});
