@@ -482,6 +482,9 @@ export class Connection {
   /** Bytes of the current incoming message not yet handed to the application; `null` between messages. */
   #messageLeft: number | null = null;
   #messageLength = 0;
+  /** The application will read nothing more: what arrives is acknowledged and dropped. */
+  #discarding = false;
+  #discarded = 0;
   /** Bytes of the current incoming message not yet received from the network. */
   #networkLeft = 0;
   /** Bytes received and acknowledged, not yet handed to the application. */
@@ -1106,6 +1109,32 @@ export class Connection {
     this.#waitError = undefined;
   }
 
+  /**
+   * The application closes as host B (`recvClose`): from `now` on it waits
+   * for the FIN and reads nothing more. What is buffered of a message, and
+   * every data segment still to come, is acknowledged and dropped, counted in
+   * {@linkcode Connection.discarded}: the peer's send and close go through,
+   * instead of both ends waiting for room until `idleTimeout`.
+   */
+  closeReceiving(now: number): void {
+    this.#discarding = true;
+    this.#dropIncoming();
+    this.expect("FIN", now);
+  }
+
+  /** Message bytes dropped because the application closed without reading them (see {@linkcode Connection.closeReceiving}). */
+  get discarded(): number {
+    return this.#discarded;
+  }
+
+  #dropIncoming(): void {
+    while (this.#messageLeft !== null) {
+      const size = Math.min(this.#messageLeft, this.#inbox.length);
+      if (size === 0 && this.#messageLeft > 0) return;
+      this.#discarded += this.take(size)!.length;
+    }
+  }
+
   /** The application's wait ended without progress for `idleTimeout` ms: its error, once. */
   takeWaitError(): PeerTimeoutError | undefined {
     const error = this.#waitError;
@@ -1417,6 +1446,7 @@ export class Connection {
     this.#sendNext = this.seq;
     this.times.lastData = now;
     this.#progress(now);
+    if (this.#discarding) this.#dropIncoming();
     return undefined;
   }
 

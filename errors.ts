@@ -96,3 +96,32 @@ export class ConnectionClosedError extends Deno.errors.ConnectionReset {
     this.name = "ConnectionClosedError";
   }
 }
+
+/**
+ * `recvClose` closed the connection with part of a message unread: those
+ * bytes were acknowledged to the peer (so that its close went through) and
+ * dropped. The connection is closed; `discarded` counts them.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { UnreadDataError } from "./errors.ts";
+ * const error = new UnreadDataError("127.0.0.1:8000", 24);
+ * assert.equal(
+ *   error.message,
+ *   "recvClose dropped 24 bytes from 127.0.0.1:8000 that recv had not read; the connection is closed",
+ * );
+ * assert.equal(error.discarded, 24);
+ * ```
+ */
+export class UnreadDataError extends Error {
+  /** Creates the error for `discarded` bytes from `peer`. */
+  constructor(peer: string, readonly discarded: number) {
+    super(
+      `recvClose dropped ${discarded.toLocaleString("en-US")} ${
+        discarded === 1 ? "byte" : "bytes"
+      } from ${peer} that recv had not read; the connection is closed`,
+    );
+    this.name = "UnreadDataError";
+  }
+}

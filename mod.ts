@@ -59,6 +59,7 @@ export {
   type SocketStats,
   SocketTCP,
   type SocketTCPOptions,
+  UnreadDataError,
 } from "./socket_tcp.ts";
 export {
   type Arq,

@@ -19,7 +19,12 @@ import {
 } from "./connection.ts";
 import { CONGESTION_CONTROLS, type CongestionControl } from "./congestion.ts";
 import { Endpoint, now, Tracer } from "./endpoint.ts";
-import { ConnectionClosedError, PeerTimeoutError, ProtocolError } from "./errors.ts";
+import {
+  ConnectionClosedError,
+  PeerTimeoutError,
+  ProtocolError,
+  UnreadDataError,
+} from "./errors.ts";
 import {
   type Addr,
   formatAddr,
@@ -34,7 +39,7 @@ import { AdaptiveRto, type AdaptiveRtoOptions, FixedRto } from "./rto.ts";
 import { createSegment, parseSegment } from "./segment.ts";
 import type { TraceSink } from "./trace.ts";
 
-export { ConnectionClosedError, PeerTimeoutError, ProtocolError };
+export { ConnectionClosedError, PeerTimeoutError, ProtocolError, UnreadDataError };
 
 /**
  * Tuning of a {@linkcode SocketTCP}. Every field is optional; the defaults are the assignment's.
@@ -646,7 +651,9 @@ export class SocketTCP {
       if (connection.peerClosed) {
         throw new ConnectionClosedError(
           connection.truncated
-            ? `Peer ${connection.peerName} closed the connection ${connection.missing.toLocaleString("en-US")} bytes before the end of the message`
+            ? `Peer ${connection.peerName} closed the connection ${
+              connection.missing.toLocaleString("en-US")
+            } bytes before the end of the message`
             : `Peer ${connection.peerName} closed the connection`,
         );
       }
@@ -701,16 +708,20 @@ export class SocketTCP {
   /**
    * Ends the connection as host B: waits for the peer's FIN (answering
    * duplicates of earlier segments meanwhile), answers `FIN+ACK`, and waits
-   * up to 3 timeouts for the last ACK, then assumes the peer closed.
+   * up to 3 timeouts for the last ACK, then assumes the peer closed. Any part
+   * of a message `recv` has not read is acknowledged and dropped, so that the
+   * peer's close goes through, and then reported.
    *
+   * @throws {UnreadDataError} once the connection closed, when it dropped bytes `recv` had not read.
    * @throws {PeerTimeoutError} when the peer makes no progress towards a FIN for `idleTimeout` ms.
    */
   async recvClose(options: { signal?: AbortSignal } = {}): Promise<void> {
     const endpoint = this.#enter("recvClose");
     const connection = endpoint.connection;
     try {
-      connection.expect("FIN", now());
-      endpoint.reschedule();
+      // What was not read is acknowledged and dropped: the peer's close goes through.
+      connection.closeReceiving(now());
+      endpoint.flush(now());
       await endpoint.waitUntil(
         () =>
           connection.peerClosed || connection.error !== undefined || connection.closed ||
@@ -721,6 +732,9 @@ export class SocketTCP {
       this.#throwIfBroken();
       if (!connection.peerClosed && !connection.closed) throw this.#waitError!;
       await endpoint.waitUntil(() => connection.closed, options.signal);
+      if (connection.discarded > 0) {
+        throw new UnreadDataError(connection.peerName, connection.discarded);
+      }
     } finally {
       this.#busy = null;
       await this.#release();

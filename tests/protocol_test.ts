@@ -418,6 +418,33 @@ Deno.test("close: recvClose that gets a FIN in the middle of a message leaves it
   assert.equal(s.missing, 7);
 });
 
+Deno.test("close: recvClose with a message unread acknowledges and drops the rest, and the close goes through", () => {
+  // The application read nothing of a 4-byte message: "ab" is held, "cd" found no room.
+  // recvClose drops both (counted), so the sender's resend is taken and its FIN answered,
+  // instead of both ends waiting for room until idleTimeout.
+  const s = server();
+  const played = play(s, [
+    "2 app recv 2",
+    '3 < DATA 12 "4"',
+    "3 > ACK 13",
+    '4 < DATA 13 "ab"',
+    "4 > ACK 15",
+    '5 < DATA 15 "cd"',
+    "5 > ACK 15",
+    "6 app recvClose",
+    '105 < DATA 15 "cd"',
+    "105 > ACK 17",
+    "106 < FIN 17",
+    "106 > FIN+ACK 18",
+    "107 < ACK 19",
+  ], { start: 1, until: 1000 });
+  assert.deepEqual(reasons(played), ["no room: the application has not read what came before"]);
+  assert.equal(s.discarded, 4);
+  assert.equal(s.incoming, null);
+  assert.equal(s.state, "closed");
+  assert.equal(s.times.closed, 107);
+});
+
 // ------------------------------------------------------------ no progress
 
 Deno.test("no progress: a peer that repeats a segment it numbered x+3 is given up after idleTimeout", () => {

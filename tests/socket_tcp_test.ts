@@ -4,7 +4,12 @@
  * and both ends finish.
  */
 import assert from "node:assert/strict";
-import { ConnectionClosedError, PeerTimeoutError, SocketTCP } from "../socket_tcp.ts";
+import {
+  ConnectionClosedError,
+  PeerTimeoutError,
+  SocketTCP,
+  UnreadDataError,
+} from "../socket_tcp.ts";
 import { createSegment, parseSegment } from "../segment.ts";
 import { type DatagramLink, freePort, udpLink } from "../link.ts";
 import { cuttable, events, open, type Pair, randomBytes, recvMessage } from "./_harness.ts";
@@ -763,4 +768,26 @@ Deno.test("a socket closed both ways releases its UDP socket by itself: a server
   assert.equal(port, server.localAddr.port);
   await assert.rejects(server.recv(10), ConnectionClosedError);
   await server.close(); // nothing left to do, and no error
+});
+
+Deno.test("recvClose with part of a message unread: the rest is acknowledged and dropped, both ends close at once, and recvClose says how much it dropped", async () => {
+  // Before, the unread bytes left no room: the client's send and the server's recvClose
+  // waited for each other until idleTimeout (here 3 s; 30 s by default).
+  await using pair = await open({ socket: { timeout: 20, idleTimeout: 3000 } });
+  const started = performance.now();
+  const sending = pair.client.send(MESSAGE).then(() => pair.client.close()).then(
+    () => undefined,
+    (e) => e,
+  );
+  const first = await pair.server.recv(4);
+  assert.deepEqual(first, MESSAGE.subarray(0, 4));
+  const error = await pair.server.recvClose().then(() => undefined, (e) => e);
+  assert.equal(await sending, undefined, "the client's send and close");
+  assert.ok(error instanceof UnreadDataError, String(error));
+  assert.equal(error.discarded, MESSAGE.length - 4);
+  assert.match(
+    error.message,
+    /^recvClose dropped 16 bytes from 127\.0\.0\.1:\d+ that recv had not read; the connection is closed$/,
+  );
+  assert.ok(performance.now() - started < 1500, `${performance.now() - started} ms`);
 });
