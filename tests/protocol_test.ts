@@ -249,17 +249,20 @@ Deno.test("data: a late ACK of a resent segment is a duplicate, not 'no room': t
 
 // ---------------------------------------------------------- flow control
 
+/** A receiver whose application asked for 2 bytes of a 4-byte message: "ab" is held, "cd" finds no room. */
+const FULL_RECEIVER = [
+  "2 app recv 2",
+  '3 < DATA 12 "4"',
+  "3 > ACK 13",
+  '4 < DATA 13 "ab"',
+  "4 > ACK 15",
+  '5 < DATA 15 "cd"',
+  "5 > ACK 15",
+];
+
 Deno.test("flow control: a full receiver answers 'alive, no room'; the sender waits without spending retries", () => {
   const s = server();
-  const received = play(s, [
-    "2 app recv 2",
-    '3 < DATA 12 "4"',
-    "3 > ACK 13",
-    '4 < DATA 13 "ab"',
-    "4 > ACK 15",
-    '5 < DATA 15 "cd"',
-    "5 > ACK 15",
-  ], { start: 1, until: 10 });
+  const received = play(s, FULL_RECEIVER, { start: 1, until: 10 });
   assert.deepEqual(reasons(received), ["no room: the application has not read what came before"]);
   // The sender's side of it: each try answered "no room" does not count
   // against maxRetries 1; idleTimeout (1000 ms) without progress ends it.
@@ -419,18 +422,11 @@ Deno.test("close: recvClose that gets a FIN in the middle of a message leaves it
 });
 
 Deno.test("close: recvClose with a message unread acknowledges and drops the rest, and the close goes through", () => {
-  // The application read nothing of a 4-byte message: "ab" is held, "cd" found no room.
-  // recvClose drops both (counted), so the sender's resend is taken and its FIN answered,
+  // On a full receiver, recvClose drops "ab" and "cd" (counted), so the sender's resend is taken and its FIN answered,
   // instead of both ends waiting for room until idleTimeout.
   const s = server();
   const played = play(s, [
-    "2 app recv 2",
-    '3 < DATA 12 "4"',
-    "3 > ACK 13",
-    '4 < DATA 13 "ab"',
-    "4 > ACK 15",
-    '5 < DATA 15 "cd"',
-    "5 > ACK 15",
+    ...FULL_RECEIVER,
     "6 app recvClose",
     '105 < DATA 15 "cd"',
     "105 > ACK 17",
