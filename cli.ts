@@ -15,6 +15,7 @@ import { createHash } from "node:crypto";
 import { parseArgs, type ParseArgsOptionsConfig, styleText } from "node:util";
 import type { Arq } from "./connection.ts";
 import { CONGESTION_CONTROLS, type CongestionControl } from "./congestion.ts";
+import { editDistance } from "./errors.ts";
 import { formatTraceLine, type TraceEvent, type TraceKind, type TraceSink } from "./trace.ts";
 
 export type { TraceEvent, TraceKind, TraceSink };
@@ -168,18 +169,6 @@ function unknownOption(flag: string, known: string[]): string {
   return close === undefined
     ? `unknown option ${flag}`
     : `unknown option ${flag} (did you mean --${close}?)`;
-}
-
-function editDistance(a: string, b: string): number {
-  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const next = [i];
-    for (let j = 1; j <= b.length; j++) {
-      next[j] = Math.min(row[j] + 1, next[j - 1] + 1, row[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
-    }
-    row = next;
-  }
-  return row[b.length];
 }
 
 function firstLine(text: string): string {

@@ -359,7 +359,7 @@ function explain(
   plainUdpFrom: Addr | null,
 ): unknown {
   if (error instanceof PeerTimeoutError) {
-    if (phase === "connect") {
+    if (phase === "connect" && (plainUdpFrom || error.instead === undefined)) {
       return new CliError(
         plainUdpFrom
           ? `cliente: ${
@@ -372,7 +372,9 @@ function explain(
       );
     }
     return new CliError(
-      `cliente: the server at ${target} stopped answering: no ${error.waitingFor} ${error.detail}`,
+      error.instead === undefined
+        ? `cliente: the server at ${target} stopped answering: no ${error.waitingFor} ${error.detail}`
+        : `cliente: the server at ${target} made no progress: no ${error.waitingFor} ${error.detail}; ${error.instead}`,
     );
   }
   if (error instanceof ConnectionClosedError) {

@@ -769,15 +769,14 @@ export class Connection {
         this.#finish(now);
         return;
       case "syn": {
-        const expected = `SYN+ACK seq=${seqAdd(this.iss, 1)}`;
+        // Nothing at all came back: no server there, rather than one that stopped answering.
+        const instead = this.#instead();
         this.#fail(
           new PeerTimeoutError(
             this.peerName,
-            `${expected} (is a server listening?)`,
+            `SYN+ACK seq=${seqAdd(this.iss, 1)}`,
             { attempts },
-            {
-              instead: this.#instead(),
-            },
+            instead === undefined ? { noServer: true } : { instead },
           ),
         );
         return;
@@ -1052,6 +1051,21 @@ export class Connection {
     }
   }
 
+  /**
+   * Drops what was written or announced and not yet sent (an aborted send):
+   * only what is in flight still goes, resent until acknowledged, so that a
+   * later FIN carries the sequence number the peer expects. Returns the
+   * bytes dropped.
+   */
+  dropUnsent(): number {
+    const dropped = this.#readyBytes + this.#carryBytes + this.#unwritten;
+    this.#clearReady();
+    this.#carry = [];
+    this.#carryBytes = 0;
+    this.#unwritten = 0;
+    return dropped;
+  }
+
   /** Everything written so far was acknowledged (or nothing was written). */
   get sent(): boolean {
     return !this.#abandoned && this.#unwritten === 0 && this.#carryBytes === 0 &&
@@ -1071,10 +1085,7 @@ export class Connection {
     if (this.state !== "established" || this.peerClosed) return; // host B: FIN+ACK on its way
     // What was queued and not sent is abandoned; what is in flight finishes
     // first, so that both ends agree on the FIN's sequence number.
-    this.#clearReady();
-    this.#carry = [];
-    this.#carryBytes = 0;
-    this.#unwritten = 0;
+    this.dropUnsent();
     if (this.#inFlight.length > 0 && this.error === undefined) {
       this.#finPending = true;
       return;

@@ -1,6 +1,8 @@
 /**
  * The errors a connection ends with. They subclass `Deno.errors` where one
- * fits, name the peer, and say what never came and what came instead.
+ * fits, name the peer, and say what never came and what came instead. Also
+ * the helpers that word the refusal of an option or argument: its name, the
+ * value received and what was expected.
  *
  * @module
  */
@@ -27,7 +29,8 @@ export class ProtocolError extends Error {
 /**
  * The peer stopped answering, or answered without making progress: raised
  * after the bounded retransmissions, or after `idleTimeout` ms without
- * progress (no new segment accepted, no new ACK).
+ * progress (no new segment accepted, no new ACK). A `connect` that got no
+ * answer at all says that no server answered (`options.noServer`).
  *
  * @example A peer that answered, but never with what was expected
  * ```ts
@@ -42,6 +45,19 @@ export class ProtocolError extends Error {
  * );
  * assert.equal(error.attempts, 21);
  * ```
+ *
+ * @example A connect to an address where nothing answers
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { PeerTimeoutError } from "./errors.ts";
+ * const error = new PeerTimeoutError("127.0.0.1:8000", "SYN+ACK seq=22", { attempts: 21 }, {
+ *   noServer: true,
+ * });
+ * assert.equal(
+ *   error.message,
+ *   "No server answered at 127.0.0.1:8000: no SYN+ACK seq=22 after 21 SYNs (is a server listening?)",
+ * );
+ * ```
  */
 export class PeerTimeoutError extends Deno.errors.TimedOut {
   /** Transmissions made before giving up; `undefined` when the limit was a time without progress (`idleTimeout`). */
@@ -50,23 +66,32 @@ export class PeerTimeoutError extends Deno.errors.TimedOut {
   readonly detail: string;
   /** What the peer sent instead of what was awaited, when it sent anything: "it kept sending …". */
   readonly instead: string | undefined;
+  /** Nothing ever came from the address a `connect` sent its SYNs to: no server there. */
+  readonly noServer: boolean;
 
   /**
    * Creates the error: `waitingFor` says what never came from `peer`, `limit`
-   * which bound was reached, and `options.instead` what the peer sent meanwhile.
+   * which bound was reached, and `options.instead` what the peer sent
+   * meanwhile. `options.noServer`: `limit.attempts` SYNs went to `peer` and
+   * nothing at all came back (without `instead` only).
    */
   constructor(
     readonly peer: string,
     readonly waitingFor: string,
     limit: { attempts: number } | { idleMs: number },
-    options?: ErrorOptions & { instead?: string },
+    options?: ErrorOptions & { instead?: string; noServer?: boolean },
   ) {
     const detail = "attempts" in limit
       ? `after ${limit.attempts} ${limit.attempts === 1 ? "try" : "tries"}`
       : `for ${limit.idleMs} ms`;
     const instead = options?.instead;
+    const noServer = options?.noServer === true && instead === undefined && "attempts" in limit;
     super(
-      instead === undefined
+      noServer
+        ? `No server answered at ${peer}: no ${waitingFor} after ${limit.attempts} ${
+          limit.attempts === 1 ? "SYN" : "SYNs"
+        } (is a server listening?)`
+        : instead === undefined
         ? `Peer ${peer} stopped answering: no ${waitingFor} ${detail}`
         : `Peer ${peer} made no progress: no ${waitingFor} ${detail}; ${instead}`,
       options?.cause === undefined ? undefined : { cause: options.cause },
@@ -75,6 +100,7 @@ export class PeerTimeoutError extends Deno.errors.TimedOut {
     this.attempts = "attempts" in limit ? limit.attempts : undefined;
     this.detail = detail;
     this.instead = instead;
+    this.noServer = noServer;
   }
 }
 
@@ -124,4 +150,141 @@ export class UnreadDataError extends Error {
     );
     this.name = "UnreadDataError";
   }
+}
+
+/**
+ * Shows a value received where something else was expected, for an error
+ * message, with its type unless it is of the `expected` type (a number by
+ * default), so that the string `"4"` is not mistaken for the number 4. Long
+ * values are cut.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { describeValue } from "./errors.ts";
+ * assert.equal(describeValue(4), "4");
+ * assert.equal(describeValue("4"), '"4" (a string)');
+ * assert.equal(describeValue("sr", "string"), '"sr"');
+ * assert.equal(describeValue(4, "function"), "4 (a number)");
+ * assert.equal(describeValue(undefined), "undefined");
+ * assert.equal(describeValue({ port: 80 }), '{"port":80} (an object)');
+ * ```
+ */
+export function describeValue(value: unknown, expected = "number"): string {
+  const cut = (text: string) => text.length > 40 ? `${text.slice(0, 37)}...` : text;
+  const type = typeof value;
+  if (type === expected && (type === "number" || type === "string")) {
+    return type === "number" ? String(value) : cut(JSON.stringify(value));
+  }
+  switch (typeof value) {
+    case "number":
+      return `${value} (a number)`;
+    case "undefined":
+      return "undefined";
+    case "string":
+      return `${cut(JSON.stringify(value))} (a string)`;
+    case "boolean":
+      return `${value} (a boolean)`;
+    case "bigint":
+      return `${cut(String(value))}n (a bigint)`;
+    case "symbol":
+      return `${cut(String(value))} (a symbol)`;
+    case "function":
+      return "a function";
+  }
+  if (value === null) return "null";
+  const kind = Array.isArray(value) ? "an array" : "an object";
+  const constructor = (value as object).constructor?.name;
+  if (!Array.isArray(value) && constructor && constructor !== "Object") {
+    return `${/^[AEIOU]/.test(constructor) ? "an" : "a"} ${constructor}`;
+  }
+  let json: string | undefined;
+  try {
+    json = JSON.stringify(value);
+  } catch {
+    // A cycle, or a bigint inside: the type is enough.
+  }
+  return json === undefined ? kind : `${cut(json)} (${kind})`;
+}
+
+/**
+ * The error for an option (or argument) `name` whose `value` is not what was
+ * `expected`: a `TypeError` when the value is not even of `type`, a
+ * `RangeError` when it is but out of range. The message names all three:
+ * `Cannot use option window = "4" (a string): expected an integer >= 1`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { optionError } from "./errors.ts";
+ * const error = optionError("window", 0, "an integer >= 1", "number");
+ * assert.ok(error instanceof RangeError);
+ * assert.equal(error.message, "Cannot use option window = 0: expected an integer >= 1");
+ * ```
+ */
+export function optionError(
+  name: string,
+  value: unknown,
+  expected: string,
+  type: "number" | "string" | "function" | "object",
+): RangeError | TypeError {
+  const message = `Cannot use option ${name} = ${describeValue(value, type)}: expected ${expected}`;
+  const actual: string = value === null ? "null" : typeof value;
+  const right = actual === type;
+  return right ? new RangeError(message) : new TypeError(message);
+}
+
+/**
+ * Refuses option names that are not in `known` (a typo would otherwise be
+ * silently ignored): a `TypeError` naming the first unknown one as
+ * `prefix + name`, with the known name it is closest to, if one is close.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkOptionNames } from "./errors.ts";
+ * assert.throws(
+ *   () => checkOptionNames({ windw: 4 }, ["window", "mss"]),
+ *   { name: "TypeError", message: "Cannot use unknown option windw (did you mean window?)" },
+ * );
+ * ```
+ */
+export function checkOptionNames(
+  options: object,
+  known: readonly string[],
+  prefix = "",
+): void {
+  for (const name of Object.keys(options)) {
+    if (known.includes(name)) continue;
+    const most = Math.min(2, Math.floor(name.length / 3));
+    const near = known.find((k) => editDistance(k.toLowerCase(), name.toLowerCase()) <= most);
+    throw new TypeError(
+      `Cannot use unknown option ${prefix}${name}${
+        near === undefined ? "" : ` (did you mean ${prefix}${near}?)`
+      }`,
+    );
+  }
+}
+
+/**
+ * Levenshtein distance, for short names only: how a misspelt option is
+ * matched to the one meant, here and by the command-line tools (`cli.ts`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { editDistance } from "./errors.ts";
+ * assert.equal(editDistance("timout", "timeout"), 1);
+ * ```
+ */
+export function editDistance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) {
+      next[j] = Math.min(row[j] + 1, next[j - 1] + 1, row[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    row = next;
+  }
+  return row[b.length];
 }

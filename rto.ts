@@ -5,6 +5,29 @@
  *
  * @module
  */
+import { checkOptionNames, optionError } from "./errors.ts";
+
+/**
+ * The longest timeout, in ms: `setTimeout` takes at most 2^31 - 1 (longer
+ * delays fire at once, with a warning, and a timer re-armed that way spins).
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** What a timeout option must be, for messages. */
+const TIMER_RANGE = `a number > 0 and <= ${MAX_TIMER_MS} (ms; setTimeout's longest delay)`;
+
+/**
+ * Checks a duration option in ms: a number > 0 and at most
+ * {@linkcode MAX_TIMER_MS}. Returns it.
+ *
+ * @throws {TypeError} when it is not a number; {RangeError} when out of range.
+ */
+export function checkTimerMs(name: string, value: unknown): number {
+  if (typeof value !== "number" || !(value > 0) || !(value <= MAX_TIMER_MS)) {
+    throw optionError(name, value, TIMER_RANGE, "number");
+  }
+  return value;
+}
 
 /**
  * How a socket chooses its retransmission timeout.
@@ -87,6 +110,13 @@ export const ADAPTIVE_RTO_DEFAULTS: Required<AdaptiveRtoOptions> = {
   linearRetries: 6,
 };
 
+/** Every field of {@linkcode AdaptiveRtoOptions}: a name outside it is a typo. */
+const RTO_OPTION_NAMES = Object.keys(
+  { initial: 0, min: 0, max: 0, granularity: 0, linearRetries: 0 } satisfies Required<
+    AdaptiveRtoOptions
+  >,
+);
+
 /** Per good sample, the floor learnt from spurious timeouts shrinks by this factor (half-life ~70 samples). */
 const FLOOR_DECAY = 0.99;
 
@@ -119,10 +149,47 @@ export class AdaptiveRto implements RtoPolicy {
   #floor = 0;
   readonly #options: Required<AdaptiveRtoOptions>;
 
-  /** Creates an estimator with no measurement yet. */
+  /**
+   * Creates an estimator with no measurement yet. `initial`, `min` and `max`
+   * must be numbers of ms > 0 and at most 2^31 - 1, with `min <= max`. An
+   * `initial` given must lie in `min..max`; the default one (100) is clamped
+   * into them, so `{ max: 20 }` starts at 20.
+   *
+   * @throws {RangeError} when a bound is out of range; {TypeError} when it is
+   * not a number, or an option name is unknown. The messages name the option
+   * as `rto.min` and so on, as the `rto` option of `SocketTCP` spells them.
+   */
   constructor(options: AdaptiveRtoOptions = {}) {
-    this.#options = { ...ADAPTIVE_RTO_DEFAULTS, ...options };
-    this.#rto = this.#clamp(this.#options.initial);
+    if (typeof options !== "object" || options === null) {
+      throw optionError("rto", options, "an object", "object");
+    }
+    checkOptionNames(options, RTO_OPTION_NAMES, "rto.");
+    const given = Object.fromEntries(
+      Object.entries(options).filter(([, value]) => value !== undefined),
+    ) as AdaptiveRtoOptions;
+    const o = { ...ADAPTIVE_RTO_DEFAULTS, ...given };
+    for (const name of ["initial", "min", "max"] as const) checkTimerMs(`rto.${name}`, o[name]);
+    if (
+      typeof o.granularity !== "number" || !(o.granularity >= 0) || !Number.isFinite(o.granularity)
+    ) {
+      throw optionError("rto.granularity", o.granularity, "a finite number >= 0 (ms)", "number");
+    }
+    if (!Number.isSafeInteger(o.linearRetries) || o.linearRetries < 0) {
+      throw optionError("rto.linearRetries", o.linearRetries, "an integer >= 0", "number");
+    }
+    if (o.min > o.max) {
+      const note = given.max === undefined ? " (its default)" : "";
+      throw new RangeError(
+        `Cannot use option rto.min = ${o.min}: expected at most rto.max = ${o.max}${note}`,
+      );
+    }
+    if (given.initial !== undefined && (o.initial < o.min || o.initial > o.max)) {
+      throw new RangeError(
+        `Cannot use option rto.initial = ${o.initial}: expected a number in rto.min..rto.max = ${o.min}..${o.max}`,
+      );
+    }
+    this.#options = o;
+    this.#rto = this.#clamp(o.initial);
   }
 
   /** The current timeout for a new segment, in ms. */
@@ -227,15 +294,11 @@ export class FixedRto implements RtoPolicy {
   /**
    * Creates a fixed timeout of `ms` milliseconds.
    *
-   * @throws {RangeError} unless `ms` is a positive finite number.
+   * @throws {RangeError} unless `ms` is > 0 and at most 2^31 - 1 (the
+   * longest `setTimeout`); {TypeError} when it is not a number.
    */
   constructor(ms: number) {
-    if (!(ms > 0) || !Number.isFinite(ms)) {
-      throw new RangeError(
-        `Cannot use timeout ${ms} ms: expected a positive number of milliseconds`,
-      );
-    }
-    this.rto = ms;
+    this.rto = checkTimerMs("timeout", ms);
   }
 
   /** Ignores the measurement. */

@@ -20,7 +20,10 @@ import {
 import { CONGESTION_CONTROLS, type CongestionControl } from "./congestion.ts";
 import { Endpoint, now, Tracer } from "./endpoint.ts";
 import {
+  checkOptionNames,
   ConnectionClosedError,
+  describeValue,
+  optionError,
   PeerTimeoutError,
   ProtocolError,
   UnreadDataError,
@@ -35,8 +38,14 @@ import {
   udpLink,
 } from "./link.ts";
 import { Listener } from "./listener.ts";
-import { AdaptiveRto, type AdaptiveRtoOptions, FixedRto } from "./rto.ts";
-import { createSegment, parseSegment } from "./segment.ts";
+import {
+  AdaptiveRto,
+  type AdaptiveRtoOptions,
+  checkTimerMs,
+  FixedRto,
+  MAX_TIMER_MS,
+} from "./rto.ts";
+import { createSegment, parseSegment, SEQ_MODULUS } from "./segment.ts";
 import type { TraceSink } from "./trace.ts";
 
 export { ConnectionClosedError, PeerTimeoutError, ProtocolError, UnreadDataError };
@@ -64,15 +73,24 @@ export { ConnectionClosedError, PeerTimeoutError, ProtocolError, UnreadDataError
  * ```
  */
 export interface SocketTCPOptions {
-  /** Data bytes per segment. Default 16, the assignment's. */
+  /**
+   * Data bytes per segment. Default 16, the assignment's. At most
+   * {@linkcode MAX_MSS} (65,482): a segment, its header included, must fit
+   * one UDP datagram.
+   */
   mss?: number;
   /**
-   * A fixed retransmission timeout in ms (the assignment's step 5). When
-   * absent, the timeout adapts to measured round trips (RFC 6298), bounded
-   * by {@linkcode SocketTCPOptions.rto}.
+   * A fixed retransmission timeout in ms (the assignment's step 5), > 0 and
+   * at most 2^31 - 1 (the longest `setTimeout`). When absent, the timeout
+   * adapts to measured round trips (RFC 6298), bounded by
+   * {@linkcode SocketTCPOptions.rto}.
    */
   timeout?: number;
-  /** Bounds of the adaptive timeout. */
+  /**
+   * Bounds of the adaptive timeout, in ms, each > 0 and at most 2^31 - 1,
+   * with `min <= max`. An `initial` given must lie in `min..max`; the default
+   * one is clamped into them. Checked even when `timeout` is set.
+   */
   rto?: AdaptiveRtoOptions;
   /** Retransmissions of one segment (SYN, SYN+ACK, data) before giving up. Default 20. */
   maxRetries?: number;
@@ -83,10 +101,11 @@ export interface SocketTCPOptions {
    * ACK), in ms: `recv` and `recvClose` for data or FIN, `send` for room at
    * a receiver that answers "alive, no room". Segments that repeat old ones
    * do not count as progress: a peer that keeps repeating is given up too,
-   * with an error that says what it repeated. Default 30 000.
+   * with an error that says what it repeated. Default 30 000; at most
+   * 2^31 - 1 (the longest `setTimeout`).
    */
   idleTimeout?: number;
-  /** Largest message a peer may announce. Default 2^40 bytes. */
+  /** Largest message a peer may announce, an integer from 0 to 2^53 - 1. Default 2^40 bytes. */
   maxMessageLength?: number;
   /** Handshakes a listener keeps pending or ready at once; the oldest pending one is dropped beyond. Default 64. */
   backlog?: number;
@@ -98,7 +117,10 @@ export interface SocketTCPOptions {
    * for that socket and the connection goes on.
    */
   onTrace?: TraceSink;
-  /** Source of randomness for the initial sequence number, in [0, 1). Default `Math.random`. */
+  /**
+   * Source of randomness for the initial sequence number: a number >= 0 and
+   * < 1, checked by `connect` before it opens anything. Default `Math.random`.
+   */
   random?: () => number;
   /**
    * Segments in flight at once, and segments a selective-repeat receiver
@@ -174,29 +196,102 @@ export interface SocketStats extends ConnectionStats {
   closedAt: number | undefined;
 }
 
+/** The largest UDP payload over IPv4: 65,535 bytes less the IP and UDP headers. */
+const MAX_DATAGRAM = 65_507;
+
+/** The longest header: every flag set and the largest SEQ, `1|||1|||1|||4294967295|||` (25 bytes). */
+const MAX_HEADER = createSegment({
+  syn: true,
+  ack: true,
+  fin: true,
+  seq: SEQ_MODULUS - 1,
+  data: new Uint8Array(),
+}).length;
+
+/**
+ * The largest `mss`, 65,482: a segment with the longest header and `mss`
+ * data bytes fills a UDP datagram of 65,507 bytes, the most IPv4 carries.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { MAX_MSS } from "./socket_tcp.ts";
+ * assert.equal(MAX_MSS, 65_482);
+ * ```
+ */
+export const MAX_MSS: number = MAX_DATAGRAM - MAX_HEADER;
+
 const DEFAULTS = {
   mss: 16,
   maxRetries: 20,
   closeRetries: 3,
   idleTimeout: 30_000,
+  maxMessageLength: 2 ** 40,
   backlog: 64,
   window: 1,
 };
 
-/** Reads the remaining options with their defaults, validating numbers. */
+/** Every option's name: any other one is a typo, refused rather than ignored. */
+const OPTION_NAMES = Object.keys(
+  {
+    mss: 0,
+    timeout: 0,
+    rto: 0,
+    maxRetries: 0,
+    closeRetries: 0,
+    idleTimeout: 0,
+    maxMessageLength: 0,
+    backlog: 0,
+    link: 0,
+    onTrace: 0,
+    random: 0,
+    window: 0,
+    arq: 0,
+    congestion: 0,
+  } satisfies Record<keyof SocketTCPOptions, 0>,
+);
+
+/** Validates every option and reads the numbers and names with their defaults. */
 function settings(options: SocketTCPOptions) {
-  const get = (name: keyof typeof DEFAULTS, min: number): number => {
-    const value = options[name] ?? DEFAULTS[name];
-    if (!Number.isInteger(value) || value < min) {
-      throw new RangeError(`Cannot use option ${name} = ${value}: expected an integer >= ${min}`);
+  if (typeof options !== "object" || options === null) {
+    throw new TypeError(
+      `Cannot create a SocketTCP with options ${
+        describeValue(options, "object")
+      }: expected an object`,
+    );
+  }
+  checkOptionNames(options, OPTION_NAMES);
+  const get = (name: keyof typeof DEFAULTS, min: number, max?: number, note = ""): number => {
+    const value: unknown = options[name] ?? DEFAULTS[name];
+    if (
+      typeof value !== "number" || !Number.isSafeInteger(value) || value < min ||
+      max !== undefined && value > max
+    ) {
+      const range = max === undefined ? `an integer >= ${min}` : `an integer in ${min}..${max}`;
+      throw optionError(name, value, range + note, "number");
     }
     return value;
   };
+  for (const name of ["link", "onTrace", "random"] as const) {
+    if (options[name] !== undefined && typeof options[name] !== "function") {
+      throw optionError(name, options[name], "a function", "function");
+    }
+  }
+  if (options.timeout !== undefined) checkTimerMs("timeout", options.timeout);
+  if (options.rto !== undefined) new AdaptiveRto(options.rto); // validates it now
   return {
-    mss: get("mss", 1),
+    mss: get(
+      "mss",
+      1,
+      MAX_MSS,
+      ` (a segment, ${MAX_HEADER} bytes of header and the data, must fit a UDP datagram of ${
+        MAX_DATAGRAM.toLocaleString("en-US")
+      } bytes)`,
+    ),
     maxRetries: get("maxRetries", 0),
     closeRetries: get("closeRetries", 1),
-    idleTimeout: get("idleTimeout", 1),
+    idleTimeout: get("idleTimeout", 1, MAX_TIMER_MS, " (ms; setTimeout's longest delay)"),
+    maxMessageLength: get("maxMessageLength", 0, Number.MAX_SAFE_INTEGER),
     backlog: get("backlog", 1),
     window: get("window", 1),
     arq: oneOf("arq", options.arq ?? "go-back-n", ARQS),
@@ -206,11 +301,34 @@ function settings(options: SocketTCPOptions) {
 
 function oneOf<T extends string>(name: string, value: T, allowed: readonly T[]): T {
   if (!allowed.includes(value)) {
-    throw new RangeError(
-      `Cannot use option ${name} = ${value}: expected ${allowed.map((a) => `"${a}"`).join(", ")}`,
-    );
+    throw optionError(name, value, allowed.map((a) => `"${a}"`).join(", "), "string");
   }
   return value;
+}
+
+/**
+ * Checks the `port` of an address given to `call` ("bind", "connect"):
+ * an integer in `min..65535`.
+ */
+function checkPort(call: string, port: unknown, min: number): number {
+  if (typeof port !== "number" || !Number.isInteger(port) || port < min || port > 65535) {
+    const message = `Cannot ${call} to port ${
+      describeValue(port)
+    }: expected an integer in ${min}..65535`;
+    throw typeof port === "number" ? new RangeError(message) : new TypeError(message);
+  }
+  return port;
+}
+
+/** Checks that `address`, given to `call`, is an object; `example` shows one. */
+function checkAddress(call: string, address: unknown, example: string): void {
+  if (typeof address !== "object" || address === null) {
+    throw new TypeError(
+      `Cannot ${call} to ${
+        describeValue(address, "object")
+      }: expected an address such as ${example}`,
+    );
+  }
 }
 
 /** Epoch milliseconds (the clock of trace events) of a driver time. */
@@ -255,6 +373,7 @@ export class SocketTCP {
     adopt = (options, endpoint) => {
       const socket = new SocketTCP(options);
       socket.#endpoint = endpoint;
+      socket.#claimed = true; // connected: no bind or connect on it
       return socket;
     };
   }
@@ -274,20 +393,22 @@ export class SocketTCP {
 
   /**
    * Creates a socket. It opens nothing until `bind`, `connect` or `accept`.
+   * Every option is checked now; the messages name the option, the value
+   * received and what was expected.
    *
    * @throws {RangeError} when an option is out of range.
+   * @throws {TypeError} when an option has the wrong type, or its name is unknown.
    */
   constructor(options: SocketTCPOptions = {}) {
-    this.#options = options;
     this.#settings = settings(options);
+    this.#options = options;
     this.#tracer = new Tracer(options.onTrace);
-    if (options.timeout !== undefined) new FixedRto(options.timeout); // validates it now
   }
 
   #connectionOptions(peer: Addr): ConnectionOptions {
     const o = this.#options;
     return {
-      maxMessageLength: o.maxMessageLength,
+      maxMessageLength: this.#settings.maxMessageLength,
       mss: this.#settings.mss,
       maxRetries: this.#settings.maxRetries,
       closeRetries: this.#settings.closeRetries,
@@ -395,21 +516,47 @@ export class SocketTCP {
 
   /**
    * Binds this socket to `address`, to listen there with `accept`. The host
-   * must be an IP address or `localhost` (which means `127.0.0.1`); port 0
-   * asks for any free port (read it back from `localAddr`).
+   * must be an IP address or `localhost` (which means `127.0.0.1`), and is
+   * `127.0.0.1` when absent; port 0, or no port, asks for any free port (read
+   * it back from `localAddr`).
    *
-   * @throws {Deno.errors.AddrInUse} when the port is taken.
-   * @throws {TypeError} when the host is a name other than `localhost`, or the socket is already bound.
+   * @throws {Deno.errors.AddrInUse} when the port is taken (the message names the address).
+   * @throws {TypeError} when there is no address, the host is a name other
+   * than `localhost`, a field has the wrong type, or the socket is already
+   * bound, connected or closed.
+   * @throws {RangeError} when the port is not in 0..65535.
    */
   bind(address: Partial<Addr>): void {
     if (this.#claimed || this.#released) {
-      throw new TypeError("Cannot bind: the socket is already bound or closed");
+      throw new TypeError("Cannot bind: the socket is already bound, connected or closed");
     }
-    const hostname = normalizeHost(address.hostname ?? "127.0.0.1");
+    checkAddress("bind", address, '{ hostname: "127.0.0.1", port: 0 }');
+    const port = checkPort("bind", address.port ?? 0, 0);
+    const host: unknown = address.hostname ?? "127.0.0.1";
+    if (typeof host !== "string") {
+      throw new TypeError(
+        `Cannot bind to hostname ${
+          describeValue(host, "string")
+        }: expected an IP address or "localhost"`,
+      );
+    }
+    const hostname = normalizeHost(host);
     if (!isIpLiteral(hostname)) {
       throw new TypeError(`Cannot bind to "${hostname}": expected an IP address or "localhost"`);
     }
-    const link = this.#wrap(udpLink({ hostname, port: address.port ?? 0 }));
+    let raw: ReturnType<typeof udpLink>;
+    try {
+      raw = udpLink({ hostname, port });
+    } catch (error) {
+      if (!(error instanceof Deno.errors.AddrInUse)) throw error;
+      throw new Deno.errors.AddrInUse(
+        `Cannot bind ${
+          formatAddr({ hostname, port })
+        }: the address is in use (is another server running there?)`,
+        { cause: error },
+      );
+    }
+    const link = this.#wrap(raw);
     this.#claimed = true;
     this.#listener = new Listener(link, {
       backlog: this.#settings.backlog,
@@ -435,52 +582,92 @@ export class SocketTCP {
    * Connects to a listening socket at `address`: the client side of the
    * 3-way handshake. Sends `SYN seq=x` (x random in 0..100) until a
    * `SYN+ACK seq=x+1` comes back, from whatever port the server chose, then
-   * answers `ACK seq=x+2`. A name such as `localhost` is resolved once.
+   * answers `ACK seq=x+2`. A name such as `localhost` is resolved once; no
+   * hostname means `127.0.0.1`, as for `bind` and `Deno.connect`.
+   *
+   * A signal already aborted rejects with its reason before anything is
+   * opened or sent, and the socket can still connect.
    *
    * @throws {PeerTimeoutError} when no SYN+ACK came after the retries (its
-   * message says what the server sent instead, if anything).
+   * message says what the server sent instead, if anything, or that no
+   * server answered at all).
    * @throws {Deno.errors.NotFound} when the host name does not resolve.
+   * @throws {TypeError} when there is no address, a field has the wrong
+   * type, the `random` option returned something other than a number, or
+   * the socket is already bound, connected or closed.
+   * @throws {RangeError} when the port is not in 1..65535, or `random`
+   * returned a number outside [0, 1).
    */
   async connect(address: Addr, options: { signal?: AbortSignal } = {}): Promise<void> {
     if (this.#claimed || this.#released) {
       throw new TypeError("Cannot connect: the socket is already bound, connected or closed");
     }
-    if (!Number.isInteger(address.port) || address.port < 1 || address.port > 65535) {
-      throw new RangeError(
-        `Cannot connect to port ${address.port}: expected an integer in 1..65535`,
+    checkAddress("connect", address, '{ hostname: "127.0.0.1", port: 8000 }');
+    const port = checkPort("connect", address.port, 1);
+    const host: unknown = address.hostname ?? "127.0.0.1";
+    if (typeof host !== "string") {
+      throw new TypeError(
+        `Cannot connect to hostname ${describeValue(host, "string")}: expected a string`,
       );
     }
+    const signal = options.signal;
+    signal?.throwIfAborted();
+    const iss = this.#initialSequenceNumber(); // before anything is opened: it may throw
     this.#claimed = true; // before any await: a second connect() must fail, not open a socket
     let hostname: string;
     try {
-      hostname = await resolveHost(address.hostname);
+      hostname = await resolveHost(host);
+      signal?.throwIfAborted(); // aborted while resolving: no SYN
     } catch (error) {
       await this.#release();
       throw error;
     }
     if (this.#released) throw new Deno.errors.BadResource("Cannot connect: the socket was closed");
-    const target = { hostname, port: address.port };
-    const link = this.#wrap(
-      udpLink({ hostname: hostname.includes(":") ? "::" : "0.0.0.0", port: 0 }),
-    );
-    const random = this.#options.random ?? Math.random;
-    const iss = Math.min(100, Math.floor(random() * 101));
-    const connection = Connection.client(iss, now(), this.#connectionOptions(target));
-    const endpoint = new Endpoint(link, connection, target, {
-      peerKnown: false,
-      tracer: this.#tracer,
-    });
+    const target = { hostname, port };
+    let connection: Connection;
+    let endpoint: Endpoint;
+    try {
+      const link = this.#wrap(
+        udpLink({ hostname: hostname.includes(":") ? "::" : "0.0.0.0", port: 0 }),
+      );
+      try {
+        connection = Connection.client(iss, now(), this.#connectionOptions(target));
+        endpoint = new Endpoint(link, connection, target, {
+          peerKnown: false,
+          tracer: this.#tracer,
+        });
+      } catch (error) {
+        link.close(); // nothing else would close it
+        throw error;
+      }
+    } catch (error) {
+      await this.#release();
+      throw error;
+    }
     this.#endpoint = endpoint;
     try {
       await endpoint.waitUntil(
         () => connection.established || connection.error !== undefined,
-        options.signal,
+        signal,
       );
       if (connection.error) throw this.#withSendCause(connection.error);
     } catch (error) {
       await this.#release();
       throw error;
     }
+  }
+
+  /** x of `SYN seq=x`, in 0..100, from the `random` option, which is checked here. */
+  #initialSequenceNumber(): number {
+    const random = this.#options.random ?? Math.random;
+    const value: unknown = random();
+    if (typeof value !== "number" || !(value >= 0 && value < 1)) {
+      const message = `Cannot connect: option random returned ${
+        describeValue(value)
+      }: expected a number >= 0 and < 1`;
+      throw typeof value === "number" ? new RangeError(message) : new TypeError(message);
+    }
+    return Math.min(100, Math.floor(value * 101));
   }
 
   /** A timeout keeps the last failed datagram send as its cause: the reason nothing answered. */
@@ -495,7 +682,7 @@ export class SocketTCP {
       error.attempts === undefined ? { idleMs: this.#settings.idleTimeout } : {
         attempts: error.attempts,
       },
-      { cause, instead: error.instead },
+      { cause, instead: error.instead, noServer: error.noServer },
     );
   }
 
@@ -511,7 +698,17 @@ export class SocketTCP {
    * @throws {Deno.errors.BadResource} when the listener is closed while waiting.
    */
   async accept(options: { signal?: AbortSignal } = {}): Promise<[SocketTCP, Addr]> {
-    if (!this.#listener) throw new TypeError("Cannot accept: call bind first");
+    if (!this.#listener) {
+      if (this.#released) throw new Deno.errors.BadResource("Cannot accept: the socket is closed");
+      if (this.#claimed) {
+        throw new TypeError(
+          `Cannot accept: this socket is ${
+            this.#endpoint?.connection.established ? "connected" : "connecting"
+          }; accept works on a bound listener`,
+        );
+      }
+      throw new TypeError("Cannot accept: call bind first");
+    }
     const endpoint = await this.#listener.accept(options.signal);
     return [adopt(this.#options, endpoint), endpoint.localAddr];
   }
@@ -523,10 +720,25 @@ export class SocketTCP {
    * ASCII decimal, then the bytes in segments of at most `mss` (16) bytes,
    * each sent again after a timeout until its ACK arrives.
    *
+   * A signal already aborted rejects with its reason before anything is
+   * queued or sent: the socket stays usable. One that aborts once the
+   * message started stops it (what is in flight is still resent until
+   * acknowledged, nothing more is sent) and leaves the connection unusable
+   * (the peer waits for the rest): later calls throw
+   * `Deno.errors.BrokenPipe`; close the socket.
+   *
    * @throws {PeerTimeoutError} when a segment is not acknowledged after the retries.
    * @throws {Deno.errors.NotConnected} before `connect` or `accept`.
+   * @throws {TypeError} when `message` is not a `Uint8Array` (nothing is sent).
    */
   async send(message: Uint8Array, options: { signal?: AbortSignal } = {}): Promise<void> {
+    if (!(message instanceof Uint8Array)) {
+      throw new TypeError(
+        `Cannot send ${
+          describeValue(message, "Uint8Array")
+        }: expected a Uint8Array (encode text with TextEncoder)`,
+      );
+    }
     await this.sendStream(message.length, [message], options);
   }
 
@@ -535,6 +747,7 @@ export class SocketTCP {
    * all in memory: `send` for a stream whose length is known in advance.
    *
    * @throws {RangeError} when `source` yields more or fewer than `length` bytes.
+   * @throws {TypeError} when `source` yields something other than a `Uint8Array`.
    * @throws {PeerTimeoutError} when a segment is not acknowledged after the retries.
    */
   async sendStream(
@@ -542,12 +755,16 @@ export class SocketTCP {
     source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
     options: { signal?: AbortSignal } = {},
   ): Promise<void> {
-    if (!Number.isSafeInteger(length) || length < 0) {
-      throw new RangeError(`Cannot send a message of length ${length}: expected an integer >= 0`);
+    if (typeof length !== "number" || !Number.isSafeInteger(length) || length < 0) {
+      const message = `Cannot send a message of length ${
+        describeValue(length)
+      }: expected an integer in 0..${Number.MAX_SAFE_INTEGER}`;
+      throw typeof length === "number" ? new RangeError(message) : new TypeError(message);
     }
+    const signal = options.signal;
+    signal?.throwIfAborted(); // before anything is queued: the socket stays usable
     const endpoint = this.#enter("send");
     const connection = endpoint.connection;
-    const signal = options.signal;
     let started = false;
     try {
       if (connection.peerClosed) {
@@ -560,6 +777,13 @@ export class SocketTCP {
       endpoint.flush(now());
       let written = 0;
       for await (const chunk of source) {
+        if (!(chunk instanceof Uint8Array)) {
+          throw new TypeError(
+            `Cannot send: the source yielded ${
+              describeValue(chunk, "Uint8Array")
+            }: expected Uint8Array chunks`,
+          );
+        }
         if (written + chunk.length > length) {
           throw new RangeError(
             `Cannot send: the source holds more than the announced ${length} bytes`,
@@ -590,8 +814,20 @@ export class SocketTCP {
       // sequence numbers of both ends no longer agree. No later call may use
       // this connection as if nothing happened (closing it still works).
       if (!started || error instanceof ConnectionClosedError) throw error;
+      // What was not sent yet stays unsent (what is in flight still goes).
+      connection.dropUnsent();
+      endpoint.flush(now());
+      const out = connection.outgoing;
+      const aborted = signal?.aborted === true && error === signal.reason && out !== null &&
+        out.acknowledged < out.length;
       this.#broken ??= new Deno.errors.BrokenPipe(
-        `The connection is unusable: a send failed part-way (${(error as Error).message})`,
+        aborted
+          ? `The connection is unusable: send was aborted after ${
+            out.acknowledged.toLocaleString("en-US")
+          } of ${
+            out.length.toLocaleString("en-US")
+          } bytes were acknowledged: the peer waits for the rest; close this socket`
+          : `The connection is unusable: a send failed part-way (${(error as Error)?.message})`,
         { cause: error },
       );
       throw error;
@@ -628,9 +864,13 @@ export class SocketTCP {
    * @throws {ProtocolError} when the peer announces a malformed or too large length.
    */
   async recv(buffSize: number, options: { signal?: AbortSignal } = {}): Promise<Uint8Array> {
-    if (!Number.isSafeInteger(buffSize) || buffSize < 1) {
-      throw new RangeError(`Cannot recv with buffSize ${buffSize}: expected an integer >= 1`);
+    if (typeof buffSize !== "number" || !Number.isSafeInteger(buffSize) || buffSize < 1) {
+      const message = `Cannot recv with buffSize ${
+        describeValue(buffSize)
+      }: expected an integer >= 1`;
+      throw typeof buffSize === "number" ? new RangeError(message) : new TypeError(message);
     }
+    options.signal?.throwIfAborted();
     const endpoint = this.#enter("recv");
     const connection = endpoint.connection;
     connection.want = buffSize;

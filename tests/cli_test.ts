@@ -210,6 +210,40 @@ Deno.test("a client with no server answering exits 1 with one line after its SYN
   );
 });
 
+Deno.test("a client whose server answers every SYN with a wrong SYN+ACK says what came, not that nothing answered", async () => {
+  // A fake server that answers SYN seq=x with SYN+ACK seq=x+20 (its own number) from its port.
+  const fake = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+  const port = (fake.addr as Deno.NetAddr).port;
+  const answering = (async () => {
+    const buffer = new Uint8Array(2048);
+    for (let i = 0; i < 4; i++) {
+      const [bytes, from] = await fake.receive(buffer).catch(() => [null, null] as const);
+      if (!bytes) return;
+      const syn = SocketTCP.parseSegment(bytes);
+      const wrong = { syn: true, ack: true, fin: false, seq: syn.seq + 20, data: new Uint8Array() };
+      await fake.send(SocketTCP.createSegment(wrong), from!).catch(() => {});
+    }
+  })();
+  let result;
+  try {
+    result = await runClient(
+      ["127.0.0.1", String(port), "--timeout", "10", "--retries", "3"],
+      ASCII,
+    );
+  } finally {
+    fake.close();
+    await answering;
+  }
+  assert.deepEqual(result.code, 1);
+  assert.match(
+    result.stderr.trim(),
+    new RegExp(
+      `^cliente: the server at 127\\.0\\.0\\.1:${port} made no progress: no SYN\\+ACK seq=(\\d+) after 4 tries; ` +
+        `it kept sending SYN\\+ACK seq=(\\d+) \\(4 times\\), expected seq=\\1 \\(x\\+1 for SYN seq=\\d+\\)$`,
+    ),
+  );
+});
+
 Deno.test("a missing permission gives one line naming the flag to add", async () => {
   const dir = await Deno.makeTempDir();
   try {
