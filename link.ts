@@ -237,6 +237,26 @@ export function udpLink(addr: Addr): DatagramLink {
 }
 
 /**
+ * Where a socket that sends to a peer binds to reach `hostname` (an IP address): the
+ * loopback address itself for a server on loopback (nothing else can reach
+ * the socket then), else every interface of the address's family.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { localHostFor } from "./link.ts";
+ * assert.equal(localHostFor("127.0.0.1"), "127.0.0.1");
+ * assert.equal(localHostFor("::1"), "::1");
+ * assert.equal(localHostFor("192.0.2.7"), "0.0.0.0");
+ * assert.equal(localHostFor("2001:db8::7"), "::");
+ * ```
+ */
+export function localHostFor(hostname: string): string {
+  if (hostname === "::1" || /^127\./.test(hostname)) return hostname;
+  return hostname.includes(":") ? "::" : "0.0.0.0";
+}
+
+/**
  * Where {@linkcode freePort} draws from: below every usual ephemeral range
  * (Linux 32768-60999, the BSDs, macOS and Windows 49152-65535), which the
  * ports that port 0 gives come from.

@@ -203,8 +203,9 @@ export interface TracedConnection {
 /**
  * Splits a trace into connections: a connection is everything to or from one
  * client (the end that sent a SYN or received a SYN+ACK), known by its port,
- * so merged client and server traces of one connection stay together (the
- * client traces itself as `0.0.0.0:port`, the server sees `127.0.0.1:port`),
+ * so merged client and server traces of one connection stay together (a
+ * client bound to every address traces itself as `0.0.0.0:port`, the server
+ * sees `127.0.0.1:port`),
  * and a server's trace of many clients splits into one per client. Events of
  * endpoints with no handshake in the trace are grouped by their pair of
  * addresses.
@@ -225,7 +226,7 @@ export interface TracedConnection {
  */
 export function splitConnections(events: readonly TraceEvent[]): TracedConnection[] {
   const sorted = [...events].sort((a, b) => a.time - b.time);
-  // A client traces itself as 0.0.0.0:port and the server sees it as 127.0.0.1:port:
+  // A client bound to every address traces itself as 0.0.0.0:port, the server sees 127.0.0.1:port:
   // a client is its port, named by its most specific address.
   const clients = new Map<number, string>();
   const note = (address: string) => {

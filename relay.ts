@@ -31,6 +31,7 @@ import {
   type Addr,
   type DatagramLink,
   formatAddr,
+  localHostFor,
   resolveHost,
   sameAddr,
   udpLink,
@@ -439,12 +440,6 @@ const BUFFER_SIZE = 65536;
 /** Decodes any bytes to a string one char per byte: the key of a held datagram. */
 const LATIN1 = new TextDecoder("latin1");
 
-/** The address to bind an upstream socket to, in the target's family. */
-function upstreamHost(target: string): string {
-  if (target === "127.0.0.1" || target === "::1") return target;
-  return target.includes(":") ? "::" : "0.0.0.0";
-}
-
 function emptyStats(): RelayDirectionStats {
   return {
     received: 0,
@@ -761,7 +756,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
         const oldest = clients.values().next().value;
         if (oldest) closeEntry(oldest, "evicted");
       }
-      const upstream = udpLink({ hostname: upstreamHost(target.hostname), port: 0 });
+      const upstream = udpLink({ hostname: localHostFor(target.hostname), port: 0 });
       const created: ClientEntry = {
         client,
         upstream,

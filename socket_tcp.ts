@@ -33,6 +33,7 @@ import {
   formatAddr,
   isIpLiteral,
   type LinkWrapper,
+  localHostFor,
   normalizeHost,
   resolveHost,
   udpLink,
@@ -628,7 +629,7 @@ export class SocketTCP {
     let endpoint: Endpoint;
     try {
       const link = this.#wrap(
-        udpLink({ hostname: hostname.includes(":") ? "::" : "0.0.0.0", port: 0 }),
+        udpLink({ hostname: localHostFor(hostname), port: 0 }),
       );
       try {
         connection = Connection.client(iss, now(), this.#connectionOptions(target));

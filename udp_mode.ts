@@ -19,7 +19,7 @@
  */
 
 import { formatCount as count, Sha256 } from "./cli.ts";
-import type { Addr, LinkWrapper } from "./link.ts";
+import { type Addr, type LinkWrapper, localHostFor } from "./link.ts";
 import { parseSegment, type Segment, segmentKind } from "./segment.ts";
 
 /** The tag byte that begins each datagram of the plain-UDP mode. */
@@ -139,7 +139,6 @@ export interface UdpVerdict {
  * ```ts
  * import assert from "node:assert/strict";
  * import { formatCount as count, Sha256 } from "./cli.ts";
-import type { Addr, LinkWrapper } from "./link.ts";
  * import { UdpReception, udpDatagrams } from "./udp_mode.ts";
  * const file = new TextEncoder().encode("x".repeat(40));
  * const hash = new Sha256();
@@ -256,7 +255,7 @@ export async function sendPlainUdp(
   const started = performance.now();
   const socket = Deno.listenDatagram({
     transport: "udp",
-    hostname: to.hostname.includes(":") ? "::" : "0.0.0.0",
+    hostname: localHostFor(to.hostname),
     port: 0,
   });
   const target = { transport: "udp" as const, hostname: to.hostname, port: to.port };

@@ -796,3 +796,12 @@ Deno.test("recvClose with part of a message unread: the rest is acknowledged and
   );
   assert.ok(performance.now() - started < 1500, `${performance.now() - started} ms`);
 });
+
+Deno.test("a client connecting to a loopback server binds loopback only, not every interface", async () => {
+  await using listener = new SocketTCP({ timeout: 20 });
+  listener.bind({ hostname: "127.0.0.1", port: 0 });
+  const client = new SocketTCP({ timeout: 20 });
+  const [[server]] = await Promise.all([listener.accept(), client.connect(listener.localAddr)]);
+  assert.equal(client.localAddr.hostname, "127.0.0.1");
+  await Promise.all([client.close(), server.recvClose()]);
+});
