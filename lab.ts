@@ -47,7 +47,7 @@ import {
 } from "./lab_params.ts";
 import { type LabEnd, type LabMessage, LabTransfer } from "./lab_run.ts";
 import { MAX_TRACE_BYTES, parseReplay } from "./lab_trace.ts";
-import { SCENARIO_MESSAGE } from "./scenarios.ts";
+import { CLIENT_TIMEOUT, SCENARIO_MESSAGE, SERVER_TIMEOUT } from "./scenarios.ts";
 import { concatBytes } from "./segment.ts";
 
 /** Options of {@linkcode startLab}. */
@@ -106,6 +106,9 @@ const SECURITY_HEADERS = {
     "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; connect-src 'self'",
 };
 
+/** While a transfer's counters do not change, its stream sends them this often, ms. */
+const IDLE_STATS_MS = 1000;
+
 /** Reads the page's files (`lab/`) into memory. */
 async function loadStatic(): Promise<Map<string, { body: Uint8Array; type: string }>> {
   const dir = new URL("./lab/", import.meta.url);
@@ -153,6 +156,7 @@ export function labConfig(): Record<string, unknown> {
     directions: DIRECTIONS,
     faultFields: FAULT_FIELDS,
     params: PARAM_NAMES,
+    caseTimeouts: { client: CLIENT_TIMEOUT, server: SERVER_TIMEOUT },
   };
 }
 
@@ -170,9 +174,11 @@ export async function startLab(options: LabOptions = {}): Promise<LabServer> {
   const running = new Set<Promise<unknown>>();
   const encoder = new TextEncoder();
 
-  const refuse = (status: number, error: string, param?: string): Response => {
+  const refuse = (status: number, error: string, param?: string, allow?: string): Response => {
     counters.refused++;
-    return json({ error, ...(param ? { param } : {}) }, status);
+    const response = json({ error, ...(param ? { param } : {}) }, status);
+    if (allow) response.headers.set("allow", allow);
+    return response;
   };
 
   const run = async (request: Request, url: URL): Promise<Response> => {
@@ -202,12 +208,24 @@ export async function startLab(options: LabOptions = {}): Promise<LabServer> {
     let open = true;
     const stream = new ReadableStream<Uint8Array>({
       start(controller) {
+        // The counters go with every batch that has events; while nothing happens, only when
+        // they changed, or once a second, so that an idle stream stays quiet but alive.
+        let lastStats = "";
+        let lastSent = 0;
         const flush = () => {
           if (!open) return;
           const batch = queue;
           queue = [];
           const ended = batch.some((m) => m.t === "end");
-          if (!ended) batch.push({ t: "stats", stats: transfer.stats() });
+          if (!ended) {
+            const stats = transfer.stats();
+            const text = JSON.stringify(stats);
+            const now = performance.now();
+            if (batch.length === 0 && text === lastStats && now - lastSent < IDLE_STATS_MS) return;
+            lastStats = text;
+            batch.push({ t: "stats", stats });
+          }
+          lastSent = performance.now();
           try {
             controller.enqueue(encoder.encode(`data: ${JSON.stringify(batch)}\n\n`));
           } catch {
@@ -283,18 +301,26 @@ export async function startLab(options: LabOptions = {}): Promise<LabServer> {
     if (!isAddress(url.hostname) && url.hostname !== "localhost") {
       return refuse(403, `the lab answers to its address, not to the name ${url.hostname}`);
     }
+    const read = request.method === "GET" || request.method === "HEAD";
     if (url.pathname === "/api/run") {
-      if (request.method !== "POST") return refuse(405, "use POST /api/run");
+      if (request.method !== "POST") return refuse(405, "use POST /api/run", undefined, "POST");
       return await run(request, url);
     }
     if (url.pathname === "/api/trace") {
-      if (request.method !== "POST") return refuse(405, "use POST /api/trace");
+      if (request.method !== "POST") return refuse(405, "use POST /api/trace", undefined, "POST");
       return await replay(request);
     }
-    if (url.pathname === "/api/config") return json(labConfig());
+    if (url.pathname === "/api/config") {
+      if (!read) return refuse(405, "use GET /api/config", undefined, "GET, HEAD");
+      return json(labConfig());
+    }
     const file = files.get(url.pathname);
-    if (!file || (request.method !== "GET" && request.method !== "HEAD")) {
-      return new Response("Not found", { status: 404, headers: SECURITY_HEADERS });
+    if (!file) return new Response("Not found", { status: 404, headers: SECURITY_HEADERS });
+    if (!read) {
+      return new Response(`use GET ${url.pathname}`, {
+        status: 405,
+        headers: { allow: "GET, HEAD", ...SECURITY_HEADERS },
+      });
     }
     return new Response(file.body as BodyInit, {
       headers: { "content-type": file.type, ...SECURITY_HEADERS },

@@ -50,8 +50,8 @@ export interface LabCase {
   fault: string;
   /** Where the case comes from: `report` (docs/informe.md) or `conformance` (the checker). */
   source: "report" | "conformance";
-  /** What is forced, in English (the page builds it from `rules` when absent). */
-  faultEn?: string;
+  /** What is forced, in English. */
+  faultEn: string;
   /** Deterministic fault rules, counted across both ends. */
   rules: FaultRule[];
   /**
@@ -94,6 +94,35 @@ const ENGLISH_TITLES: Record<string, string> = {
   "all-last-acks-lost": "Every copy of the last ACK is lost",
 };
 
+function ordinalEn(n: number): string {
+  const tens = n % 100;
+  if (tens >= 11 && tens <= 13) return `${n}th`;
+  return `${n}${["th", "st", "nd", "rd"][n % 10] ?? "th"}`;
+}
+
+/**
+ * What a report case forces, in English, from every fault it scripts: its
+ * rules (drop, duplicate), the segments the network delivers late, and the
+ * client's pause after `connect` (the report's own text is in Spanish).
+ */
+export function reportFaultEn(scenario: Scenario & ScenarioExtras): string {
+  const words = [
+    ...scenario.rules.map((r) =>
+      r.action === "duplicate"
+        ? `the network delivers the ${ordinalEn(r.nth)} ${r.kind} twice`
+        : `the ${ordinalEn(r.nth)} ${r.kind} is dropped`
+    ),
+    ...(scenario.late ?? []).map((l) =>
+      `the network delays the ${ordinalEn(l.nth)} ${l.kind} by ${l.ms} ms`
+    ),
+    ...(scenario.pauseAfterConnect
+      ? [`the client waits ${scenario.pauseAfterConnect} ms after connecting before it sends`]
+      : []),
+  ];
+  const text = words.join("; ") || "no fault";
+  return text[0].toUpperCase() + text.slice(1);
+}
+
 function reportCase(scenario: Scenario): LabCase {
   const extras = scenario as Scenario & ScenarioExtras;
   return {
@@ -101,6 +130,7 @@ function reportCase(scenario: Scenario): LabCase {
     title: scenario.title,
     titleEn: ENGLISH_TITLES[scenario.id] ?? scenario.title,
     fault: scenario.fault,
+    faultEn: reportFaultEn(extras),
     source: "report",
     rules: scenario.rules,
     pauseAfterConnect: scenario.pauseAfterConnect,

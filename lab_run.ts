@@ -35,8 +35,13 @@ import type { TraceEvent } from "./trace.ts";
 /** Which end: `c` the client, `s` the server (the listener and its new socket). */
 export type Side = "c" | "s";
 
-/** How a segment ended, as `diagram.ts`'s `buildModel` decides it (`flight`: not yet known). */
-export type Fate = "flight" | "received" | "lost" | "unheard" | "unknown";
+/**
+ * How a segment ended, as `diagram.ts`'s `buildModel` decides it (`flight`:
+ * not yet known). A live run adds `unarrived`: the network neither dropped
+ * nor delivered it, its receiver traced: it was still in the network (held
+ * by a delay, or its receiver had not read anything yet) when the run ended.
+ */
+export type Fate = "flight" | "received" | "lost" | "unheard" | "unknown" | "unarrived";
 
 /** One segment as the page draws it. Times are ms since the run's first instant. */
 export interface LabRecord {
@@ -106,8 +111,13 @@ export interface LabStats {
 
 /** What the end of a run says. */
 export interface LabEnd {
-  /** `exact` when the server received every byte sent, in order; `damaged` otherwise. */
-  verdict: "exact" | "damaged";
+  /**
+   * `exact` when the server received every byte sent, in order; `unfinished`
+   * when the transfer did not finish (stopped, a peer gave up, the handshake
+   * never completed: {@linkcode LabEnd.error} says why); `damaged` when it
+   * finished with other bytes than were sent.
+   */
+  verdict: "exact" | "damaged" | "unfinished";
   /** SHA-256 (hex) of the message sent. */
   sha256Sent: string;
   /** SHA-256 (hex) of what the server received. */
@@ -155,6 +165,11 @@ const lateLinks = (scenarios as unknown as {
 
 /** How long the ends of a case wait while the other sends nothing, in ms (as the report's cases). */
 const CASE_IDLE_TIMEOUT = 2000;
+
+/** `relay.ts`'s default wait of a reordered datagram for the next one, ms (as the checker runs it). */
+const RELAY_REORDER_HOLD = 100;
+/** `relay.ts`'s default longest hold of a `hold` rule, ms. */
+const RELAY_HOLD_LIMIT = 2000;
 
 /** Longest run, in ms: a transfer still running then is stopped. */
 export const MAX_RUN_MS = 120_000;
@@ -243,6 +258,10 @@ export class Pairing {
   readonly #traced = new Set<Side>();
   /** Sends whose fate the network told (dropped or not). */
   readonly #known = new Set<LabRecord>();
+  /** Sends the network held back (a delay): not yet delivered when they were sent on. */
+  readonly #held = new Set<LabRecord>();
+  /** Both ends are traced from the start (a live run), whether or not they said anything. */
+  readonly #live: boolean;
   #firstSynAck?: TraceEvent;
 
   /** With a window, identical segments in flight are received in the order they were sent. */
@@ -253,10 +272,14 @@ export class Pairing {
    * (a sender with several segments in flight), a reception goes with the
    * OLDEST unanswered send of the same segment: the duplicate ACKs of a
    * burst and the copies of a Go-Back-N resend cross nowhere on loopback.
+   * With `live`, both ends are traced from the first instant (a live run):
+   * a send that never reached an end that said nothing at all was still in
+   * the network, not sent to an untraced end.
    */
-  constructor(t0: number, window = false) {
+  constructor(t0: number, window = false, live = false) {
     this.#t0 = t0;
     this.#inOrder = window;
+    this.#live = live;
   }
 
   /** The most recent record, if any. */
@@ -345,6 +368,11 @@ export class Pairing {
     return { t: "lost", id: rec.id, at: where };
   }
 
+  /** Marks `rec` as held back by the network (a delay): unless it arrives, it was still on its way. */
+  hold(rec: LabRecord): void {
+    this.#held.add(rec);
+  }
+
   /** The latest (with a window: the oldest) unanswered record with these flags and seq (and sent by `side`, when given). */
   findOpen(flags: string, seq: number, side?: Side, len?: number): LabRecord | undefined {
     const same = (r: LabRecord) =>
@@ -360,7 +388,9 @@ export class Pairing {
       const send = this.#sends.get(rec)!;
       const other: Side = rec.side === "c" ? "s" : "c";
       if (!this.#traced.has(other)) {
-        rec.fate = "unknown";
+        rec.fate = this.#live ? "unarrived" : "unknown";
+      } else if (this.#held.has(rec)) {
+        rec.fate = "unarrived";
       } else if (this.#known.has(rec) && rec.flags !== "SYN") {
         rec.fate = "unheard";
       } else if (rec.flags === "SYN" && synAck && this.#answeredSyn(send, synAck)) {
@@ -438,6 +468,13 @@ export class LabTransfer {
   /** Datagrams the relay dropped (or discarded at its close), drawn lost. */
   #relayLost = 0;
   #client?: SocketTCP;
+  /**
+   * What the traces of both ends said so far: the counters are counted from
+   * the very events the page draws, so that a half-open connection (the
+   * listener's handshake that never completed, whose socket `accept` never
+   * returned) is counted as it is drawn.
+   */
+  readonly #counts = { segments: 0, retransmissions: 0, timeouts: 0, fastRetransmits: 0 };
   /** Several segments in flight: a window, or congestion control. */
   readonly #window: boolean;
   #serverCloseError?: string;
@@ -465,16 +502,15 @@ export class LabTransfer {
     for (const socket of this.#sockets) void socket.close().catch(() => {});
   }
 
-  /** The counters now. */
+  /**
+   * The counters now. Segments, retransmissions, timeouts and fast
+   * retransmits are counted from the trace events of both ends (what the
+   * page draws), not from the sockets' own stats: a handshake the listener
+   * never completed has no socket to ask, yet its SYN+ACKs and timeouts are
+   * drawn.
+   */
   stats(): LabStats {
-    let segments = 0, retransmissions = 0, timeouts = 0, fastRetransmits = 0;
-    for (const socket of this.#sockets) {
-      const s = socket.stats;
-      segments += s.segmentsSent;
-      retransmissions += s.retransmissions;
-      timeouts += s.timeouts;
-      fastRetransmits += s.fastRetransmits;
-    }
+    const { segments, retransmissions, timeouts, fastRetransmits } = this.#counts;
     const lost = this.#relayLost +
       this.#injectors.reduce((n, f) => n + f.stats.out.dropped + f.stats.in.dropped, 0);
     const client = this.#client?.stats;
@@ -492,18 +528,32 @@ export class LabTransfer {
   }
 
   #sink(side: Side): (event: TraceEvent) => void {
-    return (event) => this.#emit(this.#pairing.feed(event, side, true));
+    return (event) => {
+      const counts = this.#counts;
+      if (event.kind === "send") {
+        counts.segments++;
+        if (event.retransmission) counts.retransmissions++;
+        if (event.fastRetransmit) counts.fastRetransmits++;
+      } else if (event.kind === "timeout") counts.timeouts++;
+      this.#emit(this.#pairing.feed(event, side, true));
+    };
   }
 
-  /** A drop by the injector: the segment just sent (out), or the latest in flight like it (in). */
+  /**
+   * A decision of the injector: a drop (the segment just sent, out, or the
+   * latest in flight like it, in), or a delay, held until its fate is known.
+   */
   #onDecision(entry: FaultLogEntry): void {
-    if (entry.action !== "drop" || entry.seq === null) return;
+    const held = entry.delays.length > 0 && entry.delays.every((d) => d > 0);
+    if ((entry.action !== "drop" && !held) || entry.seq === null) return;
     const last = this.#pairing.last;
     const rec = entry.direction === "out" && last?.flags === entry.kind &&
         last.seq === entry.seq && last.fate === "flight"
       ? last
       : this.#pairing.findOpen(entry.kind, entry.seq);
-    if (rec) this.#emit(this.#pairing.drop(rec, entry.direction));
+    if (!rec) return;
+    if (entry.action === "drop") this.#emit(this.#pairing.drop(rec, entry.direction));
+    else this.#pairing.hold(rec);
   }
 
   /**
@@ -533,9 +583,15 @@ export class LabTransfer {
   async #startRelay(target: Addr): Promise<Addr> {
     const setup = this.#params.case?.relay;
     if (!setup) return target;
+    // Slow motion lengthens the timeouts by twice its delay: the relay's own waits grow as
+    // much, so that a reordered datagram still waits for the retransmission it waited for at
+    // real speed (100 ms against timeouts of 50 and 80), and slow motion replays the same run.
+    const slow = 2 * this.#params.slow;
     this.#relay = await startRelay({
       listen: { hostname: "127.0.0.1", port: 0 },
       target,
+      reorderHold: RELAY_REORDER_HOLD + slow,
+      holdLimit: RELAY_HOLD_LIMIT + 2 * slow,
       rules: setup.rules,
       toServer: setup.random,
       toClient: setup.random,
@@ -623,7 +679,7 @@ export class LabTransfer {
       listener.bind({ hostname: "127.0.0.1", port: 0 });
       const address = await this.#startRelay(listener.localAddr);
       if (signal.aborted) throw signal.reason;
-      this.#pairing = new Pairing(performance.timeOrigin + performance.now(), this.#window);
+      this.#pairing = new Pairing(performance.timeOrigin + performance.now(), this.#window, true);
       // When one end fails, the other is stopped rather than left waiting for it.
       const fail = (caught: unknown) => this.stop(describe(caught));
       await Promise.all([
@@ -641,7 +697,7 @@ export class LabTransfer {
     const sha256Received = await sha256Hex(received);
     const exact = received.length === this.#message.length && sha256Received === sha256Sent;
     const end: LabEnd = {
-      verdict: exact && !error ? "exact" : "damaged",
+      verdict: error ? "unfinished" : exact ? "exact" : "damaged",
       sha256Sent,
       sha256Received,
       bytesReceived: received.length,

@@ -75,6 +75,16 @@ export function relayEvents(text: string): (TraceEvent & LabDropMark)[] {
   }
   const later = new Map<number, RelayTraceRecord[]>();
   for (const r of records) {
+    const direction = (r as { direction: unknown }).direction;
+    if (direction !== "toServer" && direction !== "toClient") {
+      throw new SyntaxError(
+        `datagram ${r.id} has direction ${
+          JSON.stringify(direction)
+        }: expected toServer or toClient`,
+      );
+    }
+  }
+  for (const r of records) {
     if (r.fate === "released" || r.fate === "discarded") {
       later.set(r.id, [...(later.get(r.id) ?? []), r]);
     }
@@ -131,6 +141,13 @@ export const TRACE_FORMATS: readonly TraceFormat[] = [
 /** Largest trace the lab replays, in bytes (all files together). */
 export const MAX_TRACE_BYTES = 16 * 1024 * 1024;
 
+/**
+ * Largest time of a trace event, in ms either side of 0 (the year 2286 in
+ * ms since the Unix epoch): beyond it, the differences the drawing needs
+ * would lose their precision or overflow.
+ */
+export const MAX_TRACE_TIME = 1e13;
+
 /** What a replay draws. */
 export interface Replay {
   /** The format of the files (the first file's). */
@@ -171,11 +188,19 @@ export function parseReplay(files: readonly { name: string; text: string }[]): R
       : undefined;
     if (!known) throw new SyntaxError(`${name}: not a trace this lab knows (a --trace-file)`);
     format ??= known.id;
+    let parsed: TraceEvent[];
     try {
-      events.push(...known.parse(text));
+      parsed = known.parse(text);
     } catch (error) {
       throw new SyntaxError(`${name}: ${(error as Error).message}`);
     }
+    const wrong = parsed.find((e) => !(Math.abs(e.time) <= MAX_TRACE_TIME));
+    if (wrong) {
+      throw new SyntaxError(
+        `${name}: a ${wrong.kind} event has time ${wrong.time}: expected ms within ±${MAX_TRACE_TIME}`,
+      );
+    }
+    events.push(...parsed);
   }
   if (events.length === 0) throw new SyntaxError("the trace files hold no events");
   events.sort((a, b) => a.time - b.time);

@@ -104,6 +104,7 @@ export class Diagram {
     this.inFlight = new Set();
     this.timers = { c: null, s: null };
     this.summarised = { n: 0, lost: 0, retx: 0 };
+    this.skipped = new Set(); // ids of the segments skip() summarised without drawing
     this.relabel();
   }
 
@@ -155,8 +156,40 @@ export class Diagram {
     }
   }
 
+  /**
+   * Where to start drawing the first `k` events of a timeline so that at most
+   * MAX_DRAWN segments are drawn: the events before it are only summarised
+   * ({@link skip}). 0 when they all fit.
+   */
+  cut(events, k) {
+    let segments = 0;
+    for (let i = k - 1; i >= 0; i--) {
+      if (events[i].kind !== "send" && events[i].kind !== "copy") continue;
+      if (++segments > MAX_DRAWN) return i + 1;
+    }
+    return 0;
+  }
+
+  /**
+   * Counts the segments of `events` (the start of a long timeline) in the
+   * summary line without drawing them, as trim() would have once they were
+   * drawn: drawing 20,000 segments at once then costs what 3,000 do. Their
+   * later events (an arrival) are skipped too.
+   */
+  skip(events) {
+    for (const event of events) {
+      if (event.kind !== "send" && event.kind !== "copy") continue;
+      this.skipped.add(event.rec.id);
+      this.summarised.n++;
+      if (event.rec.fate === "lost") this.summarised.lost++;
+      if (event.rec.retx) this.summarised.retx++;
+    }
+    this.drawSummary();
+  }
+
   /** Feeds one timeline event. */
   add(event) {
+    if (event.rec && this.skipped.has(event.rec.id)) return;
     const row = this.row++;
     const chunk = this.chunkOf(row);
     chunk.layer.append(el("text", { class: "flight", x: 4, y: this.y(row) + 4 }, ms(event.t)));
@@ -188,7 +221,9 @@ export class Diagram {
 
   /** Updates a record already drawn (it arrived, or was dropped). */
   update(rec) {
-    if (rec.fate === "lost" || rec.fate === "unheard") this.inFlight.delete(rec.id);
+    if (rec.fate === "lost" || rec.fate === "unheard" || rec.fate === "unarrived") {
+      this.inFlight.delete(rec.id);
+    }
     if (this.groups.has(rec.id)) this.draw(rec);
   }
 
@@ -270,7 +305,9 @@ export class Diagram {
     let x2 = toX, y2;
     if (rows.recv !== undefined) {
       y2 = this.y(rows.recv);
-    } else if (lost || rec.fate === "unheard" || rec.fate === "unknown") {
+    } else if (
+      lost || rec.fate === "unheard" || rec.fate === "unknown" || rec.fate === "unarrived"
+    ) {
       const part = rec.dropped === "out"
         ? 0.4
         : rec.dropped === "in"
@@ -304,6 +341,7 @@ export class Diagram {
     }
     if (lost) marks.push(`✗ ${this.text("lostMark")}`);
     if (rec.fate === "unheard") marks.push(this.text("unheard"));
+    if (rec.fate === "unarrived") marks.push(this.text("unarrived"));
     if (rec.fate === "unknown" && rows.recv === undefined) marks.push(this.text("untraced"));
     const len = rec.flags === "DATA" || rec.len > 0 ? ` len=${rec.len}` : "";
     const label = `${rec.flags} seq=${rec.seq}${len}${marks.length ? `  ${marks.join(" ")}` : ""}`;

@@ -60,6 +60,26 @@ export const TEXTS = {
     exact: "exacto: el servidor recibió los mismos bytes",
     closeError: "el recvClose del servidor terminó con",
     damaged: "dañado: el servidor recibió otros bytes",
+    unfinished: "sin terminar: la transferencia se detuvo antes del final",
+    bytesOf: (got, total) => `el servidor recibió ${got} de ${total} bytes`,
+    drawing: (k, n) =>
+      `Transferencia terminada; dibujando ${k} de ${n} segmentos… (Detener o Escape: todo de una vez)`,
+    serverGone: "Se perdió la conexión con el laboratorio a mitad de la ejecución (¿se detuvo?)",
+    networkError: "No se pudo contactar al laboratorio (¿está en marcha?)",
+    caseTimeouts: (client, server, slow) =>
+      `(timeouts fijos${
+        slow ? " en cámara lenta" : ""
+      }: cliente ${client} ms, servidor ${server} ms)`,
+    ccHint:
+      "El control de congestión necesita una ventana > 1: con ventana 1, cwnd no pasa de 1 y no hay curva.",
+    pickFileFirst: "Elija un archivo para enviar y pulse Ejecutar.",
+    slowHint:
+      "Los timeouts crecen dos veces la demora (un ida y vuelta): lo que depende de un solo viaje se repite igual, pero una carrera de varios viajes contra un timeout (la respuesta a un FIN reenviado frente al timeout del servidor) puede terminar distinto que en tiempo real.",
+    textLabel: "Texto",
+    sizeLabel: "Bytes",
+    fileLabel: "Archivo",
+    viewLabel: "Transferencia",
+    stevensLabel: "Gráfico tiempo-secuencia",
     segments: "segmentos",
     retransmissions: "retransmisiones",
     timeouts: "timeouts",
@@ -84,6 +104,7 @@ export const TEXTS = {
     lostMark: "perdido",
     unheard: "sin receptor (ya cerró)",
     untraced: "? (sin traza del otro extremo)",
+    unarrived: "seguía en la red al terminar la ejecución",
     unsent: "(su envío no está en la traza)",
     summarised: (n, lost, retx) =>
       `… ${n} segmentos anteriores resumidos (${lost} perdidos, ${retx} retransmisiones) …`,
@@ -165,6 +186,24 @@ export const TEXTS = {
     exact: "exact: the server received the same bytes",
     closeError: "the server's recvClose ended with",
     damaged: "damaged: the server received other bytes",
+    unfinished: "unfinished: the transfer stopped before the end",
+    bytesOf: (got, total) => `the server received ${got} of ${total} bytes`,
+    drawing: (k, n) =>
+      `Transfer over; drawing ${k} of ${n} segments… (Stop or Escape: all at once)`,
+    serverGone: "Lost the connection to the lab in the middle of the run (did it stop?)",
+    networkError: "Cannot reach the lab (is it running?)",
+    caseTimeouts: (client, server, slow) =>
+      `(fixed timeouts${slow ? " in slow motion" : ""}: client ${client} ms, server ${server} ms)`,
+    ccHint:
+      "Congestion control needs a window > 1: with window 1, cwnd stays at 1 and there is no curve.",
+    pickFileFirst: "Pick a file to send, then press Run.",
+    slowHint:
+      "The timeouts grow by twice the delay (one round trip): what hangs on one round trip unfolds the same, but a race of several trips against a timeout (the answer to a resent FIN against the server's timeout) can end differently than at real speed.",
+    textLabel: "Text",
+    sizeLabel: "Bytes",
+    fileLabel: "File",
+    viewLabel: "Transfer",
+    stevensLabel: "Time-sequence graph",
     segments: "segments",
     retransmissions: "retransmissions",
     timeouts: "timeouts",
@@ -189,6 +228,7 @@ export const TEXTS = {
     lostMark: "lost",
     unheard: "no receiver (closed)",
     untraced: "? (the other end is not traced)",
+    unarrived: "still in the network when the run ended",
     unsent: "(its send is not in the trace)",
     summarised: (n, lost, retx) =>
       `… ${n} earlier segments summarised (${lost} lost, ${retx} retransmissions) …`,

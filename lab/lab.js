@@ -53,6 +53,13 @@ const state = {
 
 /** Milliseconds of drawing per frame, so the page stays fluent while a fast run bursts in. */
 const BUDGET_MS = 8;
+/**
+ * Milliseconds of drawing per frame once far behind (more messages waiting
+ * than BEHIND) or once the transfer is over and only the drawing is left:
+ * the page answers a little slower, the drawing catches up several times faster.
+ */
+const CATCH_UP_MS = 40;
+const BEHIND = 2000;
 
 // ------------------------------------------------------------------ controls
 
@@ -88,7 +95,7 @@ function buildControls() {
       input.max = probability ? "1" : String(limits.maxDelay);
       input.step = probability ? "0.01" : "1";
       input.placeholder = "0";
-      input.value = values[input.id] ?? "";
+      keepValue(input, values[input.id] ?? "");
       input.setAttribute("aria-label", `${text(field)}, ${text(direction)}`);
       td.append(input);
       tr.append(td);
@@ -117,10 +124,36 @@ function buildLegend() {
   }
 }
 
+/**
+ * Sets a control's value as typed. A number input would turn a value that is
+ * not a number into "" (and the run would go with the default): it becomes a
+ * text input instead, so that the value is shown and refused by validate().
+ */
+function keepValue(node, value) {
+  node.value = value;
+  if (node.tagName === "INPUT" && node.value !== value) {
+    node.type = "text";
+    node.value = value;
+  }
+}
+
+/** Sets a control from the URL; a select gets an option for a value it lacks (refused by validate()). */
+function setControl(id, value) {
+  const node = $(id);
+  if (node.tagName === "SELECT" && ![...node.options].some((o) => o.value === value)) {
+    node.append(new Option(value, value));
+  }
+  keepValue(node, value);
+}
+
 function applyTexts() {
   document.documentElement.lang = lang;
+  document.title = text("title");
   for (const node of document.querySelectorAll("[data-i18n]")) {
     node.textContent = text(node.dataset.i18n);
+  }
+  for (const node of document.querySelectorAll("[data-i18n-label]")) {
+    node.setAttribute("aria-label", text(node.dataset.i18nLabel));
   }
   $("lang").textContent = text("switchTo");
   $("lang").setAttribute("aria-label", text("switchTo"));
@@ -128,7 +161,7 @@ function applyTexts() {
   $("step-forward").setAttribute("aria-label", lang === "en" ? "Next step" : "Paso siguiente");
   const current = $("case").value;
   buildControls();
-  $("case").value = current || DEFAULTS.case;
+  setControl("case", current || DEFAULTS.case);
   showCaseFault();
   diagram.relabel();
   buildLegend();
@@ -148,19 +181,16 @@ function showCaseFault() {
   $("window-fixed").hidden = id === "custom";
   let description = "";
   if (c) {
-    description = lang === "en"
-      ? c.faultEn
-        ? c.faultEn
-        : c.rules.length
-        ? c.rules.map((r) => `${r.action} the ${ordinal(r.nth)} ${r.kind} sent`).join("; ") +
-          (c.pauseAfterConnect ? `; the client waits ${c.pauseAfterConnect} ms before sending` : "")
-        : "no fault"
-      : c.fault;
-    description += lang === "en"
-      ? " (fixed timeouts: client 50 ms, server 80 ms)"
-      : " (timeouts fijos: cliente 50 ms, servidor 80 ms)";
+    // Slow motion lengthens the timeouts by twice its delay (a round trip): say the ones in use.
+    const slow = 2 * (Number($("slow").value) || 0);
+    const { client, server } = config.caseTimeouts;
+    description = `${lang === "en" ? c.faultEn : c.fault} ${
+      text("caseTimeouts")(client + slow, server + slow, slow > 0)
+    }`;
   }
   $("case-fault").textContent = description;
+  $("slow-hint").hidden = $("slow").value === "0";
+  showCcHint();
   // A checker's case sends its own payload in place of the sample text, 16 bytes a segment.
   for (const key of ["mss", "msg", "text", "size", "file"]) $(key).disabled = Boolean(c?.payload);
   const sample = $("msg").querySelector('option[value="sample"]');
@@ -168,8 +198,10 @@ function showCaseFault() {
   sample.textContent = text(sample.dataset.i18n);
 }
 
-function ordinal(n) {
-  return n === 1 ? "1st" : n === 2 ? "2nd" : n === 3 ? "3rd" : `${n}th`;
+/** Congestion control with a window of 1 changes nothing: cwnd cannot grow past it. */
+function showCcHint() {
+  $("cc-hint").hidden = $("case").value !== "custom" || $("cc").value === "none" ||
+    Number($("window").value) > 1;
 }
 
 function showMessageInputs() {
@@ -190,7 +222,9 @@ function readParams() {
       if (value !== "" && Number(value) !== 0) query.set(key, value);
     }
     query.set("seed", $("seed").value.trim());
-    const timeout = document.querySelector('input[name="timeout"]:checked').value;
+    // A timeout the radios do not offer (from the URL) is kept, to be refused by validate().
+    const timeout = document.querySelector('input[name="timeout"]:checked')?.value ??
+      state.badTimeout ?? DEFAULTS.timeout;
     if (timeout !== DEFAULTS.timeout) query.set("timeout", timeout);
     if (timeout === "fixed" && $("rto").value.trim() !== DEFAULTS.rto) {
       query.set("rto", $("rto").value.trim());
@@ -213,13 +247,7 @@ function readParams() {
 
 /** Puts the URL's parameters into the controls (unknown values are kept, to be refused visibly). */
 function writeControls(query) {
-  const set = (id, value) => {
-    const node = $(id);
-    if (node.tagName === "SELECT" && ![...node.options].some((o) => o.value === value)) {
-      node.append(new Option(value, value)); // shown, then refused by validate()
-    }
-    node.value = value;
-  };
+  const set = setControl;
   set("case", query.get("case") ?? (hasCustom(query) ? "custom" : DEFAULTS.case));
   for (const key of FAULT_KEYS) if (query.has(key)) set(key, query.get(key));
   if (query.has("seed")) set("seed", query.get("seed"));
@@ -323,7 +351,9 @@ function renderStatus() {
   status.dataset.state = value;
   if (verdict && (value === "done" || value === "failed")) status.dataset.verdict = verdict;
   else delete status.dataset.verdict;
-  const head = value === "running"
+  const head = value === "running" && state.draining
+    ? text("drawing")(state.records.length, state.drawTotal ?? state.records.length)
+    : value === "running"
     ? text("running")
     : value === "done"
     ? (state.mode === "replay" ? text("replaying") : text("done"))
@@ -357,6 +387,8 @@ function resetView(mode) {
   state.sendOf = new Map(); // record id -> its send event, to mark what the network dropped
   state.inbox = [];
   state.ended = false;
+  state.draining = false;
+  state.bytes = null;
   state.stats = null;
   state.cwnd = [];
   state.timer = null;
@@ -420,11 +452,13 @@ function frame() {
   }
   if (state.inbox.length > 0) {
     const start = performance.now();
+    const budget = state.draining || state.inbox.length > BEHIND ? CATCH_UP_MS : BUDGET_MS;
     let i = 0;
-    while (i < state.inbox.length && performance.now() - start < BUDGET_MS) {
+    while (i < state.inbox.length && performance.now() - start < budget) {
       onMessage(state.inbox[i++]);
     }
     state.inbox.splice(0, i);
+    if (state.draining) renderStatus();
   }
   if (state.stevensLate && performance.now() - state.stevensAt >= 100) state.dirty = true;
   if (!state.dirty) return;
@@ -436,7 +470,9 @@ function frame() {
     : Infinity;
   // While a run streams in, the graph is redrawn 10 times a second; the diagram every frame.
   const now = performance.now();
-  if (!state.controller || now - (state.stevensAt ?? 0) >= 100 || state.ended) {
+  // (and while a backlog is drawn: every message of it would redraw the whole graph otherwise).
+  const streaming = state.inbox.length > 0 || (state.controller !== null && !state.ended);
+  if (!streaming || now - (state.stevensAt ?? 0) >= 100) {
     state.stevensAt = now;
     stevens.draw(state.records, state.timeouts, until, state.cwnd);
   } else {
@@ -477,7 +513,7 @@ function reconcile(records, timeouts) {
     records.every((r) =>
       state.byId.has(r.id) && (state.byId.get(r.id).tRecv === null) === (r.tRecv === null)
     );
-  if (!same) return showRecords(records, timeouts);
+  if (!same || state.quiet) return showRecords(records, timeouts);
   for (const final of records) {
     const rec = state.byId.get(final.id);
     const changed = rec.fate !== final.fate || rec.dup !== final.dup ||
@@ -500,6 +536,14 @@ function showUpTo(k) {
     diagram.reset();
     state.shown = 0;
   }
+  if (state.shown === 0) {
+    // Only the last segments stay drawn: the older ones are summarised without drawing them.
+    const cut = diagram.cut(state.timeline, k);
+    if (cut > 0) {
+      diagram.skip(state.timeline.slice(0, cut));
+      state.shown = cut;
+    }
+  }
   for (; state.shown < k; state.shown++) diagram.add(state.timeline[state.shown]);
   $("cursor").value = String(k);
   state.dirty = true;
@@ -511,6 +555,7 @@ function onMessage(m) {
   switch (m.t) {
     case "start":
       state.clientRto = m.clientRto;
+      state.bytes = m.bytes;
       $("sha-sent").textContent = m.sha256Sent;
       break;
     case "seg": {
@@ -519,7 +564,9 @@ function onMessage(m) {
       state.byId.set(rec.id, rec);
       state.raw.push(m.e);
       if (rec.tSend !== null) state.sendOf.set(rec.id, m.e);
-      diagram.add({ kind: rec.tSend === null ? "copy" : "send", t: rec.tSend ?? rec.tRecv, rec });
+      if (!state.quiet) {
+        diagram.add({ kind: rec.tSend === null ? "copy" : "send", t: rec.tSend ?? rec.tRecv, rec });
+      }
       if (rec.side === "c" && rec.rto !== undefined) {
         state.timer = { start: performance.now(), rto: rec.rto };
       }
@@ -534,7 +581,7 @@ function onMessage(m) {
       rec.fate = "received";
       rec.dup = m.dup;
       state.raw.push(m.e);
-      diagram.add({ kind: "arrive", t: m.time, rec });
+      if (!state.quiet) diagram.add({ kind: "arrive", t: m.time, rec });
       if (rec.side === "s") state.timer = null;
       if (rec.side === "s" && m.e.cwnd !== undefined) {
         state.cwnd.push({ t: m.time, cwnd: m.e.cwnd, ssthresh: m.e.ssthresh });
@@ -545,13 +592,13 @@ function onMessage(m) {
       const rec = state.byId.get(m.id);
       rec.fate = "lost";
       rec.dropped = m.at;
-      diagram.update(rec);
+      if (!state.quiet) diagram.update(rec);
       break;
     }
     case "timeout":
       state.timeouts.push(m.timeout);
       state.raw.push(m.e);
-      diagram.add({ kind: "timeout", t: m.timeout.time, timeout: m.timeout });
+      if (!state.quiet) diagram.add({ kind: "timeout", t: m.timeout.time, timeout: m.timeout });
       if (m.timeout.side === "c") state.timer = null;
       break;
     case "stats":
@@ -567,12 +614,18 @@ function onMessage(m) {
       $("verdict").hidden = false;
       const verdict = m.verdict;
       const closed = m.serverCloseError ? `; ${text("closeError")}: ${m.serverCloseError}` : "";
-      $("verdict-text").textContent = `${text(verdict)} (${m.bytesReceived} bytes, ${
+      // A transfer that did not finish says how far it got, not that the bytes were damaged.
+      const bytes = verdict === "unfinished"
+        ? text("bytesOf")(m.bytesReceived, state.bytes ?? 0)
+        : `${m.bytesReceived} bytes`;
+      $("verdict-text").textContent = `${text(verdict)} (${bytes}, ${
         round(m.duration)
       } ms)${closed}`;
       state.status = { value: m.error ? "failed" : "done", detail: m.error ?? "", verdict };
+      state.draining = false;
       renderStatus();
       $("download").disabled = state.raw.length === 0;
+      if (!state.controller) $("stop").disabled = true;
       break;
     }
   }
@@ -647,31 +700,70 @@ async function run() {
       return;
     }
     await readEvents(response.body);
-    if (!state.ended) setStatus("failed", text("stopped"));
-  } catch (error) {
-    if (controller.signal.aborted) {
-      if (state.controller === controller || state.controller === null) {
-        state.timer = null;
-        setStatus("failed", text("stopped"));
-        $("download").disabled = state.raw.length === 0;
-      }
-    } else {
-      showError(error.message);
-      setStatus("failed", error.message);
+    if (state.controller !== controller) return; // stopped, or another run started
+    if (!state.ended) {
+      // The stream ended without the transfer's end: the lab went away mid-run.
+      showError(text("serverGone"));
+      finishDrawing();
+      setStatus("failed", text("serverGone"));
+    } else if (state.inbox.length > 0) {
+      // The transfer is over; only the drawing is left: say so, and let Stop skip it.
+      state.draining = true;
+      state.drawTotal = state.records.length +
+        state.inbox.reduce((n, m) => n + (m.t === "seg" ? 1 : 0), 0);
+      renderStatus();
     }
+  } catch {
+    if (controller.signal.aborted) return; // stopRun() has said so
+    if (state.controller !== controller) return;
+    // fetch() and the stream fail with the browser's words ("Failed to fetch"): the page's own.
+    const message = state.raw.length > 0 || state.records.length > 0
+      ? text("serverGone")
+      : text("networkError");
+    showError(message);
+    finishDrawing();
+    setStatus("failed", message);
   } finally {
     if (state.controller === controller) {
       state.controller = null;
-      $("stop").disabled = true;
+      $("stop").disabled = !state.draining;
     }
   }
 }
 
+/**
+ * Draws at once what the live run left to draw (every message waiting), and
+ * makes the run's drawing a finished one: the timeline to scrub it, the
+ * trace to download.
+ */
+function finishDrawing() {
+  state.draining = false;
+  state.timer = null;
+  if (state.mode !== "live") return;
+  const inbox = state.inbox;
+  state.inbox = [];
+  state.quiet = true;
+  try {
+    for (const m of inbox) onMessage(m);
+    if (!inbox.some((m) => m.t === "end")) showRecords(state.records, state.timeouts);
+  } finally {
+    state.quiet = false;
+  }
+  $("timeline").hidden = state.timeline.length === 0;
+  $("download").disabled = state.raw.length === 0;
+  $("stop").disabled = true;
+  state.dirty = true;
+}
+
+/** Stop (or Escape): ends the running transfer, or skips the drawing of one already over. */
 function stopRun() {
   const controller = state.controller;
   state.controller = null;
   controller?.abort();
   $("stop").disabled = true;
+  const wasRunning = controller !== null && state.mode === "live" && !state.ended;
+  if (controller || state.draining) finishDrawing();
+  if (wasRunning) setStatus("failed", text("stopped"));
 }
 
 // ------------------------------------------------------------------ replay
@@ -757,7 +849,8 @@ writeControls(url.searchParams);
 applyTexts();
 updateUrl();
 $("controls").addEventListener("input", (event) => {
-  if (event.target.id === "case") showCaseFault();
+  // The case's hint names the timeouts of the speed, the window's hint depends on cc.
+  if (["case", "slow", "window", "cc"].includes(event.target.id)) showCaseFault();
   if (event.target.id === "msg") showMessageInputs();
   if (event.target.id !== "trace-file" && event.target.id !== "file") {
     state.unknown = null;
@@ -797,7 +890,7 @@ $("diagram-box").addEventListener("scroll", () => {
   state.follow = box.scrollTop + box.clientHeight >= box.scrollHeight - 30;
 });
 document.addEventListener("keydown", (event) => {
-  if (event.key === "Escape" && state.controller) stopRun();
+  if (event.key === "Escape" && (state.controller || state.draining)) stopRun();
 });
 let resizeTimer;
 addEventListener("resize", () => {
@@ -816,4 +909,8 @@ globalThis.lab = { trace: traceText, records: () => state.records, stats: () => 
 
 // The page is wired: tools and tests wait for this before they type or upload.
 document.documentElement.dataset.ready = "true";
-if (url.searchParams.has("run")) run();
+if (url.searchParams.has("run")) {
+  // A link cannot carry a file: with msg=file it waits for one instead of failing at once.
+  if ($("msg").value === "file" && !$("msg").disabled) setStatus("idle", text("pickFileFirst"));
+  else run();
+}

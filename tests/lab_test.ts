@@ -33,6 +33,8 @@ import { relayTraceRecorder, startRelay } from "../relay.ts";
 import { SCENARIO_MESSAGE } from "../scenarios.ts";
 import { SocketTCP } from "../socket_tcp.ts";
 import { deadline } from "./_wait.ts";
+
+const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 import { parseTrace, type TraceEvent } from "../trace.ts";
 
 // ------------------------------------------------------------------ helpers
@@ -447,7 +449,7 @@ Deno.test("lab: closing the stream stops its transfer and releases every socket"
   await lab.idle();
   assert.equal(ends.length, 1);
   assert.equal(ends[0].error, "the page closed its stream");
-  assert.equal(ends[0].verdict, "damaged");
+  assert.equal(ends[0].verdict, "unfinished");
   assert.ok(ends[0].records.length < 10, `${ends[0].records.length} segments were sent`);
   assert.deepEqual(lab.counters, { started: 1, active: 0, refused: 0, stopped: 1 });
 });
@@ -613,6 +615,135 @@ Deno.test("lab: the command line", async () => {
     console.log = log;
     console.error = error;
   }
+});
+
+// ------------------------------------------------------------------ audit findings
+
+/** Runs `query` to its end, in this process. */
+async function runQuery(query: string): Promise<LabEnd> {
+  const params = parseRunParams(new URLSearchParams(query));
+  return await new LabTransfer(params, runMessage(params, new Uint8Array()), () => {}).done;
+}
+
+Deno.test("lab: a handshake that never completes is counted as it is drawn, and is unfinished, not damaged", async () => {
+  // Every SYN+ACK is lost: the listener's half-open connection never reaches accept(), yet its
+  // SYN+ACKs and timeouts are drawn; the counters are the drawing's.
+  const end = await runQuery("case=custom&s2c-loss=1");
+  const sent = end.records.filter((r) => r.tSend !== null);
+  const why = JSON.stringify(end.stats);
+  assert.ok(sent.some((r) => r.side === "s" && r.flags === "SYN+ACK"), why);
+  assert.equal(end.stats.segments, sent.length, why);
+  assert.equal(end.stats.retransmissions, sent.filter((r) => r.retx).length, why);
+  assert.equal(end.stats.timeouts, end.timeouts.length, why);
+  assert.ok(end.timeouts.some((t) => t.side === "s"), "the server's timeouts are drawn");
+  assert.equal(end.verdict, "unfinished");
+  assert.ok(end.error, "a transfer that did not finish says why");
+});
+
+Deno.test("lab: a segment still in the network when the run ended says so, not that its receiver is untraced", async () => {
+  // The SYNs take a second to cross; the client gives up (21 SYNs, 2 ms apart) long before.
+  const end = await runQuery("case=custom&c2s-delay=1000&rto=2");
+  const syns = end.records.filter((r) => r.flags === "SYN");
+  assert.ok(syns.length > 1, `${syns.length} SYNs`);
+  assert.deepEqual([...new Set(syns.map((r) => r.fate))], ["unarrived"]);
+  assert.equal(end.records.filter((r) => r.fate === "unknown").length, 0);
+});
+
+Deno.test("lab: every case describes its faults in both languages", () => {
+  assert.equal(LAB_CASES.length, 37);
+  for (const c of LAB_CASES) {
+    const faulty = c.rules.length > 0 || (c.late?.length ?? 0) > 0 ||
+      (c.relay?.rules.length ?? 0) > 0 || c.relay?.random !== undefined ||
+      (c.pauseAfterConnect ?? 0) > 0;
+    assert.ok(c.fault && c.faultEn, c.id);
+    if (faulty) {
+      assert.doesNotMatch(c.faultEn, /no fault/i, c.id);
+      assert.doesNotMatch(c.fault, /sin falla|ninguna pérdida/i, c.id);
+    }
+  }
+  assert.match(LAB_CASES.find((c) => c.id === "ack-late")!.faultEn, /delays the 3rd ACK by 75 ms/);
+});
+
+Deno.test("lab: HTTP methods, trace fields and an idle stream", async () => {
+  await using lab = await startLab({ port: 0, flushInterval: 20 });
+  for (
+    const [method, path, allow] of [
+      ["PUT", "/api/config", "GET, HEAD"],
+      ["DELETE", "/api/config", "GET, HEAD"],
+      ["POST", "/index.html", "GET, HEAD"],
+      ["POST", "/", "GET, HEAD"],
+      ["PUT", "/api/trace", "POST"],
+      ["GET", "/api/run", "POST"],
+    ]
+  ) {
+    const response = await fetch(new URL(path, lab.url), { method });
+    assert.equal(response.status, 405, `${method} ${path}`);
+    assert.equal(response.headers.get("allow"), allow, `${method} ${path}`);
+    await response.body?.cancel();
+  }
+  const missing = await fetch(new URL("/nothing.html", lab.url), { method: "POST" });
+  assert.equal(missing.status, 404);
+  await missing.body?.cancel();
+  const trace = async (name: string, lines: unknown[]) => {
+    const text = lines.map((l) => JSON.stringify(l)).join("\n");
+    const response = await fetch(new URL("/api/trace", lab.url), {
+      method: "POST",
+      body: JSON.stringify({ files: [{ name, text }] }),
+    });
+    return { status: response.status, error: (await response.json()).error as string };
+  };
+  const event = (time: number) => ({
+    time,
+    kind: "send",
+    local: "127.0.0.1:5000",
+    peer: "127.0.0.1:8000",
+    flags: "SYN",
+    seq: 50,
+    len: 0,
+  });
+  for (const time of [1e308, -1e308]) {
+    const { status, error } = await trace("c.jsonl", [event(1), event(time)]);
+    assert.equal(status, 400, `time ${time}`);
+    assert.match(error, /^c\.jsonl: .*time/, `time ${time}`);
+  }
+  const relay = {
+    time: 1,
+    kind: "relay",
+    id: 1,
+    direction: "sideways",
+    client: "127.0.0.1:5000",
+    server: "127.0.0.1:8000",
+    flags: "SYN",
+    seq: 7,
+    len: 0,
+    fate: "forwarded",
+  };
+  const sideways = await trace("relay.jsonl", [relay]);
+  assert.equal(sideways.status, 400);
+  assert.match(sideways.error, /^relay\.jsonl: .*direction "sideways"/);
+  // A slow transfer: 200 ms on the wire each way, one event at a time. With a batch every
+  // 20 ms, most are empty: only those with events, or new counters, go out.
+  const response = await post(lab.url, "case=normal&slow=200");
+  const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  const until = performance.now() + 1000;
+  while (performance.now() < until) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    text += value;
+  }
+  await reader.cancel();
+  await lab.idle();
+  const batches = text.split("\n\n").filter((c) => c.startsWith("data: "))
+    .map((c) => JSON.parse(c.slice(6)) as LabMessage[]);
+  let idle = 0, previous = "";
+  for (const batch of batches) {
+    const stats = JSON.stringify(batch.find((m) => m.t === "stats"));
+    if (batch.every((m) => m.t === "stats") && stats === previous) idle++;
+    previous = stats;
+  }
+  assert.ok(batches.length > 1, `${batches.length} batches`);
+  assert.ok(idle <= 1, `${idle} of ${batches.length} batches repeated the same counters`);
 });
 
 // ------------------------------------------------------------------ browser
@@ -1045,6 +1176,162 @@ Deno.test({
           assert.match(
             summary!,
             new RegExp(`^… ${total - segments} segmentos anteriores`),
+          );
+        },
+      );
+
+      await t.step(
+        "a link with a typo is refused naming the value typed, and msg=file waits for a file",
+        async () => {
+          const before = runs.length;
+          for (
+            const [query, message, kept] of [
+              [
+                "timeout=slow",
+                'timeout is "slow": expected one of fixed, adaptive',
+                "timeout=slow",
+              ],
+              ["mss=abc", 'mss is "abc": expected an integer in 1..1400', "mss=abc"],
+              [
+                "case=custom&c2s-loss=abc",
+                'c2s-loss is "abc": expected a probability',
+                "c2s-loss=abc",
+              ],
+              ["case=bogus", 'case is "bogus": expected custom or one of', "case=bogus"],
+            ]
+          ) {
+            await page.goto(`${lab.url}?${query}&run`);
+            await page.waitForSelector("html[data-ready]", { timeout: 5000 });
+            assert.equal(await settled(page), "failed", query);
+            const error = await page.$eval("#error", (e) => e.textContent);
+            assert.ok(error!.startsWith(message), `${query}: ${error}`);
+            assert.ok(page.url().includes(kept), `${query}: the URL became ${page.url()}`);
+          }
+          await open(page, `${lab.url}?msg=file&run`);
+          assert.equal(await page.$eval("#status", (e) => e.getAttribute("data-state")), "idle");
+          assert.match(await page.$eval("#status", (e) => e.textContent!), /archivo/);
+          assert.equal(runs.length, before, "the page sent a run it should have refused");
+        },
+      );
+
+      await t.step(
+        "every case's faults in both languages, the timeouts of slow motion, English names, cc's hint",
+        async () => {
+          await open(page, lab.url);
+          // Each case picked as a person picks it (an input event), its hint read back.
+          const describe = async () =>
+            await page.evaluate(`(() => {
+              const select = document.getElementById("case");
+              const ids = [...select.querySelectorAll("option")].map((o) => o.value)
+                .filter((id) => id !== "custom");
+              return ids.map((id) => {
+                select.value = id;
+                select.dispatchEvent(new Event("input", { bubbles: true }));
+                return [id, document.getElementById("case-fault").textContent];
+              });
+            })()`) as [string, string][];
+          const es = await describe();
+          await page.click("#lang");
+          const en = await describe();
+          assert.equal(es.length, LAB_CASES.length);
+          for (const [id, words] of [...es, ...en]) {
+            const c = LAB_CASES.find((x) => x.id === id)!;
+            const faulty = c.rules.length > 0 || (c.late?.length ?? 0) > 0 ||
+              (c.relay?.rules.length ?? 0) > 0 || c.relay?.random !== undefined;
+            if (faulty) assert.doesNotMatch(words, /no fault|sin falla|ninguna pérdida/, id);
+          }
+          // English names everywhere a screen reader looks.
+          assert.equal(await page.title(), "socket-tcp lab");
+          const labels = await page.$$eval(
+            "#msg, #text, #size, #file, #view, #diagram-box, #stevens",
+            (n) => n.map((e) => e.getAttribute("aria-label")),
+          );
+          assert.deepEqual(labels, [
+            "Message",
+            "Text",
+            "Bytes",
+            "File",
+            "Transfer",
+            "Sequence diagram",
+            "Time-sequence graph",
+          ]);
+          // Slow motion: the hint names the timeouts in use (50 + 2 × 150, 80 + 2 × 150).
+          await page.select("#case", "data-lost");
+          await page.select("#slow", "150");
+          assert.match(
+            await page.$eval("#case-fault", (e) => e.textContent!),
+            /client 350 ms, server 380 ms/,
+          );
+          // … and says what slow motion cannot replay the same.
+          assert.equal(await page.$eval("#slow-hint", (e) => e.hasAttribute("hidden")), false);
+          // Congestion control with a window of 1: a hint says it needs more.
+          await page.select("#case", "custom");
+          await page.select("#cc", "reno");
+          assert.equal(await page.$eval("#cc-hint", (e) => e.hasAttribute("hidden")), false);
+          await page.$eval("#window", (e) => {
+            (e as unknown as { value: string }).value = "8";
+            e.dispatchEvent(new Event("input", { bubbles: true }));
+          });
+          assert.equal(await page.$eval("#cc-hint", (e) => e.hasAttribute("hidden")), true);
+        },
+      );
+
+      await t.step(
+        "a handshake that never completes: the counters are the drawing's, the verdict unfinished",
+        async () => {
+          await open(page, `${lab.url}?case=custom&s2c-loss=1&run`);
+          assert.equal(await settled(page), "failed");
+          assert.equal(
+            await page.$eval("#status", (e) => e.getAttribute("data-verdict")),
+            "unfinished",
+          );
+          assert.match(await page.$eval("#verdict-text", (e) => e.textContent!), /^sin terminar/);
+          const records = await page.evaluate(() =>
+            (globalThis as unknown as { lab: { records(): LabRecord[] } }).lab.records()
+          );
+          const sent = records.filter((r) => r.tSend !== null);
+          const shown = await page.$$eval(
+            "#c-segments, #c-retx, #c-timeouts",
+            (n) => n.map((e) => Number(e.textContent)),
+          );
+          assert.deepEqual(shown, [
+            sent.length,
+            sent.filter((r) => r.retx).length,
+            await page.$$eval("#diagram .timeout", (n) => n.length),
+          ]);
+        },
+      );
+
+      await t.step(
+        "Stop: the drawing is finished at once, scrubbable and downloadable; a backlog is skipped",
+        async () => {
+          await open(page, `${lab.url}?case=normal&slow=300&run`);
+          await page.waitForSelector("[data-segment]");
+          await page.click("#stop");
+          assert.equal(await settled(page), "failed");
+          assert.equal(await page.$eval("#timeline", (e) => e.hasAttribute("hidden")), false);
+          assert.equal(await page.$eval("#download", (e) => e.hasAttribute("disabled")), false);
+          // A run of thousands of segments: once the transfer is over the status says so, and
+          // Escape draws the rest at once (the last 3,000 segments, the older ones summarised).
+          const query = "case=custom&msg=size&size=60000&mss=10&window=16&arq=sr&c2s-loss=0.02";
+          const ended = ends.length;
+          await open(page, `${lab.url}?${query}&run`);
+          for (let i = 0; i < 300 && ends.length === ended; i++) await delay(50);
+          assert.equal(ends.length, ended + 1, "the transfer did not end within 15 s");
+          await page.waitForFunction(
+            `(() => {
+              const status = document.getElementById("status");
+              return status.dataset.state === "done" || /terminada/.test(status.textContent);
+            })()`,
+            { timeout: 2000 },
+          );
+          await page.keyboard.press("Escape");
+          await page.waitForSelector('#status[data-state="done"]', { timeout: 5000 });
+          const segments = await page.$$eval("[data-segment]", (n) => n.length);
+          assert.ok(segments <= 3000, `${segments} drawn`);
+          assert.equal(
+            Number(await page.$eval("#c-segments", (e) => e.textContent)),
+            ends.at(-1)!.stats.segments,
           );
         },
       );
