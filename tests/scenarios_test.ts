@@ -162,14 +162,23 @@ Deno.test("plain UDP (step 1): what arrives when one datagram is lost, duplicate
 });
 
 Deno.test("on the wall clock over real UDP, cases draw the same diagrams as in virtual time", async () => {
+  // A case's margins are tens of ms (ack-late: an ACK held 75 ms against a 50 ms timeout);
+  // a machine loaded by the suite's parallel browser tests has stalled a timer past them.
+  // So a case gets 3 runs, and must draw the virtual-time diagram in one: a real
+  // difference draws another diagram every time.
+  const ATTEMPTS = 3;
   for (const id of ["data-lost", "ack-late"]) {
-    const real = await runScenario(id, { time: realTime() });
-    assert.deepEqual(real.virtual, false);
-    assert.deepEqual(
-      scenarioSection(real).split("\n"),
-      betweenMarkers(report, id)!.split("\n"),
-      `case ${id} in real time`,
-    );
+    const expected = betweenMarkers(report, id)!.split("\n");
+    for (let attempt = 1;; attempt++) {
+      const real = await runScenario(id, { time: realTime() });
+      assert.deepEqual(real.virtual, false);
+      const drawn = scenarioSection(real).split("\n");
+      if (attempt === ATTEMPTS) {
+        assert.deepEqual(drawn, expected, `case ${id} in real time, ${ATTEMPTS} runs`);
+      }
+      if (JSON.stringify(drawn) === JSON.stringify(expected)) break;
+      console.log(`case ${id}: run ${attempt} on the wall clock drew another diagram; again`);
+    }
   }
 });
 
