@@ -15,7 +15,7 @@
  * @module
  */
 
-import type { RelayRule } from "./relay.ts";
+import type { RelayRule } from "./faults.ts";
 import { concatBytes } from "./segment.ts";
 
 /** Which way a datagram travels through the relay. */

@@ -176,6 +176,98 @@ export interface FaultRule {
   counts?: "datagrams" | "segments";
 }
 
+/**
+ * The two directions through the relay.
+ *
+ * @example A request and its answer cross the relay
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { udpLink } from "./link.ts";
+ * import { type RelayDirection, startRelay } from "./relay.ts";
+ *
+ * const directions: RelayDirection[] = [];
+ * const server = udpLink({ hostname: "127.0.0.1", port: 0 });
+ * await using relay = await startRelay({
+ *   listen: { hostname: "127.0.0.1", port: 0 },
+ *   target: server.localAddr,
+ *   onEvent: (event) => event.type === "datagram" && directions.push(event.direction),
+ * });
+ * const client = udpLink({ hostname: "127.0.0.1", port: 0 });
+ * await client.send(new TextEncoder().encode("ping"), relay.addr);
+ * const [, from] = await server.receive(new Uint8Array(64));
+ * await server.send(new TextEncoder().encode("pong"), from);
+ * await client.receive(new Uint8Array(64));
+ * client.close();
+ * server.close();
+ * assert.deepEqual(directions, ["toServer", "toClient"]);
+ * ```
+ */
+export type RelayDirection = "toServer" | "toClient";
+
+/**
+ * A deterministic fault of a {@linkcode Relay}: the `nth` datagram of `kind`
+ * (a segment kind, or `any`) in `direction`, counted over all clients, is
+ * dropped, duplicated, or held (`hold`) until the next datagram with the same
+ * bytes in that direction (its retransmission) has been forwarded, so that it
+ * arrives after it.
+ *
+ * @example "The 2nd DATA" is the file's first segment, however often the length was resent
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { udpLink } from "./link.ts";
+ * import { type RelayRule, startRelay } from "./relay.ts";
+ *
+ * const server = udpLink({ hostname: "127.0.0.1", port: 0 });
+ * const client = udpLink({ hostname: "127.0.0.1", port: 0 });
+ * const rule: RelayRule = {
+ *   direction: "toServer",
+ *   kind: "DATA",
+ *   nth: 2,
+ *   action: "drop",
+ *   counts: "segments",
+ * };
+ * await using relay = await startRelay({
+ *   listen: { hostname: "127.0.0.1", port: 0 },
+ *   target: server.localAddr,
+ *   rules: [rule],
+ * });
+ * const encoder = new TextEncoder();
+ * for (const segment of ["0|||0|||0|||5|||11", "0|||0|||0|||5|||11", "0|||0|||0|||7|||hola"]) {
+ *   await client.send(encoder.encode(segment), relay.addr);
+ * }
+ * await client.send(encoder.encode("0|||0|||0|||11|||chau"), relay.addr);
+ * const arrived: string[] = [];
+ * for (let i = 0; i < 3; i++) {
+ *   const [bytes] = await server.receive(new Uint8Array(64));
+ *   arrived.push(new TextDecoder().decode(bytes));
+ * }
+ * // The length went twice; its resend is not "the 2nd DATA": seq=7 is.
+ * assert.deepEqual(arrived, ["0|||0|||0|||5|||11", "0|||0|||0|||5|||11", "0|||0|||0|||11|||chau"]);
+ * client.close();
+ * server.close();
+ * ```
+ */
+export interface RelayRule {
+  /** Which way the datagram travels. */
+  direction: RelayDirection;
+  /** A segment kind (`SYN`, `SYN+ACK`, `ACK`, `DATA`, `FIN`, `FIN+ACK`) or `any`. */
+  kind: string;
+  /** 1-based. */
+  nth: number;
+  /** What happens to it. */
+  action: "drop" | "duplicate" | "hold";
+  /**
+   * What `nth` counts. `datagrams` (the default): every datagram of the kind,
+   * retransmissions included, so that rules 1, 2 and 3 on `FIN` lose the
+   * first three transmissions of one FIN. `segments`: each segment once, at
+   * its first transmission; a datagram whose bytes the relay already carried
+   * from that client in that direction is a retransmission (or a copy of the
+   * last ACK), neither counted nor matched. So "the 2nd DATA" is the file's
+   * first segment however often a timeout resent the length before it.
+   */
+  counts?: "datagrams" | "segments";
+}
+
 /** What {@linkcode RuleMatcher} needs of a rule: the injector's and the relay's have this shape. */
 export interface CountedRule {
   /** The direction the rule watches (`out`/`in`, or the relay's `toServer`/`toClient`). */

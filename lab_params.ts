@@ -27,8 +27,7 @@ import {
   PAYLOADS,
   relayRules,
 } from "./conformance_cases.ts";
-import type { FaultConfig, FaultRule } from "./faults.ts";
-import type { RelayRule } from "./relay.ts";
+import type { FaultConfig, FaultRule, RelayRule } from "./faults.ts";
 import {
   CLIENT_TIMEOUT,
   type Scenario,
