@@ -331,9 +331,9 @@ export async function main(args: string[]): Promise<number> {
   console.error(digestLines(sent, udpReceived.sha256));
   console.error(
     udpExact
-      ? `${PREFIX.demo}this time it arrived intact (${
-        formatCount(udpReceived.bytes, "byte")
-      }): lucky seed`
+      ? `${PREFIX.demo}this time it arrived intact (${formatCount(udpReceived.bytes, "byte")}): ${
+        loss > 0 ? "lucky seed" : "with --loss 0 the relay drops nothing"
+      }`
       : `${PREFIX.demo}${paint("yellow", "damaged")}: ${formatCount(udpReceived.bytes)} of ${
         formatCount(sample.length, "byte")
       } arrived, and they differ from the file sent`,
@@ -353,7 +353,14 @@ export async function main(args: string[]): Promise<number> {
   );
   console.error(
     exact
-      ? `\n${paint("green", "demo: SocketTCP delivered the file byte-exact over a lossy network")}`
+      ? `\n${
+        paint(
+          "green",
+          `demo: SocketTCP delivered the file byte-exact over a network that ${
+            loss > 0 ? "loses, " : ""
+          }duplicates and reorders datagrams`,
+        )
+      }`
       : `\n${paint("red", "demo: the SocketTCP transfer was NOT byte-exact")}`,
   );
   return exact ? 0 : 1;
