@@ -27,6 +27,7 @@ import {
 import { type CaseDefinition, CASES, payloadOf, relayRules } from "./conformance_cases.ts";
 import {
   checkWire,
+  quote,
   type Role,
   type RuleResult,
   RULES,
@@ -215,6 +216,9 @@ function udpPortBound(port: number): boolean | undefined {
   return known ? false : undefined;
 }
 
+/** A promise that never settles (a race's branch that does not apply). */
+const never = new Promise<never>(() => {});
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Races `promise` against `ms`; the timer is cleared either way. */
@@ -252,6 +256,15 @@ const HERE = new URL(".", import.meta.url);
  * transfer or the close unfinished.
  */
 const AFTER_EXIT_MS = 8_000;
+
+/**
+ * In a case where the close loses everything one end waits for
+ * ({@linkcode CaseDefinition.givesUp}): how long the implementation may still
+ * run once socket-tcp's end has ended with success. Step 8 gives up after 3
+ * timeouts; 12 s leaves room for a fixed timeout of 3 s, and a program that
+ * waits forever is judged then, not at the bound.
+ */
+const GIVE_UP_MS = 12_000;
 
 /** How a case is run. */
 export interface RunOptions {
@@ -416,19 +429,30 @@ export async function runCase(
     // (exits with an error) while socket-tcp's end still runs, the case ends then: socket-tcp's
     // end would only wait for it until the bound, and be blamed for it. When it exits with
     // success, socket-tcp's end gets AFTER_EXIT_MS to finish what the protocol asks of it.
+    // In a case where the implementation must give up by itself, it gets GIVE_UP_MS once
+    // socket-tcp's end ended with success.
     const ended = Promise.all(processes.map((p) => p.status)).then(() => "ended" as const);
+    const oursDone = ours.status.then((status) =>
+      definition.givesUp && status.success ? within(ended, GIVE_UP_MS) : never
+    );
     await within(
-      impl.status.then((status) =>
-        ours.exited ? ended : status.success ? within(ended, AFTER_EXIT_MS) : "failed" as const
-      ),
+      Promise.race([
+        impl.status.then((status) =>
+          ours.exited ? ended : status.success ? within(ended, AFTER_EXIT_MS) : "failed" as const
+        ),
+        oursDone,
+      ]),
       Math.max(0, bound - (performance.now() - started)),
     );
+    const stoppedAt = performance.timeOrigin + performance.now();
     for (const p of processes) await stop(p);
     // Stopped (not ended by itself) after the implementation ended: it left first.
     const exitedFirst = !impl.killed && ours.killed;
     await relay.close();
     relay = undefined;
     const seconds = elapsed();
+    const implStatus = await impl.status;
+    const oursStatus = await ours.status;
     const rules = checkWire({
       role: options.role,
       definition,
@@ -436,10 +460,9 @@ export async function runCase(
       listening,
       mss,
       seconds,
+      stoppedWaiting: impl.killed && !ours.killed && oursStatus.success ? stoppedAt : undefined,
     });
     const broken = rules.filter((r) => !r.ok);
-    const implStatus = await impl.status;
-    const oursStatus = await ours.status;
     const implErr = await impl.stderr;
     const received = await output();
     const retransmit = broken.find((r) => r.rule === "retransmit");
@@ -447,8 +470,16 @@ export async function runCase(
       const first = retransmit ?? broken[0];
       return first ? `${text}; ${first.detail}` : text;
     };
+    /**
+     * When the implementation exited with an error: the rule it broke first (the cause, such
+     * as a segment it never resent), then its exit (the consequence, in its own words).
+     */
+    const ruleFirst = (text: string) => {
+      const first = retransmit ?? broken[0];
+      return first ? `${first.detail}; then ${text}` : text;
+    };
     if (!impl.killed && implStatus.code !== 0 && isCrash(implErr, implStatus)) {
-      return result("crash", explain(`${implName} crashed: "${lastLine(implErr)}"`), rules);
+      return result("crash", ruleFirst(`${implName} crashed: "${lastLine(implErr)}"`), rules);
     }
     /** `the client exited with code 2 …: "its last line on stderr"`. */
     const implExit = (when = "") => {
@@ -457,9 +488,9 @@ export async function runCase(
     };
     if (exitedFirst) {
       const other = `socket-tcp's ${options.role === "server" ? "client" : "server"}`;
-      // Its own failure, not a rule the truncated wire then seems to break, is the reason.
+      // The rule it broke (if any), then its own failure.
       if (implStatus.code !== 0) {
-        return result("fail", implExit(" before the transfer ended"), rules);
+        return result("fail", ruleFirst(implExit(" before the transfer ended")), rules);
       }
       // A segment it never resent is the reason (a hang, below), as when the bound stops the case.
       if (!retransmit) {
@@ -479,6 +510,11 @@ export async function runCase(
         ours.killed ? `socket-tcp's ${options.role === "server" ? "client" : "server"}` : "",
       ].filter((s) => s).join(" and ");
       if (retransmit) return result("hang", `${retransmit.detail}`, rules);
+      const givesUp = broken.find((r) => r.rule === "close-gives-up");
+      if (givesUp) {
+        const more = broken.length > 1 ? ` (and ${broken.length - 1} more rule(s) broken)` : "";
+        return result("hang", `${givesUp.detail}${more}`, rules);
+      }
       if (impl.killed && !ours.killed && oursStatus.code === 0 && sameBytes(received, payload)) {
         return result(
           "hang",
@@ -505,7 +541,7 @@ export async function runCase(
         rules,
       );
     }
-    if (implStatus.code !== 0) return result("fail", explain(implExit()), rules);
+    if (implStatus.code !== 0) return result("fail", ruleFirst(implExit()), rules);
     if (oursStatus.code !== 0) {
       const line = lastLine(await ours.stderr);
       return result(
@@ -554,19 +590,41 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && a.every((byte, i) => byte === b[i]);
 }
 
-function describeDamage(received: Uint8Array, payload: Uint8Array): string {
+/**
+ * What is wrong with the bytes the server wrote, quoting where they first differ from the
+ * file; more bytes than the file are often a message printed to stdout.
+ *
+ * @example A message printed before the file
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { describeDamage } from "./conformance.ts";
+ * const enc = (text: string) => new TextEncoder().encode(text);
+ * assert.equal(
+ *   describeDamage(enc("Conexion aceptada\nhola"), enc("hola")),
+ *   'the server wrote 22 bytes, the file has 4; from byte 0, it wrote "Conexion aceptada\\x0ahola" ' +
+ *     'where the file has "hola" (the standard output must hold only the file: write ' +
+ *     "messages to stderr)",
+ * );
+ * ```
+ */
+export function describeDamage(received: Uint8Array, payload: Uint8Array): string {
   if (received.length === 0 && payload.length > 0) {
     return `the file did not arrive: the server wrote 0 of ${count(payload.length)} bytes`;
   }
   let i = 0;
   while (i < received.length && i < payload.length && received[i] === payload[i]) i++;
+  const got = quote(received.subarray(i));
+  const want = i < payload.length ? `the file has ${quote(payload.subarray(i))}` : "the file ended";
+  const where = `from byte ${count(i)}, it wrote ${got} where ${want}`;
   if (received.length !== payload.length) {
+    const extra = received.length > payload.length
+      ? " (the standard output must hold only the file: write messages to stderr)"
+      : "";
     return `the server wrote ${count(received.length)} bytes, the file has ${
       count(payload.length)
-    }` + (i < Math.min(received.length, payload.length) ? `; they differ from byte ${i}` : "");
+    }` + (i < received.length ? `; ${where}` : "") + extra;
   }
-  return `the server wrote ${count(received.length)} bytes, but they differ from byte ${i} ` +
-    `(got 0x${received[i].toString(16)}, expected 0x${payload[i].toString(16)})`;
+  return `the server wrote ${count(received.length)} bytes, but they differ: ${where}`;
 }
 
 /** Runs `tasks` with at most `limit` at once, in order of start; results in input order. */
@@ -599,15 +657,40 @@ export interface Report {
   cases: Omit<CaseResult, "wire" | "endedAt">[];
   /** Cases that passed. */
   passed: number;
-  /** Cases that did not. */
+  /** Cases that did not (deviations included). */
   failed: number;
+  /** Of those, the deviations: delivered and ended, but a rule was broken. */
+  deviations: number;
 }
 
 /** Builds the JSON report. */
 export function toReport(role: Role, command: string, results: CaseResult[]): Report {
   const cases = results.map(({ wire: _, endedAt: __, ...rest }) => rest);
   const passed = results.filter((r) => r.verdict === "pass").length;
-  return { role, command, cases, passed, failed: results.length - passed };
+  const deviations = results.filter((r) => r.verdict === "deviation").length;
+  return { role, command, cases, passed, failed: results.length - passed, deviations };
+}
+
+/**
+ * `N passed, N failed`, or with deviations `N passed, N with deviations, N failed` (the
+ * failed are then the fails, hangs and crashes).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { summaryLine } from "./conformance.ts";
+ * const verdicts = (...list: string[]) => list.map((verdict) => ({ verdict }));
+ * assert.equal(summaryLine(verdicts("pass", "hang")), "1 passed, 1 failed");
+ * assert.equal(summaryLine(verdicts("deviation", "deviation")), "0 passed, 2 with deviations, 0 failed");
+ * ```
+ */
+export function summaryLine(results: readonly { verdict: string }[]): string {
+  const passed = results.filter((r) => r.verdict === "pass").length;
+  const deviations = results.filter((r) => r.verdict === "deviation").length;
+  const failed = results.length - passed - deviations;
+  return deviations === 0
+    ? `${passed} passed, ${failed} failed`
+    : `${passed} passed, ${deviations} with deviations, ${failed} failed`;
 }
 
 /**
@@ -639,13 +722,16 @@ export function formatTable(results: CaseResult[]): string {
       }  ${count(r.datagrams).padStart(9)}  ${r.reason}`,
     );
   }
-  const passed = results.filter((r) => r.verdict === "pass").length;
-  lines.push("", `${passed} passed, ${results.length - passed} failed`);
+  lines.push("", summaryLine(results));
   return lines.join("\n");
 }
 
 /** What the case expects, for the Markdown report. */
 function expectation(definition: CaseDefinition): string {
+  if (definition.givesUp) {
+    return "the end that waits in the close gives up after 3 timeouts (step 8), the file " +
+      "arrives byte-exact, and both ends close by themselves";
+  }
   const lost = definition.faults.find((f) => f.action === "drop");
   if (lost) {
     return `the ${SEGMENT_NAMES[lost.kind] ?? lost.kind} is sent again after a timeout, the file ` +
@@ -660,7 +746,7 @@ export function formatMarkdown(report: Report, results: CaseResult[]): string {
   const out = [
     `# Conformance of \`${report.command}\` (${report.role})`,
     "",
-    `${report.passed} passed, ${report.failed} failed.`,
+    `${summaryLine(results)}.`,
     "",
     "| case | verdict | time | datagrams | reason |",
     "| --- | --- | --- | --- | --- |",
@@ -975,6 +1061,8 @@ export async function judge(
   return await pool(options.cases, options.parallel ?? 4, async (definition) => {
     if (stopping) throw new Error("the checker is stopping");
     const result = await runCase(definition, options);
+    // A case whose processes a signal stopped is no verdict, and not counted as done.
+    if (stopping) throw new Error("the checker is stopping");
     onResult?.(result);
     return result;
   });
@@ -1025,7 +1113,7 @@ async function runBatch(options: Options, progress: Progress): Promise<number> {
       await Deno.writeTextFile(saved, JSON.stringify(report, null, 2) + "\n");
       await Deno.writeTextFile(`${dir}/conformance.md`, formatMarkdown(report, results));
       if (!options.quiet) {
-        console.error(`conformance: ${name}: ${report.passed} passed, ${report.failed} failed`);
+        console.error(`conformance: ${name}: ${summaryLine(results)}`);
       }
       progress.done++;
       return { submission: name, report };

@@ -35,6 +35,12 @@ export interface CaseFault {
   nth: number;
   /** Drop it, send it twice, or hold it until its retransmission has gone by. */
   action: "drop" | "duplicate" | "hold";
+  /**
+   * With it, the fault is every datagram of `kind` from the `nth` to this one
+   * (1-based), each counted, retransmissions and copies included: "every copy
+   * of the closing's last ACK". Without it, the `nth` segment alone.
+   */
+  through?: number;
 }
 
 /**
@@ -51,13 +57,29 @@ export interface CaseFault {
  * assert.deepEqual(relayRules(lostData.faults), [
  *   { direction: "toServer", kind: "DATA", nth: 2, action: "drop", counts: "segments" },
  * ]);
+ * // A range counts datagrams: the three copies of the last ACK are three of them.
+ * const lastAcks = CASES.find((c) => c.id === "lost-last-acks")!;
+ * assert.deepEqual(
+ *   relayRules(lastAcks.faults).slice(0, 2).map((r) => [r.kind, r.nth, r.counts]),
+ *   [["ACK", 2, "datagrams"], ["ACK", 3, "datagrams"]],
+ * );
  * ```
  */
 export function relayRules(faults: readonly CaseFault[]): RelayRule[] {
-  return faults.map((fault) => ({ ...fault, counts: "segments" }));
+  return faults.flatMap(({ through, ...fault }): RelayRule[] =>
+    through === undefined ? [{ ...fault, counts: "segments" }] : Array.from(
+      { length: Math.max(0, through - fault.nth + 1) },
+      (_, i) => ({ ...fault, nth: fault.nth + i, counts: "datagrams" }),
+    )
+  );
 }
 
 const ACTION_ES = { drop: "se descarta", duplicate: "se duplica", hold: "se retiene" } as const;
+const ACTION_ES_MANY = {
+  drop: "se descartan",
+  duplicate: "se duplican",
+  hold: "se retienen",
+} as const;
 
 /** `1st`, `2nd`, `3rd`, `4th`, `11th`, `21st`. */
 function ordinalEn(n: number): string {
@@ -77,18 +99,32 @@ function ordinalEn(n: number): string {
  * assert.equal(faultWords(fault, "en"), "drop the 2nd DATA to the server");
  * assert.equal(faultWords({ ...fault, nth: 21 }, "en"), "drop the 21st DATA to the server");
  * assert.equal(faultWords(fault, "es"), "se descarta el 2.º DATA hacia el servidor");
+ * const every = { direction: "toServer", kind: "ACK", nth: 2, through: 30, action: "drop" } as const;
+ * assert.equal(
+ *   faultWords(every, "en"),
+ *   "drop the 2nd to 30th ACK to the server, each copy and retransmission counted",
+ * );
  * ```
  */
 export function faultWords(fault: CaseFault, lang: "es" | "en"): string {
   if (lang === "en") {
     const to = fault.direction === "toServer" ? "to the server" : "to the client";
     const until = fault.action === "hold" ? " until its retransmission has gone by" : "";
+    if (fault.through !== undefined) {
+      return `${fault.action} the ${ordinalEn(fault.nth)} to ${ordinalEn(fault.through)} ` +
+        `${fault.kind} ${to}, each copy and retransmission counted${until}`;
+    }
     return `${fault.action} the ${ordinalEn(fault.nth)} ${fault.kind} ${to}${until}`;
   }
-  const nth = fault.nth === 1 || fault.nth === 3 ? `${fault.nth}.er` : `${fault.nth}.º`;
+  const ordinal = (n: number) => n === 1 || n === 3 ? `${n}.er` : `${n}.º`;
   const to = fault.direction === "toServer" ? "hacia el servidor" : "hacia el cliente";
   const until = fault.action === "hold" ? " hasta que pase su retransmisión" : "";
-  return `${ACTION_ES[fault.action]} el ${nth} ${fault.kind} ${to}${until}`;
+  if (fault.through !== undefined) {
+    return `${ACTION_ES_MANY[fault.action]} del ${ordinal(fault.nth)} al ${
+      ordinal(fault.through)
+    } ${fault.kind} ${to}, contando cada copia y retransmisión${until}`;
+  }
+  return `${ACTION_ES[fault.action]} el ${ordinal(fault.nth)} ${fault.kind} ${to}${until}`;
 }
 
 /** The payloads the cases send. */
@@ -108,6 +144,12 @@ export interface CaseDefinition {
   faults: CaseFault[];
   /** Seeded random faults, each way. */
   random?: { loss: number; duplicate: number; reorder: number; seed: number };
+  /**
+   * The close loses everything one end waits for: once socket-tcp's end has
+   * ended, the end under test must give up by itself (step 8: after 3
+   * timeouts), and is stopped a few seconds later, not at the bound.
+   */
+  givesUp?: boolean;
 }
 
 const ASCII_TEXT = "Stop & Wait over UDP: this plain ASCII file crosses the network " +
@@ -159,6 +201,9 @@ export function payloadOf(definition: CaseDefinition): Uint8Array {
 
 /** Segments of the ASCII payload, with the default 16 bytes per segment. */
 const ASCII_SEGMENTS = Math.ceil(PAYLOADS.ascii.length / 16);
+
+/** "Every" datagram of a kind in a case: more than any end sends before it gives up. */
+const MANY = 30;
 
 const drop = (direction: CaseDirection, kind: string, nth = 1): CaseFault => ({
   direction,
@@ -280,6 +325,24 @@ export const CASES: readonly CaseDefinition[] = [
     es: "se pierde la primera copia del último ACK del cierre",
     payload: "ascii",
     faults: [drop("toServer", "ACK", 2)],
+  },
+  {
+    id: "lost-last-acks",
+    en: "every copy of the closing's last ACK is lost: host B gives up after 3 timeouts",
+    es: "se pierden todas las copias del último ACK del cierre: el host B se rinde tras 3 timeouts",
+    payload: "ascii",
+    // Counted as datagrams: the 1st ACK is the handshake's; from the 2nd on, every ACK the
+    // client sends (its copies of the last ACK, a re-ACK of a repeated SYN+ACK or FIN+ACK).
+    faults: [{ ...drop("toServer", "ACK", 2), through: MANY }],
+    givesUp: true,
+  },
+  {
+    id: "lost-finacks",
+    en: "every FIN+ACK is lost: close() gives up after 3 timeouts",
+    es: "se pierden todos los FIN+ACK: close() se rinde tras 3 timeouts",
+    payload: "ascii",
+    faults: [{ ...drop("toClient", "FIN+ACK", 1), through: MANY }],
+    givesUp: true,
   },
   {
     id: "duplicate-data",

@@ -40,6 +40,8 @@ export const RULES: Readonly<Record<string, string>> = {
   "close-seq": "FIN s, then FIN+ACK s+1, then ACK s+2",
   "fin-retries": "the FIN is sent at most 3 times",
   "last-ack-copies": "the closing's last ACK is sent 3 times",
+  "close-gives-up":
+    "close() waits at most 3 timeouts for the FIN+ACK, recv_close() at most 3 for the last ACK",
   "retransmit": "a lost segment (not an ACK or FIN+ACK) is sent again after a timeout",
   "no-storm": "no more datagrams than a small multiple of what the transfer needs",
 };
@@ -128,7 +130,19 @@ function parseWire(record: RelayTraceRecord, bytes: Uint8Array): WireSegment {
   return segment;
 }
 
-function quote(bytes: Uint8Array, limit = 40): string {
+/**
+ * Bytes as a quoted text: printable ASCII as is, any other byte `\xNN`, cut at `limit` bytes
+ * with "…".
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { quote } from "./conformance_rules.ts";
+ * assert.equal(quote(new TextEncoder().encode("ok\n")), '"ok\\x0a"');
+ * assert.equal(quote(new TextEncoder().encode("abcdef"), 3), '"abc…"');
+ * ```
+ */
+export function quote(bytes: Uint8Array, limit = 40): string {
   const text = ascii.decode(bytes.subarray(0, limit)).replace(
     /[^\x20-\x7e]/g,
     (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`,
@@ -160,6 +174,13 @@ export interface WireInput {
   mss: number;
   /** How long the case ran, in seconds (for "in 60 s"). */
   seconds: number;
+  /**
+   * When the end under test was stopped, still running, after socket-tcp's end
+   * had ended with success (epoch ms, as the records' `time`); absent when it
+   * ended by itself. Judged in the cases that ask it to give up
+   * ({@linkcode CaseDefinition.givesUp}).
+   */
+  stoppedWaiting?: number;
 }
 
 /**
@@ -249,14 +270,21 @@ export function checkWire(input: WireInput): RuleResult[] {
       if (first) {
         const text = ascii.decode(first.data);
         const expected = String(payload.length);
+        const n = first.data.length;
         rule(
           "length-first",
           first.seq === x + 2 && text === expected
             ? undefined
-            : first.seq === x + 2 + first.data.length
-            ? `the first data segment (${first.data.length} bytes) has seq=${first.seq}, the ` +
-              `number after its last byte: it is numbered by its end; the assignment numbers ` +
-              `a segment by its first byte, seq=${x + 2} (x+2)`
+            : first.seq === x + 3
+            ? `the first data segment (the length) has seq=${first.seq} (x+3); the assignment ` +
+              `expects seq=${x + 2} (x+2): the handshake's ACK x+2 takes no number, so both ` +
+              `ends keep x+2 for the first data segment` +
+              // One byte ("0"): x+3 is also x+2+n, the mistake of numbering a segment by its end.
+              (n === 1 ? ` (with its 1 byte, x+3 is also x+2+n: or it is numbered by its end)` : "")
+            : first.seq === x + 2 + n
+            ? `the first data segment (${n === 1 ? "1 byte" : `${n} bytes`}) has ` +
+              `seq=${first.seq}, the number after its last byte: it is numbered by its end; ` +
+              `the assignment numbers a segment by its first byte, seq=${x + 2} (x+2)`
             : text !== expected
             ? `the first data segment carries ${quote(first.data)}; the assignment expects ` +
               `the file's length in bytes, "${expected}"`
@@ -344,7 +372,9 @@ export function checkWire(input: WireInput): RuleResult[] {
         "synack-new-port",
         synAck.record.server !== input.listening
           ? undefined
-          : `the SYN+ACK came from the listening port ${input.listening}; ` +
+          : `the SYN+ACK came from the listening port ${
+            input.listening.split(":").at(-1)
+          } (${input.listening}); ` +
             `accept() must answer from a new socket on another port`,
       );
     }
@@ -364,7 +394,13 @@ export function checkWire(input: WireInput): RuleResult[] {
       const deliveries = before.filter((d) => d.seq + d.data.length === a.seq)
         .reduce((sum, d) => sum + copies(d), 0);
       if (acked.get(a.seq)! > deliveries) {
-        const d = before.at(-1)!;
+        // The segment it answers: the last one the relay passed on at once before it. (A held,
+        // delayed or reordered one counts above whatever its time, so as not to blame a re-ACK
+        // of it; but it may have reached the server after this ACK.)
+        const d = before.filter((d) =>
+          (d.record.fate === "forwarded" || d.record.fate === "duplicated") &&
+          d.record.time <= a.record.time
+        ).at(-1) ?? before.at(-1)!;
         detail = `the server answered the data segment seq=${d.seq} with ${d.data.length} ` +
           `bytes with ACK seq=${a.seq}; the assignment expects seq=${
             d.seq + d.data.length
@@ -410,6 +446,29 @@ export function checkWire(input: WireInput): RuleResult[] {
     }
   }
   if (!results.some((r) => r.rule === "retransmit")) rule("retransmit", undefined);
+
+  // close-gives-up: everything it waits for in the close was lost; step 8 gives up after 3
+  // timeouts. Judged only when that is all it still waited for.
+  if (definition.givesUp) {
+    let detail: string | undefined;
+    if (input.stoppedWaiting !== undefined) {
+      const [sent, answer, waited] = role === "server"
+        ? ["FIN+ACK", "ACK", "last ACK"]
+        : ["FIN", "FIN+ACK", "FIN+ACK"];
+      const first = mine.find((s) => s.kind === sent);
+      const answered = first &&
+        wire.some((s) =>
+          s.from !== role && s.kind === answer && s.record.time >= first.record.time &&
+          s.record.fate !== "dropped"
+        );
+      if (first && !answered) {
+        const later = Math.round((input.stoppedWaiting - first.record.time) / 1000);
+        detail = `after ${sent} seq=${first.seq}, no ${waited} arrived and ${who} was still ` +
+          `waiting ${later} s later: the assignment gives up after 3 timeouts (step 8)`;
+      }
+    }
+    rule("close-gives-up", detail);
+  }
 
   // no-storm
   const segments = Math.ceil(payload.length / mss);

@@ -6,7 +6,17 @@
  */
 import assert from "node:assert/strict";
 import { FREE_PORTS, freePort } from "../link.ts";
-import { type CaseResult, CASES, checkWire, judge, pool, type Role } from "../conformance.ts";
+import {
+  type CaseResult,
+  CASES,
+  checkWire,
+  describeDamage,
+  judge,
+  pool,
+  type Role,
+  summaryLine,
+} from "../conformance.ts";
+import { concatBytes } from "../segment.ts";
 import { runScript } from "./_run.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
@@ -203,6 +213,44 @@ const EXPECTATIONS: Expectation[] = [
     passes: [],
   },
   {
+    // lost-last-ack loses only the first of the 3 copies: only lost-last-acks catches it.
+    mutant: "close_forever",
+    role: "server",
+    caught: {
+      "lost-last-acks": {
+        verdicts: ["hang"],
+        reason:
+          /^after FIN\+ACK seq=\d+, no last ACK arrived and the server was still waiting \d+ s later: the assignment gives up after 3 timeouts/,
+      },
+    },
+    passes: ["lost-last-ack"],
+  },
+  {
+    mutant: "close_forever",
+    role: "client",
+    caught: {
+      "lost-finacks": {
+        verdicts: ["hang"],
+        reason:
+          /^after FIN seq=\d+, no FIN\+ACK arrived and the client was still waiting \d+ s later: the assignment gives up after 3 timeouts/,
+      },
+    },
+    passes: ["lost-finack"],
+  },
+  {
+    // It exits with an error after 50 timeouts: the rule it broke comes first, then its exit.
+    mutant: "no_data_resend",
+    role: "client",
+    caught: {
+      "lost-length": {
+        verdicts: ["fail"],
+        reason:
+          /^after the data segment seq=\d+ was lost, the client did not send it again in \d+ s: Stop & Wait resends it after a timeout; then the client exited with code 1 before the transfer ended: "no_data_resend: error: /,
+      },
+    },
+    passes: ["ascii"],
+  },
+  {
     mutant: "last_ack_once",
     role: "client",
     caught: { ascii: { verdicts: ["deviation"], reason: /last ACK once; step 8 asks for 3/ } },
@@ -220,6 +268,10 @@ Deno.test({
     // CPU hog (the hang cases wait their whole bound either way).
     await pool(EXPECTATIONS, 3, async (expectation) => {
       const ids = [...Object.keys(expectation.caught), ...expectation.passes];
+      const unknown = ids.filter((id) => !CASES.some((c) => c.id === id));
+      if (unknown.length > 0) {
+        failures.push(`${expectation.mutant} (${expectation.role}): no case ${unknown}`);
+      }
       const results = await judge({
         role: expectation.role,
         template: `python3 ${expectation.mutant}.py ${expectation.role} {host} {port}`,
@@ -251,7 +303,9 @@ Deno.test({
   name: "the correct mutant (the fixture unchanged) passes the cases the mutants fail",
   ignore: !canRun,
   async fn() {
-    const ids = ["utf8", "binary", "lost-syn", "lost-synack", "lost-fin", "duplicate-ack"];
+    const ids = ["utf8", "binary", "lost-syn", "lost-synack", "lost-fin", "duplicate-ack"]
+      .concat(["lost-length", "lost-last-acks", "lost-finacks"]);
+    assert.deepEqual(ids.filter((id) => !CASES.some((c) => c.id === id)), []);
     const results = await Promise.all((["client", "server"] as const).map((role) =>
       judge({
         role,
@@ -728,7 +782,11 @@ function wireOf(lines: string[]) {
         flags: "",
         seq: 0,
         len: 0,
-        fate: mark === "x" ? "dropped" as const : "forwarded" as const,
+        fate: mark === "x"
+          ? "dropped" as const
+          : mark === "d"
+          ? "duplicated" as const
+          : "forwarded" as const,
       },
       bytes: encoder.encode(text.replaceAll("_", " ")),
     };
@@ -819,6 +877,132 @@ Deno.test("checkWire: a re-ACK of a duplicate is fine, an ACK counted in charact
       "data-ack": "the server answered the data segment seq=10 with 4 bytes with ACK seq=13; the " +
         "assignment expects seq=14 (s+n, n in bytes)",
     },
+  );
+});
+
+Deno.test("checkWire: a wrong ACK is blamed on the segment it answers, not on a later copy", () => {
+  // ACK s+1 for the length (9, 3 bytes); then the file's first segment arrives twice.
+  const lines = [
+    ...HANDSHAKE,
+    "C>S 0|||0|||0|||9|||118",
+    "S>C 0|||1|||0|||10|||",
+    "C>S 0|||0|||0|||12|||0123456789abcdef d",
+    "S>C 0|||1|||0|||13|||",
+  ];
+  assert.deepEqual(broken("server", "duplicate-data", lines), {
+    "data-ack": "the server answered the data segment seq=9 with 3 bytes with ACK seq=10; the " +
+      "assignment expects seq=12 (s+n, n in bytes)",
+  });
+});
+
+Deno.test("checkWire: a length numbered x+3 is named so, even when 1 byte makes it x+2+n", () => {
+  const length = (seq: number, text: string) => [...HANDSHAKE, `C>S 0|||0|||0|||${seq}|||${text}`];
+  // The empty file: its length "0" is 1 byte, so x+3 (10) is also x+2+n.
+  const empty = broken("client", "empty", length(10, "0"))["length-first"];
+  assert.equal(
+    empty,
+    "the first data segment (the length) has seq=10 (x+3); the assignment expects seq=9 " +
+      "(x+2): the handshake's ACK x+2 takes no number, so both ends keep x+2 for the first " +
+      "data segment (with its 1 byte, x+3 is also x+2+n: or it is numbered by its end)",
+  );
+  assert.match(
+    broken("client", "ascii", length(10, "118"))["length-first"] ?? "",
+    /seq=10 \(x\+3\)/,
+  );
+  assert.equal(
+    broken("client", "ascii", length(12, "118"))["length-first"],
+    "the first data segment (3 bytes) has seq=12, the number after its last byte: it is " +
+      "numbered by its end; the assignment numbers a segment by its first byte, seq=9 (x+2)",
+  );
+});
+
+Deno.test("checkWire: a SYN+ACK from the listening port names the port", () => {
+  const lines = ["C>S 1|||0|||0|||7|||", "S>C 1|||1|||0|||8|||"];
+  const wire = wireOf(lines);
+  wire[1].record.server = "127.0.0.1:8000";
+  const rules = checkWire({
+    role: "server",
+    definition: CASES[0],
+    listening: "127.0.0.1:8000",
+    mss: 16,
+    seconds: 1,
+    datagrams: wire,
+  });
+  assert.equal(
+    rules.find((r) => r.rule === "synack-new-port")?.detail,
+    "the SYN+ACK came from the listening port 8000 (127.0.0.1:8000); accept() must answer " +
+      "from a new socket on another port",
+  );
+});
+
+Deno.test("checkWire: in a case that loses every last ACK, a server still waiting is named", () => {
+  const lines = [
+    ...HANDSHAKE,
+    "C>S 0|||0|||0|||9|||0",
+    "S>C 0|||1|||0|||10|||",
+    "C>S 0|||0|||1|||10|||",
+    "S>C 0|||1|||1|||11|||",
+    "C>S 0|||1|||0|||12||| x",
+    "C>S 0|||1|||0|||12||| x",
+    "C>S 0|||1|||0|||12||| x",
+  ];
+  const judged = (stoppedWaiting?: number, wire = wireOf(lines)) =>
+    checkWire({
+      role: "server",
+      definition: CASES.find((c) => c.id === "lost-last-acks")!,
+      listening: "127.0.0.1:8000",
+      mss: 16,
+      seconds: 20,
+      datagrams: wire,
+      stoppedWaiting,
+    }).find((r) => r.rule === "close-gives-up");
+  // The FIN+ACK is line 7 (time 7 ms): stopped 12 s after it.
+  assert.deepEqual(judged(12_007), {
+    rule: "close-gives-up",
+    ok: false,
+    detail: "after FIN+ACK seq=11, no last ACK arrived and the server was still waiting 12 s " +
+      "later: the assignment gives up after 3 timeouts (step 8)",
+  });
+  // It ended by itself; or an ACK reached it (then it waits for something else).
+  assert.deepEqual(judged(undefined), { rule: "close-gives-up", ok: true });
+  const arrived = wireOf(lines.slice(0, -1).concat("C>S 0|||1|||0|||12|||"));
+  assert.deepEqual(judged(12_007, arrived), { rule: "close-gives-up", ok: true });
+});
+
+Deno.test("describeDamage quotes where the output differs, and names stdout when it has more", () => {
+  const enc = (text: string) => new TextEncoder().encode(text);
+  const file = enc("Stop & Wait over UDP: this plain ASCII file crosses the network");
+  assert.equal(
+    describeDamage(concatBytes([enc("Conexion aceptada\n"), file]), file),
+    `the server wrote 81 bytes, the file has 63; from byte 0, it wrote ` +
+      `"Conexion aceptada\\x0aStop & Wait over UDP: …" where the file has ` +
+      `"Stop & Wait over UDP: this plain ASCII f…" (the standard output must hold only the ` +
+      `file: write messages to stderr)`,
+  );
+  const changed = file.slice();
+  changed[5] = 0x00;
+  assert.equal(
+    describeDamage(changed, file),
+    `the server wrote 63 bytes, but they differ: from byte 5, it wrote ` +
+      `"\\x00 Wait over UDP: this plain ASCII file c…" where the file has ` +
+      `"& Wait over UDP: this plain ASCII file c…"`,
+  );
+  assert.equal(
+    describeDamage(new Uint8Array(), file),
+    "the file did not arrive: the server wrote 0 of 63 bytes",
+  );
+});
+
+Deno.test("the summary says deviations as such", () => {
+  const verdicts = (...list: string[]) => list.map((verdict) => ({ verdict }));
+  assert.equal(summaryLine(verdicts("pass", "crash")), "1 passed, 1 failed");
+  assert.equal(
+    summaryLine(verdicts(...Array(21).fill("deviation"))),
+    "0 passed, 21 with deviations, 0 failed",
+  );
+  assert.equal(
+    summaryLine(verdicts("pass", "deviation", "hang")),
+    "1 passed, 1 with deviations, 1 failed",
   );
 });
 

@@ -83,7 +83,8 @@ const CASES: [string, string[], string, string][] = [
     [...RELAY_ARGS, "--case", "lost-dato"],
     '--case is "lost-dato", expected a case id: ascii, utf8, binary, empty, one-segment, ' +
     "two-segments, lost-syn, lost-synack, lost-handshake-ack, lost-length, lost-data, " +
-    "lost-data-ack, lost-last-data-ack, lost-fin, lost-finack, lost-last-ack, duplicate-data, " +
+    "lost-data-ack, lost-last-data-ack, lost-fin, lost-finack, lost-last-ack, lost-last-acks, " +
+    "lost-finacks, duplicate-data, " +
     "duplicate-ack, delayed-segment, loss-10, loss-20",
     RELAY,
   ],
