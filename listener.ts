@@ -2,9 +2,9 @@
  * The listening side of {@linkcode SocketTCP}: one UDP socket that hears
  * SYNs, remembers them (a repeated SYN reaches the connection it opened, a
  * late copy of an old one opens nothing), bounds the handshakes in progress
- * (the backlog: a handshake that timed out once gives its place to a new
- * SYN; a fresh one does not, and the new SYN waits for its client to send it
- * again), and opens a new UDP socket and {@linkcode Endpoint} for each
+ * (the backlog: a handshake that timed out twice gives its place to a new
+ * SYN; a fresher one does not, and the new SYN waits for its client to send
+ * it again), and opens a new UDP socket and {@linkcode Endpoint} for each
  * new client. Internal to {@linkcode SocketTCP}.
  *
  * @module
@@ -21,6 +21,9 @@ import {
 } from "./link.ts";
 import { type Segment, segmentKind } from "./segment.ts";
 import { WaitQueue } from "./wait_queue.ts";
+
+/** Timeouts of its SYN+ACK after which a pending handshake gives its place in a full backlog to a new SYN. */
+const STALE_TIMEOUTS = 2;
 
 /** How long a listener remembers a finished handshake, so that a late copy of its SYN opens nothing. */
 const SYN_MEMORY_MS = 30_000;
@@ -146,15 +149,24 @@ export class Listener {
     );
     if (pending.length + this.#ready.length >= this.#settings.backlog) {
       this.counters.backlogDrops++;
-      // Only a handshake whose SYN+ACK already timed out once makes room: its
-      // client did not answer within a timeout (a flood's, or one that gave
-      // up). A fresh one is most likely a client about to answer, which may
-      // have taken the SYN+ACK already and believe itself connected: pushing
-      // it out would leave that client talking to a closed port. So in a
-      // burst of more clients than the backlog, the newest SYNs wait instead
-      // (dropped unanswered: their clients send them again, and get in once
-      // the first ones are accepted).
-      const stale = pending.find((p) => p.child!.connection.stats.timeouts > 0);
+      // Only a handshake whose SYN+ACK timed out twice makes room (the one
+      // that timed out most): its client did not answer in two timeouts (a
+      // flood's, or one that gave up). A fresher one is most likely a client
+      // about to answer, which may have taken the SYN+ACK already and believe
+      // itself connected: pushing it out would leave that client talking to
+      // a closed port (a loaded machine stretches a round trip past one
+      // timeout, not easily past two). So in a burst of more clients than the
+      // backlog, the newest SYNs wait instead (dropped unanswered: their
+      // clients send them again, and get in once the first are accepted).
+      let stale: RememberedSyn | undefined;
+      for (const p of pending) {
+        const timeouts = p.child!.connection.stats.timeouts;
+        if (
+          timeouts >= STALE_TIMEOUTS && timeouts > (stale?.child!.connection.stats.timeouts ?? 0)
+        ) {
+          stale = p;
+        }
+      }
       if (!stale) return;
       const victim = stale.child!;
       stale.child = null; // its client may SYN again and start afresh
