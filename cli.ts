@@ -16,6 +16,7 @@ import { parseArgs, type ParseArgsOptionsConfig, styleText } from "node:util";
 import type { Arq } from "./connection.ts";
 import { CONGESTION_CONTROLS, type CongestionControl } from "./congestion.ts";
 import { editDistance } from "./errors.ts";
+import { MAX_MSS } from "./socket_tcp.ts";
 import { formatTraceLine, type TraceEvent, type TraceKind, type TraceSink } from "./trace.ts";
 
 export type { TraceEvent, TraceKind, TraceSink };
@@ -328,12 +329,23 @@ export const TRANSFER_OPTIONS = {
 } as const;
 
 /**
- * Parses `--mss`: 1..60000, 16 by default, and at least 16 with `--udp`.
+ * Parses `--mss`: 1..{@linkcode MAX_MSS} (65,482, the most `SocketTCP`
+ * takes), 16 by default, and at least 16 with `--udp`.
  *
  * @throws {UsageError} naming the option and the expected range.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { parseMss } from "./cli.ts";
+ * assert.equal(parseMss("65482", false), 65_482);
+ * assert.throws(() => parseMss("65483", false), {
+ *   message: '--mss is "65483", expected an integer in 1..65482',
+ * });
+ * ```
  */
 export function parseMss(text: string | undefined, udp: boolean): number {
-  const mss = parseInteger(text, "mss", 1, 60_000) ?? 16;
+  const mss = parseInteger(text, "mss", 1, MAX_MSS) ?? 16;
   if (udp && mss < 16) throw new UsageError(`--mss is ${mss}, expected >= 16 with --udp`);
   return mss;
 }
@@ -356,9 +368,58 @@ const ARQ_NAMES: Record<string, Arq> = {
   "selective-repeat": "selective-repeat",
 };
 
+/** The flags of {@linkcode TRANSFER_OPTIONS} that {@linkcode checkTransferFlags} checks. */
+export interface TransferFlags {
+  /** `--window`. */
+  window?: string;
+  /** `--arq`. */
+  arq?: string;
+  /** `--cc`. */
+  cc?: string;
+  /** `--trace`. */
+  trace?: boolean;
+  /** `--trace-file`. */
+  "trace-file"?: string;
+  /** `--udp`. */
+  udp?: boolean;
+}
+
+/**
+ * Refuses the flags of {@linkcode TRANSFER_OPTIONS} that cannot work: an
+ * empty `--trace-file` (Deno would refuse it with a stack trace later), and
+ * with `--udp`, which has no segments, no window and no trace, any of
+ * `--window`, `--arq`, `--cc`, `--trace` and `--trace-file`.
+ * {@linkcode parseWindowOptions} calls it, so every tool that parses the
+ * window's flags gets these checks too.
+ *
+ * @throws {UsageError} naming the flag.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkTransferFlags } from "./cli.ts";
+ * assert.throws(() => checkTransferFlags({ udp: true, trace: true }), {
+ *   message: "--trace has no meaning with --udp",
+ * });
+ * assert.throws(() => checkTransferFlags({ "trace-file": "" }), {
+ *   message: "--trace-file is empty, expected a file",
+ * });
+ * checkTransferFlags({ trace: true, "trace-file": "t.jsonl" }); // fine without --udp
+ * ```
+ */
+export function checkTransferFlags(values: TransferFlags): void {
+  if (values["trace-file"] === "") throw new UsageError("--trace-file is empty, expected a file");
+  if (!values.udp) return;
+  for (const name of ["window", "arq", "cc", "trace-file"] as const) {
+    if (values[name] !== undefined) throw new UsageError(`--${name} has no meaning with --udp`);
+  }
+  if (values.trace) throw new UsageError("--trace has no meaning with --udp");
+}
+
 /**
  * Parses `--window N` (1..4096, default 1), `--arq gbn|sr` (default gbn) and
- * `--cc none|tahoe|reno` (default none); `--udp` takes none of them.
+ * `--cc none|tahoe|reno` (default none); `--udp` takes none of them. Checks
+ * the other flags of a transfer first, with {@linkcode checkTransferFlags}.
  *
  * @throws {UsageError} naming the option and what it accepts.
  *
@@ -372,14 +433,8 @@ const ARQ_NAMES: Record<string, Arq> = {
  * assert.throws(() => parseWindowOptions({ arq: "gnb" }), /--arq is "gnb", expected gbn or sr/);
  * ```
  */
-export function parseWindowOptions(
-  values: { window?: string; arq?: string; cc?: string; udp?: boolean },
-): WindowOptions {
-  if (values.udp) {
-    for (const name of ["window", "arq", "cc"] as const) {
-      if (values[name] !== undefined) throw new UsageError(`--${name} has no meaning with --udp`);
-    }
-  }
+export function parseWindowOptions(values: TransferFlags): WindowOptions {
+  checkTransferFlags(values);
   const window = parseInteger(values.window, "window", 1, 4096) ?? 1;
   const arq = values.arq === undefined ? "go-back-n" : ARQ_NAMES[values.arq];
   if (arq === undefined) throw new UsageError(`--arq is "${values.arq}", expected gbn or sr`);
@@ -752,24 +807,66 @@ export interface ProgressState {
   total?: number;
   /** Retransmissions so far. */
   retransmissions: number;
+  /** When given, the line is `LABEL: DONE` (say, `reading stdin: 12.0 MiB`) instead of a bar. */
+  label?: string;
+}
+
+/** Where a {@linkcode Progress} draws: stderr, or a stand-in in tests. */
+export interface ProgressOutput {
+  /** Whether it is a terminal: a bar is drawn only on one. */
+  isTerminal(): boolean;
+  /** Writes bytes at once. */
+  writeSync(bytes: Uint8Array): number;
 }
 
 /**
  * A one-line progress bar on stderr, drawn only while stderr is a terminal,
  * redrawn at most 10 times a second. Other stderr lines go through
  * {@linkcode Progress.log} so that they do not mix with the bar.
+ *
+ * {@linkcode Progress.follow} redraws on a timer, from where the progress is
+ * read (a socket's acknowledged count), so that the bar moves with the
+ * transfer, not with the reading of its input; {@linkcode Progress.done}
+ * stops that timer.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Progress } from "./cli.ts";
+ * let text = "";
+ * const output = {
+ *   isTerminal: () => true,
+ *   writeSync: (bytes: Uint8Array) => (text += new TextDecoder().decode(bytes), bytes.length),
+ * };
+ * const progress = new Progress(true, { output });
+ * progress.follow(() => ({ done: 512, total: 1024, retransmissions: 0 }));
+ * assert.ok(text.includes(" 50%  512 B / 1.0 KiB"));
+ * progress.done(); // clears the line and the timer
+ * ```
  */
 export class Progress {
   readonly #enabled: boolean;
+  readonly #output: ProgressOutput;
+  readonly #every: number;
   readonly #start = performance.now();
   #lastDraw = -Infinity;
   #shown = false;
   #finished = false;
+  #timer: ReturnType<typeof setInterval> | undefined;
   #state: () => ProgressState = () => ({ done: 0, retransmissions: 0 });
 
-  /** Creates a bar; it draws nothing when `enabled` is false or stderr is not a terminal. */
-  constructor(enabled: boolean) {
-    this.#enabled = enabled && Deno.stderr.isTerminal();
+  /**
+   * Creates a bar; it draws nothing when `enabled` is false or `output`
+   * (default stderr) is not a terminal. `everyMs` (default 150) is the
+   * period of {@linkcode Progress.follow}'s redraws.
+   */
+  constructor(
+    enabled: boolean,
+    options: { output?: ProgressOutput; everyMs?: number } = {},
+  ) {
+    this.#output = options.output ?? Deno.stderr;
+    this.#every = options.everyMs ?? 150;
+    this.#enabled = enabled && this.#output.isTerminal();
   }
 
   /**
@@ -782,33 +879,57 @@ export class Progress {
     if (!this.#enabled || this.#finished) return;
     const now = performance.now();
     if (now - this.#lastDraw < 100) return;
-    this.#lastDraw = now;
+    this.#draw();
+  }
+
+  /**
+   * Draws from `state` now, then every `everyMs` until {@linkcode Progress.hide}
+   * or {@linkcode Progress.done}, whether or not anything calls
+   * {@linkcode Progress.update}. Nothing runs when the bar is not drawn.
+   */
+  follow(state: () => ProgressState): void {
+    this.#state = state;
+    if (!this.#enabled || this.#finished) return;
+    this.#timer ??= setInterval(() => this.#draw(), this.#every);
     this.#draw();
   }
 
   /** Prints a line on stderr above the bar. */
   log(line: string): void {
     if (this.#shown) this.#clear();
-    console.error(line);
+    this.#output.writeSync(encoder.encode(`${line}\n`));
     if (this.#shown) this.#draw();
+  }
+
+  /** Removes the bar and stops its timer until the next update or follow. */
+  hide(): void {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+    if (this.#shown) this.#clear();
+    this.#shown = false;
   }
 
   /** Removes the bar for good: later updates draw nothing. */
   done(): void {
-    if (this.#shown) this.#clear();
-    this.#shown = false;
+    this.hide();
     this.#finished = true;
   }
 
   #clear(): void {
-    Deno.stderr.writeSync(encoder.encode("\r\x1b[2K"));
+    this.#output.writeSync(encoder.encode("\r\x1b[2K"));
   }
 
   #draw(): void {
-    const { done, total, retransmissions } = this.#state();
+    this.#lastDraw = performance.now();
+    const { done, total, retransmissions, label } = this.#state();
     const elapsed = performance.now() - this.#start;
     const width = 24;
     let bar = "";
+    if (label !== undefined) {
+      this.#output.writeSync(encoder.encode(`\r\x1b[2K${label}: ${formatBytes(done)}`));
+      this.#shown = true;
+      return;
+    }
     if (total !== undefined && total > 0) {
       const fraction = Math.min(1, done / total);
       const filled = Math.round(fraction * width);
@@ -821,7 +942,7 @@ export class Progress {
     const line = `${bar}  ${formatRate(done, elapsed)}  retransmissions ${
       formatCount(retransmissions)
     }`;
-    Deno.stderr.writeSync(encoder.encode(`\r\x1b[2K${line}`));
+    this.#output.writeSync(encoder.encode(`\r\x1b[2K${line}`));
     this.#shown = true;
   }
 }
@@ -988,4 +1109,44 @@ export function formatSummary(title: string, summary: Summary): string {
 
 function round2(value: number): number {
   return Math.round(value * 100) / 100;
+}
+
+/** The signals that stop a tool, each with its exit code (128 + its number). */
+export const STOP_SIGNALS = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 } as const;
+/** One of {@linkcode STOP_SIGNALS}. */
+export type StopSignal = keyof typeof STOP_SIGNALS;
+
+/**
+ * Calls `onStop` with the signal's name on each of the
+ * {@linkcode STOP_SIGNALS} this system has (Windows has SIGINT only), until
+ * disposed.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { onStopSignals, STOP_SIGNALS } from "./cli.ts";
+ * using listening = onStopSignals(() => {});
+ * assert.ok(listening.signals.includes("SIGINT"));
+ * assert.equal(STOP_SIGNALS.SIGTERM, 143);
+ * ```
+ */
+export function onStopSignals(
+  onStop: (signal: StopSignal) => void,
+): { signals: StopSignal[] } & Disposable {
+  const listening: [StopSignal, () => void][] = [];
+  for (const signal of Object.keys(STOP_SIGNALS) as StopSignal[]) {
+    const listener = () => onStop(signal);
+    try {
+      Deno.addSignalListener(signal, listener);
+      listening.push([signal, listener]);
+    } catch {
+      // not on this system
+    }
+  }
+  return {
+    signals: listening.map(([signal]) => signal),
+    [Symbol.dispose]() {
+      for (const [signal, listener] of listening) Deno.removeSignalListener(signal, listener);
+    },
+  };
 }

@@ -56,6 +56,10 @@ Options:
                      selective repeat
   --cc none|tahoe|reno  congestion control (default none: a fixed window)
   --retries N        retransmissions of one segment before giving up (default 20)
+  --max-size BYTES   the most read from a pipe (default 1G): a pipe is read
+                     whole before sending, since its length goes first; a
+                     file (< FILE) is streamed, whatever its size (K, M, G:
+                     KiB, MiB, GiB)
   --trace            one line per segment sent or received, on stderr
                      (SocketTCP only, like --trace-file)
   --trace-file FILE  the same events as JSON lines (needs --allow-write=FILE)
@@ -94,6 +98,26 @@ export interface ClientOptions {
   udp: boolean;
   /** No progress and no summary. */
   quiet: boolean;
+  /** The most bytes read whole into memory (from a pipe, or for `--udp`). */
+  maxSize: number;
+}
+
+/** `--max-size` by default: 1 GiB. */
+const DEFAULT_MAX_SIZE = 2 ** 30;
+
+/** Parses `--max-size`: bytes, or K, M, G (KiB, MiB, GiB). @throws {UsageError} */
+function parseSize(text: string | undefined): number {
+  if (text === undefined) return DEFAULT_MAX_SIZE;
+  const match = /^\s*(\d+)\s*([KMG])?(?:i?B)?\s*$/i.exec(text);
+  const value = match
+    ? Number(match[1]) * 1024 ** " KMG".indexOf((match[2] ?? " ").toUpperCase())
+    : NaN;
+  if (!Number.isSafeInteger(value)) {
+    throw new UsageError(
+      `--max-size is "${text}", expected a number of bytes, such as 1000000 or 4M (K, M, G: KiB, MiB, GiB)`,
+    );
+  }
+  return value;
 }
 
 /**
@@ -104,7 +128,7 @@ export interface ClientOptions {
 export function parseClientArgs(args: string[]): ClientOptions | "help" {
   const { values, positionals } = parseArguments(
     args,
-    { ...TRANSFER_OPTIONS, retries: { type: "string" } },
+    { ...TRANSFER_OPTIONS, retries: { type: "string" }, "max-size": { type: "string" } },
     Infinity,
   );
   if (values.help) return "help";
@@ -113,6 +137,9 @@ export function parseClientArgs(args: string[]): ClientOptions | "help" {
     throw new UsageError(
       `unexpected argument "${positionals[2]}" (the file comes from standard input: < FILE)`,
     );
+  }
+  if (positionals[0].trim() === "") {
+    throw new UsageError(`HOST is "${positionals[0]}", expected a host name or an IP address`);
   }
   const mss = parseMss(values.mss, values.udp);
   return {
@@ -126,6 +153,7 @@ export function parseClientArgs(args: string[]): ClientOptions | "help" {
     traceFile: values["trace-file"],
     udp: values.udp,
     quiet: values.quiet,
+    maxSize: parseSize(values["max-size"]),
   };
 }
 
@@ -149,8 +177,12 @@ function inspectInput(): { size: number | undefined } {
   return { size: stat.isFile() ? stat.size : undefined };
 }
 
-/** Standard input as a sized source: streamed when it is a regular file, read whole otherwise. */
-async function openInput(): Promise<
+/**
+ * Standard input as a sized source: streamed when it is a regular file, read
+ * whole otherwise (its length goes first), at most `options.maxSize` bytes;
+ * `progress` shows how much was read when that takes more than a second.
+ */
+async function openInput(options: ClientOptions, progress: Progress): Promise<
   { size: number; chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array> }
 > {
   const { size } = inspectInput();
@@ -158,20 +190,56 @@ async function openInput(): Promise<
   if (Deno.stdin.isTerminal()) {
     console.error("cliente: reading the file from standard input (end it with Ctrl+D)");
   }
-  const whole = await readAll(Deno.stdin.readable);
-  return { size: whole.length, chunks: [whole] };
+  const why = "a pipe is read whole before anything is sent, since its length goes first; " +
+    "raise --max-size, or redirect a file (< FILE), which is streamed";
+  let read = 0;
+  const slow = setTimeout(
+    () => progress.follow(() => ({ label: "reading stdin", done: read, retransmissions: 0 })),
+    1000,
+  );
+  try {
+    const parts = await readAll(Deno.stdin.readable, options.maxSize, why, (n) => read = n);
+    return { size: read, chunks: parts };
+  } finally {
+    clearTimeout(slow);
+    progress.hide();
+  }
 }
 
-/** Reads standard input to its end. @throws {CliError} saying why it could not be read. */
-async function readAll(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
+/**
+ * Reads standard input to its end, in parts, at most `max` bytes; `onRead`
+ * gets the count so far.
+ *
+ * @throws {CliError} saying why it could not be read, or that it holds more
+ * than `max` bytes (`why` says what to do then).
+ */
+async function readAll(
+  stream: ReadableStream<Uint8Array>,
+  max: number,
+  why: string,
+  onRead: (bytes: number) => void = () => {},
+): Promise<Uint8Array[]> {
   const parts: Uint8Array[] = [];
+  let read = 0;
   try {
-    for await (const part of stream) parts.push(part);
+    for await (const part of stream) {
+      read += part.length;
+      if (read > max) {
+        throw new CliError(
+          `cliente: standard input is longer than --max-size (${
+            max < 1024 ? formatCount(max, "byte") : formatBytes(max)
+          }): ${why}`,
+        );
+      }
+      parts.push(part);
+      onRead(read);
+    }
   } catch (error) {
+    if (error instanceof CliError) throw error;
     // Say why, in one line: say, a descriptor open only for writing (0>FILE).
     throw new CliError(`cliente: cannot read standard input: ${(error as Error).message}`);
   }
-  return concatBytes(parts);
+  return parts;
 }
 
 /** Rejects with the signal's reason as soon as it aborts. */
@@ -201,7 +269,11 @@ async function sendTcp(options: ClientOptions): Promise<number> {
     file: options.traceFile,
     print: (line) => progress.log(line),
   });
-  const target = `${options.hostname}:${options.port}`;
+  // As the server prints addresses: an IPv6 host in brackets ([::1]:8000).
+  const target = formatAddr({
+    hostname: options.hostname.replace(/^\[(.*)\]$/, "$1"),
+    port: options.port,
+  });
   const stop = new AbortController();
   // Ctrl+C while sending lets the segment in flight finish (at most one
   // timeout), so that both ends agree on the sequence number and the FIN that
@@ -252,7 +324,7 @@ async function sendTcp(options: ClientOptions): Promise<number> {
   /** Bytes of the file the server acknowledged (sendStream buffers ahead of them). */
   const delivered = () => socket.outgoing?.acknowledged ?? 0;
   try {
-    const input = await orAbort(openInput(), stop.signal);
+    const input = await orAbort(openInput(options, progress), stop.signal);
     size = input.size;
     const hash = new Sha256();
     const started = performance.now();
@@ -265,11 +337,6 @@ async function sendTcp(options: ClientOptions): Promise<number> {
         for (let at = 0; at < chunk.length; at += piece) {
           if (interrupted) throw new Interrupted();
           yield chunk.subarray(at, at + piece);
-          progress.update(() => ({
-            done: delivered(),
-            total: size,
-            retransmissions: socket.stats.retransmissions,
-          }));
         }
       }
     };
@@ -280,6 +347,14 @@ async function sendTcp(options: ClientOptions): Promise<number> {
     // A Ctrl+C that came as the handshake ended: stop before the first segment.
     if (stop.signal.aborted) throw stop.signal.reason;
     phase = "send";
+    // The bar is redrawn on a timer from what the server acknowledged: sendStream
+    // reads the input ahead of that (a whole piece at a time), and on a slow
+    // link a piece takes seconds.
+    progress.follow(() => ({
+      done: delivered(),
+      total: size,
+      retransmissions: socket.stats.retransmissions,
+    }));
     await socket.sendStream(size, counted(), { signal: stop.signal });
     const delivering = performance.now() - started;
     phase = "close";
@@ -310,7 +385,10 @@ async function sendTcp(options: ClientOptions): Promise<number> {
     return 0;
   } catch (error) {
     progress.done();
-    if (!(error instanceof Interrupted)) throw explain(error, phase, target, options, plainUdpFrom);
+    if (!(error instanceof Interrupted)) {
+      const sofar = phase === "send" ? ` after ${deliveredOf(delivered(), size)}` : "";
+      throw explain(error, phase, target, options, plainUdpFrom, sofar);
+    }
     const of = () => `${formatCount(delivered())} of ${formatCount(size, "byte")}`;
     if (phase === "input" || phase === "connect") {
       // Connected just as Ctrl+C came: the server is told with a FIN, as below.
@@ -324,9 +402,10 @@ async function sendTcp(options: ClientOptions): Promise<number> {
       const wait = oneTimeout();
       await closeWithin(socket, wait);
       // Measured after the close: what was in flight when Ctrl+C came has landed.
-      const percent = size > 0 ? ` (${Math.floor((delivered() * 100) / size)}%)` : "";
       console.error(
-        `cliente: interrupted: ${of()}${percent} delivered to ${target}; sent FIN, ` +
+        `cliente: interrupted: ${
+          deliveredOf(delivered(), size)
+        } delivered to ${target}; sent FIN, ` +
           (finAckSeen ? "the server confirmed" : `no answer within ${wait} ms`),
       );
     }
@@ -350,13 +429,24 @@ async function closeWithin(socket: SocketTCP, ms: number): Promise<void> {
   await closing;
 }
 
-/** Turns an expected failure into a {@linkcode CliError} with one clear line. */
+/** `321,584 of 3,000,000 bytes (10%)`: how much of the file the server acknowledged. */
+function deliveredOf(delivered: number, size: number): string {
+  const percent = size > 0 ? ` (${Math.floor((delivered * 100) / size)}%)` : "";
+  return `${formatCount(delivered)} of ${formatCount(size, "byte")}${percent}`;
+}
+
+/**
+ * Turns an expected failure into a {@linkcode CliError} with one clear line;
+ * `sofar` (` after N of M bytes (P%)`, or empty) ends the line of a failure
+ * part-way through the file.
+ */
 function explain(
   error: unknown,
   phase: "input" | "connect" | "send" | "close",
   target: string,
   options: ClientOptions,
   plainUdpFrom: Addr | null,
+  sofar: string,
 ): unknown {
   if (error instanceof PeerTimeoutError) {
     if (phase === "connect" && (plainUdpFrom || error.instead === undefined)) {
@@ -373,13 +463,15 @@ function explain(
     }
     return new CliError(
       error.instead === undefined
-        ? `cliente: the server at ${target} stopped answering: no ${error.waitingFor} ${error.detail}`
-        : `cliente: the server at ${target} made no progress: no ${error.waitingFor} ${error.detail}; ${error.instead}`,
+        ? `cliente: the server at ${target} stopped answering${sofar}: no ${error.waitingFor} ${error.detail}`
+        : `cliente: the server at ${target} made no progress${sofar}: no ${error.waitingFor} ${error.detail}; ${error.instead}`,
     );
   }
   if (error instanceof ConnectionClosedError) {
     return new CliError(
-      `cliente: the server at ${target} closed the connection before the file was delivered`,
+      `cliente: the server at ${target} closed the connection${
+        sofar && `${sofar},`
+      } before the file was delivered`,
     );
   }
   if (error instanceof ProtocolError) {
@@ -405,7 +497,13 @@ async function sendUdp(options: ClientOptions): Promise<number> {
   const hostname = await resolveHost(options.hostname).catch(() => {
     throw new CliError(`cliente: cannot resolve host "${options.hostname}"`);
   });
-  const file = await readAll(Deno.stdin.readable);
+  const file = concatBytes(
+    await readAll(
+      Deno.stdin.readable,
+      options.maxSize,
+      "--udp reads it whole before sending; raise --max-size",
+    ),
+  );
   const sent = await sendPlainUdp(file, { hostname, port: options.port }, options.mss);
   if (!options.quiet) {
     console.error(

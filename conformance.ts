@@ -20,8 +20,11 @@ import { dirname, resolve } from "node:path";
 import {
   CliError,
   formatCount as count,
+  onStopSignals,
   parseArguments,
   parseCommandLine,
+  STOP_SIGNALS,
+  type StopSignal,
   UsageError,
 } from "./cli.ts";
 import { type CaseDefinition, CASES, payloadOf, relayRules } from "./conformance_cases.ts";
@@ -1197,32 +1200,14 @@ async function runOne(options: Options, progress: Progress): Promise<number> {
   return report.failed === 0 ? 0 : 1;
 }
 
-/** The signals that stop the checker, each with its exit code (128 + its number). */
-const STOP_SIGNALS = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 } as const;
-type StopSignal = keyof typeof STOP_SIGNALS;
-
-/** Listens to the {@linkcode STOP_SIGNALS} this system has, until disposed. */
+/** Listens to the stop signals this system has, until disposed. */
 function listenForStop(): { signal: Promise<StopSignal> } & Disposable {
   const { promise, resolve } = Promise.withResolvers<StopSignal>();
-  const listening: [StopSignal, () => void][] = [];
-  for (const signal of Object.keys(STOP_SIGNALS) as StopSignal[]) {
-    const listener = () => {
-      stopping = true; // at once: no process starts and no report is written from now on
-      resolve(signal);
-    };
-    try {
-      Deno.addSignalListener(signal, listener);
-      listening.push([signal, listener]);
-    } catch {
-      // not on this system (Windows has SIGINT only)
-    }
-  }
-  return {
-    signal: promise,
-    [Symbol.dispose]() {
-      for (const [signal, listener] of listening) Deno.removeSignalListener(signal, listener);
-    },
-  };
+  const listening = onStopSignals((signal) => {
+    stopping = true; // at once: no process starts and no report is written from now on
+    resolve(signal);
+  });
+  return { signal: promise, [Symbol.dispose]: () => listening[Symbol.dispose]() };
 }
 
 /** The command line; returns the exit code. */

@@ -15,26 +15,18 @@
  * @module
  */
 
-import type { RelayRule } from "./faults.ts";
+import type { RelayDirection, RelayRule } from "./faults.ts";
 import { concatBytes } from "./segment.ts";
 
 /** Which way a datagram travels through the relay. */
-export type CaseDirection = "toServer" | "toClient";
+export type CaseDirection = RelayDirection;
 
 /**
- * A deterministic fault of a case: the `nth` segment of `kind` going
- * `direction`, each segment counted once, at its first transmission (see
- * {@linkcode relayRules}).
+ * A deterministic fault of a case: a relay rule (the `nth` segment of `kind`
+ * going `direction`, each segment counted once, at its first transmission:
+ * see {@linkcode relayRules}), or with `through` a range of datagrams.
  */
-export interface CaseFault {
-  /** Which way the datagram travels. */
-  direction: CaseDirection;
-  /** Its segment kind: `SYN`, `SYN+ACK`, `ACK`, `DATA`, `FIN`, `FIN+ACK`. */
-  kind: string;
-  /** 1-based, counted over the case; retransmissions do not count. */
-  nth: number;
-  /** Drop it, send it twice, or hold it until its retransmission has gone by. */
-  action: "drop" | "duplicate" | "hold";
+export interface CaseFault extends Omit<RelayRule, "counts"> {
   /**
    * With it, the fault is every datagram of `kind` from the `nth` to this one
    * (1-based), each counted, retransmissions and copies included: "every copy

@@ -92,9 +92,12 @@ export interface SequenceModel {
 export interface DiagramOptions {
   /** Summarise when there are more than this many arrows. Default 40. */
   maxArrows?: number;
-  /** Arrows kept at the start of a summarised diagram. Default 12. */
+  /**
+   * Arrows kept at the start of a summarised diagram. Default 12, or half of
+   * `maxArrows` when that is smaller, so that a summary never draws more than it.
+   */
   head?: number;
-  /** Arrows kept at the end of a summarised diagram. Default 12. */
+  /** Arrows kept at the end of a summarised diagram. Default 12, or what `maxArrows` leaves after `head`. */
   tail?: number;
   /** Name participants by role only, without ports (stable across runs). Default false. */
   hidePorts?: boolean;
@@ -129,6 +132,11 @@ function classify(events: TraceEvent[]): Map<number, Role> {
     } else if (e.kind === "recv" && e.flags === "SYN") {
       set(portOf(e.peer), "client");
     }
+  }
+  // A port that received a SYN and never sent a SYN+ACK is the listener (the
+  // server's trace alone: its listener traces the first SYN).
+  for (const e of events) {
+    if (e.kind === "recv" && e.flags === "SYN") set(portOf(e.local), "listener");
   }
   // The rest: the peer of a client is a server, the peer of a server a client.
   for (const e of events) {
@@ -309,7 +317,13 @@ export function buildModel(
       recv: r,
     });
   }
-  steps.sort((a, b) => a.time - b.time);
+  // By time; at one instant, in the order of the trace, where a reception
+  // comes before the answer it triggered (they share a timestamp). The sends
+  // were listed first above, so a sort by time alone drew each answer before
+  // the segment it answers when only one end was traced.
+  const order = new Map<TraceEvent, number>(sorted.map((e, i) => [e, i]));
+  const rank = (s: Step) => order.get((s.send ?? s.recv)!) ?? 0;
+  steps.sort((a, b) => a.time - b.time || rank(a) - rank(b));
   const list = [...people.values()].sort((a, b) =>
     ROLE_ORDER[a.role] - ROLE_ORDER[b.role] || a.port - b.port
   );
@@ -390,8 +404,7 @@ function summary(steps: Step[], what: string): string {
 /** Renders a model as a Markdown fenced Mermaid `sequenceDiagram`. */
 export function renderMermaid(model: SequenceModel, options: DiagramOptions = {}): string {
   const maxArrows = options.maxArrows ?? 40;
-  const head = options.head ?? 12;
-  const tail = options.tail ?? 12;
+  const { head, tail } = keptArrows(maxArrows, 12, options);
   const { participants: people } = model;
   let steps = model.steps;
   const lines = ["```mermaid", "sequenceDiagram"];
@@ -406,7 +419,7 @@ export function renderMermaid(model: SequenceModel, options: DiagramOptions = {}
   const arrowIndexes = steps.flatMap((s, i) => s.type === "segment" ? [i] : []);
   if (arrowIndexes.length > maxArrows && head + tail < arrowIndexes.length) {
     const cutStart = arrowIndexes[head];
-    const cutEnd = arrowIndexes[arrowIndexes.length - tail];
+    const cutEnd = tail > 0 ? arrowIndexes[arrowIndexes.length - tail] : steps.length;
     for (const s of steps.slice(0, cutStart)) lines.push(...renderStep(s));
     lines.push(`    Note over ${span}: ${summary(steps.slice(cutStart, cutEnd), "")}`);
     for (const s of steps.slice(cutEnd)) lines.push(...renderStep(s));
@@ -415,6 +428,20 @@ export function renderMermaid(model: SequenceModel, options: DiagramOptions = {}
   }
   lines.push("```");
   return lines.join("\n") + "\n";
+}
+
+/**
+ * The arrows kept at each end of a summary: `head` and `tail` as given, else
+ * `usual` each, shrunk to fit `maxArrows` (half each) when it is smaller.
+ */
+function keptArrows(
+  maxArrows: number,
+  usual: number,
+  options: { head?: number; tail?: number },
+): { head: number; tail: number } {
+  const head = options.head ?? Math.min(usual, Math.floor(maxArrows / 2));
+  const tail = options.tail ?? Math.min(usual, Math.max(0, maxArrows - head));
+  return { head, tail };
 }
 
 /**
@@ -478,8 +505,7 @@ export function relayTraceToMermaid(
 ): string {
   const silence = options.silence ?? 20;
   const maxArrows = options.maxArrows ?? 60;
-  const head = options.head ?? 25;
-  const tail = options.tail ?? 25;
+  const { head, tail } = keptArrows(maxArrows, 25, options);
   const sorted = [...records].sort((a, b) => a.time - b.time || a.id - b.id);
   const arrivals = new Map<number, RelayTraceRecord>();
   const steps: { lines: string[]; lost: boolean }[] = [];
@@ -663,9 +689,12 @@ two columns, a lost arrow (-x) for each datagram the relay dropped. Given with
 the client's and the server's traces, it maps the relay's ports back to them.
 
 Options:
-  --max N      summarise when there are more than N segments (default 40)
-  --head N     segments kept at the start of a summary (default 12)
-  --tail N     segments kept at the end of a summary (default 12)
+  --max N      summarise when there are more than N segments (default 40; 60
+               for a relay's trace alone)
+  --head N     segments kept at the start of a summary (default 12, 25 for a
+               relay's trace, or half of --max when that is smaller)
+  --tail N     segments kept at the end of a summary (default: as --head);
+               given, --head and --tail win over --max
   --no-ports   name participants by role only
   -h, --help   show this help
 
@@ -724,7 +753,13 @@ export async function main(args: string[]): Promise<number> {
       return 1;
     }
     // A relay's trace alone: the wire view, two columns.
-    console.log(relayTraceToMermaid(relayRecords).trimEnd());
+    console.log(
+      relayTraceToMermaid(relayRecords, {
+        maxArrows: numbers.max,
+        head: numbers.head,
+        tail: numbers.tail,
+      }).trimEnd(),
+    );
     return 0;
   }
   let events: TraceEvent[];

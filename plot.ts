@@ -37,8 +37,9 @@
  * @module
  */
 import { parseFileArgs, reportUsageError, UsageError } from "./cli.ts";
-import { buildModel, portOf } from "./diagram.ts";
-import { readTraceFiles, type TraceEvent } from "./trace.ts";
+import { buildModel, portOf, throughRelay } from "./diagram.ts";
+import { parseRelayMapping, parseRelayTrace, type RelayMappingRecord } from "./relay.ts";
+import { parseTrace, type TraceEvent } from "./trace.ts";
 
 /** Options of {@linkcode traceToSvg}. */
 export interface PlotOptions {
@@ -575,6 +576,62 @@ function minFlat(p: Panel, pxPerMs: number): number {
   return Math.max(1, (p.t1 - p.t0) * 0.03, 24 / pxPerMs);
 }
 
+/**
+ * The time ticks of a panel. With several panels, only those within its
+ * phase: the padding around a phase is not part of it (a tick of 0 in the
+ * data panel belongs to the handshake), and the step is made finer until at
+ * least two ticks fall inside.
+ */
+function panelTicks(p: Panel, withinPhase: boolean): number[] {
+  const [from, to] = withinPhase ? [p.phase.from, p.phase.to] : [p.t0, p.t1];
+  const span = Math.max(to - from, 0.05);
+  let step = p.step;
+  let ticks: number[] = [];
+  for (let finer = 1; finer <= 64; finer *= 2) {
+    ticks = [];
+    const first = Math.ceil(from / step - 1e-9) * step;
+    for (let t = first; t <= to + step * 1e-6; t += step) ticks.push(t);
+    if (ticks.length >= 2 || !withinPhase) break;
+    step = niceStep(span, 2 * finer);
+  }
+  return ticks.length > 0 ? ticks : [from];
+}
+
+/** A caption's character, at 11 px, is at most this wide (an estimate: no font metrics here). */
+const CAPTION_CHAR_PX = 6.2;
+/** The distance between two lines of a caption. */
+const CAPTION_LINE_PX = 13;
+
+/**
+ * Breaks a caption (`part; part; …`) into lines of at most `chars`
+ * characters, between its parts; a part longer than that is a line of its own.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { wrapCaption } from "./plot.ts";
+ * assert.deepEqual(
+ *   wrapCaption("1 espera de timeout (3.2 ms); 2 esperas fijas del cierre (5.4 ms)", 40),
+ *   ["1 espera de timeout (3.2 ms);", "2 esperas fijas del cierre (5.4 ms)"],
+ * );
+ * assert.deepEqual(wrapCaption("sin tramos planos", 40), ["sin tramos planos"]);
+ * ```
+ */
+export function wrapCaption(text: string, chars: number): string[] {
+  const parts = text.split("; ");
+  const lines: string[] = [];
+  for (const [i, part] of parts.entries()) {
+    const piece = i < parts.length - 1 ? `${part};` : part;
+    const last = lines.length - 1;
+    if (last >= 0 && lines[last].length + 1 + piece.length <= chars) {
+      lines[last] += ` ${piece}`;
+    } else {
+      lines.push(piece);
+    }
+  }
+  return lines;
+}
+
 interface Panel {
   phase: Phase;
   t0: number;
@@ -683,8 +740,8 @@ export function renderSvg(data: PlotData, options: PlotOptions = {}): string {
   // With congestion control, a strip under the graph draws cwnd and ssthresh on the same time axis.
   const strip = hasWindow ? { gap: 72, height: 150 } : { gap: 0, height: 0 };
   const stripSpace = hasWindow ? strip.gap + strip.height + 30 : 0;
-  const width = options.width ?? 960,
-    height = options.height ?? 480 + 20 * legendRows + stripSpace;
+  const width = options.width ?? 960;
+  let height = options.height ?? 480 + 20 * legendRows + stripSpace;
   const margin = {
     left: 78,
     right: 24,
@@ -692,13 +749,6 @@ export function renderSvg(data: PlotData, options: PlotOptions = {}): string {
     bottom: 96 + 20 * legendRows + stripSpace,
   };
   const plotW = width - margin.left - margin.right;
-  const plotH = height - margin.top - margin.bottom;
-  const maxY = Math.max(options.maxSeq ?? 0, data.top, 1);
-  const yStep = niceStep(maxY, 6);
-  const yMax = Math.ceil(maxY / yStep) * yStep;
-  const y = (s: number) => margin.top + plotH - (s / yMax) * plotH;
-  const labels = seriesLabels(data.vantage);
-
   // Panels: one per phase, or one for everything.
   const phases: Phase[] = options.phases === false || data.marks.length === 0
     ? [{
@@ -728,6 +778,24 @@ export function renderSvg(data: PlotData, options: PlotOptions = {}): string {
     panels.push({ phase, t0, t1, x0: left, x1: left + w, step });
     left += w + gap;
   });
+  // Each panel's caption, in lines that fit its width: a long one (a close with
+  // timeouts and fixed waits) takes two lines, and the graph moves down for it.
+  const captions = panels.map((p) => {
+    if (!p.phase.label) return [];
+    const pxPerMs = (p.x1 - p.x0) / (p.t1 - p.t0);
+    const text = flatCaption(flatStretches(p.phase, minFlat(p, pxPerMs), data.vantage.role));
+    return wrapCaption(text, Math.floor((p.x1 - p.x0) / CAPTION_CHAR_PX));
+  });
+  const extraLines = Math.max(0, ...captions.map((lines) => lines.length - 1));
+  margin.top += CAPTION_LINE_PX * extraLines;
+  if (options.height === undefined) height += CAPTION_LINE_PX * extraLines;
+  const plotH = height - margin.top - margin.bottom;
+  const maxY = Math.max(options.maxSeq ?? 0, data.top, 1);
+  const yStep = niceStep(maxY, 6);
+  const yMax = Math.ceil(maxY / yStep) * yStep;
+  const y = (s: number) => margin.top + plotH - (s / yMax) * plotH;
+  const labels = seriesLabels(data.vantage);
+
   const panelOfMark = new Map<PlotMark, Panel>();
   for (const p of panels) for (const m of p.phase.marks) panelOfMark.set(m, p);
   const panelOf = (m: PlotMark) => panelOfMark.get(m) ?? panels[0];
@@ -756,22 +824,21 @@ export function renderSvg(data: PlotData, options: PlotOptions = {}): string {
       ? `${name[0].toUpperCase()}${name.slice(1)}: ${formatMs(p.phase.to - p.phase.from)}`
       : "";
     if (title) {
-      const pxPerMs = (p.x1 - p.x0) / (p.t1 - p.t0);
+      const lines = captions[panels.indexOf(p)];
+      const top = margin.top - 8 - CAPTION_LINE_PX * extraLines; // titles aligned
       out.push(
         `<text class="phase-title" x="${((p.x0 + p.x1) / 2).toFixed(1)}" y="${
-          margin.top - 22
+          top - 14
         }" text-anchor="middle" font-size="13" font-weight="600">${esc(title)}</text>`,
-        `<text class="phase-caption" x="${((p.x0 + p.x1) / 2).toFixed(1)}" y="${
-          margin.top - 8
-        }" text-anchor="middle" font-size="11" fill="#555">${
-          esc(flatCaption(flatStretches(p.phase, minFlat(p, pxPerMs), data.vantage.role)))
-        }</text>`,
+        ...lines.map((line, i) =>
+          `<text class="phase-caption" x="${((p.x0 + p.x1) / 2).toFixed(1)}" y="${
+            top + CAPTION_LINE_PX * i
+          }" text-anchor="middle" font-size="11" fill="#555">${esc(line)}</text>`
+        ),
       );
     }
     out.push(`<g class="grid" stroke="#e6e6e6" stroke-width="1">`);
-    const ticks: number[] = [];
-    const first = Math.ceil(p.t0 / p.step - 1e-9) * p.step;
-    for (let t = first; t <= p.t1 + p.step * 1e-6; t += p.step) ticks.push(t);
+    const ticks = panelTicks(p, panels.length > 1);
     for (const t of ticks) {
       const tx = xIn(p, t).toFixed(1);
       out.push(`<line x1="${tx}" y1="${margin.top}" x2="${tx}" y2="${bottom}"/>`);
@@ -1038,7 +1105,8 @@ const USAGE = `Usage: deno task plot [options] trace.jsonl [more.jsonl ...] [-o 
 
 Draws a time-sequence ("Stevens") graph of one connection as an SVG file, from
 trace files written with --trace-file (of the client, the server, or both: the
-legend says which end the graph is seen from). The x axis is broken into the
+legend says which end the graph is seen from; through a relay, add the relay's
+--trace-file to pair them). The x axis is broken into the
 connection's phases (handshake, data, close), each on its own scale. With
 congestion control (--cc tahoe|reno), the sender's cwnd and ssthresh are drawn
 in a strip under it, on the same time axis.
@@ -1082,13 +1150,43 @@ export async function main(args: string[]): Promise<number> {
       );
     }
   }
-  let events: TraceEvent[];
-  try {
-    events = await readTraceFiles(positionals);
-  } catch (error) {
-    console.error(`plot: ${(error as Error).message}`);
+  if (values.output === "") {
+    return reportUsageError(
+      "plot",
+      USAGE,
+      new UsageError("--output is empty, expected a file (leave -o out to write to stdout)"),
+    );
+  }
+  let events: TraceEvent[] = [];
+  const mapping: RelayMappingRecord[] = [];
+  const relayFiles: string[] = [];
+  for (const path of positionals) {
+    try {
+      const text = await Deno.readTextFile(path);
+      const ports = parseRelayMapping(text);
+      if (ports.length > 0 || parseRelayTrace(text).length > 0) {
+        // A relay's trace: its port mapping pairs a client's and a server's traces.
+        mapping.push(...ports);
+        relayFiles.push(path);
+      } else {
+        events.push(...parseTrace(text));
+      }
+    } catch (error) {
+      console.error(`plot: ${path}: ${(error as Error).message}`);
+      return 1;
+    }
+  }
+  if (events.length === 0) {
+    console.error(
+      relayFiles.length > 0
+        ? `plot: ${relayFiles[0]} is a relay's trace (relay.ts --trace-file), which plot does ` +
+          `not draw: give the client's or the server's --trace-file (with the relay's, to pair ` +
+          `them), or draw it with: deno task diagram ${relayFiles[0]}`
+        : "plot: the trace files hold no events",
+    );
     return 1;
   }
+  events = throughRelay(events, mapping);
   const connections = splitConnections(events);
   const index = wanted ?? 1;
   const chosen = connections[index - 1];
@@ -1110,7 +1208,7 @@ export async function main(args: string[]): Promise<number> {
       positionals.join(" + ")
     }: conexión ${index} de ${connections.length} (cliente ${chosen.client})`,
   });
-  if (values.output) {
+  if (values.output !== undefined) {
     try {
       await Deno.writeTextFile(values.output, svg);
     } catch (error) {
@@ -1122,13 +1220,18 @@ export async function main(args: string[]): Promise<number> {
   }
   if (!values.quiet) {
     const side = data.vantage.side === "unknown" ? "an unknown end" : `the ${data.vantage.side}`;
-    const more = connections.length > 1 && wanted === undefined
-      ? "; --connection N draws another"
+    // A client's and a server's trace through a relay name different ports.
+    const relayHint = connections.length > 1 && positionals.length > 1 && mapping.length === 0 &&
+        !data.vantage.bothEnds
+      ? "; through a relay, add the relay's --trace-file to pair the client's and the server's"
       : "";
+    const more =
+      (connections.length > 1 && wanted === undefined ? "; --connection N draws another" : "") +
+      relayHint;
     console.error(
       `plot: drew connection ${index} of ${connections.length} (client ${chosen.client}, ${chosen.events.length} events, seen from ${side}${
         data.vantage.bothEnds ? ", both ends traced" : ""
-      })${values.output ? ` to ${values.output}` : ""}${more}`,
+      })${values.output !== undefined ? ` to ${values.output}` : ""}${more}`,
     );
   }
   return 0;

@@ -17,7 +17,7 @@
  * @module
  */
 
-import { parseArguments, parseCommandLine, UsageError } from "./cli.ts";
+import { formatCount, parseArguments, parseCommandLine, UsageError } from "./cli.ts";
 import {
   type FaultAction,
   type FaultConfig,
@@ -1087,14 +1087,39 @@ const isDuration = (value: number) => value >= 0 && Number.isFinite(value);
  * ```
  */
 export function formatRelayStats(name: string, stats: RelayDirectionStats): string {
+  const n = formatCount;
   const extra = [
-    stats.reordered ? `${stats.reordered} reordered` : "",
-    stats.delayed ? `${stats.delayed} delayed` : "",
-    stats.held ? `${stats.held} held` : "",
+    stats.reordered ? `${n(stats.reordered)} reordered` : "",
+    stats.delayed ? `${n(stats.delayed)} delayed` : "",
+    stats.held ? `${n(stats.held)} held` : "",
   ].filter((part) => part !== "");
-  return `  ${name}: ${stats.received} received + ${stats.duplicated} duplicated = ` +
-    `${stats.forwarded} forwarded + ${stats.dropped} dropped` +
+  return `  ${name}: ${n(stats.received)} received + ${n(stats.duplicated)} duplicated = ` +
+    `${n(stats.forwarded)} forwarded + ${n(stats.dropped)} dropped` +
     (extra.length ? ` (${extra.join(", ")})` : "");
+}
+
+/**
+ * The random faults as the start-up line echoes them, in soak's words:
+ * `loss 20%, dup 5%, delay 10 ms, jitter ±5 ms each way`; only those given.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { describeFaults } from "./relay.ts";
+ * assert.equal(describeFaults({ loss: 0.2, reorder: 0.05 }), "loss 20%, reorder 5% each way");
+ * assert.equal(describeFaults({}), "no random faults");
+ * ```
+ */
+export function describeFaults(faults: FaultConfig): string {
+  const percent = (p: number) => `${Math.round(p * 1000) / 10}%`;
+  const parts = [
+    faults.loss === undefined ? "" : `loss ${percent(faults.loss)}`,
+    faults.duplicate === undefined ? "" : `dup ${percent(faults.duplicate)}`,
+    faults.reorder === undefined ? "" : `reorder ${percent(faults.reorder)}`,
+    faults.delay === undefined ? "" : `delay ${faults.delay} ms`,
+    faults.jitter === undefined ? "" : `jitter ±${faults.jitter} ms`,
+  ].filter((part) => part !== "");
+  return parts.length > 0 ? `${parts.join(", ")} each way` : "no random faults";
 }
 
 function parseRelayArgs(args: string[]) {
@@ -1224,7 +1249,8 @@ async function main(args: string[]): Promise<number> {
   }
   if (!options.quiet) {
     console.error(
-      `relay: ${formatAddr(relay.addr)} -> ${formatAddr(relay.target)}, seed ${options.seed}, ` +
+      `relay: ${formatAddr(relay.addr)} -> ${formatAddr(relay.target)}, ` +
+        `${describeFaults(options.faults)}, seed ${options.seed}, ` +
         `${options.duration ? `for ${options.duration} s` : "Ctrl+C to stop"}`,
     );
     if (options.caseText) console.error(`relay: case ${options.caseText}`);
@@ -1248,7 +1274,9 @@ async function main(args: string[]): Promise<number> {
   if (!options.quiet) {
     const { stats } = relay;
     console.error(
-      `relay: stopped; ${stats.connections} client address(es), seed ${options.seed}\n` +
+      `relay: stopped; ${
+        formatCount(stats.connections, "client address", "client addresses")
+      }, seed ${options.seed}\n` +
         `${formatRelayStats("to server", stats.toServer)}\n` +
         `${formatRelayStats("to client", stats.toClient)}`,
     );

@@ -286,3 +286,68 @@ Deno.test("the diagram script draws a relay trace file, and says when endpoint t
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("one end's trace: a reception comes before the answer it triggered at the same instant", () => {
+  // The client's trace: the SYN+ACK and the ACK it triggers share a timestamp, so do the
+  // ACK of the data and the FIN, as socket-tcp's traces record them.
+  const client = [
+    ev(0, "send", C, L, "SYN", 14),
+    ev(10, "recv", C, S, "SYN+ACK", 15),
+    ev(10, "send", C, S, "ACK", 16),
+    ev(20, "send", C, S, "DATA", 16, 1),
+    ev(30, "recv", C, S, "ACK", 17),
+    ev(30, "send", C, S, "FIN", 17),
+  ];
+  const arrows = (md: string) => md.split("\n").filter((l) => l.includes(">>"));
+  assert.deepEqual(arrows(traceToMermaid(client)), [
+    "    C->>L: SYN seq=14",
+    "    S->>C: SYN+ACK seq=15",
+    "    C->>S: ACK seq=16",
+    "    C->>S: DATA seq=16 len=1",
+    "    S->>C: ACK seq=17",
+    "    C->>S: FIN seq=17",
+  ]);
+  // The server's: each segment received at the same instant as the answer it sends.
+  const server = [
+    ev(0, "recv", L, C, "SYN", 14),
+    ev(1, "send", S, C, "SYN+ACK", 15),
+    ev(5, "recv", S, C, "ACK", 16),
+    ev(8, "recv", S, C, "DATA", 16, 1),
+    ev(8, "send", S, C, "ACK", 17),
+    ev(9, "recv", S, C, "FIN", 17),
+    ev(9, "send", S, C, "FIN+ACK", 18),
+  ];
+  const md = traceToMermaid(server);
+  assert.ok(md.includes("participant L as Servidor :8000"), md);
+  assert.deepEqual(arrows(md).slice(3), [
+    "    C->>S: DATA seq=16 len=1",
+    "    S->>C: ACK seq=17",
+    "    C->>S: FIN seq=17",
+    "    S->>C: FIN+ACK seq=18",
+  ]);
+});
+
+Deno.test("--max alone summarises: the segments kept at each end shrink to fit it", async () => {
+  // 1 SYN and 19 DATA sends, only the client's trace: 20 arrows.
+  const events = [ev(0, "send", C, L, "SYN", 1)];
+  for (let i = 0; i < 19; i++) events.push(ev(1 + i, "send", C, S, "DATA", 3 + 16 * i, 16));
+  const arrows = (md: string) => md.split("\n").filter((l) => l.includes("->>")).length;
+  assert.equal(arrows(traceToMermaid(events)), 20, "under the default 40: all drawn");
+  const five = traceToMermaid(events, { maxArrows: 5 });
+  assert.equal(arrows(five), 5, five);
+  assert.ok(five.includes("… 15 segmentos …"), five);
+  // Given, --head and --tail still say how many are kept.
+  assert.equal(arrows(traceToMermaid(events, { maxArrows: 5, head: 1, tail: 1 })), 2);
+  const none = traceToMermaid(events, { maxArrows: 0 });
+  assert.equal(arrows(none), 0, none);
+  assert.ok(none.includes("… 20 segmentos …"), none);
+  const dir = await Deno.makeTempDir({ prefix: "diagram_test_" });
+  try {
+    await Deno.writeTextFile(`${dir}/c.jsonl`, events.map((e) => JSON.stringify(e)).join("\n"));
+    const run = await runScript("diagram.ts", ["--max", "5", `${dir}/c.jsonl`]);
+    assert.equal(run.code, 0, run.stderr.join("\n"));
+    assert.equal(arrows(run.stdout), 5, run.stdout);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

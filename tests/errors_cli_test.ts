@@ -7,7 +7,7 @@
  */
 
 import assert from "node:assert/strict";
-import { asClause, describeFileError, formatCount } from "../cli.ts";
+import { asClause, describeFileError, formatCount, Progress } from "../cli.ts";
 import { startLab } from "../lab.ts";
 import type { LabEnd } from "../lab_run.ts";
 import { udpLink } from "../link.ts";
@@ -377,5 +377,240 @@ Deno.test("a client that breaks the protocol: the server's line reads on after t
     );
   } finally {
     client.close();
+  }
+});
+
+// ------------------------------------------------- flags that cannot work
+
+Deno.test("an empty path or host, and flags --udp cannot honour, are bad usage: one line, exit 2", async () => {
+  const { parseClientArgs } = await import("../cliente.ts");
+  const { parseServerArgs } = await import("../servidor.ts");
+  const { MAX_MSS } = await import("../socket_tcp.ts");
+  const refused: [(args: string[]) => unknown, string[], string][] = [
+    [
+      parseClientArgs,
+      ["localhost", "8000", "--trace-file", ""],
+      "--trace-file is empty, expected a file",
+    ],
+    [parseServerArgs, ["8000", "--trace-file="], "--trace-file is empty, expected a file"],
+    [parseClientArgs, ["", "8000"], 'HOST is "", expected a host name or an IP address'],
+    [
+      parseClientArgs,
+      ["localhost", "8000", "--udp", "--trace"],
+      "--trace has no meaning with --udp",
+    ],
+    [
+      parseClientArgs,
+      ["localhost", "8000", "--udp", "--trace-file", "t.jsonl"],
+      "--trace-file has no meaning with --udp",
+    ],
+    [parseServerArgs, ["8000", "--udp", "--trace"], "--trace has no meaning with --udp"],
+    [
+      parseClientArgs,
+      ["localhost", "8000", "--mss", String(MAX_MSS + 1)],
+      `--mss is "${MAX_MSS + 1}", expected an integer in 1..${MAX_MSS}`,
+    ],
+  ];
+  for (const [parse, args, message] of refused) {
+    assert.throws(() => parse(args), { name: "UsageError", message }, args.join(" "));
+  }
+  // The largest mss SocketTCP takes is the largest the command line takes.
+  const options = parseClientArgs(["localhost", "8000", "--mss", String(MAX_MSS)]);
+  assert.equal(typeof options === "object" && options.mss, MAX_MSS);
+  // As run: one line and the pointer to --help, exit 2, no stack trace.
+  const runs = await Promise.all([
+    new Script("cliente.ts", ["localhost", "8000", "--trace-file", ""]).result(),
+    new Script("servidor.ts", ["0", "--trace-file", ""]).result(),
+    new Script("plot.ts", ["-o", "", "x.jsonl"], { permissions: ["--allow-read"] }).result(),
+  ]);
+  const expected = [
+    "cliente: --trace-file is empty, expected a file\n" +
+    'cliente: run "deno run --allow-net cliente.ts --help" for usage',
+    "servidor: --trace-file is empty, expected a file\n" +
+    'servidor: run "deno run --allow-net servidor.ts --help" for usage',
+    "plot: --output is empty, expected a file (leave -o out to write to stdout)\n" +
+    'plot: run "deno task plot --help" for usage',
+  ];
+  runs.forEach((run, i) => {
+    assert.deepEqual([run.code, run.stderr, run.stdout.length], [2, expected[i], 0]);
+  });
+});
+
+// ------------------------------------------------------------ progress
+
+/** A terminal that keeps what is drawn on it. */
+function fakeTerminal(): {
+  isTerminal(): boolean;
+  writeSync(bytes: Uint8Array): number;
+  text(): string;
+} {
+  let written = "";
+  return {
+    isTerminal: () => true,
+    writeSync: (bytes) => {
+      written += decoder.decode(bytes);
+      return bytes.length;
+    },
+    text: () => written,
+  };
+}
+
+/** Waits, a tick at a time and at most `ms`, until `ready()`. */
+async function until(ready: () => boolean, what: string, ms = 10_000): Promise<void> {
+  const end = performance.now() + ms;
+  while (!ready()) {
+    if (performance.now() > end) throw new Error(`${what}: not within ${ms} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+Deno.test("the progress bar follows the acknowledged count on a timer, and stops with the transfer", async () => {
+  const terminal = fakeTerminal();
+  const progress = new Progress(true, { output: terminal, everyMs: 20 });
+  // What the server acknowledged, moved by the transfer and not by the reading of the input.
+  let acknowledged = 0;
+  progress.follow(() => ({ done: acknowledged, total: 20_000, retransmissions: 0 }));
+  assert.ok(terminal.text().includes("]   0%  0 B / 19.5 KiB"), terminal.text());
+  acknowledged = 10_000;
+  await until(() => terminal.text().includes(" 50%  9.8 KiB / 19.5 KiB"), "the bar at 50%");
+  acknowledged = 20_000;
+  await until(() => terminal.text().includes("100%  19.5 KiB / 19.5 KiB"), "the bar at 100%");
+  progress.done(); // the timer is cleared: the sanitizer fails the test otherwise
+  const drawn = terminal.text().length;
+  await new Promise((resolve) => setTimeout(resolve, 60));
+  assert.equal(terminal.text().length, drawn, "nothing drawn after done()");
+  assert.ok(terminal.text().endsWith("\r\x1b[2K"), "done() clears the line");
+  // Not a terminal (or --quiet): nothing drawn, no timer.
+  const pipe = { ...fakeTerminal(), isTerminal: () => false };
+  const silent = new Progress(true, { output: pipe });
+  silent.follow(() => ({ done: 1, total: 2, retransmissions: 0 }));
+  assert.equal(pipe.text(), "");
+  silent.done();
+});
+
+Deno.test("a pipe longer than --max-size is refused in one line naming the limit, before anything is sent", async () => {
+  const { parseClientArgs } = await import("../cliente.ts");
+  const options = parseClientArgs(["localhost", "8000"]);
+  assert.equal(typeof options === "object" && options.maxSize, 2 ** 30, "1 GiB by default");
+  const sized = parseClientArgs(["localhost", "8000", "--max-size", "4M"]);
+  assert.equal(typeof sized === "object" && sized.maxSize, 4 * 2 ** 20);
+  assert.throws(() => parseClientArgs(["localhost", "8000", "--max-size", "lots"]), {
+    message: '--max-size is "lots", expected a number of bytes, such as 1000000 or 4M (K, M, G: ' +
+      "KiB, MiB, GiB)",
+  });
+  // Nothing listens on port 9: the refusal comes before any connection is tried.
+  const runs = await Promise.all(
+    [[], ["--udp"]].map(async (extra) => {
+      const client = new Script("cliente.ts", ["127.0.0.1", "9", "--max-size", "1000", ...extra], {
+        stdin: true,
+      });
+      await client.feed(new Uint8Array(5000));
+      return await client.result();
+    }),
+  );
+  assertOneLine(
+    runs[0],
+    "cliente: standard input is longer than --max-size (1,000 bytes): a pipe is read whole " +
+      "before anything is sent, since its length goes first; raise --max-size, or redirect a " +
+      "file (< FILE), which is streamed",
+    "a pipe over the limit",
+  );
+  assertOneLine(
+    runs[1],
+    "cliente: standard input is longer than --max-size (1,000 bytes): --udp reads it whole " +
+      "before sending; raise --max-size",
+    "--udp over the limit",
+  );
+});
+
+/**
+ * A server by hand on 127.0.0.1: the handshake, then an ACK for each DATA
+ * until `upTo` bytes of the file are acknowledged; then it stops answering
+ * (`silent`) or closes with a FIN (`fin`). Resolves with its port; `done`
+ * ends it.
+ */
+function handServer(upTo: number, then: "silent" | "fin"): { port: number; done: () => void } {
+  const link = udpLink({ hostname: "127.0.0.1", port: 0 });
+  const segment = (flags: Partial<Segment>, seq: number) =>
+    createSegment({ syn: false, ack: false, fin: false, ...flags, seq, data: new Uint8Array() });
+  let stopped = false;
+  (async () => {
+    let acked = 0; // bytes of the file acknowledged (the length announcement is not counted)
+    let announced = false;
+    while (!stopped) {
+      const [bytes, from] = await link.receive(new Uint8Array(2048)).catch(() => [null, null]);
+      if (!bytes || !from) return;
+      const got = parseSegment(bytes);
+      if (got.syn) {
+        await link.send(segment({ syn: true, ack: true }, got.seq + 1), from);
+      } else if (got.data.length > 0) {
+        if (acked >= upTo) {
+          if (then === "fin") await link.send(segment({ fin: true }, got.seq), from);
+          continue;
+        }
+        if (announced) acked += got.data.length;
+        announced = true;
+        await link.send(segment({ ack: true }, got.seq + got.data.length), from);
+      }
+    }
+  })();
+  return {
+    port: link.localAddr.port,
+    done: () => {
+      stopped = true;
+      link.close();
+    },
+  };
+}
+
+/** One line on stderr matching `line`, exit 1, no stack trace (a line may say "the server at"). */
+function assertFailureLine(
+  result: { code: number; stdout: Uint8Array; stderr: string },
+  line: RegExp,
+  what: string,
+): void {
+  assert.equal(result.code, 1, what);
+  assert.match(result.stderr, line, what);
+  assert.ok(!/Uncaught|\n\s+at /.test(result.stderr), what);
+}
+
+Deno.test("a transfer that fails part-way says how much was delivered, of how much", async () => {
+  const file = new Uint8Array(3000);
+  const silent = handServer(1000, "silent");
+  const closing = handServer(1000, "fin");
+  try {
+    const [timedOut, closed] = await Promise.all(
+      [silent, closing].map((server) =>
+        runClient(["127.0.0.1", String(server.port), "--timeout", "20", "--retries", "2"], file)
+      ),
+    );
+    assertFailureLine(
+      timedOut,
+      /^cliente: the server at 127\.0\.0\.1:\d+ stopped answering after 1,008 of 3,000 bytes \(33%\): no ACK seq=\d+ after 3 tries$/,
+      `a server that stopped answering: ${timedOut.stderr}`,
+    );
+    assertFailureLine(
+      closed,
+      /^cliente: the server at 127\.0\.0\.1:\d+ closed the connection after 1,008 of 3,000 bytes \(33%\), before the file was delivered$/,
+      `a server that closed: ${closed.stderr}`,
+    );
+  } finally {
+    silent.done();
+    closing.done();
+  }
+});
+
+Deno.test("the client writes an IPv6 server as the server does: [::1]:PORT", async () => {
+  const runs = await Promise.all(
+    ["::1", "[::1]"].map((host) =>
+      runClient([host, "9", "--retries", "0", "--timeout", "20"], encoder.encode("hi"))
+    ),
+  );
+  for (const run of runs) {
+    assertFailureLine(
+      run,
+      /^cliente: no server answered at \[::1\]:9 after 1 SYN \(is servidor\.ts running there\? is the other end in --udp mode\?\)$/,
+      run.stderr,
+    );
   }
 });

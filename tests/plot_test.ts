@@ -401,3 +401,124 @@ Deno.test("without congestion control there is no cwnd strip, and the graph keep
   // Seen from the receiver alone (its trace only), no sender's window to draw.
   assert.deepEqual(plotData(withWindow.filter((e) => e.local === S)).window, []);
 });
+
+Deno.test("plot through a relay: the relay's trace pairs the client's and the server's; alone it points to diagram", async () => {
+  // The relay listens on 7000 for the server's 8000, mirrors the new port 9000 as 7001, and
+  // reaches the server from 6000 for the client 5000 (tests/_traces.ts's C, L, S).
+  const R = "127.0.0.1:7000", M = "127.0.0.1:7001", U = "127.0.0.1:6000";
+  const mapping = [
+    { time: 0, kind: "relay-map", event: "listen", listen: R, target: L },
+    { time: 1, kind: "relay-map", event: "connection", client: C, upstream: U },
+    { time: 2, kind: "relay-map", event: "mirror", client: C, server: S, mirror: M },
+  ];
+  const wire = (time: number, flags: string, seq: number) => ({
+    time,
+    kind: "relay",
+    id: time,
+    direction: "toServer",
+    client: C,
+    server: L,
+    flags,
+    seq,
+    len: 0,
+    fate: "forwarded",
+  });
+  const client = [
+    ev(1000, "send", C, R, "SYN", 10),
+    ev(1002, "recv", C, M, "SYN+ACK", 11),
+    ev(1002, "send", C, M, "ACK", 12),
+    ev(1003, "send", C, M, "DATA", 12, 16),
+    ev(1005, "recv", C, M, "ACK", 28),
+  ];
+  const server = [
+    ev(1001, "recv", L, U, "SYN", 10),
+    ev(1001, "send", S, U, "SYN+ACK", 11),
+    ev(1003, "recv", S, U, "ACK", 12),
+    ev(1004, "recv", S, U, "DATA", 12, 16),
+    ev(1004, "send", S, U, "ACK", 28),
+  ];
+  const dir = await Deno.makeTempDir({ prefix: "plot_test_" });
+  const lines = (records: object[]) => records.map((r) => JSON.stringify(r)).join("\n");
+  try {
+    await Deno.writeTextFile(`${dir}/c.jsonl`, lines(client));
+    await Deno.writeTextFile(`${dir}/s.jsonl`, lines(server));
+    await Deno.writeTextFile(`${dir}/r.jsonl`, lines([...mapping, wire(1000.5, "SYN", 10)]));
+    const alone = await runScript("plot.ts", [`${dir}/r.jsonl`, "-o", `${dir}/r.svg`]);
+    assert.deepEqual([alone.code, alone.stderr], [1, [
+      `plot: ${dir}/r.jsonl is a relay's trace (relay.ts --trace-file), which plot does not ` +
+      "draw: give the client's or the server's --trace-file (with the relay's, to pair them), " +
+      `or draw it with: deno task diagram ${dir}/r.jsonl`,
+    ]]);
+    const unpaired = await runScript("plot.ts", [`${dir}/c.jsonl`, `${dir}/s.jsonl`]);
+    assert.deepEqual([unpaired.code, unpaired.stderr], [0, [
+      `plot: drew connection 1 of 2 (client ${C}, 5 events, seen from the client); ` +
+      "--connection N draws another; through a relay, add the relay's --trace-file to pair " +
+      "the client's and the server's",
+    ]]);
+    const paired = await runScript("plot.ts", [
+      `${dir}/c.jsonl`,
+      `${dir}/s.jsonl`,
+      `${dir}/r.jsonl`,
+      "-o",
+      `${dir}/out.svg`,
+    ]);
+    assert.deepEqual([paired.code, paired.stderr], [0, [
+      `plot: drew connection 1 of 1 (client ${C}, 10 events, seen from the client, both ends ` +
+      `traced) to ${dir}/out.svg`,
+    ]]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("each phase's time ticks fall within that phase, not in the padding before or after it", () => {
+  // A handshake of 103 ms, data from 103 to 2431 ms, a close of 9.5 ms (the audit's run).
+  const events: TraceEvent[] = [
+    ev(1000, "send", C, L, "SYN", 10),
+    ev(1103, "recv", C, S, "SYN+ACK", 11),
+    ev(1103, "send", C, S, "ACK", 12),
+  ];
+  let seq = 12;
+  for (let t = 1103; t <= 3431; t += 97) {
+    events.push(ev(t, "send", C, S, "DATA", seq, 16), ev(t + 1, "recv", C, S, "ACK", seq + 16));
+    seq += 16;
+  }
+  events.push(
+    ev(3432, "send", C, S, "FIN", seq),
+    ev(3433, "recv", C, S, "FIN+ACK", seq + 1),
+    ev(3433, "send", C, S, "ACK", seq + 2),
+    ev(3441.5, "send", C, S, "ACK", seq + 2, 0, { lastAckCopy: true }),
+  );
+  const svg = traceToSvg(events);
+  const groups = [...svg.matchAll(/<g class="tick-labels" fill="#222">(.*?)<\/g>/gs)].slice(0, 3);
+  const ticks = groups.map(([, body]) =>
+    [...body.matchAll(/>([\d.,]+)<\/text>/g)].map(([, n]) => Number(n.replace(/,/g, "")))
+  );
+  const phases = [[0, 103], [103, 2432], [2432, 2441.5]];
+  ticks.forEach((panel, i) => {
+    const [from, to] = phases[i];
+    assert.ok(panel.length >= 2, `panel ${i}: ticks ${panel}`);
+    for (const t of panel) assert.ok(t >= from && t <= to, `panel ${i} [${from}, ${to}]: ${panel}`);
+  });
+});
+
+Deno.test("a long caption of the close is broken into lines that fit its panel", () => {
+  // The close: FIN lost once (a timeout), then FIN+ACK and the last ACK's 2 fixed waits.
+  const close = connection(C, S, 1000, 10).filter((e) => e.local === C);
+  const fin = close.findIndex((e) => e.flags === "FIN");
+  const finEvent = close[fin];
+  close.splice(
+    fin + 1,
+    0,
+    ev(finEvent.time + 50, "timeout", C, S, "FIN", finEvent.seq, 0, { rto: 50 }),
+    ev(finEvent.time + 50, "send", C, S, "FIN", finEvent.seq, 0, { retransmission: true }),
+  );
+  for (const e of close.slice(fin + 3)) e.time += 50;
+  const svg = traceToSvg(close);
+  const captions = [...svg.matchAll(/class="phase-caption"[^>]*>([^<]*)</g)].map(([, t]) => t);
+  const all = captions.join(" ");
+  assert.ok(all.includes("1 espera de timeout"), all);
+  assert.ok(all.includes("2 esperas fijas del cierre"), all);
+  // The close panel is 28% of 858 px: about 38 characters of 11 px.
+  for (const line of captions) assert.ok(line.length <= 38, `too long for its panel: ${line}`);
+});

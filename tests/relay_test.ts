@@ -703,3 +703,56 @@ Deno.test({
     }
   },
 });
+
+Deno.test("the relay command echoes its faults as given, and sums up in English with separators", async () => {
+  const { formatRelayStats } = await import("../relay.ts");
+  const stats = {
+    received: 2974,
+    duplicated: 0,
+    forwarded: 2380,
+    dropped: 594,
+    reordered: 0,
+    delayed: 1200,
+    held: 0,
+  };
+  assert.equal(
+    formatRelayStats("to server", stats),
+    "  to server: 2,974 received + 0 duplicated = 2,380 forwarded + 594 dropped (1,200 delayed)",
+  );
+  const { Script } = await import("./_cli.ts");
+  await using relay = new Script("relay.ts", [
+    "--listen",
+    "0",
+    "--target",
+    "127.0.0.1:9",
+    "--loss",
+    "0.2",
+    "--dup",
+    "0.05",
+    "--delay",
+    "10",
+    "--jitter",
+    "5",
+    "--seed",
+    "7",
+    "--duration",
+    "1",
+  ]);
+  const [, port] = await relay.line(/^relay: 127\.0\.0\.1:(\d+) -> /);
+  // One datagram from one client address, so that the summary counts it.
+  const client = udpLink(LOOPBACK);
+  try {
+    await send(client, "hello", { hostname: "127.0.0.1", port: Number(port) });
+  } finally {
+    client.close();
+  }
+  const { code, stderr } = await relay.result();
+  assert.equal(code, 0, stderr);
+  const lines = stderr.split("\n");
+  assert.equal(
+    lines[0],
+    `relay: 127.0.0.1:${port} -> 127.0.0.1:9, loss 20%, dup 5%, delay 10 ms, jitter ±5 ms each ` +
+      "way, seed 7, for 1 s",
+  );
+  assert.ok(lines.includes("relay: stopped; 1 client address, seed 7"), stderr);
+});
