@@ -729,7 +729,7 @@ export async function runUdpCase(
         }
       }
       const buffer = new Uint8Array(65536);
-      while (!reception.complete) {
+      while (!reception.settled) {
         let timer: ReturnType<typeof setTimeout> | undefined;
         const silence = new Promise<undefined>((resolve) =>
           timer = setTimeout(() => resolve(undefined), idle)

@@ -12,7 +12,8 @@
  *
  * Exit codes: 0 the file arrived byte-exact and the connection closed (with
  * `--out`: stopped by Ctrl+C); 1 failed (one line on stderr says why); 2 bad
- * usage; 130 Ctrl+C before the file was complete.
+ * usage; 130 Ctrl+C before the file was complete; 143 SIGTERM and 129 SIGHUP
+ * (with `--out` too).
  *
  * @module
  */
@@ -25,6 +26,7 @@ import {
   formatCount,
   formatDuration,
   formatSummary,
+  onStopSignals,
   paint,
   parseArguments,
   parseCommandLine,
@@ -35,6 +37,8 @@ import {
   requirePermission,
   requireTraceFilePermission,
   Sha256,
+  STOP_SIGNALS,
+  type StopSignal,
   TraceOutput,
   TRANSFER_OPTIONS,
   UsageError,
@@ -60,7 +64,7 @@ writes it to standard output and exits, like the assignment's server (and
 nc -l); logs and summaries go to stderr. To receive many files, from many
 clients at once, use --out DIR. HOST and PORT default to localhost 8000; a
 lone number is the PORT; PORT 0 picks a free port. The first stderr line is
-always "servidor: listening on HOST:PORT" (unless --quiet).
+always "servidor: listening on HOST:PORT" (with --quiet, only for PORT 0).
 
 Options:
   --out DIR          serve until Ctrl+C, many clients at once, saving each
@@ -84,12 +88,13 @@ Options:
   --trace-file FILE  the same events as JSON lines (needs --allow-write=FILE)
   --udp              plain UDP instead: no ACKs, no retransmission (the
                      assignment's step 1); reports what arrived
-  --quiet            print only errors
+  --quiet            print only errors (and the port PORT 0 picked)
   --help             print this help
 
 Exit codes: 0 the file arrived byte-exact and the connection closed (with
 --out: stopped by Ctrl+C), 1 failed, 2 bad usage, 130 Ctrl+C before the
-file was complete.
+file was complete, 143 SIGTERM and 129 SIGHUP (with --out too; like
+Ctrl+C, they remove a partial file).
 
 Examples:
   deno run --allow-net servidor.ts localhost 8000 > recibido.txt
@@ -303,6 +308,14 @@ interface Context {
   signal: AbortSignal;
 }
 
+/**
+ * How many bytes the server asks `recv` for at a time: independent of
+ * `--mss`, because the receiver holds only what was asked for (plus one
+ * segment) and refuses the rest as "no room": a client with a larger `--mss`
+ * or a window would otherwise be refused most of its segments.
+ */
+const READ_SIZE = 65_536;
+
 /** Receives one connection's file; resolves true on success. Never rejects. */
 async function serveConnection(
   context: Context,
@@ -316,46 +329,69 @@ async function serveConnection(
   const hash = new Sha256();
   let bytes = 0;
   let sink: Sink | null = null;
+  const keep = async (piece: Uint8Array) => {
+    hash.update(piece);
+    bytes += piece.length;
+    await sink!.write(piece);
+  };
   try {
     if (!options.quiet) log(`${name}: connected (served from port ${conn.localAddr.port})`);
     sink = buffered(options.out ? await fileSink(options.out, peer) : stdoutSink());
     // The client sends the file as one message, then closes: read until the
-    // message has no bytes left, then answer the close as host B. One
-    // segment's worth at a time, so that a client that stops part-way leaves
-    // every byte it sent in the partial file, and the count says so exactly.
-    do {
-      const piece = await conn.recv(options.mss, { signal });
-      hash.update(piece);
-      bytes += piece.length;
-      await sink.write(piece);
-    } while (conn.incoming !== null);
+    // message has no bytes left, then answer the close as host B.
+    try {
+      do await keep(await conn.recv(READ_SIZE, { signal })); while (conn.incoming !== null);
+    } catch (error) {
+      // A client that stops part-way leaves every byte it sent in the partial
+      // file, and the count says so exactly: read what arrived and was not read.
+      if (error instanceof ConnectionClosedError) await readWhatArrived(conn, keep, signal);
+      throw error;
+    }
     // Every byte is in: the file is complete whatever happens to the close.
     const where = await sink.commit();
     sink = null;
-    if (!options.quiet) {
-      const stats = conn.stats;
-      log(
-        formatSummary(`${name}: ${paint("green", "received")}`, {
-          bytes,
-          segmentsSent: stats.segmentsSent,
-          segmentsReceived: stats.segmentsReceived,
-          retransmissions: stats.retransmissions,
-          spurious: stats.spuriousRetransmissions,
-          duplicates: stats.duplicates,
-          elapsed: performance.now() - started,
-          sha256: hash.hex(),
-          mode: describeMode(options.mode),
-        }) + `\n  written to: ${where}`,
-      );
-    }
+    const delivered = performance.now();
+    // The summary comes after the close, so that its counts are the whole
+    // connection's (the client's FIN and the server's answers included).
+    let closeElapsed: number | undefined;
+    let closeNote: string | undefined;
     try {
       await conn.recvClose({ signal });
+      closeElapsed = performance.now() - delivered;
     } catch (error) {
       // A peer that closes as the assignment says gives up after 3 FINs, and all
       // of them may be lost; anything else here is the server shutting down.
-      if (error instanceof PeerTimeoutError && !options.quiet) {
-        log(`${name}: no FIN arrived (${error.detail}); assumed the client closed`);
+      if (error instanceof PeerTimeoutError) {
+        closeNote = `${name}: no FIN arrived (${error.detail}); assumed the client closed`;
       }
+    }
+    if (!options.quiet) {
+      const stats = conn.stats;
+      const lines = formatSummary(`${name}: ${paint("green", "received")}`, {
+        bytes,
+        segmentsSent: stats.segmentsSent,
+        segmentsReceived: stats.segmentsReceived,
+        retransmissions: stats.retransmissions,
+        spurious: stats.spuriousRetransmissions,
+        duplicates: stats.duplicates,
+        elapsed: delivered - started,
+        closeElapsed,
+        sha256: hash.hex(),
+        mode: describeMode(options.mode),
+      }).split("\n");
+      if (stats.ignored > 0) {
+        const after = lines.findIndex((line) => line.startsWith("  segments:")) + 1 ||
+          lines.length;
+        lines.splice(
+          after,
+          0,
+          `  refused: ${
+            formatCount(stats.ignored, "segment")
+          } (out of order, or no room: the server had not read what came before)`,
+        );
+      }
+      log([...lines, `  written to: ${where}`].join("\n"));
+      if (closeNote) log(closeNote);
     }
     return true;
   } catch (error) {
@@ -368,6 +404,25 @@ async function serveConnection(
     return false;
   } finally {
     await conn.close().catch(() => {});
+  }
+}
+
+/**
+ * After the client closed part-way: reads the bytes that arrived but were
+ * not read yet. A `recv` for more than there is fails at once (the client
+ * closed), so halving sizes read them all, each size at most once.
+ */
+async function readWhatArrived(
+  conn: SocketTCP,
+  keep: (piece: Uint8Array) => Promise<void>,
+  signal: AbortSignal,
+): Promise<void> {
+  for (let size = READ_SIZE / 2; size >= 1 && conn.incoming !== null; size /= 2) {
+    try {
+      await keep(await conn.recv(size, { signal }));
+    } catch (error) {
+      if (!(error instanceof ConnectionClosedError)) return;
+    }
   }
 }
 
@@ -394,7 +449,9 @@ function why(error: unknown, options: ServerOptions, conn: SocketTCP): string {
   if (error instanceof ProtocolError) {
     return `the client broke the protocol: ${asClause(error.message, "it")}`;
   }
-  if (error instanceof DOMException && error.name === "AbortError") return "stopped by Ctrl+C";
+  if (error instanceof DOMException && error.name === "AbortError") {
+    return `stopped by ${describeSignal(error.message)}`;
+  }
   if (error instanceof Error) return `${error.name}: ${error.message}`;
   return String(error);
 }
@@ -406,7 +463,7 @@ const OTHER_MODE_MEMORY = 1024;
 function otherModeLine(peer: Addr, segment?: string): string {
   return segment !== undefined
     ? `servidor: ${formatAddr(peer)} sends SocketTCP segments (${segment}), not plain UDP ` +
-      `datagrams: this server is in --udp mode; is the other end in --udp mode?`
+      `datagrams: run it with --udp too, or run this server without --udp`
     : `servidor: ${formatAddr(peer)} sends plain UDP datagrams, not SocketTCP segments: ` +
       `is the other end in --udp mode?`;
 }
@@ -456,7 +513,10 @@ async function serveTcp(options: ServerOptions, stop: AbortController): Promise<
     log: (line) => console.error(line),
     signal: stop.signal,
   };
-  if (!options.quiet) console.error(`servidor: listening on ${formatAddr(listener.localAddr)}`);
+  // With --quiet too when the port was picked (PORT 0): nothing else would tell it.
+  if (!options.quiet || options.port === 0) {
+    console.error(`servidor: listening on ${formatAddr(listener.localAddr)}`);
+  }
   const tasks = new Set<Promise<boolean>>();
   const acceptSignal = AbortSignal.any([stop.signal, mismatch.signal]);
   let ids = 0;
@@ -475,8 +535,11 @@ async function serveTcp(options: ServerOptions, stop: AbortController): Promise<
       tasks.add(task);
       task.finally(() => tasks.delete(task));
       if (options.once) {
+        const where = listener.localAddr;
         await listener.close();
+        const refusing = refuseOthers(where, conn.remoteAddr!, ids, options.quiet);
         exitCode = (await task) ? 0 : 1;
+        await refusing.close();
         break;
       }
     }
@@ -500,9 +563,79 @@ function finish(
   served: boolean,
 ): number {
   if (!stop.signal.aborted) return exitCode;
-  if (!options.quiet) console.error("servidor: stopped");
-  if (options.out !== undefined) return 0;
-  return served && exitCode === 0 ? 0 : 130;
+  const signal = stopSignal(stop.signal);
+  if (!options.quiet) {
+    console.error(signal === "SIGINT" ? "servidor: stopped" : `servidor: stopped by ${signal}`);
+  }
+  // Ctrl+C is how a server with --out is meant to stop; SIGTERM and SIGHUP come from elsewhere.
+  if (options.out !== undefined && signal === "SIGINT") return 0;
+  return options.out === undefined && served && exitCode === 0 ? 0 : STOP_SIGNALS[signal];
+}
+
+/** Which signal stopped the server: the message of the abort's reason. */
+function stopSignal(signal: AbortSignal): StopSignal {
+  const name = signal.reason instanceof DOMException ? signal.reason.message : "";
+  return name in STOP_SIGNALS ? name as StopSignal : "SIGINT";
+}
+
+/** A signal's name as a person says it: Ctrl+C for SIGINT. */
+function describeSignal(name: string): string {
+  return name === "SIGTERM" || name === "SIGHUP" ? name : "Ctrl+C";
+}
+
+/**
+ * While a one-file server receives its file, nothing answers on its port: a
+ * second client would wait for its SYNs' answers in silence. This reads that
+ * port meanwhile and says, once per client, that its SYN came and was not
+ * answered. Closing it releases the port.
+ */
+function refuseOthers(
+  where: Addr,
+  serving: Addr,
+  id: number,
+  quiet: boolean,
+): { close(): Promise<void> } {
+  let socket: Deno.DatagramConn;
+  try {
+    socket = Deno.listenDatagram({ transport: "udp", hostname: where.hostname, port: where.port });
+  } catch {
+    return { close: () => Promise.resolve() }; // the port was taken meanwhile: nothing to say
+  }
+  const busy = formatAddr(serving); // its own SYN, duplicated late, is no other client's
+  const told = new Set<string>();
+  let closed = false;
+  const reading = (async () => {
+    while (!closed) {
+      let bytes: Uint8Array, from: Addr;
+      try {
+        const [data, addr] = await socket.receive();
+        bytes = data;
+        from = addr as Deno.NetAddr;
+      } catch {
+        if (closed) return;
+        await new Promise((resolve) => setTimeout(resolve, 1)); // a transient error: no spin
+        continue;
+      }
+      const segment = segmentIn(bytes);
+      const key = formatAddr(from);
+      if (!segment?.syn || segment.ack || key === busy || told.has(key)) continue;
+      if (told.size >= OTHER_MODE_MEMORY) told.clear();
+      told.add(key);
+      if (quiet) continue;
+      console.error(
+        `servidor: ${key} asked to connect (${describeSegment(segment)}) while #${id} ` +
+          `sends its file: not answered, this server receives one file ` +
+          `(run another, or one with --out DIR for many clients)`,
+      );
+    }
+  })();
+  return {
+    async close() {
+      closed = true;
+      socket.close();
+      await reading;
+    },
+  };
 }
 
 function bindError(error: unknown, options: ServerOptions): unknown {
@@ -531,7 +664,7 @@ async function serveUdp(options: ServerOptions, stop: AbortController): Promise<
     throw bindError(error, options);
   }
   const local = socket.addr as Deno.NetAddr;
-  if (!options.quiet) {
+  if (!options.quiet || options.port === 0) {
     console.error(
       `servidor: listening on ${formatAddr(local)} (plain UDP: no ACKs, no retransmission)`,
     );
@@ -641,7 +774,9 @@ async function serveUdp(options: ServerOptions, stop: AbortController): Promise<
         const current = transfer;
         current.writes = current.writes.then(async () => (await current.sink).write(data));
       }
-      if (transfer.reception.complete) void end(key, transfer);
+      // Not at the last byte: the digest may come later (first, for an empty
+      // file); if it was lost, the idle sweep ends the transfer.
+      if (transfer.reception.settled) void end(key, transfer);
     }
   })();
 
@@ -666,7 +801,7 @@ export async function main(args: string[]): Promise<number> {
   const options = parseCommandLine("servidor", USAGE, () => parseServerArgs(args));
   if (typeof options === "number") return options;
   const stop = new AbortController();
-  const onSignal = () => stop.abort();
+  let listening: Disposable | undefined;
   try {
     requirePermission("servidor", { name: "net" }, "--allow-net", "to use the network");
     if (options.out !== undefined) {
@@ -680,7 +815,7 @@ export async function main(args: string[]): Promise<number> {
     options.hostname = await resolveHost(options.hostname).catch(() => {
       throw new CliError(`servidor: cannot resolve host "${options.hostname}"`);
     });
-    Deno.addSignalListener("SIGINT", onSignal);
+    listening = onStopSignals((signal) => stop.abort(new DOMException(signal, "AbortError")));
     return options.udp ? await serveUdp(options, stop) : await serveTcp(options, stop);
   } catch (error) {
     if (error instanceof CliError) {
@@ -689,11 +824,7 @@ export async function main(args: string[]): Promise<number> {
     }
     throw error;
   } finally {
-    try {
-      Deno.removeSignalListener("SIGINT", onSignal);
-    } catch {
-      // never added
-    }
+    listening?.[Symbol.dispose]();
   }
 }
 

@@ -2,7 +2,9 @@
  * Soak test: hundreds of sequential transfers through a lossy relay
  * ({@linkcode startRelay}) with loss, duplication and reordering in both
  * directions, each message checked byte for byte. Prints the counts; exits 1
- * when any transfer failed or differed. Not part of `deno task test`.
+ * when any transfer failed or differed. Ctrl+C, SIGTERM or SIGHUP stop it:
+ * it prints the counts of what ran and exits 130, 143 or 129. Not part of
+ * `deno task test`.
  *
  * ```sh
  * deno task soak --count 200 --seed 7
@@ -10,7 +12,15 @@
  *
  * @module
  */
-import { parseArguments, parseCommandLine, parseInteger, parseProbability } from "./cli.ts";
+import {
+  onStopSignals,
+  parseArguments,
+  parseCommandLine,
+  parseInteger,
+  parseProbability,
+  STOP_SIGNALS,
+  type StopSignal,
+} from "./cli.ts";
 import { mulberry32, randomBytes } from "./faults.ts";
 import { formatAddr } from "./link.ts";
 import { startRelay } from "./relay.ts";
@@ -20,6 +30,8 @@ const USAGE = `Usage: deno task soak [options]
 
 Sequential transfers of random sizes through a lossy relay on 127.0.0.1,
 each checked byte for byte. Exits 1 if any transfer fails or differs.
+Ctrl+C (SIGTERM, SIGHUP) stops it with the summary of what ran so far,
+exit 130 (143, 129).
 
 Options:
   --count N       transfers to run (default 200)
@@ -116,10 +128,11 @@ async function transfer(
   size: number,
   seed: number,
   totals: Totals,
+  stop: AbortSignal,
 ): Promise<string | null> {
   const message = randomBytes(size, mulberry32(seed));
   const client = new SocketTCP({ ...SOCKET, random: mulberry32(seed ^ 0x9e3779b9) });
-  const signal = AbortSignal.timeout(TRANSFER_LIMIT_MS);
+  const signal = AbortSignal.any([AbortSignal.timeout(TRANSFER_LIMIT_MS), stop]);
   let server: SocketTCP | null = null;
   try {
     const [[accepted]] = await Promise.all([
@@ -154,6 +167,8 @@ async function transfer(
 async function main(args: string[]): Promise<number> {
   const options = parseCommandLine("soak", USAGE, () => parse(args));
   if (typeof options === "number") return options;
+  const stop = new AbortController();
+  using _signals = onStopSignals((signal) => stop.abort(signal));
   const { count, seconds, seed, loss, dup, reorder, maxSize, quiet } = options;
   const faults = { loss, duplicate: dup, reorder };
   const listener = new SocketTCP(SOCKET);
@@ -189,14 +204,23 @@ async function main(args: string[]): Promise<number> {
   let run = 0;
   let timedOut = false;
   try {
-    for (; run < count; run++) {
+    for (; run < count && !stop.signal.aborted; run++) {
       if (performance.now() - start > seconds * 1000) {
         timedOut = true;
         break;
       }
       const size = Math.floor(sizes() * (maxSize + 1));
       const transferSeed = (seed * 1000 + run) >>> 0;
-      const failure = await transfer(listener, relay.addr, size, transferSeed, totals);
+      const failure = await transfer(
+        listener,
+        relay.addr,
+        size,
+        transferSeed,
+        totals,
+        stop.signal,
+      );
+      // Stopped part-way: that transfer is neither ok nor failed, and not counted as run.
+      if (stop.signal.aborted) break;
       if (failure) {
         totals.failed++;
         if (progress) console.error("");
@@ -219,10 +243,14 @@ async function main(args: string[]): Promise<number> {
   }
   const elapsed = (performance.now() - start) / 1000;
   const { toServer, toClient } = relay.stats;
+  const stoppedBy = stop.signal.aborted ? stop.signal.reason as StopSignal : undefined;
   console.log(
     [
       `transfers: ${totals.ok} ok, ${totals.failed} failed, ${run} of ${count} run` +
-      (timedOut ? ` (stopped by --seconds ${seconds})` : ""),
+      (timedOut ? ` (stopped by --seconds ${seconds})` : "") +
+      (stoppedBy === undefined
+        ? ""
+        : ` (stopped by ${stoppedBy === "SIGINT" ? "Ctrl+C" : stoppedBy})`),
       `bytes: ${totals.bytes} delivered byte-exact`,
       `retransmissions: ${totals.retransmissions} (timeouts ${totals.timeouts}, ` +
       `duplicates received ${totals.duplicatesSeen})`,
@@ -233,6 +261,7 @@ async function main(args: string[]): Promise<number> {
       `seed: ${seed}; ${elapsed.toFixed(1)} s`,
     ].join("\n"),
   );
+  if (stoppedBy !== undefined) return STOP_SIGNALS[stoppedBy];
   return totals.failed > 0 ? 1 : 0;
 }
 

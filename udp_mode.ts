@@ -8,9 +8,14 @@
  * Framing: every datagram begins with one tag byte.
  *
  * - `L` + the file's length in ASCII decimal: the announcement, sent first.
- * - `H` + one index byte (0, 1, 2) + a slice of the file's SHA-256: three
- *   datagrams that carry the digest, so the receiver can tell a damaged file.
+ * - `H` + one index byte (0, 1, 2) + a slice of the file's SHA-256: the
+ *   datagrams that carry the digest (three at the default `mss` of 16, one
+ *   from an `mss` of 34), so the receiver can tell a damaged file.
  * - `D` + up to `mss - 1` bytes of the file, in order.
+ *
+ * The receiver needs not know the sender's `mss`: every slice but the last is
+ * as long as the first (index 0), so slice `i` begins at `i` times its
+ * length, and a data datagram is whatever follows its tag.
  *
  * A SocketTCP segment begins with its SYN flag, `0` or `1`: the two framings
  * never overlap.
@@ -163,14 +168,15 @@ export class UdpReception {
   /** When the first datagram arrived. */
   readonly started: number = performance.now();
   readonly #hash = new Sha256();
-  readonly #digest = new Uint8Array(32);
-  readonly #digestParts = new Set<number>();
-  readonly #mss: number;
+  /** The digest's slices that arrived, by index. */
+  readonly #digestParts = new Map<number, Uint8Array>();
 
-  /** Creates the state of a transfer whose datagrams are at most `mss` bytes. */
-  constructor(mss: number) {
-    this.#mss = mss;
-  }
+  /**
+   * Creates the state of one transfer. The sender's datagram size is read
+   * from its datagrams (see the module's framing), so a sender with another
+   * `--mss` is understood: this end's `mss`, once needed, is accepted and ignored.
+   */
+  constructor(_mss?: number) {}
 
   /**
    * Feeds one datagram; returns the data bytes to write (possibly empty).
@@ -183,13 +189,8 @@ export class UdpReception {
     if (tag === UDP_TAG.length) {
       const text = decoder.decode(bytes.subarray(1));
       if (/^\d+$/.test(text)) this.announced = Number(text);
-    } else if (tag === UDP_TAG.hash && bytes.length >= 2) {
-      const at = bytes[1] * (this.#mss - 2);
-      const part = bytes.subarray(2);
-      if (at + part.length <= 32) {
-        this.#digest.set(part, at);
-        this.#digestParts.add(bytes[1]);
-      }
+    } else if (tag === UDP_TAG.hash && bytes.length > 2 && bytes[1] <= 2) {
+      this.#digestParts.set(bytes[1], bytes.slice(2));
     } else if (tag === UDP_TAG.data) {
       const data = bytes.slice(1);
       this.received += data.length;
@@ -204,11 +205,46 @@ export class UdpReception {
     return this.announced !== undefined && this.received >= this.announced;
   }
 
-  /** The sender's SHA-256 in hex, if all its datagrams arrived. */
+  /**
+   * Nothing more is awaited: all the announced bytes and the sender's whole
+   * SHA-256 arrived. An empty file is complete at its length announcement,
+   * and a digest datagram may come after the last data: a receiver that ends
+   * the transfer here, not at {@linkcode complete}, judges with the digest.
+   *
+   * @example The digest of an empty file arrives after its length
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Sha256 } from "./cli.ts";
+   * import { UdpReception, udpDatagrams } from "./udp_mode.ts";
+   * const [length, ...digest] = udpDatagrams(new Uint8Array(0), new Sha256().bytes(), 16);
+   * const reception = new UdpReception();
+   * reception.onDatagram(length);
+   * assert.deepEqual([reception.complete, reception.settled], [true, false]);
+   * for (const datagram of digest) reception.onDatagram(datagram);
+   * assert.equal(reception.settled, true);
+   * assert.equal(reception.finish().intact, true);
+   * ```
+   */
+  get settled(): boolean {
+    return this.complete && this.expectedSha256 !== undefined;
+  }
+
+  /**
+   * The sender's SHA-256 in hex, if all its datagrams arrived. Slice 0 gives
+   * the slices' length (the sender's `mss - 2`, or the whole 32 bytes), so
+   * the others are placed whatever this end's `mss`.
+   */
   get expectedSha256(): string | undefined {
-    const parts = Math.ceil(32 / (this.#mss - 2));
-    if (this.#digestParts.size < parts) return undefined;
-    return toHex(this.#digest);
+    const first = this.#digestParts.get(0);
+    if (first === undefined) return undefined;
+    const slice = first.length;
+    const digest = new Uint8Array(32);
+    for (let index = 0, at = 0; at < 32; index++, at += slice) {
+      const part = this.#digestParts.get(index);
+      if (part === undefined || part.length !== Math.min(slice, 32 - at)) return undefined;
+      digest.set(part, at);
+    }
+    return toHex(digest);
   }
 
   /** Finishes the hash of what arrived; call it once. */

@@ -399,3 +399,186 @@ Deno.test("the --udp verdict counts bytes in words: 1 byte, 1,234 bytes", () => 
   assert.match(verdict(1, 1), /^received 1 of 1 byte;/);
   assert.match(verdict(1234, 1234), /^received 1,234 of 1,234 bytes;/);
 });
+
+// ------------------------------------------------- the newcomer audit of the tools
+
+Deno.test("plain UDP (--udp) arrives intact when the server's --mss differs from the client's", async () => {
+  const input = randomBytes(20_000, SEED);
+  await using server = await startServer([
+    "--udp",
+    "--once",
+    "--mss",
+    "100",
+    "--idle-timeout",
+    "2000",
+  ]);
+  const client = await runClient(["127.0.0.1", String(server.port), "--udp"], input);
+  if (client.code !== 0) server.kill("SIGINT");
+  const served = await server.result();
+  assert.deepEqual(client.code, 0, client.stderr);
+  assert.deepEqual(served.stdout, input);
+  assert.match(
+    served.stderr,
+    /arrived intact: received 20,000 of 20,000 bytes; SHA-256 matches the sender's/,
+  );
+  assert.deepEqual(served.code, 0, served.stderr);
+});
+
+Deno.test("plain UDP (--udp): an empty file arrives intact, its digest awaited after its length", async () => {
+  await using server = await startServer(["--udp", "--once", "--idle-timeout", "2000"]);
+  const client = await runClient(["127.0.0.1", String(server.port), "--udp"], new Uint8Array(0));
+  if (client.code !== 0) server.kill("SIGINT");
+  const served = await server.result();
+  assert.deepEqual(client.code, 0, client.stderr);
+  assert.deepEqual(served.stdout.length, 0);
+  assert.match(
+    served.stderr,
+    /arrived intact: received 0 of 0 bytes; SHA-256 matches the sender's/,
+  );
+  assert.deepEqual(served.code, 0, served.stderr);
+});
+
+Deno.test("a client with a larger --mss and a window is not refused its segments by a default server", async () => {
+  const input = randomBytes(200_000, SEED);
+  await using server = await startServer(["--once"]);
+  const client = await runClient(
+    ["127.0.0.1", String(server.port), "--mss", "1400", "--window", "16"],
+    input,
+  );
+  if (client.code !== 0) server.kill("SIGINT");
+  const served = await server.result();
+  assert.deepEqual([client.code, served.code], [0, 0], `${client.stderr}\n${served.stderr}`);
+  assert.deepEqual(served.stdout, input);
+  // 143 data segments of 1,400 bytes: refused ones would be sent again (the
+  // server used to read 16 bytes at a time, and received 10 times as many).
+  const received = /segments: [\d,]+ sent, ([\d,]+) received/.exec(served.stderr);
+  assert.ok(received, served.stderr);
+  const count = Number(received[1].replaceAll(",", ""));
+  assert.ok(count < 2 * Math.ceil(input.length / 1400), `${count} segments received`);
+});
+
+Deno.test("the server's summary says how many segments it refused (out of order behind a window)", async () => {
+  const binary = randomBytes(1600, SEED);
+  const result = await transferThroughRelay(binary, ["--window", "4"]);
+  assert.deepEqual(result.received, binary, `seed ${SEED}`);
+  assert.match(
+    result.server,
+    /\n {2}refused: [\d,]+ segments? \(out of order, or no room: the server had not read what came before\)\n/,
+  );
+});
+
+Deno.test("the server's summary comes after the close, whose time it gives apart", async () => {
+  await using server = await startServer(["--once"]);
+  const client = await runClient(["127.0.0.1", String(server.port), "--timeout", "200"], ASCII);
+  const served = await server.result();
+  assert.deepEqual([client.code, served.code], [0, 0], served.stderr);
+  assert.match(served.stderr, /: received 1,\d{3} bytes in [\d.]+ m?s; closed in [\d.]+ m?s\n/);
+});
+
+Deno.test(
+  "SIGTERM stops a server with --out mid-transfer: partial file removed, one line, exit 143; SIGHUP 129",
+  { ignore: Deno.build.os === "windows" },
+  async () => {
+    const dir = await Deno.makeTempDir();
+    try {
+      const permissions = ["--allow-net", `--allow-read=${dir}`, `--allow-write=${dir}`];
+      await using server = await startServer(["--out", dir], permissions);
+      await using doomed = new Script(
+        "cliente.ts",
+        ["127.0.0.1", String(server.port), "--quiet"],
+        { stdin: true },
+      );
+      await doomed.feed(randomBytes(400_000, SEED));
+      await server.line(/#1 .*: connected/);
+      server.kill("SIGTERM");
+      const served = await server.result();
+      assert.deepEqual(served.code, 143, served.stderr);
+      assert.match(
+        served.stderr,
+        /#1 .*: failed: stopped by SIGTERM, after [\d,]+ bytes?; partial file removed\n/,
+      );
+      assert.match(served.stderr, /\nservidor: stopped by SIGTERM$/);
+      assert.deepEqual([...Deno.readDirSync(dir)], [], "no file, partial or final, is left");
+      doomed.kill("SIGKILL");
+
+      await using idle = await startServer([]);
+      idle.kill("SIGHUP");
+      const hung = await idle.result();
+      assert.deepEqual(hung.code, 129, hung.stderr);
+      assert.match(hung.stderr, /\nservidor: stopped by SIGHUP$/);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
+
+Deno.test(
+  "SIGTERM stops the soak with the summary of what ran, exit 143",
+  { ignore: Deno.build.os === "windows" },
+  async () => {
+    await using soak = new Script("soak.ts", ["--count", "200", "--seed", "7"]);
+    await soak.line(/^soak: 200 transfers/);
+    soak.kill("SIGTERM");
+    const { code, stdout, stderr } = await soak.result();
+    assert.deepEqual(code, 143, stderr);
+    assert.match(
+      decoder.decode(stdout),
+      /^transfers: \d+ ok, 0 failed, \d+ of 200 run \(stopped by SIGTERM\)\n/,
+    );
+  },
+);
+
+Deno.test("a one-file server busy with its client says that it did not answer another client's SYN", async () => {
+  await using server = await startServer(["--once"]);
+  const first = new SocketTCP();
+  const second = new SocketTCP({ timeout: 200, maxRetries: 3 });
+  try {
+    await first.connect({ hostname: "127.0.0.1", port: server.port });
+    await server.line(/#1 .*: connected/);
+    await assert.rejects(second.connect({ hostname: "127.0.0.1", port: server.port }));
+    await first.send(SPANISH);
+    await first.close();
+  } finally {
+    await Promise.all([first.close(), second.close()]);
+  }
+  const served = await server.result();
+  assert.deepEqual(served.code, 0, served.stderr);
+  assert.deepEqual(served.stdout, SPANISH);
+  const refused = served.stderr.split("\n").filter((line) => /asked to connect/.test(line));
+  assert.deepEqual(refused.length, 1, served.stderr);
+  assert.match(
+    refused[0],
+    /^servidor: 127\.0\.0\.1:\d+ asked to connect \(SYN seq=\d+\) while #1 sends its file: not answered, this server receives one file/,
+  );
+});
+
+Deno.test("a --udp server tells a SocketTCP client's end to use --udp too, or itself to run without", async () => {
+  await using server = await startServer(["--udp", "--once"]);
+  const client = new SocketTCP({ timeout: 50, maxRetries: 1 });
+  try {
+    await assert.rejects(client.connect({ hostname: "127.0.0.1", port: server.port }));
+  } finally {
+    await client.close();
+  }
+  const served = await server.result();
+  assert.deepEqual(served.code, 1, served.stderr);
+  assert.match(
+    served.stderr,
+    /sends SocketTCP segments \(SYN seq=\d+\), not plain UDP datagrams: run it with --udp too, or run this server without --udp$/m,
+  );
+});
+
+Deno.test("a --quiet server on port 0 still says which port it picked, and nothing else", async () => {
+  await using server = new Script("servidor.ts", ["127.0.0.1", "0", "--quiet", "--once"]);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const port = await Promise.race([
+    server.line(/^servidor: listening on 127\.0\.0\.1:(\d+)$/).then((match) => Number(match[1])),
+    new Promise<undefined>((resolve) => timer = setTimeout(() => resolve(undefined), 20_000)),
+  ]);
+  clearTimeout(timer);
+  assert.ok(port, `no port line: ${server.lines.join("\n")}`);
+  const client = await runClient(["127.0.0.1", String(port), "--quiet"], ASCII);
+  const served = await server.result();
+  assert.deepEqual([client.code, served.code], [0, 0], served.stderr);
+  assert.deepEqual(served.stderr, `servidor: listening on 127.0.0.1:${port}`);
+});
