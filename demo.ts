@@ -1,6 +1,6 @@
 /**
  * `deno task demo`: the whole project in one command. Starts a `servidor.ts`
- * and a lossy relay on free ports, sends a generated sample file through
+ * and a faulty relay on free ports, sends a generated sample file through
  * them with `cliente.ts`, checks that the SHA-256 of what arrived matches
  * what was sent; then sends the same file as plain UDP (`--udp`) through the
  * same relay, and shows that it arrives damaged.
@@ -26,7 +26,7 @@ import {
 } from "./cli.ts";
 import { mulberry32 } from "./faults.ts";
 import { formatAddr } from "./link.ts";
-import { type RelayDirectionStats, startRelay } from "./relay.ts";
+import { describeFaults, type RelayDirectionStats, startRelay } from "./relay.ts";
 import { concatBytes } from "./segment.ts";
 
 /** The prefix of each process's stderr lines, and of the demo's own. */
@@ -39,7 +39,7 @@ const PREFIX = {
 
 const USAGE = `Usage: deno run --allow-net --allow-run demo.ts [options]
 
-Runs a servidor.ts, a lossy relay and a cliente.ts on free ports: a sample
+Runs a servidor.ts, a faulty relay and a cliente.ts on free ports: a sample
 file crosses the relay over SocketTCP and arrives byte-exact; the same file
 sent as plain UDP through the same relay arrives damaged.
 
@@ -279,7 +279,11 @@ export async function main(args: string[]): Promise<number> {
   const sent = Sha256.of(sample);
   const faults = { loss, duplicate: 0.05, reorder: 0.05 };
 
-  title("1. servidor.ts, and a relay that loses datagrams between it and the client");
+  title(
+    `1. servidor.ts, and a relay that ${
+      loss > 0 ? "loses, " : ""
+    }duplicates and reorders datagrams between it and the client`,
+  );
   const server = startServer(["127.0.0.1", "0"]);
   const serverPort = await within(server.port, server.process, "servidor.ts");
   await using relay = await startRelay({
@@ -290,8 +294,9 @@ export async function main(args: string[]): Promise<number> {
     seed,
   });
   console.error(
-    `${PREFIX.relay}${formatAddr(relay.addr)} -> 127.0.0.1:${serverPort}: loss ${loss}, ` +
-      `duplicate 0.05, reorder 0.05 each way, seed ${seed}`,
+    `${PREFIX.relay}${formatAddr(relay.addr)} -> 127.0.0.1:${serverPort}: ${
+      describeFaults(faults)
+    }, seed ${seed}`,
   );
 
   title(`2. cliente.ts sends a ${formatCount(size)}-byte sample through the relay (SocketTCP)`);
