@@ -458,7 +458,7 @@ function explain(
           : `cliente: no server answered at ${target} after ${
             formatCount(error.attempts ?? 0, "SYN")
           } ` +
-            `(is servidor.ts running there? is the other end in --udp mode?)`,
+            `(is servidor.ts running there, and not busy with another client? is the other end in --udp mode?)`,
       );
     }
     return new CliError(

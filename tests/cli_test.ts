@@ -206,7 +206,7 @@ Deno.test("a client with no server answering exits 1 with one line after its SYN
   assert.deepEqual(
     result.stderr.trim(),
     `cliente: no server answered at 127.0.0.1:${port} after 4 SYNs ` +
-      "(is servidor.ts running there? is the other end in --udp mode?)",
+      "(is servidor.ts running there, and not busy with another client? is the other end in --udp mode?)",
   );
 });
 
