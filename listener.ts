@@ -159,13 +159,10 @@ export class Listener {
       // backlog, the newest SYNs wait instead (dropped unanswered: their
       // clients send them again, and get in once the first are accepted).
       let stale: RememberedSyn | undefined;
+      let most = STALE_TIMEOUTS - 1;
       for (const p of pending) {
         const timeouts = p.child!.connection.stats.timeouts;
-        if (
-          timeouts >= STALE_TIMEOUTS && timeouts > (stale?.child!.connection.stats.timeouts ?? 0)
-        ) {
-          stale = p;
-        }
+        if (timeouts > most) [stale, most] = [p, timeouts];
       }
       if (!stale) return;
       const victim = stale.child!;
