@@ -469,16 +469,20 @@ export async function runCase(
     const implErr = await impl.stderr;
     const received = await output();
     const retransmit = broken.find((r) => r.rule === "retransmit");
+    // A segment it never answered (a SYN, the length…) is the cause of whatever followed.
+    const silent = broken.find((r) => r.rule === "unanswered");
     const explain = (text: string) => {
+      if (silent) return ruleFirst(text);
       const first = retransmit ?? broken[0];
       return first ? `${text}; ${first.detail}` : text;
     };
     /**
      * When the implementation exited with an error: the rule it broke first (the cause, such
-     * as a segment it never resent), then its exit (the consequence, in its own words).
+     * as a segment it never resent or never answered), then its exit (the consequence, in its
+     * own words).
      */
     const ruleFirst = (text: string) => {
-      const first = retransmit ?? broken[0];
+      const first = silent ?? retransmit ?? broken[0];
       return first ? `${first.detail}; then ${text}` : text;
     };
     if (!impl.killed && implStatus.code !== 0 && isCrash(implErr, implStatus)) {
@@ -512,7 +516,7 @@ export async function runCase(
         impl.killed ? implName : "",
         ours.killed ? `socket-tcp's ${options.role === "server" ? "client" : "server"}` : "",
       ].filter((s) => s).join(" and ");
-      if (retransmit) return result("hang", `${retransmit.detail}`, rules);
+      if (retransmit && !silent) return result("hang", `${retransmit.detail}`, rules);
       const givesUp = broken.find((r) => r.rule === "close-gives-up");
       if (givesUp) {
         const more = broken.length > 1 ? ` (and ${broken.length - 1} more rule(s) broken)` : "";

@@ -44,7 +44,16 @@ export const RULES: Readonly<Record<string, string>> = {
     "close() waits at most 3 timeouts for the FIN+ACK, recv_close() at most 3 for the last ACK",
   "retransmit": "a lost segment (not an ACK or FIN+ACK) is sent again after a timeout",
   "no-storm": "no more datagrams than a small multiple of what the transfer needs",
+  "unanswered":
+    "a SYN, data segment or FIN (SYN+ACK, for a client) that reached it 3 times over 2 s is answered",
 };
+
+/**
+ * Copies that reached the end under test, over at least this many ms, before it is judged
+ * silent to a segment: an end that exits at once (its own words tell why) is not judged so.
+ */
+const UNANSWERED_DELIVERIES = 3;
+const UNANSWERED_SPAN_MS = 2_000;
 
 /** A datagram of the wire view, parsed leniently. */
 interface WireSegment {
@@ -470,6 +479,14 @@ export function checkWire(input: WireInput): RuleResult[] {
     rule("close-gives-up", detail);
   }
 
+  // unanswered: a segment of socket-tcp's end that reached the end under test 3 times or
+  // more over 2 s (the case's own drops not counted) and that it never answered at all.
+  // A data segment answered with a wrong number is data-ack's (it names the wrong ACK).
+  const wrongAck = results.some((r) => r.rule === "data-ack" && !r.ok);
+  const silence = unanswered(role, wire, x, wrongAck);
+  if (silence) results.unshift({ rule: "unanswered", ok: false, detail: silence });
+  else rule("unanswered", undefined);
+
   // no-storm
   const segments = Math.ceil(payload.length / mss);
   const needed = role === "client" ? 6 + 1 + segments : 2 + 1 + segments;
@@ -480,4 +497,105 @@ export function checkWire(input: WireInput): RuleResult[] {
       `transfer that needs ${needed}`,
   );
   return results.sort((a, b) => Number(a.ok) - Number(b.ok));
+}
+
+/** How many copies of a datagram reached its destination (a dropped one none, a duplicated 2). */
+function deliveries(s: WireSegment): number {
+  return s.record.fate === "dropped" ? 0 : s.record.fate === "duplicated" ? 2 : 1;
+}
+
+/** The copies reached their end 3 times or more, over 2 s or more. */
+function silentLong(copies: WireSegment[]): boolean {
+  const reached = copies.filter((c) => deliveries(c) > 0);
+  return reached.reduce((sum, c) => sum + deliveries(c), 0) >= UNANSWERED_DELIVERIES &&
+    reached.at(-1)!.record.time - reached[0].record.time >= UNANSWERED_SPAN_MS;
+}
+
+/** `once`, `twice`, `3 times`. */
+function times(n: number): string {
+  return n === 1 ? "once" : n === 2 ? "twice" : `${n} times`;
+}
+
+/**
+ * The first segment of socket-tcp's end that reached the end under test at least
+ * {@linkcode UNANSWERED_DELIVERIES} times over {@linkcode UNANSWERED_SPAN_MS} and was never
+ * answered: as a server, a SYN with no SYN+ACK, a data segment with no ACK s+n, a FIN with no
+ * FIN+ACK; as a client, a SYN+ACK followed by nothing but SYNs. A data segment answered with
+ * another number is left to data-ack (`wrongAck`), which names that ACK. Judged on what the
+ * end under test sent (a dropped answer was still sent), so a case's own drops never make it
+ * fire.
+ */
+function unanswered(
+  role: Role,
+  wire: WireSegment[],
+  x: number | undefined,
+  wrongAck: boolean,
+): string | undefined {
+  const other = role === "server" ? "client" : "server";
+  const theirs = wire.filter((s) => s.from === other);
+  const mine = wire.filter((s) => s.from === role);
+  const header = (s: WireSegment) => "`" + quote(s.bytes, 40).slice(1, -1) + "`";
+  if (role === "client") {
+    const synAcks = theirs.filter((s) => s.kind === "SYN+ACK");
+    const first = synAcks.find((s) => deliveries(s) > 0);
+    if (
+      !first || !silentLong(synAcks) ||
+      mine.some((s) => s.record.id > first.record.id && s.kind !== "SYN")
+    ) return undefined;
+    return `the client answered none of the ${synAcks.length} SYN+ACKs (${header(first)})` +
+      (x === undefined ? "" : ` to its SYN seq=${x}`) +
+      `: does it parse this header? The assignment answers it with ACK x+2`;
+  }
+  // Each segment of the client once, in order of first appearance.
+  const seen = new Map<string, WireSegment[]>();
+  for (const s of theirs) {
+    if (s.kind !== "SYN" && s.kind !== "DATA" && s.kind !== "FIN") continue;
+    const key = `${s.kind} ${s.seq} ${s.data.length}`;
+    seen.set(key, [...(seen.get(key) ?? []), s]);
+  }
+  const firstData = theirs.find((s) => s.kind === "DATA");
+  for (const copies of seen.values()) {
+    const s = copies[0];
+    if (!silentLong(copies)) continue;
+    const delivered = copies.find((c) => deliveries(c) > 0)!;
+    const after = mine.filter((m) => m.record.id > delivered.record.id);
+    if (s.kind === "SYN") {
+      if (mine.some((m) => m.kind === "SYN+ACK" || m.formatProblem)) continue;
+      const instead = after[0];
+      return `the server answered none of the ${copies.length} SYNs (${header(s)})` +
+        (instead
+          ? ` with a SYN+ACK (it sent ${instead.kind} seq=${instead.seq}): the assignment ` +
+            `answers SYN x with SYN+ACK x+1`
+          : `: does it parse this header?`);
+    }
+    if (s.kind === "DATA" && !wrongAck) {
+      const expected = s.seq + s.data.length;
+      if (mine.some((m) => m.kind === "ACK" && m.seq === expected)) continue;
+      const isLength = firstData !== undefined && firstData.seq === s.seq &&
+        firstData.data.length === s.data.length;
+      const position = isLength && x !== undefined && s.seq >= x ? `x+${s.seq - x}, ` : "";
+      const acks = [...new Set(after.filter((m) => m.kind === "ACK").map((m) => m.seq))];
+      return `the server never acknowledged the ${
+        isLength ? "length segment" : "data segment"
+      } DATA seq=${s.seq} (${position}${isLength ? "" : `${s.data.length} bytes, `}sent ${
+        times(copies.length)
+      }): the assignment expects ACK seq=${expected} (s+n, ` +
+        `${s.data.length === 1 ? "1 byte" : `${s.data.length} bytes`})` +
+        (acks.length > 0
+          ? `; it acknowledged seq=${acks.slice(0, 3).join(", ")}${
+            acks.length > 3 ? ", …" : ""
+          } instead`
+          : `; it sent no ACK after it`) +
+        (isLength && x !== undefined && s.seq === x + 2 && acks.length === 0
+          ? ` (the handshake's ACK x+2 takes no number: the length is numbered x+2)`
+          : "");
+    }
+    if (s.kind === "FIN") {
+      if (mine.some((m) => m.kind === "FIN+ACK")) continue;
+      return `the server never answered the FIN seq=${s.seq} (sent ${
+        times(copies.length)
+      }) with a FIN+ACK: the assignment expects FIN+ACK seq=${s.seq + 1} (s+1)`;
+    }
+  }
+  return undefined;
 }

@@ -251,6 +251,33 @@ const EXPECTATIONS: Expectation[] = [
     passes: ["ascii"],
   },
   {
+    // It never acknowledges the length (it waits for x+3): named before its own exit.
+    mutant: "length_x3",
+    role: "server",
+    caught: {
+      "lost-length": {
+        // It exits when the client gives up, or is still waiting then: either way the rule leads.
+        verdicts: ["crash", "fail", "hang"],
+        reason:
+          /^the server never acknowledged the length segment DATA seq=\d+ \(x\+2, sent \d+ times\): the assignment expects ACK seq=\d+ \(s\+n, 3 bytes\); it sent no ACK after it .*; then the server /,
+      },
+    },
+    passes: [],
+  },
+  {
+    // It parses "|" between the fields: it finds no SYN, and answers nothing.
+    mutant: "pipe_separator",
+    role: "server",
+    caught: {
+      ascii: {
+        verdicts: ["hang", "crash", "fail"],
+        reason:
+          /^the server answered none of the \d+ SYNs \(`1\|\|\|0\|\|\|0\|\|\|\d+\|\|\|`\): does it parse this header\?; then /,
+      },
+    },
+    passes: [],
+  },
+  {
     mutant: "last_ack_once",
     role: "client",
     caught: { ascii: { verdicts: ["deviation"], reason: /last ACK once; step 8 asks for 3/ } },
@@ -1032,4 +1059,99 @@ Deno.test("a server under test is given a port below the ephemeral range, which 
     // Free when given: it binds.
     Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port }).close();
   }
+});
+
+/** As {@linkcode broken}, with the lines 1 s apart: a silence is judged over 2 s or more. */
+function brokenSlowly(role: Role, id: string, lines: string[]) {
+  const wire = wireOf(lines);
+  for (const d of wire) d.record.time *= 1000;
+  return Object.fromEntries(
+    checkWire({
+      role,
+      definition: CASES.find((c) => c.id === id)!,
+      listening: "127.0.0.1:8000",
+      mss: 16,
+      seconds: 60,
+      datagrams: wire,
+    }).filter((r) => !r.ok).map((r) => [r.rule, r.detail]),
+  );
+}
+
+Deno.test("checkWire: SYNs that reached a silent server 3 times are named, drops not counted", () => {
+  const syn = "C>S 1|||0|||0|||53|||";
+  assert.deepEqual(brokenSlowly("server", "ascii", [syn, syn, syn, syn]), {
+    unanswered: "the server answered none of the 4 SYNs (`1|||0|||0|||53|||`): does it parse " +
+      "this header?",
+  });
+  // 4 copies within 3 ms: it may have exited at once, its own words tell why.
+  assert.deepEqual(broken("server", "ascii", [syn, syn, syn, syn]), {});
+  // Two copies dropped on purpose (lost-syn drops one): 2 reached it, not judged yet.
+  assert.deepEqual(brokenSlowly("server", "lost-syn", [`${syn} x`, `${syn} x`, syn, syn]), {});
+  // Answered once, even if that SYN+ACK was dropped: it answered.
+  assert.equal(
+    brokenSlowly("server", "ascii", [syn, syn, syn, "S>C 1|||1|||0|||54||| x"]).unanswered,
+    undefined,
+  );
+});
+
+Deno.test("checkWire: a data segment that reached the server 3 times and got no ACK is named", () => {
+  const length = "C>S 0|||0|||0|||9|||118";
+  assert.deepEqual(brokenSlowly("server", "ascii", [...HANDSHAKE, length, length, length]), {
+    unanswered: "the server never acknowledged the length segment DATA seq=9 (x+2, sent 3 " +
+      "times): the assignment expects ACK seq=12 (s+n, 3 bytes); it sent no ACK after it " +
+      "(the handshake's ACK x+2 takes no number: the length is numbered x+2)",
+  });
+  // lost-length: its first copy dropped, two reached the server: not judged.
+  assert.deepEqual(
+    brokenSlowly("server", "lost-length", [...HANDSHAKE, `${length} x`, length, length]),
+    {},
+  );
+  // Acknowledged (the ACK dropped on its way back): answered.
+  assert.deepEqual(
+    brokenSlowly("server", "ascii", [
+      ...HANDSHAKE,
+      length,
+      "S>C 0|||1|||0|||12||| x",
+      length,
+      length,
+    ]),
+    {},
+  );
+  // A file segment answered with another number: data-ack names that ACK, alone.
+  const data = "C>S 0|||0|||0|||12|||0123456789abcdef";
+  const wrong = [...HANDSHAKE, length, "S>C 0|||1|||0|||12|||", data, "S>C 0|||1|||0|||27|||"];
+  assert.deepEqual(Object.keys(brokenSlowly("server", "ascii", [...wrong, data, data])), [
+    "data-ack",
+  ]);
+  // Not answered at all: named with its size.
+  assert.equal(
+    brokenSlowly("server", "ascii", [...wrong.slice(0, -1), data, data, data]).unanswered,
+    "the server never acknowledged the data segment DATA seq=12 (16 bytes, sent 4 times): " +
+      "the assignment expects ACK seq=28 (s+n, 16 bytes); it sent no ACK after it",
+  );
+});
+
+Deno.test("checkWire: a FIN never answered by a server, a SYN+ACK never answered by a client", () => {
+  const fin = "C>S 0|||0|||1|||12|||";
+  const lines = [...HANDSHAKE, "C>S 0|||0|||0|||9|||0", "S>C 0|||1|||0|||10|||"];
+  assert.deepEqual(brokenSlowly("server", "empty", [...lines, fin, fin, fin]), {
+    unanswered: "the server never answered the FIN seq=12 (sent 3 times) with a FIN+ACK: the " +
+      "assignment expects FIN+ACK seq=13 (s+1)",
+  });
+  // Every FIN+ACK dropped (lost-finacks): it answered.
+  const finAck = "S>C 0|||1|||1|||13||| x";
+  assert.deepEqual(
+    brokenSlowly("server", "lost-finacks", [...lines, fin, finAck, fin, finAck, fin]),
+    {},
+  );
+  const syn = "C>S 1|||0|||0|||7|||";
+  const synAck = "S>C 1|||1|||0|||8|||";
+  assert.deepEqual(brokenSlowly("client", "ascii", [syn, synAck, syn, synAck, syn, synAck]), {
+    unanswered: "the client answered none of the 3 SYN+ACKs (`1|||1|||0|||8|||`) to its SYN " +
+      "seq=7: does it parse this header? The assignment answers it with ACK x+2",
+  });
+  assert.deepEqual(
+    brokenSlowly("client", "lost-synack", [syn, `${synAck} x`, syn, synAck, syn]),
+    {},
+  );
 });
