@@ -14,6 +14,10 @@
  *   stream stops the transfer;
  * - `POST /api/trace` (body: `{"files":[{"name","text"}]}`): the records of a replay.
  *
+ * A refused request gets `{ error, errorEs, param? }`: the reason in English
+ * and in Spanish (the page shows the one of its language), and the parameter
+ * it names.
+ *
  * @example Start the lab on any free port, fetch its cases, stop it
  * ```ts
  * import assert from "node:assert/strict";
@@ -46,7 +50,7 @@ import {
   runMessage,
 } from "./lab_params.ts";
 import { type LabEnd, type LabMessage, LabTransfer } from "./lab_run.ts";
-import { MAX_TRACE_BYTES, parseReplay } from "./lab_trace.ts";
+import { MAX_TRACE_BYTES, parseReplay, TraceError } from "./lab_trace.ts";
 import { CLIENT_TIMEOUT, SCENARIO_MESSAGE, SERVER_TIMEOUT } from "./scenarios.ts";
 import { concatBytes } from "./segment.ts";
 
@@ -174,9 +178,17 @@ export async function startLab(options: LabOptions = {}): Promise<LabServer> {
   const running = new Set<Promise<unknown>>();
   const encoder = new TextEncoder();
 
-  const refuse = (status: number, error: string, param?: string, allow?: string): Response => {
+  // Every refusal says why in English (`error`) and in Spanish (`errorEs`): the page shows
+  // the one of its language.
+  const refuse = (
+    status: number,
+    error: string,
+    errorEs: string,
+    param?: string,
+    allow?: string,
+  ): Response => {
     counters.refused++;
-    const response = json({ error, ...(param ? { param } : {}) }, status);
+    const response = json({ error, errorEs, ...(param ? { param } : {}) }, status);
     if (allow) response.headers.set("allow", allow);
     return response;
   };
@@ -187,17 +199,27 @@ export async function startLab(options: LabOptions = {}): Promise<LabServer> {
       params = parseRunParams(url.searchParams);
       const body = await readBody(request, LIMITS.maxBytes);
       if (body === null) {
-        return refuse(413, `the message is larger than ${LIMITS.maxBytes} bytes`, "msg");
+        return refuse(
+          413,
+          `the message is larger than ${LIMITS.maxBytes} bytes`,
+          `el mensaje tiene más de ${LIMITS.maxBytes} bytes`,
+          "msg",
+        );
       }
       message = runMessage(params, body);
     } catch (error) {
-      if (error instanceof ParamError) return refuse(400, error.message, error.param);
+      if (error instanceof ParamError) {
+        return refuse(400, error.message, error.messageEs, error.param);
+      }
       throw error;
     }
     if (counters.active >= maxTransfers) {
       return refuse(
         503,
         `the lab is running ${formatCount(counters.active, "transfer")} already: try again`,
+        `el laboratorio ya está ejecutando ${
+          formatCount(counters.active, "transferencia")
+        }: intente de nuevo`,
       );
     }
     counters.started++;
@@ -270,7 +292,13 @@ export async function startLab(options: LabOptions = {}): Promise<LabServer> {
 
   const replay = async (request: Request): Promise<Response> => {
     const body = await readBody(request, MAX_TRACE_BYTES);
-    if (body === null) return refuse(413, `the traces are larger than ${MAX_TRACE_BYTES} bytes`);
+    if (body === null) {
+      return refuse(
+        413,
+        `the traces are larger than ${MAX_TRACE_BYTES} bytes`,
+        `las trazas tienen más de ${MAX_TRACE_BYTES} bytes`,
+      );
+    }
     let files: { name: string; text: string }[];
     try {
       const parsed = JSON.parse(new TextDecoder().decode(body));
@@ -280,12 +308,19 @@ export async function startLab(options: LabOptions = {}): Promise<LabServer> {
         !files.every((f) => typeof f?.name === "string" && typeof f?.text === "string")
       ) throw new TypeError();
     } catch {
-      return refuse(400, 'expected a JSON body {"files":[{"name","text"}]}');
+      return refuse(
+        400,
+        'expected a JSON body {"files":[{"name","text"}]}',
+        'se espera un cuerpo JSON {"files":[{"name","text"}]}',
+      );
     }
     try {
       return json(parseReplay(files));
     } catch (error) {
-      if (error instanceof SyntaxError) return refuse(400, error.message);
+      if (error instanceof SyntaxError) {
+        const es = error instanceof TraceError ? error.messageEs : error.message;
+        return refuse(400, error.message, es);
+      }
       throw error;
     }
   };
@@ -296,22 +331,48 @@ export async function startLab(options: LabOptions = {}): Promise<LabServer> {
     // cannot (Origin), nor can a name that resolves to this machine (DNS rebinding: Host).
     const origin = request.headers.get("origin");
     if (url.pathname.startsWith("/api/") && origin !== null && origin !== url.origin) {
-      return refuse(403, `requests from ${origin} are refused: open the lab's own page`);
+      return refuse(
+        403,
+        `requests from ${origin} are refused: open the lab's own page`,
+        `se rechazan las peticiones desde ${origin}: abra la página del propio laboratorio`,
+      );
     }
     if (!isAddress(url.hostname) && url.hostname !== "localhost") {
-      return refuse(403, `the lab answers to its address, not to the name ${url.hostname}`);
+      return refuse(
+        403,
+        `the lab answers to its address, not to the name ${url.hostname}`,
+        `el laboratorio responde en su dirección, no al nombre ${url.hostname}`,
+      );
     }
     const read = request.method === "GET" || request.method === "HEAD";
     if (url.pathname === "/api/run") {
-      if (request.method !== "POST") return refuse(405, "use POST /api/run", undefined, "POST");
+      if (request.method !== "POST") {
+        return refuse(405, "use POST /api/run", "solo se acepta POST /api/run", undefined, "POST");
+      }
       return await run(request, url);
     }
     if (url.pathname === "/api/trace") {
-      if (request.method !== "POST") return refuse(405, "use POST /api/trace", undefined, "POST");
+      if (request.method !== "POST") {
+        return refuse(
+          405,
+          "use POST /api/trace",
+          "solo se acepta POST /api/trace",
+          undefined,
+          "POST",
+        );
+      }
       return await replay(request);
     }
     if (url.pathname === "/api/config") {
-      if (!read) return refuse(405, "use GET /api/config", undefined, "GET, HEAD");
+      if (!read) {
+        return refuse(
+          405,
+          "use GET /api/config",
+          "solo se acepta GET /api/config",
+          undefined,
+          "GET, HEAD",
+        );
+      }
       return json(labConfig());
     }
     const file = files.get(url.pathname);

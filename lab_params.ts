@@ -10,12 +10,16 @@
  * @example A case from a shared link
  * ```ts
  * import assert from "node:assert/strict";
- * import { parseRunParams } from "./lab_params.ts";
+ * import { type ParamError, parseRunParams } from "./lab_params.ts";
  *
  * const params = parseRunParams(new URLSearchParams("case=data-lost"));
  * assert.equal(params.case?.id, "data-lost");
  * assert.equal(params.mss, 16);
  * assert.throws(() => parseRunParams(new URLSearchParams("mss=0")), /mss/);
+ * assert.throws(
+ *   () => parseRunParams(new URLSearchParams("mss=0")),
+ *   (error: ParamError) => error.messageEs === 'mss es "0": se espera un entero entre 1 y 1400',
+ * );
  * ```
  *
  * @module
@@ -265,10 +269,14 @@ export const PARAM_NAMES: readonly string[] = [
 ];
 const KNOWN = new Set(PARAM_NAMES);
 
-/** A parameter a page sent is wrong: the message names it and what was expected. */
+/**
+ * A parameter a page sent is wrong: the message names it and what was
+ * expected, in English (`message`) and in Spanish (`messageEs`, for the
+ * page's default language; names and numbers as in the English one).
+ */
 export class ParamError extends RangeError {
   /** Creates the error; `param` is the parameter's name. */
-  constructor(readonly param: string, message: string) {
+  constructor(readonly param: string, message: string, readonly messageEs: string) {
     super(message);
     this.name = "ParamError";
   }
@@ -279,7 +287,11 @@ function integer(query: URLSearchParams, name: string, min: number, max: number,
   if (text === null || text === "") return fallback;
   const value = Number(text);
   if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(value) || value < min || value > max) {
-    throw new ParamError(name, `${name} is "${text}": expected an integer in ${min}..${max}`);
+    throw new ParamError(
+      name,
+      `${name} is "${text}": expected an integer in ${min}..${max}`,
+      `${name} es "${text}": se espera un entero entre ${min} y ${max}`,
+    );
   }
   return value;
 }
@@ -289,7 +301,11 @@ function fraction(query: URLSearchParams, name: string): number {
   if (text === null || text === "") return 0;
   const value = Number(text);
   if (!/^\s*(\d+(\.\d*)?|\.\d+)\s*$/.test(text) || value < 0 || value > 1) {
-    throw new ParamError(name, `${name} is "${text}": expected a probability in 0..1`);
+    throw new ParamError(
+      name,
+      `${name} is "${text}": expected a probability in 0..1`,
+      `${name} es "${text}": se espera una probabilidad entre 0 y 1`,
+    );
   }
   return value;
 }
@@ -303,7 +319,11 @@ function oneOf<T extends string>(
   const text = query.get(name);
   if (text === null || text === "") return fallback;
   if (!(values as readonly string[]).includes(text)) {
-    throw new ParamError(name, `${name} is "${text}": expected one of ${values.join(", ")}`);
+    throw new ParamError(
+      name,
+      `${name} is "${text}": expected one of ${values.join(", ")}`,
+      `${name} es "${text}": se espera uno de ${values.join(", ")}`,
+    );
   }
   return text as T;
 }
@@ -322,8 +342,16 @@ export function findLabCase(id: string): LabCase | undefined {
 export function parseRunParams(query: URLSearchParams): RunParams {
   const seen = new Set<string>();
   for (const name of query.keys()) {
-    if (!KNOWN.has(name)) throw new ParamError(name, `unknown parameter "${name}"`);
-    if (seen.has(name)) throw new ParamError(name, `${name} is given more than once`);
+    if (!KNOWN.has(name)) {
+      throw new ParamError(name, `unknown parameter "${name}"`, `parámetro desconocido "${name}"`);
+    }
+    if (seen.has(name)) {
+      throw new ParamError(
+        name,
+        `${name} is given more than once`,
+        `${name} aparece más de una vez`,
+      );
+    }
     seen.add(name);
   }
   const caseId = query.get("case") ?? "";
@@ -334,6 +362,7 @@ export function parseRunParams(query: URLSearchParams): RunParams {
       throw new ParamError(
         "case",
         `case is "${caseId}": expected custom or one of ${LAB_CASES.map((c) => c.id).join(", ")}`,
+        `case es "${caseId}": se espera custom o uno de ${LAB_CASES.map((c) => c.id).join(", ")}`,
       );
     }
   }
@@ -364,39 +393,49 @@ export function parseRunParams(query: URLSearchParams): RunParams {
     throw new ParamError(
       "text",
       `text has ${params.text.length} characters: at most ${LIMITS.maxText}`,
+      `text tiene ${params.text.length} caracteres: como máximo ${LIMITS.maxText}`,
     );
   }
   if (params.msg === "text" && params.text === "") {
-    throw new ParamError("text", "text is empty: write the message to send");
+    throw new ParamError(
+      "text",
+      "text is empty: write the message to send",
+      "text está vacío: escriba el mensaje a enviar",
+    );
   }
   if (labCase && [...seen].some((name) => name.startsWith("c2s-") || name.startsWith("s2c-"))) {
     throw new ParamError(
       "case",
       `case ${labCase.id} scripts its own fault: drop the custom faults, or use case=custom`,
+      `el caso ${labCase.id} trae su propia falla guionada: quite las fallas personalizadas, o use case=custom`,
     );
   }
   if (labCase && (seen.has("timeout") || seen.has("rto") || seen.has("seed"))) {
     throw new ParamError(
       "case",
       `case ${labCase.id} runs with the report's fixed timeouts (50 ms and 80 ms): drop timeout, rto and seed, or use case=custom`,
+      `el caso ${labCase.id} corre con los timeouts fijos del informe (50 ms y 80 ms): quite timeout, rto y seed, o use case=custom`,
     );
   }
   if (labCase?.payload && params.msg !== "sample") {
     throw new ParamError(
       "msg",
       `case ${labCase.id} sends its own file (${labCase.payload}): drop msg, or use case=custom`,
+      `el caso ${labCase.id} envía su propio archivo (${labCase.payload}): quite msg, o use case=custom`,
     );
   }
   if (labCase && (seen.has("window") || seen.has("arq") || seen.has("cc"))) {
     throw new ParamError(
       "case",
       `case ${labCase.id} is scripted for Stop & Wait (window 1): drop window, arq and cc, or use case=custom`,
+      `el caso ${labCase.id} está guionado para Stop & Wait (ventana 1): quite window, arq y cc, o use case=custom`,
     );
   }
   if (labCase?.relay && params.mss !== 16) {
     throw new ParamError(
       "mss",
       `case ${labCase.id} is the checker's, counted in segments of 16 bytes: drop mss, or use case=custom`,
+      `el caso ${labCase.id} es del verificador, contado en segmentos de 16 bytes: quite mss, o use case=custom`,
     );
   }
   return params;
@@ -418,6 +457,7 @@ export function runMessage(params: RunParams, body: Uint8Array): Uint8Array {
     throw new ParamError(
       "msg",
       `a request body is only accepted with msg=file (msg is ${params.msg})`,
+      `la petición solo puede traer un cuerpo con msg=file (msg es ${params.msg})`,
     );
   }
   let message: Uint8Array;
@@ -435,12 +475,15 @@ export function runMessage(params: RunParams, body: Uint8Array): Uint8Array {
       break;
     case "file":
       message = body;
-      if (message.length === 0) throw new ParamError("msg", "the file is empty");
+      if (message.length === 0) {
+        throw new ParamError("msg", "the file is empty", "el archivo está vacío");
+      }
   }
   if (message.length > LIMITS.maxBytes) {
     throw new ParamError(
       "msg",
       `the message has ${message.length} bytes: the lab sends at most ${LIMITS.maxBytes}`,
+      `el mensaje tiene ${message.length} bytes: el laboratorio envía como máximo ${LIMITS.maxBytes}`,
     );
   }
   const segments = Math.ceil(message.length / params.mss);
@@ -448,6 +491,7 @@ export function runMessage(params: RunParams, body: Uint8Array): Uint8Array {
     throw new ParamError(
       "mss",
       `${message.length} bytes with mss ${params.mss} make ${segments} segments: at most ${LIMITS.maxSegments} (raise mss)`,
+      `${message.length} bytes con mss ${params.mss} son ${segments} segmentos: como máximo ${LIMITS.maxSegments} (suba mss)`,
     );
   }
   return message;

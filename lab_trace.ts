@@ -33,13 +33,39 @@ import {
 import { parseRelayTrace, type RelayTraceRecord } from "./relay.ts";
 import { parseTrace, type TraceEvent } from "./trace.ts";
 
+/**
+ * A trace the lab refuses to replay: the reason in English (`message`) and
+ * in Spanish (`messageEs`, for the page's default language).
+ */
+export class TraceError extends SyntaxError {
+  /** Creates the error. */
+  constructor(message: string, readonly messageEs: string) {
+    super(message);
+    this.name = "TraceError";
+  }
+}
+
+/**
+ * The Spanish of a reason a file's parser gave: the lab's own
+ * ({@linkcode TraceError}), or the two of `parseTrace` (`trace.ts`); any
+ * other stays in English.
+ */
+function reasonEs(error: unknown): string {
+  if (error instanceof TraceError) return error.messageEs;
+  const message = (error as Error)?.message ?? String(error);
+  const line = /^Cannot parse trace: line (\d+) is not (JSON|a trace event)$/.exec(message);
+  if (!line) return message;
+  const what = line[2] === "JSON" ? "JSON" : "un evento de traza";
+  return `no se puede leer la traza: la línea ${line[1]} no es ${what}`;
+}
+
 /** A trace file format the lab can replay. */
 export interface TraceFormat {
   /** Short name, reported to the page. */
   id: string;
   /** Whether the first JSON object of a file is of this format. */
   detect(first: Record<string, unknown>): boolean;
-  /** The file's events. @throws {SyntaxError} naming the line that is wrong. */
+  /** The file's events. @throws {SyntaxError} naming the line that is wrong ({@linkcode TraceError} in both languages). */
   parse(text: string): TraceEvent[];
 }
 
@@ -71,16 +97,22 @@ export interface TraceFormat {
 export function relayEvents(text: string): (TraceEvent & LabDropMark)[] {
   const records = parseRelayTrace(text);
   if (records.length === 0) {
-    throw new SyntaxError("a relay trace without datagrams: nothing to draw");
+    throw new TraceError(
+      "a relay trace without datagrams: nothing to draw",
+      "una traza de relay sin datagramas: no hay nada que dibujar",
+    );
   }
   const later = new Map<number, RelayTraceRecord[]>();
   for (const r of records) {
     const direction = (r as { direction: unknown }).direction;
     if (direction !== "toServer" && direction !== "toClient") {
-      throw new SyntaxError(
+      throw new TraceError(
         `datagram ${r.id} has direction ${
           JSON.stringify(direction)
         }: expected toServer or toClient`,
+        `el datagrama ${r.id} tiene la dirección ${
+          JSON.stringify(direction)
+        }: se espera toServer o toClient`,
       );
     }
   }
@@ -168,8 +200,8 @@ export interface Replay {
 /**
  * Parses trace files for replay, merging them by time.
  *
- * @throws {SyntaxError} `"NAME: reason"` when a file is in no known format or
- * a line is wrong, or when the files hold no events.
+ * @throws {TraceError} `"NAME: reason"` when a file is in no known format or
+ * a line is wrong, or when the files hold no events; in English and in Spanish.
  */
 export function parseReplay(files: readonly { name: string; text: string }[]): Replay {
   const events: TraceEvent[] = [];
@@ -181,28 +213,42 @@ export function parseReplay(files: readonly { name: string; text: string }[]): R
     try {
       first = JSON.parse(firstLine);
     } catch {
-      throw new SyntaxError(`${name}: line 1 is not JSON: is this a --trace-file?`);
+      throw new TraceError(
+        `${name}: line 1 is not JSON: is this a --trace-file?`,
+        `${name}: la línea 1 no es JSON: ¿es un --trace-file?`,
+      );
     }
     const known = typeof first === "object" && first !== null
       ? TRACE_FORMATS.find((f) => f.detect(first as Record<string, unknown>))
       : undefined;
-    if (!known) throw new SyntaxError(`${name}: not a trace this lab knows (a --trace-file)`);
+    if (!known) {
+      throw new TraceError(
+        `${name}: not a trace this lab knows (a --trace-file)`,
+        `${name}: no es una traza que este laboratorio conozca (un --trace-file)`,
+      );
+    }
     format ??= known.id;
     let parsed: TraceEvent[];
     try {
       parsed = known.parse(text);
     } catch (error) {
-      throw new SyntaxError(`${name}: ${(error as Error).message}`);
+      throw new TraceError(`${name}: ${(error as Error).message}`, `${name}: ${reasonEs(error)}`);
     }
     const wrong = parsed.find((e) => !(Math.abs(e.time) <= MAX_TRACE_TIME));
     if (wrong) {
-      throw new SyntaxError(
+      throw new TraceError(
         `${name}: a ${wrong.kind} event has time ${wrong.time}: expected ms within ±${MAX_TRACE_TIME}`,
+        `${name}: un evento ${wrong.kind} tiene el tiempo ${wrong.time}: se esperan ms dentro de ±${MAX_TRACE_TIME}`,
       );
     }
     events.push(...parsed);
   }
-  if (events.length === 0) throw new SyntaxError("the trace files hold no events");
+  if (events.length === 0) {
+    throw new TraceError(
+      "the trace files hold no events",
+      "los archivos de traza no tienen eventos",
+    );
+  }
   events.sort((a, b) => a.time - b.time);
   const t0 = events[0].time;
   const side = sidesOf(events);

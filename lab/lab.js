@@ -9,6 +9,19 @@ const $ = (id) => document.getElementById(id);
 const url = new URL(location.href);
 let lang = url.searchParams.get("lang") === "en" ? "en" : "es";
 const text = (key) => TEXTS[lang][key] ?? TEXTS.es[key] ?? key;
+/**
+ * A message in both languages, `{ en, es }`, in the page's (English when the
+ * Spanish is missing); a plain string as it is.
+ */
+const say = (message) =>
+  typeof message === "string" ? message : lang === "en" ? message.en : message.es || message.en;
+/** A text of i18n.js in both languages (called with `args` when it is a function). */
+const both = (key, ...args) => {
+  const of = (l) => typeof TEXTS[l][key] === "function" ? TEXTS[l][key](...args) : TEXTS[l][key];
+  return { en: of("en"), es: of("es") };
+};
+/** A refusal of the server (`{ error, errorEs }`) in both languages. */
+const refusal = (body) => ({ en: body?.error ?? "", es: body?.errorEs ?? body?.error ?? "" });
 
 const config = await (await fetch("/api/config")).json();
 const { limits } = config;
@@ -166,6 +179,7 @@ function applyTexts() {
   diagram.relabel();
   buildLegend();
   renderStatus();
+  renderError();
   state.dirty = true;
 }
 
@@ -272,27 +286,47 @@ function hasCustom(query) {
     ["timeout", "rto", "window", "arq", "cc"].some((k) => query.has(k));
 }
 
-/** The first wrong parameter, in the server's words, or null. */
+/**
+ * The first wrong parameter, in the server's words (lab_params.ts), `{ en, es }`;
+ * or null.
+ */
 function validate(query) {
-  if (state.unknown) return `unknown parameter "${state.unknown}"`;
-  if (state.badTimeout) return `timeout is "${state.badTimeout}": expected one of fixed, adaptive`;
+  const oneOf = (name, value, values) => ({
+    en: `${name} is "${value}": expected one of ${values.join(", ")}`,
+    es: `${name} es "${value}": se espera uno de ${values.join(", ")}`,
+  });
+  if (state.unknown) {
+    return {
+      en: `unknown parameter "${state.unknown}"`,
+      es: `parámetro desconocido "${state.unknown}"`,
+    };
+  }
+  if (state.badTimeout) return oneOf("timeout", state.badTimeout, ["fixed", "adaptive"]);
   const integer = (name, min, max) => {
     const value = query.get(name);
     if (value === null || value === "") return null;
-    return /^\d+$/.test(value) && Number(value) >= min && Number(value) <= max
-      ? null
-      : `${name} is "${value}": expected an integer in ${min}..${max}`;
+    return /^\d+$/.test(value) && Number(value) >= min && Number(value) <= max ? null : {
+      en: `${name} is "${value}": expected an integer in ${min}..${max}`,
+      es: `${name} es "${value}": se espera un entero entre ${min} y ${max}`,
+    };
   };
   const id = query.get("case");
   if (id !== "custom" && !config.cases.some((c) => c.id === id)) {
-    return `case is "${id}": expected custom or one of ${config.cases.map((c) => c.id).join(", ")}`;
+    const ids = config.cases.map((c) => c.id).join(", ");
+    return {
+      en: `case is "${id}": expected custom or one of ${ids}`,
+      es: `case es "${id}": se espera custom o uno de ${ids}`,
+    };
   }
   for (const key of FAULT_KEYS) {
     const value = query.get(key);
     if (value === null) continue;
     if (/-(loss|dup|reorder)$/.test(key)) {
       if (!/^\s*(\d+(\.\d*)?|\.\d+)\s*$/.test(value) || Number(value) > 1) {
-        return `${key} is "${value}": expected a probability in 0..1`;
+        return {
+          en: `${key} is "${value}": expected a probability in 0..1`,
+          es: `${key} es "${value}": se espera una probabilidad entre 0 y 1`,
+        };
       }
     } else {
       const problem = integer(key, 0, limits.maxDelay);
@@ -302,12 +336,12 @@ function validate(query) {
   for (const [key, values] of [["arq", ["gbn", "sr"]], ["cc", ["none", "tahoe", "reno"]]]) {
     const value = query.get(key);
     if (value !== null && value !== "" && !values.includes(value)) {
-      return `${key} is "${value}": expected one of ${values.join(", ")}`;
+      return oneOf(key, value, values);
     }
   }
   const msg = query.get("msg") ?? "sample";
   if (!["sample", "text", "size", "file"].includes(msg)) {
-    return `msg is "${msg}": expected one of sample, text, size, file`;
+    return oneOf("msg", msg, ["sample", "text", "size", "file"]);
   }
   const problem = integer("seed", 0, 2 ** 32 - 1) ??
     integer("rto", limits.minTimeout, limits.maxTimeout) ??
@@ -315,16 +349,22 @@ function validate(query) {
     integer("slow", 0, limits.maxSlow) ?? integer("window", 1, limits.maxWindow);
   if (problem) return problem;
   if (msg === "text" && (query.get("text") ?? "") === "") {
-    return "text is empty: write the message to send";
+    return {
+      en: "text is empty: write the message to send",
+      es: "text está vacío: escriba el mensaje a enviar",
+    };
   }
   if (msg === "size") {
     const segments = Math.ceil(
       Number(query.get("size") ?? DEFAULTS.size) / Number(query.get("mss") ?? 16),
     );
     if (segments > limits.maxSegments) {
-      return `${query.get("size")} bytes with mss ${
-        query.get("mss") ?? 16
-      } make ${segments} segments: at most ${limits.maxSegments} (raise mss)`;
+      const [size, mss, most] = [query.get("size"), query.get("mss") ?? 16, limits.maxSegments];
+      return {
+        en: `${size} bytes with mss ${mss} make ${segments} segments: at most ${most} (raise mss)`,
+        es:
+          `${size} bytes con mss ${mss} son ${segments} segmentos: como máximo ${most} (suba mss)`,
+      };
     }
   }
   return null;
@@ -340,6 +380,7 @@ function updateUrl() {
 
 // ------------------------------------------------------------------ status
 
+/** Sets the status; `detail` is a string or a message in both languages (`{ en, es }`). */
 function setStatus(value, detail = "") {
   state.status = { value, detail };
   renderStatus();
@@ -361,17 +402,24 @@ function renderStatus() {
     ? text("failed")
     : text("idle");
   const verdictText = verdict ? ` — ${text(verdict)}` : "";
-  status.textContent = `${head}${verdictText}${detail ? `: ${detail}` : ""}`;
+  const said = detail ? say(detail) : "";
+  status.textContent = `${head}${verdictText}${said ? `: ${said}` : ""}`;
 }
 
+/** Shows an error: a string, or a message in both languages (`{ en, es }`), kept for a switch. */
 function showError(message) {
-  $("error").textContent = message;
-  $("error").hidden = false;
+  state.error = message;
+  renderError();
+}
+
+function renderError() {
+  $("error").textContent = state.error ? say(state.error) : "";
+  $("error").hidden = !state.error;
 }
 
 function clearError() {
-  $("error").hidden = true;
-  $("error").textContent = "";
+  state.error = null;
+  renderError();
 }
 
 // ------------------------------------------------------------------ drawing
@@ -668,9 +716,9 @@ async function run() {
   if (query.get("msg") === "file") {
     const file = $("file").files[0];
     const problem = !file
-      ? text("pickFile")
+      ? both("pickFile")
       : file.size > limits.maxBytes
-      ? text("fileTooBig")(file.size, limits.maxBytes)
+      ? both("fileTooBig", file.size, limits.maxBytes)
       : null;
     if (problem) {
       resetView("idle");
@@ -694,18 +742,19 @@ async function run() {
       headers: { "content-type": "application/octet-stream" },
     });
     if (!response.ok) {
-      const { error } = await response.json();
-      showError(error);
-      setStatus("failed", error);
+      // The server's refusal, in both languages ({ error, errorEs }): shown in the page's.
+      const problem = refusal(await response.json().catch(() => ({ error: response.statusText })));
+      showError(problem);
+      setStatus("failed", problem);
       return;
     }
     await readEvents(response.body);
     if (state.controller !== controller) return; // stopped, or another run started
     if (!state.ended) {
       // The stream ended without the transfer's end: the lab went away mid-run.
-      showError(text("serverGone"));
+      showError(both("serverGone"));
       finishDrawing();
-      setStatus("failed", text("serverGone"));
+      setStatus("failed", both("serverGone"));
     } else if (state.inbox.length > 0) {
       // The transfer is over; only the drawing is left: say so, and let Stop skip it.
       state.draining = true;
@@ -718,8 +767,8 @@ async function run() {
     if (state.controller !== controller) return;
     // fetch() and the stream fail with the browser's words ("Failed to fetch"): the page's own.
     const message = state.raw.length > 0 || state.records.length > 0
-      ? text("serverGone")
-      : text("networkError");
+      ? both("serverGone")
+      : both("networkError");
     showError(message);
     finishDrawing();
     setStatus("failed", message);
@@ -763,7 +812,7 @@ function stopRun() {
   $("stop").disabled = true;
   const wasRunning = controller !== null && state.mode === "live" && !state.ended;
   if (controller || state.draining) finishDrawing();
-  if (wasRunning) setStatus("failed", text("stopped"));
+  if (wasRunning) setStatus("failed", both("stopped"));
 }
 
 // ------------------------------------------------------------------ replay
@@ -782,8 +831,10 @@ async function openTraces(files) {
   const data = await response.json();
   if (!response.ok) {
     resetView("idle");
-    showError(`${text("replayError")}: ${data.error}`);
-    setStatus("failed", data.error);
+    const problem = refusal(data);
+    const { en, es } = both("replayError");
+    showError({ en: `${en}: ${problem.en}`, es: `${es}: ${problem.es}` });
+    setStatus("failed", problem);
     return;
   }
   resetView("replay");
@@ -911,6 +962,6 @@ globalThis.lab = { trace: traceText, records: () => state.records, stats: () => 
 document.documentElement.dataset.ready = "true";
 if (url.searchParams.has("run")) {
   // A link cannot carry a file: with msg=file it waits for one instead of failing at once.
-  if ($("msg").value === "file" && !$("msg").disabled) setStatus("idle", text("pickFileFirst"));
+  if ($("msg").value === "file" && !$("msg").disabled) setStatus("idle", both("pickFileFirst"));
   else run();
 }

@@ -138,6 +138,81 @@ Deno.test("lab: the message is bounded in bytes and in segments, and a body only
   assert.equal(new TextDecoder().decode(sized), "abcdefghijklmnopqrstuvwxyzabcd");
 });
 
+Deno.test("lab: every refusal of a parameter also comes in Spanish", async () => {
+  const none = new Uint8Array();
+  const own = LAB_CASES.find((c) => c.payload !== undefined)!.id;
+  const relayed = LAB_CASES.find((c) => c.relay !== undefined)!.id;
+  // One bad value for each `new ParamError(` of lab_params.ts.
+  const bad: [string, Uint8Array?][] = [
+    ["mss=0"],
+    ["c2s-loss=2"],
+    ["cc=cubic"],
+    ["host=10.0.0.1"],
+    ["mss=16&mss=17"],
+    ["case=nope"],
+    [`msg=text&text=${"x".repeat(LIMITS.maxText + 1)}`],
+    ["msg=text"],
+    ["case=data-lost&c2s-loss=0.1"],
+    ["case=data-lost&rto=60"],
+    [`case=${own}&msg=size`],
+    ["case=data-lost&window=8"],
+    [`case=${relayed}&mss=8`],
+    ["", new Uint8Array(3)],
+    ["msg=file", none],
+    ["msg=file", new Uint8Array(LIMITS.maxBytes + 1)],
+    [`msg=size&size=${LIMITS.maxSegments + 1}&mss=1`, none],
+  ];
+  const source = await Deno.readTextFile(new URL("../lab_params.ts", import.meta.url));
+  assert.equal(bad.length, source.split("new ParamError(").length - 1, "a ParamError untested");
+  const spanish = new Set<string>();
+  for (const [query, body] of bad) {
+    let error: unknown;
+    try {
+      const params = parseRunParams(new URLSearchParams(query));
+      if (body) runMessage(params, body);
+    } catch (e) {
+      error = e;
+    }
+    assert.ok(error instanceof ParamError, `${query} should be refused`);
+    const { message, messageEs } = error as ParamError & { messageEs?: string };
+    assert.ok(typeof messageEs === "string" && messageEs !== "", `${query}: no Spanish text`);
+    assert.notEqual(messageEs, message, `${query}: the Spanish text is the English one`);
+    spanish.add(messageEs);
+  }
+  assert.equal(spanish.size, bad.length, "two paths share a Spanish text: one is not reached");
+  // The English texts stay as they were; the Spanish ones keep the names and numbers.
+  const refusal = (query: string) => {
+    try {
+      parseRunParams(new URLSearchParams(query));
+    } catch (error) {
+      return error as ParamError & { messageEs?: string };
+    }
+    throw new Error(`${query} was accepted`);
+  };
+  const loss = refusal("c2s-loss=2");
+  assert.equal(loss.message, 'c2s-loss is "2": expected a probability in 0..1');
+  assert.equal(loss.messageEs, 'c2s-loss es "2": se espera una probabilidad entre 0 y 1');
+  assert.equal(refusal("mss=0").messageEs, 'mss es "0": se espera un entero entre 1 y 1400');
+  // Over HTTP: { error, errorEs, param }, for /api/run and /api/trace.
+  await using lab = await startLab({ port: 0 });
+  const response = await post(lab.url, "c2s-loss=2");
+  assert.equal(response.status, 400);
+  assert.deepEqual(await response.json(), {
+    error: loss.message,
+    errorEs: loss.messageEs,
+    param: "c2s-loss",
+  });
+  const trace = await fetch(new URL("/api/trace", lab.url), {
+    method: "POST",
+    body: JSON.stringify({ files: [{ name: "c.jsonl", text: "hola" }] }),
+  });
+  assert.equal(trace.status, 400);
+  assert.deepEqual(await trace.json(), {
+    error: "c.jsonl: line 1 is not JSON: is this a --trace-file?",
+    errorEs: "c.jsonl: la línea 1 no es JSON: ¿es un --trace-file?",
+  });
+});
+
 Deno.test("lab: a bad request is refused with its reason and starts no transfer", async () => {
   await using lab = await startLab({ port: 0 });
   for (const query of ["mss=0", "host=192.0.2.1&port=9", "case=nope", "window=65", "cc=vegas"]) {
@@ -145,6 +220,7 @@ Deno.test("lab: a bad request is refused with its reason and starts no transfer"
     assert.equal(response.status, 400, query);
     const body = await response.json();
     assert.match(body.error, /expected|unknown/, query);
+    assert.match(body.errorEs, /se espera|desconocido/, query);
   }
   const foreign = await fetch(new URL("/api/run?case=normal", lab.url), {
     method: "POST",
@@ -165,7 +241,10 @@ Deno.test("lab: a bad request is refused with its reason and starts no transfer"
   assert.match(reply, /not to the name attacker\.example/);
   const get = await fetch(new URL("/api/run?case=normal", lab.url));
   assert.equal(get.status, 405);
-  await get.body?.cancel();
+  assert.deepEqual(await get.json(), {
+    error: "use POST /api/run",
+    errorEs: "solo se acepta POST /api/run",
+  });
   const big = await post(lab.url, "msg=file", new Uint8Array(LIMITS.maxBytes + 1));
   assert.equal(big.status, 413);
   await big.body?.cancel();
@@ -476,7 +555,10 @@ Deno.test("lab: transfers beyond the bound are refused with 503", async () => {
   const first = await post(lab.url, "case=normal&slow=300");
   const second = await post(lab.url, "case=normal");
   assert.equal(second.status, 503);
-  assert.match((await second.json()).error, /^the lab is running 1 transfer already: try again$/);
+  assert.deepEqual(await second.json(), {
+    error: "the lab is running 1 transfer already: try again",
+    errorEs: "el laboratorio ya está ejecutando 1 transferencia: intente de nuevo",
+  });
   await first.body!.cancel();
   await lab.idle();
   assert.deepEqual(lab.counters, { started: 1, active: 0, refused: 1, stopped: 1 });
@@ -580,11 +662,14 @@ Deno.test("lab: /api/trace replays trace files and refuses what is not one", asy
   ) {
     const response = await send([{ name: "c.jsonl", text }]);
     assert.equal(response.status, 400, text);
-    assert.match((await response.json()).error, error);
+    const body = await response.json();
+    assert.match(body.error, error);
+    assert.ok(body.errorEs && body.errorEs !== body.error, `${text}: ${body.errorEs}`);
   }
   const notJson = await fetch(new URL("/api/trace", lab.url), { method: "POST", body: "{" });
   assert.equal(notJson.status, 400);
-  await notJson.body?.cancel();
+  const body = await notJson.json();
+  assert.ok(body.errorEs && body.errorEs !== body.error, body.errorEs);
 });
 
 Deno.test("lab: serves its own files only, with nothing from elsewhere", async () => {
@@ -707,7 +792,9 @@ Deno.test("lab: HTTP methods, trace fields and an idle stream", async () => {
       method: "POST",
       body: JSON.stringify({ files: [{ name, text }] }),
     });
-    return { status: response.status, error: (await response.json()).error as string };
+    const body = await response.json();
+    assert.ok(body.errorEs && body.errorEs !== body.error, `${name}: ${body.errorEs}`);
+    return { status: response.status, error: body.error as string };
   };
   const event = (time: number) => ({
     time,
@@ -1085,7 +1172,7 @@ Deno.test({
             ["window=65", "window"],
           ]
         ) {
-          await open(page, `${lab.url}?${query}&run`);
+          await open(page, `${lab.url}?${query}&lang=en&run`);
           assert.equal(await settled(page), "failed", query);
           const message = await page.$eval(
             "#error",
@@ -1096,6 +1183,50 @@ Deno.test({
         }
         assert.equal(runs.length, before, "the page sent a run it should have refused");
       });
+
+      await t.step(
+        "a refusal is in the page's language: Spanish, or English with lang=en",
+        async () => {
+          // c2s-loss the page checks itself, the text's length only the server.
+          const long = `msg=text&text=${"x".repeat(LIMITS.maxText + 1)}`;
+          for (const [query, asked] of [["case=custom&c2s-loss=2", 0], [long, 1]] as const) {
+            let refusal: ParamError | undefined;
+            try {
+              parseRunParams(new URLSearchParams(query));
+            } catch (error) {
+              refusal = error as ParamError;
+            }
+            const { message, messageEs } = refusal as ParamError & { messageEs: string };
+            const shown = async () => [
+              await page.$eval("#error", (e) => e.hasAttribute("hidden") ? "" : e.textContent),
+              await page.$eval("#status", (e) => e.textContent),
+            ];
+            for (
+              const [lang, words, failed] of [["", messageEs, "Falló"], [
+                "&lang=en",
+                message,
+                "Failed",
+              ]]
+            ) {
+              const before = runs.length;
+              const seen = problems.length;
+              await open(page, `${lab.url}?${query}${lang}&run`);
+              assert.equal(await settled(page), "failed", `${query}${lang}`);
+              assert.deepEqual(await shown(), [words, `${failed}: ${words}`], `${query}${lang}`);
+              assert.equal(runs.length, before + asked, `${query}${lang}: runs sent`);
+              // The browser logs the server's 400 as a failed resource: expected here.
+              problems.splice(
+                seen,
+                problems.length - seen,
+                ...problems.slice(seen).filter((p) => !/status of 400/.test(p)),
+              );
+            }
+            // Switching language translates the refusal on the page.
+            await page.click("#lang");
+            assert.deepEqual(await shown(), [messageEs, `Falló: ${messageEs}`], query);
+          }
+        },
+      );
 
       await t.step(
         "keyboard: pick a case, run it, switch language; Escape stops a run",
@@ -1217,7 +1348,7 @@ Deno.test({
               ["case=bogus", 'case is "bogus": expected custom or one of', "case=bogus"],
             ]
           ) {
-            await page.goto(`${lab.url}?${query}&run`);
+            await page.goto(`${lab.url}?${query}&lang=en&run`);
             await page.waitForSelector("html[data-ready]", { timeout: 5000 });
             assert.equal(await settled(page), "failed", query);
             const error = await page.$eval("#error", (e) => e.textContent);
@@ -1340,7 +1471,8 @@ Deno.test({
               const status = document.getElementById("status");
               return status.dataset.state === "done" || /terminada/.test(status.textContent);
             })()`,
-            { timeout: 2000 },
+            // Before, it read "running" for 29 s after the end; a loaded machine needs seconds.
+            { timeout: 8000 },
           );
           await page.keyboard.press("Escape");
           await page.waitForSelector('#status[data-state="done"]', { timeout: 5000 });
