@@ -609,7 +609,7 @@ Deno.test("the client writes an IPv6 server as the server does: [::1]:PORT", asy
   for (const run of runs) {
     assertFailureLine(
       run,
-      /^cliente: no server answered at \[::1\]:9 after 1 SYN \(is servidor\.ts running there\? is the other end in --udp mode\?\)$/,
+      /^cliente: no server answered at \[::1\]:9 after 1 SYN \(is servidor\.ts running there, and not busy with another client\? is the other end in --udp mode\?\)$/,
       run.stderr,
     );
   }
