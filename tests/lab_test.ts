@@ -520,7 +520,14 @@ Deno.test("lab: slow motion lengthens every flight and the timeouts with it: the
       );
       return { shape: end.records.map((r) => `${r.side} ${r.flags} ${r.seq} ${r.fate}`), flights };
     };
-    const real = await draw(0), slow = await draw(25);
+    // On the wall clock: a loaded machine (the suite's browser tests beside it) can stretch a
+    // round trip past a 50 ms timeout and add a resend to one run. So 3 pairs of runs, and
+    // one must match: a real difference between the speeds differs every time.
+    let real = await draw(0), slow = await draw(25);
+    for (let attempt = 2; attempt <= 3 && slow.shape.join() !== real.shape.join(); attempt++) {
+      console.log(`${id}: the runs at both speeds differed (a loaded machine?); run ${attempt}`);
+      [real, slow] = [await draw(0), await draw(25)];
+    }
     assert.deepEqual(slow.shape, real.shape, id);
     assert.ok(
       Math.min(...slow.flights) >= 24,
