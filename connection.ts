@@ -1494,10 +1494,15 @@ export class Connection {
         }
         if (this.#window > 1) return this.#onDuplicateAck(segment, head, now, recv);
         if (
-          Number.isFinite(this.#minRtt) && now - head.lastSentAt < SPURIOUS_FRACTION * this.#minRtt
+          !this.#persisting && Number.isFinite(this.#minRtt) &&
+          now - head.lastSentAt < SPURIOUS_FRACTION * this.#minRtt
         ) {
           // Sooner than any answer to our segment can come: a copy of the
-          // previous ACK (the network duplicated or held it back).
+          // previous ACK (the network duplicated or held it back). Not once
+          // the peer said it has no room (persisting): then each resend's
+          // answer says so again, however soon; a minimum round trip taken
+          // while the JIT was cold made quick answers look too soon, and the
+          // sender gave a slow reader up after its retries.
           recv.duplicate = true;
           return undefined;
         }

@@ -283,6 +283,31 @@ Deno.test("flow control: a full receiver answers 'alive, no room'; the sender wa
   assert.equal(c.stats.retransmissions, 9);
 });
 
+Deno.test("flow control: once the peer said 'no room', a quick answer to a resend says it again, and the try is not counted", () => {
+  // minRtt 1 ms (the length's ACK): an answer 0.2 ms after a resend is "too soon" for an
+  // answer to it, and was taken for a late copy, its try counted: maxRetries 1 then gave a
+  // slow reader up at 311. Once persisting, the answer is the peer's "no room" again.
+  const c = client({ maxRetries: 1 });
+  play(c, [
+    '10 app send "abcdefghijklmnopqrstu"',
+    '10 > DATA 12 "21"',
+    "11 < ACK 14",
+    '11 > DATA 14 "abcdefghijklmnop"',
+    "12 < ACK 14",
+    '111 > DATA 14 "abcdefghijklmnop" rtx',
+    "111.2 < ACK 14",
+    '211 > DATA 14 "abcdefghijklmnop" rtx',
+    "211.2 < ACK 14",
+    '311 > DATA 14 "abcdefghijklmnop" rtx',
+    "312 < ACK 30",
+    '312 > DATA 30 "qrstu"',
+    "313 < ACK 35",
+  ], { start: 5, until: 1000 });
+  assert.equal(c.error, undefined);
+  assert.ok(c.sent);
+  assert.equal(c.stats.duplicates, 0);
+});
+
 Deno.test("flow control: the sender goes on once the receiver takes the segment", () => {
   const c = client({ maxRetries: 1 });
   play(c, [
