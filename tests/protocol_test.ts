@@ -249,6 +249,15 @@ Deno.test("data: a late ACK of a resent segment is a duplicate, not 'no room': t
 
 // ---------------------------------------------------------- flow control
 
+/** A sender of 21 bytes (the length "21", then 16) whose second segment finds no room at 12. */
+const FULL_SENDER = [
+  '10 app send "abcdefghijklmnopqrstu"',
+  '10 > DATA 12 "21"',
+  "11 < ACK 14",
+  '11 > DATA 14 "abcdefghijklmnop"',
+  "12 < ACK 14",
+];
+
 /** A receiver whose application asked for 2 bytes of a 4-byte message: "ab" is held, "cd" finds no room. */
 const FULL_RECEIVER = [
   "2 app recv 2",
@@ -267,13 +276,7 @@ Deno.test("flow control: a full receiver answers 'alive, no room'; the sender wa
   // The sender's side of it: each try answered "no room" does not count
   // against maxRetries 1; idleTimeout (1000 ms) without progress ends it.
   const c = client({ maxRetries: 1, idleTimeout: 1000 });
-  const script = [
-    '10 app send "abcdefghijklmnopqrstu"',
-    '10 > DATA 12 "21"',
-    "11 < ACK 14",
-    '11 > DATA 14 "abcdefghijklmnop"',
-    "12 < ACK 14",
-  ];
+  const script = [...FULL_SENDER];
   for (let k = 1; k <= 9; k++) {
     script.push(`${11 + 100 * k} > DATA 14 "abcdefghijklmnop" rtx`, `${12 + 100 * k} < ACK 14`);
   }
@@ -289,11 +292,7 @@ Deno.test("flow control: once the peer said 'no room', a quick answer to a resen
   // slow reader up at 311. Once persisting, the answer is the peer's "no room" again.
   const c = client({ maxRetries: 1 });
   play(c, [
-    '10 app send "abcdefghijklmnopqrstu"',
-    '10 > DATA 12 "21"',
-    "11 < ACK 14",
-    '11 > DATA 14 "abcdefghijklmnop"',
-    "12 < ACK 14",
+    ...FULL_SENDER,
     '111 > DATA 14 "abcdefghijklmnop" rtx',
     "111.2 < ACK 14",
     '211 > DATA 14 "abcdefghijklmnop" rtx',
@@ -311,11 +310,7 @@ Deno.test("flow control: once the peer said 'no room', a quick answer to a resen
 Deno.test("flow control: the sender goes on once the receiver takes the segment", () => {
   const c = client({ maxRetries: 1 });
   play(c, [
-    '10 app send "abcdefghijklmnopqrstu"',
-    '10 > DATA 12 "21"',
-    "11 < ACK 14",
-    '11 > DATA 14 "abcdefghijklmnop"',
-    "12 < ACK 14",
+    ...FULL_SENDER,
     '111 > DATA 14 "abcdefghijklmnop" rtx',
     "112 < ACK 14",
     '211 > DATA 14 "abcdefghijklmnop" rtx',
