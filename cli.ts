@@ -1040,6 +1040,8 @@ export interface Summary {
   spurious?: number;
   /** Duplicates received. */
   duplicates: number;
+  /** The server's segments received but not taken (out of order, or no room), when any. */
+  refused?: number;
   /** The assignment's extra copies of the last ACK (2 when the close went as it should). */
   lastAckCopies?: number;
   /** Time until every byte was delivered, ms: the goodput's time. */
@@ -1092,6 +1094,13 @@ export function formatSummary(title: string, summary: Summary): string {
     } received; retransmissions: ${formatCount(summary.retransmissions)}${spurious}; duplicates: ${
       formatCount(summary.duplicates)
     }`,
+    ...(summary.refused
+      ? [
+        `  refused: ${
+          formatCount(summary.refused, "segment")
+        } (out of order, or no room: the server had not read what came before)`,
+      ]
+      : []),
     ...copies,
     `  goodput: ${formatRate(summary.bytes, summary.elapsed)}`,
     ...(summary.mode === undefined

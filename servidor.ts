@@ -374,23 +374,13 @@ async function serveConnection(
         retransmissions: stats.retransmissions,
         spurious: stats.spuriousRetransmissions,
         duplicates: stats.duplicates,
+        refused: stats.ignored,
         elapsed: delivered - started,
         closeElapsed,
         sha256: hash.hex(),
         mode: describeMode(options.mode),
-      }).split("\n");
-      if (stats.ignored > 0) {
-        const after = lines.findIndex((line) => line.startsWith("  segments:")) + 1 ||
-          lines.length;
-        lines.splice(
-          after,
-          0,
-          `  refused: ${
-            formatCount(stats.ignored, "segment")
-          } (out of order, or no room: the server had not read what came before)`,
-        );
-      }
-      log([...lines, `  written to: ${where}`].join("\n"));
+      });
+      log(`${lines}\n  written to: ${where}`);
       if (closeNote) log(closeNote);
     }
     return true;

@@ -23,7 +23,7 @@ import {
 } from "./cli.ts";
 import { mulberry32, randomBytes } from "./faults.ts";
 import { formatAddr } from "./link.ts";
-import { startRelay } from "./relay.ts";
+import { describeFaults, startRelay } from "./relay.ts";
 import { SocketTCP, type SocketTCPOptions } from "./socket_tcp.ts";
 
 const USAGE = `Usage: deno task soak [options]
@@ -180,14 +180,11 @@ async function main(args: string[]): Promise<number> {
     toClient: faults,
     seed,
   });
-  const percent = (p: number) => `${Math.round(p * 1000) / 10}%`;
   if (!quiet) {
     console.error(
-      `soak: ${count} transfers of 0..${maxSize} bytes through relay ${
-        formatAddr(relay.addr)
-      } -> ` +
-        `${formatAddr(listener.localAddr)}, loss ${percent(loss)}, dup ${percent(dup)}, ` +
-        `reorder ${percent(reorder)} each way, seed ${seed}`,
+      `soak: ${count} transfers of 0..${maxSize} bytes through relay ${formatAddr(relay.addr)} -> ${
+        formatAddr(listener.localAddr)
+      }, ${describeFaults(faults)}, seed ${seed}`,
     );
   }
   const totals: Totals = {
