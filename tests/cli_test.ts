@@ -403,7 +403,9 @@ Deno.test("the --udp verdict counts bytes in words: 1 byte, 1,234 bytes", () => 
 // ------------------------------------------------- the newcomer audit of the tools
 
 Deno.test("plain UDP (--udp) arrives intact when the server's --mss differs from the client's", async () => {
-  const input = randomBytes(20_000, SEED);
+  // 2,000 bytes: plain UDP has no flow control, and a loaded suite once let the kernel drop
+  // some of 20,000 bytes' 1,430 datagrams; the digest's placement fails at any size.
+  const input = randomBytes(2_000, SEED);
   await using server = await startServer([
     "--udp",
     "--once",
@@ -419,7 +421,7 @@ Deno.test("plain UDP (--udp) arrives intact when the server's --mss differs from
   assert.deepEqual(served.stdout, input);
   assert.match(
     served.stderr,
-    /arrived intact: received 20,000 of 20,000 bytes; SHA-256 matches the sender's/,
+    /arrived intact: received 2,000 of 2,000 bytes; SHA-256 matches the sender's/,
   );
   assert.deepEqual(served.code, 0, served.stderr);
 });
