@@ -460,8 +460,17 @@ export class Connection {
    * and start no fast retransmit (NewReno's careful variant, RFC 6582 4.1).
    */
   #wentBack: number | null = null;
-  /** The peer is alive but did not take our oldest segment in a timeout: probe with one segment. */
-  #probing = false;
+  /**
+   * Segments the peer has shown room for (window mode): unlimited until a
+   * timeout finds it alive but without room for our oldest segment even
+   * when resent; then 1 (probe with one segment), and each new ACK adds the
+   * segments it acknowledges, as slow start grows a window. A reader that
+   * frees a little at a time is sent a little at a time, instead of a whole
+   * window it refuses every timeout (and whose refusals, as duplicate ACKs,
+   * would clock out more); one that caught up has the whole window again
+   * within a few round trips.
+   */
+  #room = Infinity;
   /** Timeouts and fast retransmits so far, and the one whose resend was last found spurious. */
   #episode = 0;
   #spuriousEpisode = -1;
@@ -477,6 +486,8 @@ export class Connection {
   #minRtt = Infinity;
   /** The peer answered "alive, no room": waits count against idleTimeout, not maxRetries. */
   #persisting = false;
+  /** When the peer last began to say it has no room: `idleTimeout` counts from then at the earliest. */
+  #persistingSince = -Infinity;
 
   // Receiving side.
   /** Bytes of the current incoming message not yet handed to the application; `null` between messages. */
@@ -647,7 +658,11 @@ export class Connection {
     if (this.#waitingFor !== null) {
       return Math.max(this.#waitSince, this.#lastProgress) + this.#idleTimeout;
     }
-    return this.#persisting ? this.#lastProgress + this.#idleTimeout : Infinity;
+    // Not from a progress older than the first 'no room': a connection that
+    // had nothing to send for longer than idleTimeout still gives the reader all of it.
+    return this.#persisting
+      ? Math.max(this.#lastProgress, this.#persistingSince) + this.#idleTimeout
+      : Infinity;
   }
 
   // ---------------------------------------------------------------- timers
@@ -708,7 +723,7 @@ export class Connection {
       this.#recover = null;
       // Alive, and it did not take our segment even when resent: no room
       // there (a loss would have been repaired); one segment at a time until it takes it.
-      this.#probing = alive && head.transmissions > 2;
+      if (alive && head.transmissions > 2) this.#room = 1;
       // Go back N: everything after it goes again.
       if (this.#arq === "go-back-n" || this.#peerDiscards) this.#goBack(now, 1);
     }
@@ -755,7 +770,7 @@ export class Connection {
     this.#duplicates = 0;
     this.#recover = null;
     this.#wentBack = null;
-    this.#probing = false;
+    this.#room = Infinity;
   }
 
   #giveUp(head: InFlight, now: number): void {
@@ -845,6 +860,12 @@ export class Connection {
     this.#lastProgress = now;
     this.#repeated = null;
     this.#persisting = false;
+  }
+
+  /** The peer is alive and has no room for our oldest segment (TCP's persist state). */
+  #persist(now: number): void {
+    if (!this.#persisting) this.#persistingSince = now;
+    this.#persisting = true;
   }
 
   #fail(error: Error): void {
@@ -1013,12 +1034,12 @@ export class Connection {
 
   /**
    * Sends while the window has room: first what a Go-Back-N timeout sent
-   * back, then queued payloads. The window is min(window, cwnd), or one
-   * segment while probing a peer that has no room.
+   * back, then queued payloads. The window is min(window, cwnd, the room
+   * the peer has shown).
    */
   #fill(now: number): void {
     if (this.state !== "established" || this.error !== undefined || this.peerClosed) return;
-    const limit = this.#probing ? 1 : Math.min(this.#window, this.congestion.allowed);
+    const limit = Math.min(this.#window, this.congestion.allowed, this.#room);
     while (this.#flight < limit) {
       if (this.#flight < this.#inFlight.length) {
         this.#resend(this.#inFlight[this.#flight++], now, this.#inFlight[0].rto);
@@ -1509,7 +1530,7 @@ export class Connection {
         // Everything before our segment arrived, our segment did not get in:
         // the peer is alive, its buffer is full.
         head.noRoom = true;
-        this.#persisting = true;
+        this.#persist(now);
         return "alive, no room: it acknowledges what came before our segment";
       }
       const hint = inside ? " (is it counting characters instead of bytes?)" : "";
@@ -1551,9 +1572,10 @@ export class Connection {
     recv.duplicate = true;
     this.#noProgress(segment, `expected ACK seq=${head.end}`);
     // The answer to a copy of a segment the peer had before we went back N.
-    if (this.#wentBack !== null && seqBefore(this.seq, this.#wentBack)) return undefined;
+    // Alive all the same: if our oldest segment times out again, it was refused, not lost.
     head.noRoom = true;
-    this.#persisting = true;
+    if (this.#wentBack !== null && seqBefore(this.seq, this.#wentBack)) return undefined;
+    this.#persist(now);
     this.#duplicates++;
     const count = ++this.#dupAcks;
     const fast = this.congestion.onDuplicateAck(count);
@@ -1684,7 +1706,10 @@ export class Connection {
     const heldPast = this.#duplicates > acked - 1;
     this.#duplicates = 0;
     this.#dupAcks = 0;
-    this.#probing = false;
+    if (this.#room !== Infinity) {
+      this.#room += acked;
+      if (this.#room >= this.#window) this.#room = Infinity;
+    }
     this.congestion.onAck(acked);
     const head = this.#inFlight[0];
     // RFC 6298 5.3: the timer restarts for the oldest segment still in flight.

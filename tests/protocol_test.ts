@@ -274,16 +274,34 @@ Deno.test("flow control: a full receiver answers 'alive, no room'; the sender wa
   const received = play(s, FULL_RECEIVER, { start: 1, until: 10 });
   assert.deepEqual(reasons(received), ["no room: the application has not read what came before"]);
   // The sender's side of it: each try answered "no room" does not count
-  // against maxRetries 1; idleTimeout (1000 ms) without progress ends it.
+  // against maxRetries 1; idleTimeout (1000 ms) from the first "no room"
+  // (at 12) ends it, after the resend due at 1011.
   const c = client({ maxRetries: 1, idleTimeout: 1000 });
   const script = [...FULL_SENDER];
   for (let k = 1; k <= 9; k++) {
     script.push(`${11 + 100 * k} > DATA 14 "abcdefghijklmnop" rtx`, `${12 + 100 * k} < ACK 14`);
   }
+  script.push('1011 > DATA 14 "abcdefghijklmnop" rtx');
   play(c, script, { start: 5, until: 2000 });
   assert.ok(c.error instanceof PeerTimeoutError);
   assert.match(c.error.message, /no room in its receive buffer for 1000 ms/);
-  assert.equal(c.stats.retransmissions, 9);
+  assert.equal(c.stats.retransmissions, 10);
+});
+
+Deno.test("flow control: 'no room' for the first segment after a long silence gives the reader idleTimeout from then, not from the last progress", () => {
+  // Established at 5, nothing to send until 2000 (twice idleTimeout): the
+  // peer's application has not called recv yet, so even the length finds no room.
+  const c = client({ maxRetries: 1, idleTimeout: 1000 });
+  const script = ['2000 app send "ab"', '2000 > DATA 12 "2"', "2003 < ACK 12"];
+  for (let k = 1; k <= 9; k++) {
+    script.push(`${2000 + 100 * k} > DATA 12 "2" rtx`, `${2003 + 100 * k} < ACK 12`);
+  }
+  play(c, script, { start: 5, until: 2999 });
+  assert.equal(c.error, undefined, "given up before 1000 ms of 'no room'");
+  play(c, ['3000 > DATA 12 "2" rtx'], { start: 2999, until: 3100 });
+  const error: unknown = c.error;
+  assert.ok(error instanceof PeerTimeoutError);
+  assert.match(error.message, /no room in its receive buffer for 1000 ms/);
 });
 
 Deno.test("flow control: once the peer said 'no room', a quick answer to a resend says it again, and the try is not counted", () => {
