@@ -6,7 +6,8 @@
  * duplication and reordering; MSS; message sizes; a reader with small
  * buffers that reads late) must deliver every byte exactly once, in order,
  * both ways, and end with both sides closed and no error, within bounds on
- * the segments sent and the virtual time.
+ * the segments sent and the virtual time; and no receiver may ever hold more
+ * than its application's buffSize plus its window of segments.
  *
  * No sockets, no clock: a few hundred transfers in a few seconds. Seeds are
  * fixed; `SEED=n` reruns one configuration alone and every failure names it.
@@ -218,6 +219,7 @@ function run(config: Config): Outcome {
   client.connection = Connection.client(Math.floor(random() * 101), now, options(config.client));
   transmit(client);
   let steps = 0;
+  const overflows: string[] = [];
   for (; steps < MAX_STEPS && now < MAX_TIME; steps++) {
     const c = client.connection;
     const s = server.connection;
@@ -255,11 +257,25 @@ function run(config: Config): Outcome {
     }
     app();
     for (const side of [client, server]) if (side.connection) transmit(side);
+    // Flow control: a receiver holds at most what recv asked for plus its window of segments.
+    for (const [side, index] of [[server, 0], [client, 1]] as const) {
+      const connection = side.connection;
+      const window = side === client ? config.client.window : config.server.window;
+      const limit = config.buffers[index] + window * config.mss;
+      if (connection && connection.buffered > limit && overflows.length === 0) {
+        overflows.push(
+          `${side.name} holds ${connection.buffered} bytes at ${
+            now.toFixed(2)
+          } ms, more than ${limit}`,
+        );
+      }
+    }
   }
   const errors = [client, server].flatMap((side) => {
     const error = side.connection?.error ?? side.connection?.takeWaitError();
     return error ? [`${side.name}: ${error.message}`] : [];
   });
+  errors.push(...overflows);
   if (steps >= MAX_STEPS) errors.push(`stuck after ${steps} events at ${now.toFixed(1)} ms`);
   return {
     received: [concat(received[0]), concat(received[1])],
