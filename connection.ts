@@ -333,12 +333,16 @@ interface InFlight {
   previousSentAt: number;
   lastSentAt: number;
   transmissions: number;
-  /** Timeouts counted against the limit (a try answered "alive, no room" is not). */
+  /** Timeouts with no answer (a try answered "alive, no room" is not one): the timeout backs off with them. */
   tries: number;
+  /** Timeouts with no answer since the last "alive, no room": these count against the limit. */
+  silent: number;
   /** The timeout of its last transmission. */
   rto: number;
   /** The peer answered "alive, no room" since its last transmission. */
   noRoom: boolean;
+  /** Answers "alive, no room" it had (Stop & Wait): copies whose answer came already. */
+  refusals: number;
 }
 
 /**
@@ -693,12 +697,17 @@ export class Connection {
     const alive = head.noRoom;
     if (head.noRoom) {
       // The peer answered but had no room: this try counts only against
-      // idleTimeout (TCP's persist state), checked by #onIdle.
+      // idleTimeout (TCP's persist state), checked by #onIdle, and the
+      // silent ones before it no more (as Linux resets its probe count on
+      // any answer): only timeouts in a row with no answer count, or a
+      // lossy link would give a slow reader up on the probes it lost.
       head.noRoom = false;
+      head.silent = 0;
     } else {
       head.tries++;
+      head.silent++;
     }
-    if (head.tries > limit) {
+    if (head.silent > limit) {
       this.#output.push({
         kind: "timeout",
         segment: head.segment,
@@ -899,8 +908,10 @@ export class Connection {
       lastSentAt: now,
       transmissions: 1,
       tries: 0,
+      silent: 0,
       rto,
       noRoom: false,
+      refusals: 0,
     };
     this.#inFlight.push(entry);
     this.#flight++;
@@ -1530,6 +1541,7 @@ export class Connection {
         // Everything before our segment arrived, our segment did not get in:
         // the peer is alive, its buffer is full.
         head.noRoom = true;
+        head.refusals++;
         this.#persist(now);
         return "alive, no room: it acknowledges what came before our segment";
       }
@@ -1685,7 +1697,12 @@ export class Connection {
       } else {
         // With a window, an ACK of our base is a duplicate ACK (a hole at the
         // peer), not the answer to an extra copy: only Stop & Wait counts them.
-        this.#staleAcks = this.#window > 1 ? 0 : entry.transmissions - 1;
+        // Copies the peer refused were answered already; of the others, only
+        // those sent in the last two timeouts can still be on their way (an
+        // older one was answered, or lost).
+        this.#staleAcks = this.#window > 1
+          ? 0
+          : Math.max(0, Math.min(2, entry.transmissions - 1 - entry.refusals));
         // It answers a transmission before the last, if it is spurious: the
         // latest of those gives the smallest round trip it can be (with one
         // resend, the first transmission's exactly).

@@ -3,8 +3,9 @@
  * virtual time, in every mode: each random configuration (window, ARQ and
  * congestion control of each end chosen independently, so a selective-repeat
  * sender meets a Stop & Wait receiver and the other way round; loss,
- * duplication and reordering; MSS; message sizes; a reader with small
- * buffers that reads late) must deliver every byte exactly once, in order,
+ * duplication and reordering; MSS; two or three messages, either way, some
+ * back to back; a reader with small buffers that pauses) must deliver every
+ * byte exactly once, in order,
  * both ways, and end with both sides closed and no error, within bounds on
  * the segments sent and the virtual time; and no receiver may ever hold more
  * than its application's buffSize plus its window of segments.
@@ -35,16 +36,31 @@ interface Config {
   mss: number;
   client: Mode;
   server: Mode;
-  /** Message sizes: client → server, then server → client. */
-  sizes: [number, number];
-  /** The receiving application's buffSize, per message. */
-  buffers: [number, number];
+  /**
+   * The messages, in order: who sends each, its size, and the buffSize its
+   * reader uses. Messages in the same direction go back to back (the next
+   * send starts once the previous one is acknowledged, read or not); a
+   * message the other way waits until its sender has read what came before.
+   */
+  messages: Message[];
   /** The receiving application reads at most once every this many ms (0: at once). */
   readEvery: number;
 }
 
-/** Retries for lossy links, as tests/random_test.ts gives real sockets at 30% loss. */
-const LIMITS: ConnectionOptions = { maxRetries: 40, closeRetries: 12, idleTimeout: 10_000 };
+/** One message of a run. */
+interface Message {
+  from: "client" | "server";
+  size: number;
+  buffSize: number;
+}
+
+/**
+ * Retries for lossy links, as tests/random_test.ts gives real sockets at 30%
+ * loss; idleTimeout longer than the slowest reader takes to drain a message
+ * it holds (3000 bytes, 1 byte every 50 ms): its peer cannot see it read,
+ * and a sender waits for room that long at most.
+ */
+const LIMITS: ConnectionOptions = { maxRetries: 40, closeRetries: 12, idleTimeout: 200_000 };
 /** One-way latency of the network, ms (a loopback hop). */
 const LATENCY = 0.025;
 /** Events one run may take before it is declared stuck. */
@@ -61,6 +77,14 @@ function configFor(seed: number): Config {
     congestion: pick(["none", "none", "tahoe", "reno"] as const),
   });
   const sizes = [0, 1, 15, 16, 17, 100, 1000, 3000];
+  const message = (from: Message["from"]): Message => ({
+    from,
+    size: pick(sizes),
+    buffSize: pick([1, 7, 16, 100, 4096]),
+  });
+  // A request and an answer, or a second message right behind the first.
+  const messages = [message("client"), message(pick(["client", "server", "server"] as const))];
+  if (random() < 0.3) messages.push(message(pick(["client", "server"] as const)));
   return {
     seed,
     loss: pick([0, 0.05, 0.1, 0.2, 0.3]),
@@ -69,8 +93,7 @@ function configFor(seed: number): Config {
     mss: pick([1, 3, 16, 16, 100]),
     client: mode(),
     server: mode(),
-    sizes: [pick(sizes), pick(sizes)],
-    buffers: [pick([1, 7, 16, 100, 4096]), pick([1, 7, 16, 100, 4096])],
+    messages,
     readEvery: pick([0, 0, 0, 5, 50]),
   };
 }
@@ -79,7 +102,12 @@ function describe(c: Config): string {
   const mode = (m: Mode) => `window ${m.window} ${m.arq} ${m.congestion}`;
   return `seed ${c.seed} (rerun with SEED=${c.seed}): loss ${c.loss}, dup ${c.duplicate}, ` +
     `reorder ${c.reorder}, mss ${c.mss}; client ${mode(c.client)}; server ${mode(c.server)}; ` +
-    `messages ${c.sizes.join(" then ")} bytes read with buffSize ${c.buffers.join(", ")}` +
+    `messages ${
+      c.messages.map((m) =>
+        `${m.from === "client" ? "c→s" : "s→c"} ${m.size} (buffSize ${m.buffSize})`
+      )
+        .join(", ")
+    }` +
     (c.readEvery ? ` every ${c.readEvery} ms` : "");
 }
 
@@ -94,12 +122,24 @@ interface Arrival {
 interface Side {
   name: "client" | "server";
   connection: Connection | null;
-  sent: number;
+  /** The message it sends now (an index into the run's messages), and the bytes of it written. */
+  sending: number;
+  written: number;
+  /** The message it reads now, and the bytes of it read. */
+  reading: number;
+  read: number;
+  /** Its application is in a recv call. */
+  inRecv: boolean;
+  /** When its application reads next (a reader that pauses). */
+  readAt: number;
+  /** The buffSize of its last recv, and of the recv before (what the connection may still hold). */
+  wants: [number, number];
 }
 
 /** What one run did. */
 interface Outcome {
-  received: [Uint8Array, Uint8Array];
+  /** What arrived of each message. */
+  received: Uint8Array[];
   clientClosed: boolean;
   serverClosed: boolean;
   errors: string[];
@@ -113,26 +153,35 @@ function message(size: number, salt: number): Uint8Array {
 }
 
 /**
- * Runs one configuration: the client connects, sends message 0, the server
- * reads it and sends message 1 back, the client reads it; then the client
- * closes (host A) while the server waits in recvClose (host B).
+ * Runs one configuration: the client connects, the messages go as planned,
+ * each read by the other end; then the client closes (host A) while the
+ * server waits in recvClose (host B).
  */
 function run(config: Config): Outcome {
   const random = mulberry32(config.seed ^ 0x5eed);
   const options = (mode: Mode): ConnectionOptions => ({ ...LIMITS, mss: config.mss, ...mode });
-  const messages = [message(config.sizes[0], 1), message(config.sizes[1], 2)];
-  const client: Side = { name: "client", connection: null, sent: 0 };
-  const server: Side = { name: "server", connection: null, sent: 0 };
+  const plan = config.messages;
+  const bytes = plan.map((m, i) => message(m.size, i + 1));
+  const side = (name: Side["name"]): Side => ({
+    name,
+    connection: null,
+    sending: -1,
+    written: 0,
+    reading: -1,
+    read: 0,
+    inRecv: false,
+    readAt: 0,
+    wants: [0, 0],
+  });
+  const client = side("client");
+  const server = side("server");
   const network: Arrival[] = [];
-  const received: [Uint8Array[], Uint8Array[]] = [[], []];
-  const got = [0, 0];
-  const taken = [false, false];
-  let phase = 0; // 0: message 0; 1: message 1; 2: closing
-  let nextReadAt = 0;
+  const received: Uint8Array[][] = plan.map(() => []);
+  let closing = false;
   let segments = 0;
   let now = 0;
 
-  const peerOf = (side: Side) => side === client ? server : client;
+  const peerOf = (end: Side) => end === client ? server : client;
   const transmit = (from: Side) => {
     const connection = from.connection!;
     for (const output of connection.takeOutput()) {
@@ -151,68 +200,83 @@ function run(config: Config): Outcome {
     }
   };
 
-  // What the applications do, re-checked after every event (as the driver's waiters are woken).
-  const sender = (side: Side, index: number) => {
-    const connection = side.connection!;
-    const bytes = messages[index];
-    if (side.sent < bytes.length) {
-      side.sent += connection.write(bytes.subarray(side.sent), now);
+  /** The next message after `after` that `end` sends (or reads, `reads`), or -1. */
+  const nextOf = (end: Side, after: number, reads: boolean): number => {
+    for (let i = after + 1; i < plan.length; i++) {
+      if ((plan[i].from === end.name) !== reads) return i;
     }
+    return -1;
   };
-  const startSending = (side: Side, index: number) => {
-    side.connection!.startMessage(messages[index].length, now);
-    side.sent = 0;
-    sender(side, index);
+  /** Whether `end` has read every message planned before `index`. */
+  const readAllBefore = (end: Side, index: number): boolean => {
+    const pending = nextOf(end, -1, true);
+    return end.reading === -1 ? pending === -1 || pending > index : end.reading > index;
   };
-  const reader = (side: Side, index: number) => {
-    const connection = side.connection!;
+
+  // What the applications do, re-checked after every event (as the driver's waiters are woken).
+  const send = (end: Side) => {
+    const connection = end.connection!;
+    if (end.sending >= 0 && end.written < bytes[end.sending].length) {
+      end.written += connection.write(bytes[end.sending].subarray(end.written), now);
+    }
+    if (end.sending >= 0 && (end.written < bytes[end.sending].length || !connection.sent)) return;
+    const next = nextOf(end, end.sending, false);
+    if (next === -1 || !readAllBefore(end, next)) return;
+    end.sending = next;
+    end.written = 0;
+    connection.startMessage(bytes[next].length, now);
+    end.written += connection.write(bytes[next], now);
+  };
+  // As recv does: each call sets \`want\` and waits for data (idleTimeout
+  // counts from then), and stops waiting once it returns a piece.
+  const read = (end: Side) => {
+    const connection = end.connection!;
+    if (end.reading === -1) end.reading = nextOf(end, -1, true);
     // Between reads the application is not in recv: the connection keeps
     // the last \`want\` (0 before the first recv: then even a length finds no room).
-    if (now < nextReadAt) return;
-    const buffSize = config.buffers[index];
-    connection.want = buffSize;
+    if (end.reading === -1 || end.reading >= plan.length || now < end.readAt) return;
+    const index = end.reading;
+    const { buffSize, size } = plan[index];
     for (;;) {
-      const piece = connection.take(buffSize);
-      if (piece === null) break;
-      received[index].push(piece);
-      got[index] += piece.length;
-      taken[index] = true;
-      if (config.readEvery > 0) {
-        nextReadAt = now + config.readEvery;
-        break;
+      if (!end.inRecv) {
+        end.inRecv = true;
+        connection.want = buffSize;
+        connection.expect("data", now);
+        if (end.wants[0] !== buffSize) end.wants = [buffSize, end.wants[0]];
       }
-      if (got[index] === messages[index].length && connection.incoming === null) break;
+      const piece = connection.take(buffSize);
+      if (piece === null) return;
+      end.inRecv = false;
+      connection.expect(null, now);
+      received[index].push(piece);
+      end.read += piece.length;
+      if (end.read === size && connection.incoming === null) {
+        const next = nextOf(end, index, true);
+        end.reading = next === -1 ? plan.length : next;
+        end.read = 0;
+      }
+      if (config.readEvery > 0) {
+        end.readAt = now + config.readEvery;
+        return;
+      }
+      if (end.reading !== index) return;
     }
   };
-  let started = false;
+  const done = (end: Side) =>
+    (end.reading === plan.length || nextOf(end, -1, true) === -1) &&
+    nextOf(end, end.sending, false) === -1 && end.connection!.sent;
   const app = () => {
     const c = client.connection!;
     const s = server.connection;
-    if (!started) {
-      if (!c.established || s === null || !s.established) return;
-      started = true;
-      startSending(client, 0);
-      s.expect("data", now);
+    if (closing || !c.established || s === null || !s.established) return;
+    for (const end of [client, server]) {
+      read(end);
+      send(end);
     }
-    if (phase === 0) {
-      sender(client, 0);
-      reader(server, 0);
-      if (taken[0] && got[0] === messages[0].length && c.sent && s!.incoming === null) {
-        phase = 1;
-        s!.expect(null, now);
-        startSending(server, 1);
-        c.expect("data", now);
-      }
-    }
-    if (phase === 1) {
-      sender(server, 1);
-      reader(client, 1);
-      if (taken[1] && got[1] === messages[1].length && s!.sent && c.incoming === null) {
-        phase = 2;
-        c.expect(null, now);
-        c.close(now);
-        s!.closeReceiving(now);
-      }
+    if (done(client) && done(server)) {
+      closing = true;
+      c.close(now);
+      s.closeReceiving(now);
     }
   };
 
@@ -225,10 +289,12 @@ function run(config: Config): Outcome {
     const s = server.connection;
     if (c.closed && s !== null && s.closed) break;
     if (c.error || s?.error) break;
-    // The next thing that happens: a timer, a datagram, or the slow reader's next read.
+    // The next thing that happens: a timer, a datagram, or a paused reader's next read.
     let next = Math.min(c.pollAt(), s?.pollAt() ?? Infinity);
     for (const arrival of network) next = Math.min(next, arrival.at);
-    if (nextReadAt > now && phase < 2) next = Math.min(next, nextReadAt);
+    for (const end of [client, server]) {
+      if (end.readAt > now && !closing) next = Math.min(next, end.readAt);
+    }
     if (!Number.isFinite(next)) break; // nothing can happen any more
     now = Math.max(now, next);
     // Every datagram due now, in order of arrival; then the held ACKs go (the burst was read).
@@ -258,13 +324,15 @@ function run(config: Config): Outcome {
     app();
     for (const side of [client, server]) if (side.connection) transmit(side);
     // Flow control: a receiver holds at most what recv asked for plus its window of segments.
-    for (const [side, index] of [[server, 0], [client, 1]] as const) {
-      const connection = side.connection;
-      const window = side === client ? config.client.window : config.server.window;
-      const limit = config.buffers[index] + window * config.mss;
-      if (connection && connection.buffered > limit && overflows.length === 0) {
+    for (const end of [client, server]) {
+      const connection = end.connection;
+      if (connection === null) continue;
+      const window = end === client ? config.client.window : config.server.window;
+      // What was taken under the previous recv's buffSize may still be there.
+      const limit = Math.max(...end.wants) + window * config.mss;
+      if (connection.buffered > limit && overflows.length === 0) {
         overflows.push(
-          `${side.name} holds ${connection.buffered} bytes at ${
+          `${end.name} holds ${connection.buffered} bytes at ${
             now.toFixed(2)
           } ms, more than ${limit}`,
         );
@@ -278,7 +346,7 @@ function run(config: Config): Outcome {
   errors.push(...overflows);
   if (steps >= MAX_STEPS) errors.push(`stuck after ${steps} events at ${now.toFixed(1)} ms`);
   return {
-    received: [concat(received[0]), concat(received[1])],
+    received: received.map(concat),
     clientClosed: client.connection.closed,
     serverClosed: server.connection?.closed ?? false,
     errors,
@@ -314,8 +382,9 @@ function check(config: Config): Outcome {
   const context = describe(config);
   const outcome = run(config);
   assert.deepEqual(outcome.errors, [], context);
-  assertSameBytes(outcome.received[0], message(config.sizes[0], 1), `client → server, ${context}`);
-  assertSameBytes(outcome.received[1], message(config.sizes[1], 2), `server → client, ${context}`);
+  config.messages.forEach((m, i) => {
+    assertSameBytes(outcome.received[i], message(m.size, i + 1), `message ${i + 1}, ${context}`);
+  });
   assert.ok(outcome.clientClosed && outcome.serverClosed, `not both closed, ${context}`);
   return outcome;
 }
@@ -334,12 +403,11 @@ Deno.test(`model: ${SEEDS.length} random transfers of two pure connections in ev
     // goes back too), and a slow reader is probed once a timeout (2 ms at
     // least) while it pauses, each probe answered. A loose bound, against
     // storms; the tests below pin what a slow reader costs.
-    const needed = Math.ceil(config.sizes[0] / config.mss) +
-      Math.ceil(config.sizes[1] / config.mss) + 10;
+    const needed = config.messages.reduce((n, m) => n + Math.ceil(m.size / config.mss) + 1, 10);
     const window = Math.max(config.client.window, config.server.window);
     const trouble = 1 - (1 - config.loss) ** 2 * (1 - config.reorder) * (1 - config.duplicate) ** 2;
     const reads = config.readEvery > 0
-      ? config.sizes.reduce((n, size, i) => n + Math.ceil(size / config.buffers[i]), 0)
+      ? config.messages.reduce((n, m) => n + Math.ceil(m.size / m.buffSize), 0)
       : 0;
     const probes = 3 * reads * (config.readEvery / 2 + 4);
     const bound = (needed * (2 + 4 * trouble * window) + probes) / (1 - config.loss) ** 2 + 200;
@@ -366,8 +434,10 @@ const SLOW_READERS: { name: string; config: Config; maxSegments: number; maxMs: 
       mss: 1,
       client: { window: 32, arq: "selective-repeat", congestion: "none" },
       server: { window: 1, arq: "go-back-n", congestion: "none" },
-      sizes: [100, 100],
-      buffers: [1, 100],
+      messages: [
+        { from: "client", size: 100, buffSize: 1 },
+        { from: "server", size: 100, buffSize: 100 },
+      ],
       readEvery: 5,
     },
     maxSegments: 1_500, // 1,027 now
@@ -383,8 +453,10 @@ const SLOW_READERS: { name: string; config: Config; maxSegments: number; maxMs: 
       mss: 16,
       client: { window: 32, arq: "go-back-n", congestion: "reno" },
       server: { window: 2, arq: "selective-repeat", congestion: "reno" },
-      sizes: [3000, 17],
-      buffers: [16, 1],
+      messages: [
+        { from: "client", size: 3000, buffSize: 16 },
+        { from: "server", size: 17, buffSize: 1 },
+      ],
       readEvery: 5,
     },
     maxSegments: 3_200, // 2,140 now
@@ -401,8 +473,10 @@ const SLOW_READERS: { name: string; config: Config; maxSegments: number; maxMs: 
       mss: 1,
       client: { window: 8, arq: "selective-repeat", congestion: "none" },
       server: { window: 2, arq: "selective-repeat", congestion: "none" },
-      sizes: [3000, 1],
-      buffers: [1, 16],
+      messages: [
+        { from: "client", size: 3000, buffSize: 1 },
+        { from: "server", size: 1, buffSize: 16 },
+      ],
       readEvery: 5,
     },
     maxSegments: 30_000, // 24,488 now

@@ -325,6 +325,44 @@ Deno.test("flow control: once the peer said 'no room', a quick answer to a resen
   assert.equal(c.stats.duplicates, 0);
 });
 
+Deno.test("flow control: a segment taken after many 'no room' answers leaves no stale ACKs to eat the next segment's 'no room'", () => {
+  // "abcdefghijklmnop" is refused 7 times, then taken: every refused copy was
+  // answered already. Its next segment, "qrstu", is refused too: those
+  // answers are "no room" again, not late answers to the copies (which
+  // would count each try, and maxRetries 3 would give a slow reader up).
+  const c = client({ maxRetries: 3 });
+  const script = [...FULL_SENDER];
+  for (let k = 1; k <= 6; k++) {
+    script.push(`${11 + 100 * k} > DATA 14 "abcdefghijklmnop" rtx`, `${12 + 100 * k} < ACK 14`);
+  }
+  script.push('711 > DATA 14 "abcdefghijklmnop" rtx', "712 < ACK 30", '712 > DATA 30 "qrstu"');
+  script.push("713 < ACK 30");
+  for (let k = 1; k <= 6; k++) {
+    script.push(`${712 + 100 * k} > DATA 30 "qrstu" rtx`, `${713 + 100 * k} < ACK 30`);
+  }
+  script.push('1412 > DATA 30 "qrstu" rtx', "1413 < ACK 35");
+  play(c, script, { start: 5, until: 2000 });
+  assert.equal(c.error, undefined);
+  assert.ok(c.sent);
+});
+
+Deno.test("flow control: a lossy link loses some probes of a full receiver; only timeouts in a row with no answer count against maxRetries", () => {
+  // Every other resend gets its "no room" answer: never two silent timeouts
+  // in a row, so maxRetries 3 is never reached (it was, summing the silent
+  // ones: at 30% loss each way a slow reader was given up after 40 s).
+  const c = client({ maxRetries: 3 });
+  const script = [...FULL_SENDER];
+  for (let k = 1; k <= 9; k++) {
+    script.push(`${11 + 100 * k} > DATA 14 "abcdefghijklmnop" rtx`);
+    if (k % 2 === 0) script.push(`${12 + 100 * k} < ACK 14`);
+  }
+  script.push('1011 > DATA 14 "abcdefghijklmnop" rtx', "1012 < ACK 30", '1012 > DATA 30 "qrstu"');
+  script.push("1013 < ACK 35");
+  play(c, script, { start: 5, until: 2000 });
+  assert.equal(c.error, undefined);
+  assert.ok(c.sent);
+});
+
 Deno.test("flow control: the sender goes on once the receiver takes the segment", () => {
   const c = client({ maxRetries: 1 });
   play(c, [
