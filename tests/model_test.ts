@@ -1,17 +1,20 @@
 /**
  * Two pure {@linkcode Connection}s talking through a seeded, lossy network in
- * virtual time, in every mode: each random configuration (window, ARQ and
+ * virtual time, in every mode. Each random configuration (window, ARQ and
  * congestion control of each end chosen independently, so a selective-repeat
  * sender meets a Stop & Wait receiver and the other way round; loss,
  * duplication and reordering; MSS; two or three messages, either way, some
  * back to back; a reader with small buffers that pauses) must deliver every
- * byte exactly once, in order,
- * both ways, and end with both sides closed and no error, within bounds on
- * the segments sent and the virtual time; and no receiver may ever hold more
- * than its application's buffSize plus its window of segments.
+ * byte exactly once, in order, and end with both sides closed and no error,
+ * within a bound on the segments sent; no receiver may ever hold more than
+ * its application's buffSize plus its window of segments. Then the same
+ * configurations with the network cut at a random moment: both ends must
+ * give up (or finish) within their limits, with no timer left armed, and
+ * what arrived must be a prefix of what was sent.
  *
- * No sockets, no clock: a few hundred transfers in a few seconds. Seeds are
- * fixed; `SEED=n` reruns one configuration alone and every failure names it.
+ * No sockets, no clock: hundreds of transfers in a few seconds
+ * (`MODEL_RUNS`, `MODEL_CUTS` for more). Seeds are fixed; `SEED=n` reruns
+ * one configuration alone and every failure names it.
  */
 import assert from "node:assert/strict";
 import type { Arq } from "../connection.ts";
@@ -45,6 +48,8 @@ interface Config {
   messages: Message[];
   /** The receiving application reads at most once every this many ms (0: at once). */
   readEvery: number;
+  /** From this time on (ms), the network delivers nothing more: a cable pulled out. */
+  cutAt?: number;
 }
 
 /** One message of a run. */
@@ -142,6 +147,8 @@ interface Outcome {
   received: Uint8Array[];
   clientClosed: boolean;
   serverClosed: boolean;
+  /** Timers still armed at the end, per end: none once both ends gave up or closed. */
+  pending: number[];
   errors: string[];
   segments: number;
   time: number;
@@ -187,7 +194,7 @@ function run(config: Config): Outcome {
     for (const output of connection.takeOutput()) {
       if (output.kind !== "send") continue;
       segments++;
-      if (random() < config.loss) continue;
+      if (random() < config.loss || now >= (config.cutAt ?? Infinity)) continue;
       const late = random() < config.reorder ? random() * 3 : 0;
       network.push({ at: now + LATENCY + late, to: peerOf(from), bytes: output.bytes });
       if (random() < config.duplicate) {
@@ -265,14 +272,28 @@ function run(config: Config): Outcome {
   const done = (end: Side) =>
     (end.reading === plan.length || nextOf(end, -1, true) === -1) &&
     nextOf(end, end.sending, false) === -1 && end.connection!.sent;
+  // A call that failed rejects; the application then closes its socket.
+  const failed = new Set<Side>();
+  const failures: string[] = [];
   const app = () => {
+    for (const end of [client, server]) {
+      const connection = end.connection;
+      if (connection === null || failed.has(end)) continue;
+      const error = connection.error ?? connection.takeWaitError();
+      if (error === undefined) continue;
+      failed.add(end);
+      failures.push(`${end.name}: ${error.message}`);
+      connection.close(now);
+    }
     const c = client.connection!;
     const s = server.connection;
     if (closing || !c.established || s === null || !s.established) return;
     for (const end of [client, server]) {
+      if (failed.has(end)) continue;
       read(end);
       send(end);
     }
+    if (failed.size > 0) return;
     if (done(client) && done(server)) {
       closing = true;
       c.close(now);
@@ -288,7 +309,6 @@ function run(config: Config): Outcome {
     const c = client.connection;
     const s = server.connection;
     if (c.closed && s !== null && s.closed) break;
-    if (c.error || s?.error) break;
     // The next thing that happens: a timer, a datagram, or a paused reader's next read.
     let next = Math.min(c.pollAt(), s?.pollAt() ?? Infinity);
     for (const arrival of network) next = Math.min(next, arrival.at);
@@ -339,16 +359,14 @@ function run(config: Config): Outcome {
       }
     }
   }
-  const errors = [client, server].flatMap((side) => {
-    const error = side.connection?.error ?? side.connection?.takeWaitError();
-    return error ? [`${side.name}: ${error.message}`] : [];
-  });
-  errors.push(...overflows);
+  app(); // reports what failed last
+  const errors = [...failures, ...overflows];
   if (steps >= MAX_STEPS) errors.push(`stuck after ${steps} events at ${now.toFixed(1)} ms`);
   return {
     received: received.map(concat),
     clientClosed: client.connection.closed,
     serverClosed: server.connection?.closed ?? false,
+    pending: [client, server].map((end) => end.connection?.pollAt() ?? Infinity),
     errors,
     segments,
     time: now,
@@ -415,6 +433,45 @@ Deno.test(`model: ${SEEDS.length} random transfers of two pure connections in ev
       outcome.segments <= bound,
       `${outcome.segments} segments sent, bound ${Math.round(bound)}, ${describe(config)}`,
     );
+  }
+});
+
+/**
+ * The longest a side may take to give up once the network is cut: a reader
+ * waits idleTimeout, a sender maxRetries timeouts (at most 500 ms each), and
+ * either then sends its FIN closeRetries times.
+ */
+const GIVE_UP_MS = LIMITS.idleTimeout! + LIMITS.maxRetries! * 500 + LIMITS.closeRetries! * 500;
+const CUTS = Number(Deno.env.get("MODEL_CUTS") ?? 200);
+const CUT_SEEDS = only ? [Number(only)] : Array.from({ length: CUTS }, (_, i) => 20_000 + i);
+
+Deno.test(`model: ${CUT_SEEDS.length} links cut at a random moment: both ends end within bounds, nothing left armed, and what arrived is a prefix of what was sent`, () => {
+  for (const seed of CUT_SEEDS) {
+    const config: Config = { ...configFor(seed), cutAt: mulberry32(seed ^ 0xc07)() * 200 };
+    const context = `${describe(config)}, cut at ${config.cutAt!.toFixed(2)} ms`;
+    const outcome = run(config);
+    assert.deepEqual(
+      outcome.pending,
+      [Infinity, Infinity],
+      `timers still armed at the end, ${context}`,
+    );
+    // A reader that pauses first reads what it holds (up to the largest
+    // buffSize it asked for and a window), then waits.
+    const window = Math.max(config.client.window, config.server.window);
+    const buffers = config.messages.map((m) => m.buffSize);
+    const held = Math.max(...buffers) + window * config.mss;
+    const drain = config.readEvery * (2 + Math.ceil(held / Math.min(...buffers)));
+    assert.ok(
+      outcome.time <= config.cutAt! + drain + GIVE_UP_MS,
+      `ended at ${outcome.time.toFixed(1)} ms, ${context}`,
+    );
+    assert.ok(!outcome.errors.some((e) => e.startsWith("stuck")), `${outcome.errors}, ${context}`);
+    config.messages.forEach((m, k) => {
+      const sent = message(m.size, k + 1);
+      const got = outcome.received[k];
+      assert.ok(got.length <= sent.length, `message ${k + 1}: more bytes than sent, ${context}`);
+      assertSameBytes(got, sent.subarray(0, got.length), `message ${k + 1}, ${context}`);
+    });
   }
 });
 
