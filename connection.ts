@@ -60,7 +60,7 @@
  *
  * @module
  */
-import { PeerTimeoutError, ProtocolError } from "./errors.ts";
+import { NO_ROOM_WAIT, PeerTimeoutError, ProtocolError } from "./errors.ts";
 import { Congestion, type CongestionControl } from "./congestion.ts";
 import { ByteQueue } from "./byte_queue.ts";
 import { Reassembly } from "./reassembly.ts";
@@ -467,12 +467,13 @@ export class Connection {
   /**
    * Segments the peer has shown room for (window mode): unlimited until a
    * timeout finds it alive but without room for our oldest segment even
-   * when resent; then 1 (probe with one segment), and each new ACK adds the
-   * segments it acknowledges, as slow start grows a window. A reader that
-   * frees a little at a time is sent a little at a time, instead of a whole
-   * window it refuses every timeout (and whose refusals, as duplicate ACKs,
-   * would clock out more); one that caught up has the whole window again
-   * within a few round trips.
+   * when resent; then 1 (probe with one segment). A sender that goes back N
+   * then adds what each new ACK acknowledges, as slow start grows a window:
+   * a reader that frees a little at a time is sent a little at a time,
+   * instead of a whole window it refuses every timeout (whose refusals, as
+   * duplicate ACKs, would clock out more); one that caught up has the whole
+   * window again within a few round trips. Selective repeat has it again at
+   * the next new ACK.
    */
   #room = Infinity;
   /** Timeouts and fast retransmits so far, and the one whose resend was last found spurious. */
@@ -831,7 +832,7 @@ export class Connection {
         reason: `no room at the peer for ${this.#idleTimeout} ms`,
       });
       this.#fail(
-        new PeerTimeoutError(this.peerName, "room in its receive buffer", {
+        new PeerTimeoutError(this.peerName, NO_ROOM_WAIT, {
           idleMs: this.#idleTimeout,
         }, { instead: this.#instead() }),
       );
@@ -1724,7 +1725,12 @@ export class Connection {
     this.#duplicates = 0;
     this.#dupAcks = 0;
     if (this.#room !== Infinity) {
-      this.#room += acked;
+      // A sender that goes back N regrows what it sends by what each ACK
+      // acknowledges; selective repeat, which resends one segment at a time
+      // anyway, has its whole window again: its duplicate ACKs are mostly
+      // holes, not a full buffer, and a slow regrowth would cost every loss.
+      const goesBack = this.#arq === "go-back-n" || this.#peerDiscards;
+      this.#room = goesBack ? this.#room + acked : Infinity;
       if (this.#room >= this.#window) this.#room = Infinity;
     }
     this.congestion.onAck(acked);

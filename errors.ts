@@ -26,6 +26,9 @@ export class ProtocolError extends Error {
   }
 }
 
+/** What a sender waits for while its peer says it has no room (`PeerTimeoutError.waitingFor`). */
+export const NO_ROOM_WAIT = "room in its receive buffer";
+
 /**
  * The peer stopped answering, or answered without making progress: raised
  * after the bounded retransmissions, or after `idleTimeout` ms without
@@ -91,6 +94,12 @@ export class PeerTimeoutError extends Deno.errors.TimedOut {
         ? `No server answered at ${peer}: no ${waitingFor} after ${limit.attempts} ${
           limit.attempts === 1 ? "SYN" : "SYNs"
         } (is a server listening?)`
+        : waitingFor === NO_ROOM_WAIT
+        // It answered all along: "no room", not silence.
+        ? `Peer ${peer} answered that it had no room in its receive buffer for ${
+          detail.slice(4)
+        } ` +
+          `(is its application reading?)${instead === undefined ? "" : `; ${instead}`}`
         : instead === undefined
         ? `Peer ${peer} stopped answering: no ${waitingFor} ${detail}`
         : `Peer ${peer} made no progress: no ${waitingFor} ${detail}; ${instead}`,
@@ -142,7 +151,7 @@ export class ConnectionClosedError extends Deno.errors.ConnectionReset {
  */
 export class UnreadDataError extends Error {
   /** Creates the error for `discarded` bytes from `peer`. */
-  constructor(peer: string, readonly discarded: number) {
+  constructor(readonly peer: string, readonly discarded: number) {
     super(
       `recvClose dropped ${discarded.toLocaleString("en-US")} ${
         discarded === 1 ? "byte" : "bytes"
@@ -150,6 +159,96 @@ export class UnreadDataError extends Error {
     );
     this.name = "UnreadDataError";
   }
+}
+
+/** What a {@linkcode PeerTimeoutError} waited for, in Spanish (segment names stay as they are). */
+const WAITED_ES: Record<string, string> = {
+  data: "dato",
+  FIN: "FIN",
+  progress: "avance",
+};
+
+/** "it kept sending DATA seq=45 len=1 (12 times), expected seq=44", in Spanish. */
+function insteadEs(instead: string): string {
+  const match = /^it kept sending (.+) \((once|(\d+) times)\)(?:, (.*))?$/.exec(instead);
+  if (!match) return instead;
+  const [, what, , times, rest] = match;
+  const count = times === undefined ? "una vez" : `${times} veces`;
+  const expected = rest === undefined ? "" : `, ${
+    rest
+      .replace(/^expected /, "se esperaba ")
+      .replace(/^no room to take it$/, "sin espacio para tomarlo")
+      .replace(
+        " (is it counting characters instead of bytes?)",
+        " (¿cuenta caracteres en vez de bytes?)",
+      )
+      .replace(/ \(x\+1 for SYN seq=(\d+)\)/, " (x+1 del SYN seq=$1)")
+  }`;
+  return `siguió enviando ${what} (${count})${expected}`;
+}
+
+/**
+ * An error's message in Spanish, for the web lab's Spanish page: the errors a
+ * connection ends with ({@linkcode PeerTimeoutError},
+ * {@linkcode ConnectionClosedError}, {@linkcode UnreadDataError}); any
+ * other keeps its English message.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { errorEs, PeerTimeoutError } from "./errors.ts";
+ * const error = new PeerTimeoutError("127.0.0.1:8000", "ACK seq=45", { attempts: 21 }, {
+ *   instead: "it kept sending ACK seq=42 (12 times), expected ACK seq=45",
+ * });
+ * assert.equal(
+ *   errorEs(error),
+ *   "El par 127.0.0.1:8000 no avanzó: ningún ACK seq=45 tras 21 intentos; siguió enviando ACK seq=42 (12 veces), se esperaba ACK seq=45",
+ * );
+ * ```
+ */
+export function errorEs(error: unknown): string {
+  if (error instanceof PeerTimeoutError) {
+    const waited = WAITED_ES[error.waitingFor] ?? error.waitingFor;
+    const n = error.attempts;
+    if (error.noServer) {
+      return `Ningún servidor respondió en ${error.peer}: ningún ${waited} tras ${n} SYN ` +
+        "(¿hay un servidor escuchando?)";
+    }
+    const ms = /\d+/.exec(error.detail)?.[0];
+    if (error.waitingFor === NO_ROOM_WAIT) {
+      return `El par ${error.peer} respondió que no tenía espacio en su buffer de recepción ` +
+        `durante ${ms} ms (¿su aplicación está leyendo?)` +
+        (error.instead === undefined ? "" : `; ${insteadEs(error.instead)}`);
+    }
+    const limit = n === undefined ? `en ${ms} ms` : `tras ${n} ${n === 1 ? "intento" : "intentos"}`;
+    return error.instead === undefined
+      ? `El par ${error.peer} dejó de responder: ningún ${waited} ${limit}`
+      : `El par ${error.peer} no avanzó: ningún ${waited} ${limit}; ${insteadEs(error.instead)}`;
+  }
+  if (error instanceof UnreadDataError) {
+    const n = error.discarded;
+    return `recvClose descartó ${n.toLocaleString("es-CL")} ${
+      n === 1 ? "byte" : "bytes"
+    } de ${error.peer} ` +
+      "que recv no había leído; la conexión está cerrada";
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  if (error instanceof ConnectionClosedError) {
+    const closed = /^(Cannot send: p|P)eer (\S+) closed the connection(.*)$/.exec(message);
+    if (closed) {
+      const [, start, peer, rest] = closed;
+      const before = /^ ([\d,]+) bytes before the end of the message$/.exec(rest);
+      const seq = /^ before acknowledging seq (\d+)$/.exec(rest);
+      const tail = before
+        ? ` ${before[1].replaceAll(",", ".")} bytes antes del fin del mensaje`
+        : seq
+        ? ` antes de confirmar seq ${seq[1]}`
+        : rest;
+      return `${start === "P" ? "" : "No se puede enviar: "}el par ${peer} cerró la conexión${tail}`
+        .replace(/^el/, "El");
+    }
+  }
+  return message;
 }
 
 /**

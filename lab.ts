@@ -278,7 +278,7 @@ export async function startLab(options: LabOptions = {}): Promise<LabServer> {
       // reading it makes Deno warn about its legacy abort on every successful response.)
       cancel() {
         open = false;
-        transfer.stop("the page closed its stream");
+        transfer.stop("the page closed its stream", "la página cerró su flujo");
       },
     });
     return new Response(stream, {
@@ -398,7 +398,12 @@ export async function startLab(options: LabOptions = {}): Promise<LabServer> {
   let closing: Promise<void> | undefined;
   const shutdown = () =>
     closing ??= (async () => {
-      for (const transfer of transfers) transfer.stop("the lab is shutting down");
+      for (const transfer of transfers) {
+        transfer.stop(
+          "the lab is shutting down",
+          "el laboratorio se está cerrando",
+        );
+      }
       await Promise.all(running);
       await server.shutdown();
     })();

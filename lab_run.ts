@@ -22,6 +22,7 @@
  *
  * @module
  */
+import { errorEs } from "./errors.ts";
 import { FaultInjector, type FaultLogEntry } from "./faults.ts";
 import type { Addr, DatagramLink, LinkWrapper } from "./link.ts";
 import { ARQ_NAMES, type LabCase, type RunParams, serverTimeout } from "./lab_params.ts";
@@ -128,8 +129,12 @@ export interface LabEnd {
   duration: number;
   /** Why the transfer did not finish (stopped, peer stopped answering…), when it did not. */
   error?: string;
+  /** {@linkcode LabEnd.error} in Spanish, for the page's default language. */
+  errorEs?: string;
   /** How the server's `recvClose` failed after every byte had arrived (a case can expect it). */
   serverCloseError?: string;
+  /** {@linkcode LabEnd.serverCloseError} in Spanish. */
+  serverCloseErrorEs?: string;
   /** The final drawing: every segment with its fate, by the diagram's pairing. */
   records: LabRecord[];
   /** Every timer that ran out. */
@@ -477,7 +482,7 @@ export class LabTransfer {
   readonly #counts = { segments: 0, retransmissions: 0, timeouts: 0, fastRetransmits: 0 };
   /** Several segments in flight: a window, or congestion control. */
   readonly #window: boolean;
-  #serverCloseError?: string;
+  #serverCloseError?: { serverCloseError: string; serverCloseErrorEs: string };
 
   /** Starts the transfer of `message` with `params`. */
   constructor(
@@ -491,14 +496,14 @@ export class LabTransfer {
     this.#emit = emit;
     this.#window = params.window > 1 || params.cc !== "none";
     if (signal?.aborted) this.#abort.abort(signal.reason);
-    signal?.addEventListener("abort", () => this.stop("stopped"), { once: true });
+    signal?.addEventListener("abort", () => this.stop("stopped", "detenida"), { once: true });
     this.done = this.#run();
   }
 
-  /** Ends the transfer now: every socket is released, and `done` says why. */
-  stop(reason = "stopped"): void {
+  /** Ends the transfer now: every socket is released, and `done` says why (`reasonEs` in Spanish). */
+  stop(reason = "stopped", reasonEs = reason === "stopped" ? "detenida" : reason): void {
     if (this.#abort.signal.aborted) return;
-    this.#abort.abort(new Error(reason));
+    this.#abort.abort(new StopError(reason, reasonEs));
     for (const socket of this.#sockets) void socket.close().catch(() => {});
   }
 
@@ -667,13 +672,20 @@ export class LabTransfer {
       clientRto: clientOptions.timeout ?? null,
       serverRto: serverOptions.timeout ?? null,
     });
-    const limit = setTimeout(() => this.stop(`time limit of ${MAX_RUN_MS} ms reached`), MAX_RUN_MS);
+    const limit = setTimeout(
+      () =>
+        this.stop(
+          `time limit of ${MAX_RUN_MS} ms reached`,
+          `se alcanzó el límite de ${MAX_RUN_MS} ms`,
+        ),
+      MAX_RUN_MS,
+    );
     const listener = new SocketTCP(serverOptions);
     const client = new SocketTCP(clientOptions);
     this.#client = client;
     this.#sockets.add(listener).add(client);
     let received: Uint8Array = new Uint8Array();
-    let error: string | undefined;
+    let error: unknown;
     try {
       if (signal.aborted) throw signal.reason;
       listener.bind({ hostname: "127.0.0.1", port: 0 });
@@ -681,14 +693,14 @@ export class LabTransfer {
       if (signal.aborted) throw signal.reason;
       this.#pairing = new Pairing(performance.timeOrigin + performance.now(), this.#window, true);
       // When one end fails, the other is stopped rather than left waiting for it.
-      const fail = (caught: unknown) => this.stop(describe(caught));
+      const fail = (caught: unknown) => this.stop(describe(caught), describeEs(caught));
       await Promise.all([
         this.#serve(listener, signal).then((bytes) => received = bytes, fail),
         this.#sendAll(client, address, signal).catch(fail),
       ]);
-      if (signal.aborted) error = describe(signal.reason);
+      if (signal.aborted) error = signal.reason;
     } catch (caught) {
-      error = describe(caught);
+      error = caught;
     } finally {
       clearTimeout(limit);
       await Promise.all([...this.#sockets].map((s) => s.close().catch(() => {})));
@@ -697,13 +709,13 @@ export class LabTransfer {
     const sha256Received = await sha256Hex(received);
     const exact = received.length === this.#message.length && sha256Received === sha256Sent;
     const end: LabEnd = {
-      verdict: error ? "unfinished" : exact ? "exact" : "damaged",
+      verdict: error !== undefined ? "unfinished" : exact ? "exact" : "damaged",
       sha256Sent,
       sha256Received,
       bytesReceived: received.length,
       duration: performance.now() - started,
-      ...(error ? { error } : {}),
-      ...(this.#serverCloseError ? { serverCloseError: this.#serverCloseError } : {}),
+      ...(error !== undefined ? { error: describe(error), errorEs: describeEs(error) } : {}),
+      ...(this.#serverCloseError ? this.#serverCloseError : {}),
       records: this.#pairing.finish(),
       timeouts: this.#pairing.timeouts,
       stats: this.stats(),
@@ -729,7 +741,11 @@ export class LabTransfer {
     } catch (error) {
       // Every byte arrived; only the close failed (as "all FINs lost" expects): say so, go on.
       if (signal.aborted || total < this.#message.length) throw error;
-      this.#serverCloseError = `${(error as Error).name}: ${(error as Error).message}`;
+      const name = (error as Error).name;
+      this.#serverCloseError = {
+        serverCloseError: `${name}: ${describe(error)}`,
+        serverCloseErrorEs: `${name}: ${describeEs(error)}`,
+      };
     }
     return concatBytes(chunks);
   }
@@ -746,6 +762,19 @@ export class LabTransfer {
 
 function describe(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+/** Why a run was stopped (`stop`), in English and in Spanish. */
+class StopError extends Error {
+  constructor(message: string, readonly messageEs: string) {
+    super(message);
+    this.name = "StopError";
+  }
+}
+
+/** {@linkcode describe} in Spanish: the lab's own reasons, and the library's errors ({@linkcode errorEs}). */
+function describeEs(error: unknown): string {
+  return error instanceof StopError ? error.messageEs : errorEs(error);
 }
 
 function abortableDelay(ms: number, signal: AbortSignal): Promise<void> {

@@ -263,13 +263,19 @@ export function localHostFor(hostname: string): string {
  */
 export const FREE_PORTS: readonly [number, number] = [20_000, 32_767];
 
+/** Ports {@linkcode freePort} handed out, and when: not handed out again for {@linkcode RESERVED_MS}. */
+const handedOut = new Map<number, number>();
+const RESERVED_MS = 60_000;
+
 /**
  * A UDP port free right now on 127.0.0.1, for a process told which port to
  * bind (the conformance checker's server under test) once it has started.
  * Chosen below the ephemeral range, which every socket bound to port 0 draws
  * from: one of those (another case, another program) cannot take it in the
  * meantime, as it could a port that port 0 gave (CI once saw a server under
- * test fail with "Address already in use").
+ * test fail with "Address already in use"). A port handed out stays
+ * reserved in this process for a minute: two cases started at once cannot be
+ * given the same port before either binds it (a suite run saw that too).
  *
  * @example
  * ```ts
@@ -277,15 +283,20 @@ export const FREE_PORTS: readonly [number, number] = [20_000, 32_767];
  * import { FREE_PORTS, freePort } from "./link.ts";
  * const port = freePort();
  * assert.ok(port >= FREE_PORTS[0] && port <= FREE_PORTS[1]);
+ * assert.notEqual(freePort(), port); // not twice in a row, even if still unbound
  * Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port }).close(); // it binds
  * ```
  */
 export function freePort(): number {
   const [low, high] = FREE_PORTS;
+  const now = performance.now();
+  for (const [port, at] of handedOut) if (now - at > RESERVED_MS) handedOut.delete(port);
   for (let attempt = 0; attempt < 50; attempt++) {
     const port = low + Math.floor(Math.random() * (high - low + 1));
+    if (handedOut.has(port)) continue;
     try {
       udpLink({ hostname: "127.0.0.1", port }).close();
+      handedOut.set(port, now);
       return port;
     } catch {
       // taken: another one

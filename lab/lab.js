@@ -62,6 +62,7 @@ const state = {
   follow: true,
   playing: null,
   inbox: [], // messages of the live run not drawn yet: drawn a few ms per frame
+  end: null, // the "end" message of the run, for its verdict line
 };
 
 /** Milliseconds of drawing per frame, so the page stays fluent while a fast run bursts in. */
@@ -159,6 +160,20 @@ function setControl(id, value) {
   keepValue(node, value);
 }
 
+/** The verdict line of the run that ended, in the page's language. */
+function renderVerdict() {
+  const end = state.end;
+  if (!end) return;
+  const closed = end.closeError ? `; ${text("closeError")}: ${say(end.closeError)}` : "";
+  // A transfer that did not finish says how far it got, not that the bytes were damaged.
+  const bytes = end.verdict === "unfinished"
+    ? text("bytesOf")(end.bytesReceived, state.bytes ?? 0)
+    : `${end.bytesReceived} bytes`;
+  $("verdict-text").textContent = `${text(end.verdict)} (${bytes}, ${
+    round(end.duration)
+  } ms)${closed}`;
+}
+
 function applyTexts() {
   document.documentElement.lang = lang;
   document.title = text("title");
@@ -179,6 +194,7 @@ function applyTexts() {
   diagram.relabel();
   buildLegend();
   renderStatus();
+  renderVerdict();
   renderError();
   state.dirty = true;
 }
@@ -446,6 +462,7 @@ function resetView(mode) {
   state.status = { value: "idle", detail: "" };
   diagram.reset();
   $("verdict").hidden = true;
+  state.end = null;
   $("timeline").hidden = mode !== "replay";
   $("download").disabled = true;
   state.dirty = true;
@@ -661,15 +678,15 @@ function onMessage(m) {
       $("sha-received").textContent = m.sha256Received;
       $("verdict").hidden = false;
       const verdict = m.verdict;
-      const closed = m.serverCloseError ? `; ${text("closeError")}: ${m.serverCloseError}` : "";
-      // A transfer that did not finish says how far it got, not that the bytes were damaged.
-      const bytes = verdict === "unfinished"
-        ? text("bytesOf")(m.bytesReceived, state.bytes ?? 0)
-        : `${m.bytesReceived} bytes`;
-      $("verdict-text").textContent = `${text(verdict)} (${bytes}, ${
-        round(m.duration)
-      } ms)${closed}`;
-      state.status = { value: m.error ? "failed" : "done", detail: m.error ?? "", verdict };
+      // The library's reasons come in both languages ({ error, errorEs }): shown in the page's.
+      const both = (en, es) => en ? { en, es: es ?? en } : null;
+      state.end = { ...m, closeError: both(m.serverCloseError, m.serverCloseErrorEs) };
+      renderVerdict();
+      state.status = {
+        value: m.error ? "failed" : "done",
+        detail: both(m.error, m.errorEs) ?? "",
+        verdict,
+      };
       state.draining = false;
       renderStatus();
       $("download").disabled = state.raw.length === 0;

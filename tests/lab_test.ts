@@ -552,6 +552,7 @@ Deno.test("lab: closing the stream stops its transfer and releases every socket"
   await lab.idle();
   assert.equal(ends.length, 1);
   assert.equal(ends[0].error, "the page closed its stream");
+  assert.equal(ends[0].errorEs, "la página cerró su flujo");
   assert.equal(ends[0].verdict, "unfinished");
   assert.ok(ends[0].records.length < 10, `${ends[0].records.length} segments were sent`);
   assert.deepEqual(lab.counters, { started: 1, active: 0, refused: 0, stopped: 1 });
@@ -747,6 +748,15 @@ Deno.test("lab: a handshake that never completes is counted as it is drawn, and 
   assert.ok(end.timeouts.some((t) => t.side === "s"), "the server's timeouts are drawn");
   assert.equal(end.verdict, "unfinished");
   assert.ok(end.error, "a transfer that did not finish says why");
+  // In Spanish too, for the page's default language.
+  assert.match(
+    end.error,
+    /^No server answered at 127\.0\.0\.1:\d+: no SYN\+ACK seq=\d+ after \d+ SYNs/,
+  );
+  assert.match(
+    end.errorEs!,
+    /^Ningún servidor respondió en 127\.0\.0\.1:\d+: ningún SYN\+ACK seq=\d+ tras \d+ SYN/,
+  );
 });
 
 Deno.test("lab: a segment still in the network when the run ended says so, not that its receiver is untraced", async () => {
@@ -1190,6 +1200,28 @@ Deno.test({
         }
         assert.equal(runs.length, before, "the page sent a run it should have refused");
       });
+
+      await t.step(
+        "a transfer that fails says why in the page's language, and again on a switch",
+        async () => {
+          // Every SYN+ACK is lost: the client gives up after its SYNs (2 ms apart).
+          await open(page, `${lab.url}?case=custom&s2c-loss=1&rto=2&run`);
+          assert.equal(await settled(page), "failed");
+          const status = () => page.$eval("#status", (e) => e.textContent!);
+          // "Falló — sin terminar: la transferencia se detuvo antes del final: <why>"
+          assert.match(
+            await status(),
+            /^Falló .*: Ningún servidor respondió en 127\.0\.0\.1:\d+: ningún SYN\+ACK seq=\d+ tras \d+ SYN \(¿hay un servidor escuchando\?\)$/,
+          );
+          await page.click("#lang");
+          assert.match(
+            await status(),
+            /^Failed .*: No server answered at 127\.0\.0\.1:\d+: no SYN\+ACK/,
+          );
+          await page.click("#lang");
+          assert.match(await status(), /^Falló .*: Ningún servidor respondió/);
+        },
+      );
 
       await t.step(
         "a refusal is in the page's language: Spanish, or English with lang=en",
