@@ -301,6 +301,12 @@ function run(config: Config): Outcome {
     }
   };
 
+  /** The application runs, and what it made the connections send leaves. */
+  const wake = () => {
+    app();
+    for (const end of [client, server]) if (end.connection) transmit(end);
+  };
+
   client.connection = Connection.client(Math.floor(random() * 101), now, options(config.client));
   transmit(client);
   let steps = 0;
@@ -331,8 +337,7 @@ function run(config: Config): Outcome {
       }
       transmit(to);
       // The driver wakes the application after each datagram, before it reads the next.
-      app();
-      for (const side of [client, server]) if (side.connection) transmit(side);
+      wake();
     }
     for (const side of [client, server]) {
       const connection = side.connection;
@@ -341,8 +346,7 @@ function run(config: Config): Outcome {
       if (connection.pollAt() <= now) connection.poll(now);
       transmit(side);
     }
-    app();
-    for (const side of [client, server]) if (side.connection) transmit(side);
+    wake();
     // Flow control: a receiver holds at most what recv asked for plus its window of segments.
     for (const end of [client, server]) {
       const connection = end.connection;
@@ -483,22 +487,26 @@ Deno.test(`model: ${CUT_SEEDS.length} links cut at a random moment: both ends en
 // "no room" answers for losses sent it a whole window every timeout, and
 // its refusals, as duplicate ACKs, clocked out more (the counts before: 6,935,
 // 10,376 and 28,068 segments; the last took 345 s of virtual time).
+const mode = (window: number, arq: Arq, congestion: CongestionControl = "none"): Mode => ({
+  window,
+  arq,
+  congestion,
+});
+/** A message of `size` bytes from `from`, read with `buffSize`. */
+const msg = (from: Message["from"], size: number, buffSize: number): Message => ({
+  from,
+  size,
+  buffSize,
+});
 const SLOW_READERS: { name: string; config: Config; maxSegments: number; maxMs: number }[] = [
   {
     name: "selective repeat, window 32, to a Stop & Wait receiver reading 1 byte every 5 ms",
     config: {
       seed: 5922,
-      loss: 0.05,
-      duplicate: 0,
-      reorder: 0,
-      mss: 1,
-      client: { window: 32, arq: "selective-repeat", congestion: "none" },
-      server: { window: 1, arq: "go-back-n", congestion: "none" },
-      messages: [
-        { from: "client", size: 100, buffSize: 1 },
-        { from: "server", size: 100, buffSize: 100 },
-      ],
-      readEvery: 5,
+      ...{ loss: 0.05, duplicate: 0, reorder: 0, mss: 1, readEvery: 5 },
+      client: mode(32, "selective-repeat"),
+      server: mode(1, "go-back-n"),
+      messages: [msg("client", 100, 1), msg("server", 100, 100)],
     },
     maxSegments: 1_500, // 1,059 now
     maxMs: 600, // 528 now: 100 reads 5 ms apart
@@ -507,17 +515,10 @@ const SLOW_READERS: { name: string; config: Config; maxSegments: number; maxMs: 
     name: "Go-Back-N with Reno, window 32, to a reader of 16 bytes every 5 ms, duplicates 20%",
     config: {
       seed: 5714,
-      loss: 0,
-      duplicate: 0.2,
-      reorder: 0.05,
-      mss: 16,
-      client: { window: 32, arq: "go-back-n", congestion: "reno" },
-      server: { window: 2, arq: "selective-repeat", congestion: "reno" },
-      messages: [
-        { from: "client", size: 3000, buffSize: 16 },
-        { from: "server", size: 17, buffSize: 1 },
-      ],
-      readEvery: 5,
+      ...{ loss: 0, duplicate: 0.2, reorder: 0.05, mss: 16, readEvery: 5 },
+      client: mode(32, "go-back-n", "reno"),
+      server: mode(2, "selective-repeat", "reno"),
+      messages: [msg("client", 3000, 16), msg("server", 17, 1)],
     },
     maxSegments: 3_200, // 2,140 now
     maxMs: 1_100, // 1,024 now: 188 reads 5 ms apart
@@ -527,17 +528,10 @@ const SLOW_READERS: { name: string; config: Config; maxSegments: number; maxMs: 
       "selective repeat, window 8, 1-byte segments at 30% loss, to a window-2 reader of 1 byte every 5 ms",
     config: {
       seed: 5097,
-      loss: 0.3,
-      duplicate: 0,
-      reorder: 0.05,
-      mss: 1,
-      client: { window: 8, arq: "selective-repeat", congestion: "none" },
-      server: { window: 2, arq: "selective-repeat", congestion: "none" },
-      messages: [
-        { from: "client", size: 3000, buffSize: 1 },
-        { from: "server", size: 1, buffSize: 16 },
-      ],
-      readEvery: 5,
+      ...{ loss: 0.3, duplicate: 0, reorder: 0.05, mss: 1, readEvery: 5 },
+      client: mode(8, "selective-repeat"),
+      server: mode(2, "selective-repeat"),
+      messages: [msg("client", 3000, 1), msg("server", 1, 16)],
     },
     maxSegments: 30_000, // 25,573 now
     maxMs: 40_000, // 19,810 now
