@@ -65,6 +65,8 @@ export const NO_ROOM_WAIT = "room in its receive buffer";
 export class PeerTimeoutError extends Deno.errors.TimedOut {
   /** Transmissions made before giving up; `undefined` when the limit was a time without progress (`idleTimeout`). */
   readonly attempts: number | undefined;
+  /** The time without progress that ended the wait (`idleTimeout`), in ms; `undefined` when it was a number of tries. */
+  readonly idleMs: number | undefined;
   /** How the wait ended, for messages: "after 21 tries" or "for 30000 ms". */
   readonly detail: string;
   /** What the peer sent instead of what was awaited, when it sent anything: "it kept sending …". */
@@ -94,12 +96,10 @@ export class PeerTimeoutError extends Deno.errors.TimedOut {
         ? `No server answered at ${peer}: no ${waitingFor} after ${limit.attempts} ${
           limit.attempts === 1 ? "SYN" : "SYNs"
         } (is a server listening?)`
-        : waitingFor === NO_ROOM_WAIT
-        // It answered all along: "no room", not silence.
-        ? `Peer ${peer} answered that it had no room in its receive buffer for ${
-          detail.slice(4)
-        } ` +
-          `(is its application reading?)${instead === undefined ? "" : `; ${instead}`}`
+        : waitingFor === NO_ROOM_WAIT // it answered all along: "no room", not silence
+        ? `Peer ${peer} answered that it had no ${waitingFor} ${detail} (is its application reading?)${
+          instead === undefined ? "" : `; ${instead}`
+        }`
         : instead === undefined
         ? `Peer ${peer} stopped answering: no ${waitingFor} ${detail}`
         : `Peer ${peer} made no progress: no ${waitingFor} ${detail}; ${instead}`,
@@ -107,6 +107,7 @@ export class PeerTimeoutError extends Deno.errors.TimedOut {
     );
     this.name = "PeerTimeoutError";
     this.attempts = "attempts" in limit ? limit.attempts : undefined;
+    this.idleMs = "idleMs" in limit ? limit.idleMs : undefined;
     this.detail = detail;
     this.instead = instead;
     this.noServer = noServer;
@@ -214,13 +215,14 @@ export function errorEs(error: unknown): string {
       return `Ningún servidor respondió en ${error.peer}: ningún ${waited} tras ${n} SYN ` +
         "(¿hay un servidor escuchando?)";
     }
-    const ms = /\d+/.exec(error.detail)?.[0];
     if (error.waitingFor === NO_ROOM_WAIT) {
       return `El par ${error.peer} respondió que no tenía espacio en su buffer de recepción ` +
-        `durante ${ms} ms (¿su aplicación está leyendo?)` +
+        `durante ${error.idleMs} ms (¿su aplicación está leyendo?)` +
         (error.instead === undefined ? "" : `; ${insteadEs(error.instead)}`);
     }
-    const limit = n === undefined ? `en ${ms} ms` : `tras ${n} ${n === 1 ? "intento" : "intentos"}`;
+    const limit = n === undefined
+      ? `en ${error.idleMs} ms`
+      : `tras ${n} ${n === 1 ? "intento" : "intentos"}`;
     return error.instead === undefined
       ? `El par ${error.peer} dejó de responder: ningún ${waited} ${limit}`
       : `El par ${error.peer} no avanzó: ningún ${waited} ${limit}; ${insteadEs(error.instead)}`;
