@@ -496,7 +496,7 @@ export class LabTransfer {
     this.#emit = emit;
     this.#window = params.window > 1 || params.cc !== "none";
     if (signal?.aborted) this.#abort.abort(signal.reason);
-    signal?.addEventListener("abort", () => this.stop("stopped", "detenida"), { once: true });
+    signal?.addEventListener("abort", () => this.stop(), { once: true });
     this.done = this.#run();
   }
 
