@@ -288,6 +288,13 @@ const DISCARDS = 4;
  */
 const SPURIOUS_FRACTION = 0.5;
 
+/**
+ * The `retries` given to the RTO policy's backoff for a probe of a peer that
+ * answered "no room" (Stop & Wait): past any linear retries, so an adaptive
+ * timeout doubles, up to its maximum; a fixed one stays fixed.
+ */
+const PERSIST_BACKOFF = Number.MAX_SAFE_INTEGER;
+
 function isDigits(bytes: Uint8Array): boolean {
   return bytes.length > 0 && bytes.every((b) => b >= 0x30 && b <= 0x39);
 }
@@ -506,6 +513,18 @@ export class Connection {
   /** Bytes received and acknowledged, not yet handed to the application. */
   readonly #inbox = new ByteQueue();
   #want = 0;
+  /**
+   * A Stop & Wait receiver refused a segment for lack of room: when the
+   * application reads, one ACK tells the sender there is room again (TCP's
+   * window update, RFC 9293 3.8.6.2.2), so that the sender's probes can back off.
+   */
+  #owesUpdate = false;
+  /**
+   * The peer sent past what we acknowledged: it has a window, and its own
+   * timer probes for room; an ACK it did not ask for would count toward its
+   * fast retransmit. No window updates for it.
+   */
+  #peerPipelines = false;
   /** A window receiver's ACK not sent yet: it waits for {@linkcode Connection.idle}. */
   #heldAck: number | null = null;
   #heldAt = 0;
@@ -635,6 +654,11 @@ export class Connection {
    */
   idleDriven = false;
 
+  /** Whether something waits in the output queue (see {@linkcode Connection.takeOutput}). */
+  get hasOutput(): boolean {
+    return this.#output.length > 0;
+  }
+
   /** Hands the driver what to send and record, in order, and forgets it. */
   takeOutput(): Output[] {
     const output = this.#output;
@@ -719,7 +743,11 @@ export class Connection {
       return;
     }
     this.#output.push({ kind: "timeout", segment: head.segment, rto: head.rto });
-    const rto = closing ? this.rto.rto : this.rto.backoff(head.rto, head.tries);
+    // A peer alive without room is probed less and less often (TCP's persist
+    // timer): its window update (see `#owesUpdate`) says when to go on.
+    const rto = closing
+      ? this.rto.rto
+      : this.rto.backoff(head.rto, alive && this.#window === 1 ? PERSIST_BACKOFF : head.tries);
     const windowed = head.kind === "data" && this.#windowed;
     this.#episode++;
     if (windowed) this.congestion.onTimeout();
@@ -1193,6 +1221,7 @@ export class Connection {
    */
   set want(bytes: number) {
     this.#want = bytes;
+    this.#updateRoom();
   }
 
   /** Bytes received and acknowledged but not yet handed to the application. */
@@ -1212,7 +1241,18 @@ export class Connection {
     const out = this.#inbox.take(size);
     this.#messageLeft -= size;
     if (this.#messageLeft === 0) this.#messageLeft = null;
+    this.#updateRoom();
     return out;
+  }
+
+  /** After a refusal: once the next segment would fit, says so once (see `#owesUpdate`). */
+  #updateRoom(): void {
+    if (!this.#owesUpdate || this.closed || this.peerClosed) return;
+    const room = this.#messageLeft === null ||
+      (this.#networkLeft > 0 && (this.#inbox.length === 0 || this.#inbox.length < this.#want));
+    if (!room) return;
+    this.#owesUpdate = false;
+    this.#reply(control({ ack: true }, this.seq));
   }
 
   /**
@@ -1366,6 +1406,8 @@ export class Connection {
         return undefined;
       }
       this.#noProgress(segment, `expected seq=${this.seq}`);
+      this.#peerPipelines = true;
+      this.#owesUpdate = false;
       if (this.#window > 1 && this.state === "established" && !this.error) {
         // A window receiver answers with the ACK it expects (a duplicate
         // ACK: the sender learns of the hole); selective repeat also holds
@@ -1502,6 +1544,7 @@ export class Connection {
   #noRoom(segment: Segment): string {
     this.#noProgress(segment, "no room to take it");
     this.#reply(control({ ack: true }, this.seq));
+    if (this.#window === 1 && !this.#peerPipelines) this.#owesUpdate = true;
     return "no room: the application has not read what came before";
   }
 
@@ -1538,6 +1581,15 @@ export class Connection {
           // sender gave a slow reader up after its retries.
           recv.duplicate = true;
           return undefined;
+        }
+        if (head.noRoom && this.#persisting) {
+          // Our last try was answered "no room" already: a second answer is
+          // the peer saying it has room again (its application read), or a
+          // copy the network made. Either way one try now, not a probe later.
+          this.#resend(head, now, this.rto.rto);
+          head.noRoom = false;
+          this.#rtxAt = now + head.rto;
+          return "room again: a second answer to our last try; it goes again";
         }
         // Everything before our segment arrived, our segment did not get in:
         // the peer is alive, its buffer is full.

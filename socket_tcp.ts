@@ -876,7 +876,9 @@ export class SocketTCP {
     const connection = endpoint.connection;
     connection.want = buffSize;
     connection.expect("data", now());
-    endpoint.reschedule();
+    // A larger buffSize may have made room: the window update goes now.
+    if (connection.hasOutput) endpoint.flush(now());
+    else endpoint.reschedule();
     let data: Uint8Array | null = null;
     try {
       await endpoint.waitUntil(() => {
@@ -886,6 +888,8 @@ export class SocketTCP {
       }, options.signal);
       if (data !== null) {
         endpoint.counters.bytesReceived += (data as Uint8Array).length;
+        // Reading made room after a refusal: the window update goes now.
+        if (connection.hasOutput) endpoint.flush(now());
         return data;
       }
       this.#throwIfBroken();

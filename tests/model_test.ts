@@ -508,7 +508,7 @@ const SLOW_READERS: { name: string; config: Config; maxSegments: number; maxMs: 
       server: mode(1, "go-back-n"),
       messages: [msg("client", 100, 1), msg("server", 100, 100)],
     },
-    maxSegments: 1_500, // 1,059 now
+    maxSegments: 1_500, // 1,063 now
     maxMs: 600, // 528 now: 100 reads 5 ms apart
   },
   {
@@ -535,6 +535,19 @@ const SLOW_READERS: { name: string; config: Config; maxSegments: number; maxMs: 
     },
     maxSegments: 30_000, // 25,573 now
     maxMs: 40_000, // 19,810 now
+  },
+  {
+    name: "Stop & Wait both ways, 5% loss, to a reader of 16 bytes every 50 ms",
+    config: {
+      seed: 7,
+      ...{ loss: 0.05, duplicate: 0, reorder: 0, mss: 16, readEvery: 50 },
+      client: mode(1, "go-back-n"),
+      server: mode(1, "go-back-n"),
+      messages: [msg("client", 1600, 16), msg("server", 17, 1)],
+    },
+    // 4,854 segments before the window update: probed every ~2 ms through each pause.
+    maxSegments: 2_200, // 1,741 now
+    maxMs: 6_200, // 5,908 now: 100 reads 50 ms apart
   },
 ];
 

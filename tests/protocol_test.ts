@@ -378,6 +378,80 @@ Deno.test("flow control: the sender goes on once the receiver takes the segment"
   assert.equal(c.error, undefined);
 });
 
+Deno.test("flow control: a receiver that refused a segment says once, when its application reads, that it has room again", () => {
+  const s = server();
+  const played = play(s, [
+    ...FULL_RECEIVER,
+    "40 app take 2",
+    "40 > ACK 15", // the window update: "ab" was read, "cd" fits now
+    "41 app take 2", // nothing was refused since: nothing more to say
+    '42 < DATA 15 "cd"',
+    "42 > ACK 17",
+  ], { start: 1, until: 1000 });
+  assert.deepEqual(reasons(played), ["no room: the application has not read what came before"]);
+  assert.equal(s.buffered, 2);
+});
+
+Deno.test("flow control: no window update to a peer that sends past what was acknowledged (it probes on its own timer)", () => {
+  const s = server();
+  play(s, [
+    ...FULL_RECEIVER,
+    '6 < DATA 17 "ef"', // ahead of seq 15: a sender with a window
+    "40 app take 2",
+  ], { start: 1, until: 1000 });
+});
+
+/** An adaptive timeout that reads like the fixed one: 100 ms (the samples are smaller), doubling up to 800. */
+const PERSIST_RTO = () => new AdaptiveRto({ initial: 100, min: 100, max: 800 });
+
+Deno.test("flow control: probes of a full receiver back off (100, 200, 400, 800 ms); its window update is answered at once", () => {
+  const c = client({ rto: PERSIST_RTO() });
+  const played = play(c, [
+    ...FULL_SENDER,
+    '111 > DATA 14 "abcdefghijklmnop" rtx',
+    "112 < ACK 14",
+    '311 > DATA 14 "abcdefghijklmnop" rtx',
+    "312 < ACK 14",
+    '711 > DATA 14 "abcdefghijklmnop" rtx',
+    "712 < ACK 14",
+    "1000 < ACK 14", // a second answer to the try of 711: the peer's application read
+    '1000 > DATA 14 "abcdefghijklmnop" rtx',
+    "1001 < ACK 30",
+    '1001 > DATA 30 "qrstu"',
+    "1002 < ACK 35",
+  ], { start: 5, until: 5000 });
+  assert.deepEqual(reasons(played), [
+    "alive, no room: it acknowledges what came before our segment",
+    "alive, no room: it acknowledges what came before our segment",
+    "alive, no room: it acknowledges what came before our segment",
+    "alive, no room: it acknowledges what came before our segment",
+    "room again: a second answer to our last try; it goes again",
+  ]);
+  assert.ok(c.sent);
+  assert.equal(c.error, undefined);
+  assert.equal(c.stats.retransmissions, 4);
+});
+
+Deno.test("flow control: a lost window update costs at most the probe's backoff (800 ms at most here)", () => {
+  const c = client({ rto: PERSIST_RTO() });
+  play(c, [
+    ...FULL_SENDER,
+    '111 > DATA 14 "abcdefghijklmnop" rtx',
+    "112 < ACK 14",
+    '311 > DATA 14 "abcdefghijklmnop" rtx',
+    "312 < ACK 14",
+    '711 > DATA 14 "abcdefghijklmnop" rtx',
+    "712 < ACK 14",
+    '1511 > DATA 14 "abcdefghijklmnop" rtx',
+    "1512 < ACK 14",
+    '2311 > DATA 14 "abcdefghijklmnop" rtx', // at most 800 ms apart
+    "2312 < ACK 30",
+    '2312 > DATA 30 "qrstu"',
+    "2313 < ACK 35",
+  ], { start: 5, until: 5000 });
+  assert.ok(c.sent);
+});
+
 // --------------------------------------------------------------- closing
 
 Deno.test("close: the last ACK goes 3 times, a timeout apart, and the copies are not retransmissions", () => {
@@ -504,6 +578,7 @@ Deno.test("close: recvClose with a message unread acknowledges and drops the res
   const played = play(s, [
     ...FULL_RECEIVER,
     "6 app recvClose",
+    "6 > ACK 15", // room again: the sender need not wait for its probe
     '105 < DATA 15 "cd"',
     "105 > ACK 17",
     "106 < FIN 17",

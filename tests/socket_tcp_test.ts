@@ -594,6 +594,55 @@ Deno.test("a receiver that reads late makes the sender wait, not give up (the pe
   await listener.close();
 });
 
+for (const buffSize of [100, 16]) {
+  Deno.test(`a receiver that reads late is probed less and less often, and its window update resumes the sender at once (recv(${buffSize}))`, async () => {
+    // The adaptive timeout (default): each probe the full receiver answers
+    // "no room" doubles the wait for the next. Once the 5th is answered, the
+    // server reads: its window update comes long before the 6th probe would,
+    // when recv's buffSize makes room (100), or when what it takes does (16).
+    const answered = Promise.withResolvers<void>();
+    const updated = Promise.withResolvers<void>();
+    const rtos: number[] = [];
+    let updates = 0;
+    const client = new SocketTCP({
+      onTrace: (e) => {
+        if (e.kind === "timeout" && e.flags === "DATA") {
+          rtos.push(e.rto!);
+          if (rtos.length > 5) updated.resolve(); // a probe came first: no update
+        }
+        if (e.kind === "recv" && e.reason?.startsWith("alive, no room") && rtos.length === 5) {
+          answered.resolve();
+        }
+        if (e.kind === "recv" && e.reason?.startsWith("room again")) {
+          updates++;
+          updated.resolve();
+        }
+      },
+    });
+    const listener = new SocketTCP();
+    listener.bind({ hostname: "127.0.0.1", port: 0 });
+    const [[server]] = await Promise.all([listener.accept(), client.connect(listener.localAddr)]);
+    const message = randomBytes(100, 6);
+    const sending = client.send(message);
+    await Promise.race([answered.promise, sending]);
+    assert.equal(rtos.length, 5, "the send ended before the receiver read");
+    // Each probe waited twice as long as the one before (it waited the same
+    // before). Not the first: its "no room" may come sooner than the smallest
+    // round trip measured while the JIT was cold, and count as a silent try.
+    assert.deepEqual(rtos.slice(2), rtos.slice(1, 4).map((rto) => Math.min(500, 2 * rto)));
+    // One recv, then nothing: the update leaves with it, not with a later call.
+    const first = await server.recv(buffSize);
+    await updated.promise;
+    assert.equal(updates, 1);
+    assert.equal(rtos.length, 5, "a probe was still needed after the window update");
+    const rest = first.length < 100 ? await recvMessage(server, 100 - first.length, buffSize) : [];
+    assert.deepEqual([...first, ...rest], [...message]);
+    await sending;
+    await Promise.all([client.close(), server.recvClose()]);
+    await listener.close();
+  });
+}
+
 Deno.test("both ends sending at once fail fast with a ProtocolError that says so", async () => {
   await using pair = await open({ socket: { maxRetries: 50 } });
   const results = await Promise.allSettled([
