@@ -74,6 +74,12 @@ export interface Step {
   duplicate: boolean;
   /** For a timeout, the timeout in ms. */
   rto?: number;
+  /**
+   * For a timeout: the peer had answered that it had no room for the
+   * segment since it was last sent, so the timer probes a full receiver
+   * rather than resends a lost segment.
+   */
+  probe?: boolean;
   /** The send event, if traced. */
   send?: TraceEvent;
   /** The receive event, if traced. */
@@ -249,7 +255,11 @@ export function buildModel(
   }
   const steps: Step[] = [];
   const firstSynAck = sorted.find((e) => e.kind === "send" && e.flags === "SYN+ACK");
+  // Per endpoint: its segment in flight was answered "alive, no room" since it left.
+  const answeredNoRoom = new Map<string, boolean>();
   for (const e of sorted) {
+    if (e.kind === "send" && e.flags !== "ACK") answeredNoRoom.set(e.local, false);
+    if (e.kind === "recv" && e.reason?.startsWith(ALIVE_NO_ROOM)) answeredNoRoom.set(e.local, true);
     if (e.kind === "timeout") {
       steps.push({
         type: "timeout",
@@ -263,6 +273,7 @@ export function buildModel(
         retransmission: false,
         duplicate: false,
         rto: e.rto,
+        probe: answeredNoRoom.get(e.local) ?? false,
         send: e,
       });
       continue;
@@ -343,10 +354,18 @@ function synAnswered(sorted: TraceEvent[], syn: TraceEvent, synAck: TraceEvent):
   );
 }
 
+/** How a sender's trace says the peer answered "no room" (connection.ts). */
+const ALIVE_NO_ROOM = "alive, no room";
+/** How a receiver's trace says it refused a segment for lack of room. */
+const NO_ROOM = "no room";
+/** How a sender's trace says the peer said it has room again (its window update). */
+const ROOM_AGAIN = "room again";
+
 /** The label of an arrow: flags, seq, length of data, marks. */
 export function arrowLabel(
   step: Pick<Step, "flags" | "seq" | "len" | "retransmission" | "duplicate"> & {
     send?: Pick<TraceEvent, "lastAckCopy">;
+    recv?: Pick<TraceEvent, "reason">;
   },
 ): string {
   const marks: string[] = [];
@@ -354,6 +373,9 @@ export function arrowLabel(
   // The assignment's deliberate copies of the last ACK (step 8): not a retransmission.
   if (step.send?.lastAckCopy) marks.push("copia");
   if (step.duplicate) marks.push("duplicado");
+  const reason = step.recv?.reason;
+  if (reason?.startsWith(NO_ROOM)) marks.push("sin espacio: no lo toma");
+  if (reason?.startsWith(ROOM_AGAIN)) marks.push("hay espacio otra vez");
   const len = step.flags === "DATA" || step.len > 0 ? ` len=${step.len}` : "";
   const tail = marks.length > 0 ? ` (${marks.join(", ")})` : "";
   return `${step.flags} seq=${step.seq}${len}${tail}`;
@@ -367,7 +389,9 @@ function renderStep(step: Step): string[] {
   if (step.type === "timeout") {
     const rto = step.rto !== undefined ? ` (${round(step.rto)} ms)` : "";
     return [
-      `    Note over ${step.from.id}: ⏱ timeout${rto}: sin respuesta a ${step.flags} seq=${step.seq}`,
+      step.probe
+        ? `    Note over ${step.from.id}: ⏱ timeout${rto}: el receptor no tenía espacio; sondea con ${step.flags} seq=${step.seq}`
+        : `    Note over ${step.from.id}: ⏱ timeout${rto}: sin respuesta a ${step.flags} seq=${step.seq}`,
     ];
   }
   const label = arrowLabel(step);

@@ -38,6 +38,7 @@ import {
   SCENARIO_MESSAGE,
   SCENARIOS,
   SERVER_TIMEOUT,
+  type ServerReads,
   testMessage,
 } from "./scenarios.ts";
 
@@ -68,6 +69,8 @@ export interface LabCase {
   payload?: keyof typeof PAYLOADS;
   /** Milliseconds the client waits after `connect` before sending. */
   pauseAfterConnect?: number;
+  /** A slow reader: the server's application waits `pause` ms before each `recv(buffSize)`. */
+  serverReads?: ServerReads;
   /** Segments the network delivers late: the nth of a kind, held `ms` at its receiver. */
   late?: { kind: string; nth: number; ms: number }[];
   /** The error the server's `recvClose` is expected to end with (the close itself fails). */
@@ -95,6 +98,7 @@ const ENGLISH_TITLES: Record<string, string> = {
   "ack-late": "An ACK arrives late (reordered)",
   "all-fins-lost": "All 3 FINs are lost",
   "all-last-acks-lost": "Every copy of the last ACK is lost",
+  "slow-reader": "The receiver reads slowly (flow control)",
 };
 
 function ordinalEn(n: number): string {
@@ -121,6 +125,11 @@ export function reportFaultEn(scenario: Scenario & ScenarioExtras): string {
     ...(scenario.pauseAfterConnect
       ? [`the client waits ${scenario.pauseAfterConnect} ms after connecting before it sends`]
       : []),
+    ...(scenario.serverReads
+      ? [
+        `the server's application waits ${scenario.serverReads.pause} ms before each recv(${scenario.serverReads.buffSize}): there is no room for the 3rd DATA until it reads (no segment is lost)`,
+      ]
+      : []),
   ];
   const text = words.join("; ") || "no fault";
   return text[0].toUpperCase() + text.slice(1);
@@ -139,6 +148,7 @@ function reportCase(scenario: Scenario): LabCase {
     pauseAfterConnect: scenario.pauseAfterConnect,
     ...(extras.late?.length ? { late: extras.late } : {}),
     ...(extras.serverCloseError ? { serverCloseError: extras.serverCloseError } : {}),
+    ...(scenario.serverReads ? { serverReads: scenario.serverReads } : {}),
   };
 }
 

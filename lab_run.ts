@@ -72,6 +72,22 @@ export interface LabRecord {
   fate: Fate;
   /** Where the injector dropped it, when it did: on its way `out`, or on its way `in`. */
   dropped?: "out" | "in";
+  /**
+   * Flow control, as its receiver traced it: `none`, a segment refused for
+   * lack of room (the application had not read); `again`, the repeated ACK
+   * the sender took as "room again" (the receiver's window update).
+   */
+  room?: Room;
+}
+
+/** See {@linkcode LabRecord.room}. */
+export type Room = "none" | "again";
+
+/** What a reception's reason (connection.ts) says of the receiver's room, if anything. */
+function roomOf(reason: string | undefined): Room | undefined {
+  if (reason?.startsWith("no room")) return "none";
+  if (reason?.startsWith("room again")) return "again";
+  return undefined;
 }
 
 /** A timer that ran out. */
@@ -153,7 +169,7 @@ export type LabMessage =
     serverRto: number | null;
   }
   | { t: "seg"; rec: LabRecord; e: TraceEvent }
-  | { t: "arrive"; id: number; time: number; dup: boolean; e: TraceEvent }
+  | { t: "arrive"; id: number; time: number; dup: boolean; room?: Room; e: TraceEvent }
   | { t: "lost"; id: number; at: "out" | "in" }
   | { t: "timeout"; timeout: LabTimeout; e: TraceEvent }
   | { t: "stats"; stats: LabStats }
@@ -345,7 +361,9 @@ export class Pairing {
       rec.tRecv = time;
       rec.fate = "received";
       rec.dup = event.duplicate ?? false;
-      return { t: "arrive", id: rec.id, time, dup: rec.dup, e: event };
+      const room = roomOf(event.reason);
+      if (room) rec.room = room;
+      return { t: "arrive", id: rec.id, time, dup: rec.dup, ...(room ? { room } : {}), e: event };
     }
     // A copy the network made, or a send this trace lacks: drawn as its own arrow.
     const rec: LabRecord = {
@@ -730,8 +748,11 @@ export class LabTransfer {
     if (signal.aborted) throw signal.reason;
     const chunks: Uint8Array[] = [];
     let total = 0;
+    // A case's slow reader waits before each recv (longer in slow motion, as the timeouts do).
+    const reads = this.#params.case?.serverReads;
     while (total < this.#message.length) {
-      const chunk = await socket.recv(this.#message.length - total, { signal });
+      if (reads) await abortableDelay(reads.pause + 2 * this.#params.slow, signal);
+      const chunk = await socket.recv(reads?.buffSize ?? this.#message.length - total, { signal });
       if (chunk.length === 0) break;
       chunks.push(chunk);
       total += chunk.length;

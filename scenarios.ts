@@ -65,6 +65,14 @@ export interface LateRule {
   ms: number;
 }
 
+/** How the server's application reads: it waits `pause` ms before each `recv(buffSize)`. */
+export interface ServerReads {
+  /** Milliseconds before each `recv`. */
+  pause: number;
+  /** The `buffSize` of each `recv`. */
+  buffSize: number;
+}
+
 /** One case of the report. */
 export interface Scenario {
   /** Short name, used in `--case` and in the report's markers. */
@@ -79,6 +87,8 @@ export interface Scenario {
   late?: LateRule[];
   /** Milliseconds the client waits after `connect` before sending (default 0). */
   pauseAfterConnect?: number;
+  /** A slow reader: the server's application waits `pause` ms before each `recv(buffSize)`. */
+  serverReads?: ServerReads;
   /** Which part the report's diagram shows: everything, or only from the first FIN on. */
   focus?: "all" | "close";
   /** The name of the error the server's `recvClose` ends with, when it does not end well. */
@@ -163,6 +173,14 @@ export const SCENARIOS: readonly Scenario[] = [
       "la red demora 75 ms el 3.er ACK (el que confirma los primeros 16 bytes), más que el timeout del cliente (50 ms)",
     rules: [],
     late: [{ kind: "ACK", nth: 3, ms: 75 }],
+  },
+  {
+    id: "slow-reader",
+    title: "El receptor lee lento (control de flujo)",
+    fault:
+      "la aplicación del servidor espera 125 ms antes de cada `recv(16)`: no hay espacio para el 3.er DATA hasta que lee (no se pierde ningún segmento)",
+    rules: [],
+    serverReads: { pause: 125, buffSize: 16 },
   },
   {
     id: "close",
@@ -252,6 +270,8 @@ export interface TransferOptions {
   random?: () => number;
   /** Milliseconds the client waits after `connect` before sending. */
   pauseAfterConnect?: number;
+  /** How the server's application reads (default: the whole message at once, at once). */
+  serverReads?: ServerReads;
   /** Retransmissions before giving up. Default 20. */
   maxRetries?: number;
   /** How long `recv` and `recvClose` wait while the peer sends nothing, in ms. Default 30 000. */
@@ -317,9 +337,12 @@ export async function runTransfer(options: TransferOptions): Promise<TransferRes
     try {
       const chunks: Uint8Array[] = [];
       let total = 0;
-      // recv returns min(message length, buffSize) bytes: the whole message here.
+      // recv returns min(message length, buffSize) bytes: the whole message
+      // here, unless the server reads slowly.
+      const reads = options.serverReads;
       while (total < options.message.length || chunks.length === 0) {
-        const chunk = await socket.recv(options.message.length || 1);
+        if (reads) await new Promise((resolve) => setTimeout(resolve, reads.pause));
+        const chunk = await socket.recv(reads?.buffSize ?? (options.message.length || 1));
         chunks.push(chunk);
         total += chunk.length;
         if (chunk.length === 0) break;
@@ -489,6 +512,7 @@ export async function runScenario(
       serverTimeout: SERVER_TIMEOUT,
       link: stack(faults.wrap, late, time.link),
       pauseAfterConnect: scenario.pauseAfterConnect,
+      serverReads: scenario.serverReads,
       idleTimeout: SCENARIO_IDLE_TIMEOUT,
     })
   );

@@ -582,7 +582,7 @@ function reconcile(records, timeouts) {
   for (const final of records) {
     const rec = state.byId.get(final.id);
     const changed = rec.fate !== final.fate || rec.dup !== final.dup ||
-      rec.dropped !== final.dropped;
+      rec.dropped !== final.dropped || rec.room !== final.room;
     Object.assign(rec, final);
     if (changed) diagram.update(rec);
   }
@@ -645,6 +645,7 @@ function onMessage(m) {
       rec.tRecv = m.time;
       rec.fate = "received";
       rec.dup = m.dup;
+      if (m.room) rec.room = m.room;
       state.raw.push(m.e);
       if (!state.quiet) diagram.add({ kind: "arrive", t: m.time, rec });
       if (rec.side === "s") state.timer = null;

@@ -46,6 +46,48 @@ Deno.test("a segment sent and never received is drawn lost with -x and a note", 
   assert.ok(lines.includes("    Note over C: ⏱ timeout (50 ms): sin respuesta a DATA seq=52"), md);
 });
 
+Deno.test("a full receiver: the refused segment, the probe's note and the window update are named", () => {
+  const handshake = lossyTrace().slice(0, 5);
+  const md = traceToMermaid([
+    ...handshake,
+    ev(5, "send", C, S, "DATA", 52, 2),
+    ev(6, "recv", S, C, "DATA", 52, 2, {
+      reason: "no room: the application has not read what came before",
+    }),
+    ev(6, "send", S, C, "ACK", 52),
+    ev(7, "recv", C, S, "ACK", 52, 0, {
+      reason: "alive, no room: it acknowledges what came before our segment",
+    }),
+    ev(55, "timeout", C, S, "DATA", 52, 2, { rto: 50 }),
+    ev(55, "send", C, S, "DATA", 52, 2, { retransmission: true }),
+    ev(56, "recv", S, C, "DATA", 52, 2, {
+      reason: "no room: the application has not read what came before",
+    }),
+    ev(56, "send", S, C, "ACK", 52),
+    ev(57, "recv", C, S, "ACK", 52, 0, {
+      reason: "alive, no room: it acknowledges what came before our segment",
+    }),
+    ev(80, "send", S, C, "ACK", 52),
+    ev(81, "recv", C, S, "ACK", 52, 0, {
+      reason: "room again: a second answer to our last try; it goes again",
+    }),
+    ev(81, "send", C, S, "DATA", 52, 2, { retransmission: true }),
+    ev(82, "recv", S, C, "DATA", 52, 2),
+  ]);
+  const lines = md.split("\n");
+  assert.deepEqual(lines.slice(-9), [
+    "    C->>S: DATA seq=52 len=2 (sin espacio: no lo toma)",
+    "    S->>C: ACK seq=52",
+    "    Note over C: ⏱ timeout (50 ms): el receptor no tenía espacio; sondea con DATA seq=52",
+    "    C->>S: DATA seq=52 len=2 (retransmisión, sin espacio: no lo toma)",
+    "    S->>C: ACK seq=52",
+    "    S->>C: ACK seq=52 (hay espacio otra vez)",
+    "    C->>S: DATA seq=52 len=2 (retransmisión)",
+    "```",
+    "",
+  ]);
+});
+
 Deno.test("participants are the client, the listener and the server's new port", () => {
   const md = traceToMermaid(lossyTrace());
   assert.match(md, /^```mermaid\nsequenceDiagram\n/);

@@ -508,6 +508,31 @@ Deno.test("lab: segments are paired as the diagram pairs them, live and in repla
   }
 });
 
+Deno.test("lab: the slow reader's case marks the segments refused for lack of room and the window update", async () => {
+  // The server's application waits 125 ms before each recv(16): the 4-byte DATA finds no room,
+  // is probed at 50 and 100 ms (fixed timeout), and goes again at once on the update at 125.
+  // On the wall clock, with 25 ms margins: 3 runs, one must draw exactly that.
+  const shape = (records: LabRecord[]) =>
+    records.filter((r) => r.room !== undefined).map((r) =>
+      `${r.side} ${r.flags} ${r.seq} ${r.room}`
+    );
+  const expected = [
+    "c DATA 70 none",
+    "c DATA 70 none",
+    "c DATA 70 none",
+    "s ACK 70 again",
+  ];
+  for (let attempt = 1;; attempt++) {
+    const params = parseRunParams(new URLSearchParams("case=slow-reader"));
+    const end = await new LabTransfer(params, runMessage(params, new Uint8Array()), () => {}).done;
+    assert.equal(end.verdict, "exact");
+    const drawn = shape(end.records);
+    if (attempt === 3) assert.deepEqual(drawn, expected);
+    if (drawn.join() === expected.join()) break;
+    console.log(`slow-reader: run ${attempt} drew ${drawn.join("; ")}; again`);
+  }
+});
+
 Deno.test("lab: slow motion lengthens every flight and the timeouts with it: the case unfolds the same", async () => {
   for (const id of ["data-lost", "handshake-ack-lost-idle"]) {
     const draw = async (slow: number) => {
@@ -769,11 +794,11 @@ Deno.test("lab: a segment still in the network when the run ended says so, not t
 });
 
 Deno.test("lab: every case describes its faults in both languages", () => {
-  assert.equal(LAB_CASES.length, 39);
+  assert.equal(LAB_CASES.length, 40);
   for (const c of LAB_CASES) {
     const faulty = c.rules.length > 0 || (c.late?.length ?? 0) > 0 ||
       (c.relay?.rules.length ?? 0) > 0 || c.relay?.random !== undefined ||
-      (c.pauseAfterConnect ?? 0) > 0;
+      (c.pauseAfterConnect ?? 0) > 0 || c.serverReads !== undefined;
     assert.ok(c.fault && c.faultEn, c.id);
     if (faulty) {
       assert.doesNotMatch(c.faultEn, /no fault/i, c.id);

@@ -167,7 +167,7 @@ Deno.test("on the wall clock over real UDP, cases draw the same diagrams as in v
   // So a case gets 3 runs, and must draw the virtual-time diagram in one: a real
   // difference draws another diagram every time.
   const ATTEMPTS = 3;
-  for (const id of ["data-lost", "ack-late"]) {
+  for (const id of ["data-lost", "ack-late", "slow-reader"]) {
     const expected = betweenMarkers(report, id)!.split("\n");
     for (let attempt = 1;; attempt++) {
       const real = await runScenario(id, { time: realTime() });
