@@ -404,16 +404,21 @@ Deno.test("flow control: no window update to a peer that sends past what was ack
 /** An adaptive timeout that reads like the fixed one: 100 ms (the samples are smaller), doubling up to 800. */
 const PERSIST_RTO = () => new AdaptiveRto({ initial: 100, min: 100, max: 800 });
 
+/** FULL_SENDER's segment probed 100, 200 and 400 ms apart, each probe answered "no room". */
+const BACKED_OFF_PROBES = [
+  ...FULL_SENDER,
+  '111 > DATA 14 "abcdefghijklmnop" rtx',
+  "112 < ACK 14",
+  '311 > DATA 14 "abcdefghijklmnop" rtx',
+  "312 < ACK 14",
+  '711 > DATA 14 "abcdefghijklmnop" rtx',
+  "712 < ACK 14",
+];
+
 Deno.test("flow control: probes of a full receiver back off (100, 200, 400, 800 ms); its window update is answered at once", () => {
   const c = client({ rto: PERSIST_RTO() });
   const played = play(c, [
-    ...FULL_SENDER,
-    '111 > DATA 14 "abcdefghijklmnop" rtx',
-    "112 < ACK 14",
-    '311 > DATA 14 "abcdefghijklmnop" rtx',
-    "312 < ACK 14",
-    '711 > DATA 14 "abcdefghijklmnop" rtx',
-    "712 < ACK 14",
+    ...BACKED_OFF_PROBES,
     "1000 < ACK 14", // a second answer to the try of 711: the peer's application read
     '1000 > DATA 14 "abcdefghijklmnop" rtx',
     "1001 < ACK 30",
@@ -421,10 +426,7 @@ Deno.test("flow control: probes of a full receiver back off (100, 200, 400, 800 
     "1002 < ACK 35",
   ], { start: 5, until: 5000 });
   assert.deepEqual(reasons(played), [
-    "alive, no room: it acknowledges what came before our segment",
-    "alive, no room: it acknowledges what came before our segment",
-    "alive, no room: it acknowledges what came before our segment",
-    "alive, no room: it acknowledges what came before our segment",
+    ...Array(4).fill("alive, no room: it acknowledges what came before our segment"),
     "room again: a second answer to our last try; it goes again",
   ]);
   assert.ok(c.sent);
@@ -435,13 +437,7 @@ Deno.test("flow control: probes of a full receiver back off (100, 200, 400, 800 
 Deno.test("flow control: a lost window update costs at most the probe's backoff (800 ms at most here)", () => {
   const c = client({ rto: PERSIST_RTO() });
   play(c, [
-    ...FULL_SENDER,
-    '111 > DATA 14 "abcdefghijklmnop" rtx',
-    "112 < ACK 14",
-    '311 > DATA 14 "abcdefghijklmnop" rtx',
-    "312 < ACK 14",
-    '711 > DATA 14 "abcdefghijklmnop" rtx',
-    "712 < ACK 14",
+    ...BACKED_OFF_PROBES,
     '1511 > DATA 14 "abcdefghijklmnop" rtx',
     "1512 < ACK 14",
     '2311 > DATA 14 "abcdefghijklmnop" rtx', // at most 800 ms apart
