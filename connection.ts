@@ -289,6 +289,13 @@ const DISCARDS = 4;
 const SPURIOUS_FRACTION = 0.5;
 
 /**
+ * Segments acknowledged after the peer last said "no room" during which a
+ * quick ACK of what came before is still taken for its "no room" again, not
+ * for a copy (see `#sinceRefusal`).
+ */
+const REFUSAL_MEMORY = 16;
+
+/**
  * The `retries` given to the RTO policy's backoff for a probe of a peer that
  * answered "no room" (Stop & Wait): past any linear retries, so an adaptive
  * timeout doubles, up to its maximum; a fixed one stays fixed.
@@ -498,6 +505,14 @@ export class Connection {
   #minRtt = Infinity;
   /** The peer answered "alive, no room": waits count against idleTimeout, not maxRetries. */
   #persisting = false;
+  /**
+   * Segments acknowledged since the peer last answered "alive, no room". A
+   * slow reader refuses again soon, and answers quicker than the smallest
+   * round trip measured while the JIT was cold (every segment it refused
+   * was resent, and gave no sample): within REFUSAL_MEMORY segments, a quick
+   * answer is not taken for a copy of the previous ACK.
+   */
+  #sinceRefusal = Infinity;
   /** When the peer last began to say it has no room: `idleTimeout` counts from then at the earliest. */
   #persistingSince = -Infinity;
 
@@ -1570,7 +1585,8 @@ export class Connection {
         }
         if (this.#window > 1) return this.#onDuplicateAck(segment, head, now, recv);
         if (
-          !this.#persisting && Number.isFinite(this.#minRtt) &&
+          !this.#persisting && this.#sinceRefusal > REFUSAL_MEMORY &&
+          Number.isFinite(this.#minRtt) &&
           now - head.lastSentAt < SPURIOUS_FRACTION * this.#minRtt
         ) {
           // Sooner than any answer to our segment can come: a copy of the
@@ -1594,6 +1610,7 @@ export class Connection {
         // Everything before our segment arrived, our segment did not get in:
         // the peer is alive, its buffer is full.
         head.noRoom = true;
+        this.#sinceRefusal = 0;
         head.refusals++;
         this.#persist(now);
         return "alive, no room: it acknowledges what came before our segment";
@@ -1770,6 +1787,7 @@ export class Connection {
     this.seq = ack;
     this.times.lastData = now;
     this.#progress(now);
+    this.#sinceRefusal += acked;
     this.#flight = Math.max(0, this.#flight - acked);
     // Duplicate ACKs beyond the segments this ACK covers past the first: the
     // peer held a segment this ACK does not reach.

@@ -401,6 +401,33 @@ Deno.test("flow control: no window update to a peer that sends past what was ack
   ], { start: 1, until: 1000 });
 });
 
+Deno.test("flow control: a slow reader's quick 'no room' for the next segment is taken as one, not as a copy of the previous ACK", () => {
+  // minRtt is 1 ms (the length's ACK); every later segment was refused and
+  // resent, so no sample lowered it. "ACK 30" 0.2 ms after "qrstu" is sooner
+  // than half of it: it was taken for a copy of the ACK that moved to 30, the
+  // window update at 200 for the "no room", and "qrstu" waited for its timeout at 251.
+  const c = client();
+  const played = play(c, [
+    ...FULL_SENDER,
+    '111 > DATA 14 "abcdefghijklmnop" rtx',
+    "111.2 < ACK 14",
+    "150 < ACK 14", // the window update
+    '150 > DATA 14 "abcdefghijklmnop" rtx',
+    "151 < ACK 30",
+    '151 > DATA 30 "qrstu"',
+    "151.2 < ACK 30", // no room again, sooner than half the smallest round trip
+    "200 < ACK 30", // the window update
+    '200 > DATA 30 "qrstu" rtx',
+    "201 < ACK 35",
+  ], { start: 5, until: 1000 });
+  assert.deepEqual(reasons(played).slice(-2), [
+    "alive, no room: it acknowledges what came before our segment",
+    "room again: a second answer to our last try; it goes again",
+  ]);
+  assert.ok(c.sent);
+  assert.equal(c.stats.duplicates, 0);
+});
+
 /** An adaptive timeout that reads like the fixed one: 100 ms (the samples are smaller), doubling up to 800. */
 const PERSIST_RTO = () => new AdaptiveRto({ initial: 100, min: 100, max: 800 });
 
