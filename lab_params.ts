@@ -214,6 +214,10 @@ export const LIMITS = {
   maxSlow: 2000,
   /** Largest window, in segments (1 is Stop & Wait). */
   maxWindow: 64,
+  /** Longest pause of a slow reader before each `recv`, in ms. */
+  maxReadPause: 2000,
+  /** Longest a slow reader may pause in all, in ms (half a run's time limit). */
+  maxReadMs: 60_000,
 } as const;
 
 /** The ARQs of a window, as they appear in the URL (`arq=gbn|sr`). */
@@ -259,6 +263,13 @@ export interface RunParams {
   arq: keyof typeof ARQ_NAMES;
   /** Congestion control of the senders. */
   cc: typeof CC_NAMES[number];
+  /**
+   * The server's application as a slow reader (`read=BYTES&readPause=MS`,
+   * custom runs): it waits `pause` ms before each `recv(buffSize)`. A case
+   * brings its own (`case.serverReads`); by default the server reads the
+   * whole message at once.
+   */
+  reads?: ServerReads;
 }
 
 /** Names accepted in a run's query string (the page's own `run` and `lang` are not sent). */
@@ -275,6 +286,8 @@ export const PARAM_NAMES: readonly string[] = [
   "window",
   "arq",
   "cc",
+  "read",
+  "readPause",
   ...DIRECTIONS.flatMap((d) => FAULT_FIELDS.map((f) => `${d}-${f}`)),
 ];
 const KNOWN = new Set(PARAM_NAMES);
@@ -399,6 +412,16 @@ export function parseRunParams(query: URLSearchParams): RunParams {
     arq: oneOf(query, "arq", Object.keys(ARQ_NAMES) as (keyof typeof ARQ_NAMES)[], "gbn"),
     cc: oneOf(query, "cc", CC_NAMES, "none"),
   };
+  const read = integer(query, "read", 1, LIMITS.maxBytes, 0);
+  const readPause = integer(query, "readPause", 0, LIMITS.maxReadPause, 0);
+  if (readPause > 0 && read === 0) {
+    throw new ParamError(
+      "read",
+      "readPause needs read: the bytes each recv asks for",
+      "readPause necesita read: los bytes que pide cada recv",
+    );
+  }
+  if (read > 0) params.reads = { pause: readPause, buffSize: read };
   if (params.text.length > LIMITS.maxText) {
     throw new ParamError(
       "text",
@@ -432,6 +455,13 @@ export function parseRunParams(query: URLSearchParams): RunParams {
       "msg",
       `case ${labCase.id} sends its own file (${labCase.payload}): drop msg, or use case=custom`,
       `el caso ${labCase.id} envía su propio archivo (${labCase.payload}): quite msg, o use case=custom`,
+    );
+  }
+  if (labCase && (seen.has("read") || seen.has("readPause"))) {
+    throw new ParamError(
+      "case",
+      `case ${labCase.id} scripts how the server reads: drop read and readPause, or use case=custom`,
+      `el caso ${labCase.id} fija cómo lee el servidor: quite read y readPause, o use case=custom`,
     );
   }
   if (labCase && (seen.has("window") || seen.has("arq") || seen.has("cc"))) {
@@ -503,6 +533,18 @@ export function runMessage(params: RunParams, body: Uint8Array): Uint8Array {
       `${message.length} bytes with mss ${params.mss} make ${segments} segments: at most ${LIMITS.maxSegments} (raise mss)`,
       `${message.length} bytes con mss ${params.mss} son ${segments} segmentos: como máximo ${LIMITS.maxSegments} (suba mss)`,
     );
+  }
+  const reads = params.case ? undefined : params.reads;
+  if (reads) {
+    const calls = Math.ceil(message.length / reads.buffSize);
+    const ms = calls * (reads.pause + 2 * params.slow);
+    if (ms > LIMITS.maxReadMs) {
+      throw new ParamError(
+        "readPause",
+        `${message.length} bytes read ${reads.buffSize} at a time take ${calls} recv calls, ${ms} ms of pauses: at most ${LIMITS.maxReadMs} (raise read or lower readPause)`,
+        `${message.length} bytes leídos de a ${reads.buffSize} son ${calls} llamadas a recv, ${ms} ms de pausas: como máximo ${LIMITS.maxReadMs} (suba read o baje readPause)`,
+      );
+    }
   }
   return message;
 }

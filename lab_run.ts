@@ -749,7 +749,7 @@ export class LabTransfer {
     const chunks: Uint8Array[] = [];
     let total = 0;
     // A case's slow reader waits before each recv (longer in slow motion, as the timeouts do).
-    const reads = this.#params.case?.serverReads;
+    const reads = this.#params.case?.serverReads ?? this.#params.reads;
     while (total < this.#message.length) {
       if (reads) await abortableDelay(reads.pause + 2 * this.#params.slow, signal);
       const chunk = await socket.recv(reads?.buffSize ?? this.#message.length - total, { signal });

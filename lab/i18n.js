@@ -25,6 +25,11 @@ export const TEXTS = {
     rto: "ms del cliente",
     windowLegend: "Ventana",
     window: "segmentos en vuelo (1 = Stop & Wait)",
+    readerLegend: "Aplicación del servidor",
+    read: "bytes por recv (vacío: el mensaje entero)",
+    readPause: "ms antes de cada recv",
+    readerHint:
+      "Un lector lento: sin espacio, el servidor rechaza el segmento nuevo («sin espacio») y el cliente sondea; cuando la aplicación lee, el servidor avisa que hay espacio otra vez.",
     arqSr: "Selective Repeat",
     cc: "control de congestión",
     ccNone: "ninguno",
@@ -154,6 +159,11 @@ export const TEXTS = {
     rto: "client ms",
     windowLegend: "Window",
     window: "segments in flight (1 = Stop & Wait)",
+    readerLegend: "Server's application",
+    read: "bytes per recv (empty: the whole message)",
+    readPause: "ms before each recv",
+    readerHint:
+      "A slow reader: with no room, the server refuses the new segment (“no room”) and the client probes; when the application reads, the server says there is room again.",
     arqSr: "Selective Repeat",
     cc: "congestion control",
     ccNone: "none",

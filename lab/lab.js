@@ -37,6 +37,8 @@ const DEFAULTS = {
   window: "1",
   arq: "gbn",
   cc: "none",
+  read: "",
+  readPause: "0",
 };
 const FAULT_KEYS = config.directions.flatMap((d) => config.faultFields.map((f) => `${d}-${f}`));
 
@@ -204,7 +206,9 @@ function showCaseFault() {
   const c = config.cases.find((x) => x.id === id);
   $("faults").hidden = id !== "custom";
   for (
-    const input of document.querySelectorAll('input[name="timeout"], #rto, #window, #arq, #cc')
+    const input of document.querySelectorAll(
+      'input[name="timeout"], #rto, #window, #arq, #cc, #read, #readPause',
+    )
   ) {
     input.disabled = id !== "custom";
   }
@@ -259,7 +263,7 @@ function readParams() {
     if (timeout === "fixed" && $("rto").value.trim() !== DEFAULTS.rto) {
       query.set("rto", $("rto").value.trim());
     }
-    for (const key of ["window", "arq", "cc"]) {
+    for (const key of ["window", "arq", "cc", "read", "readPause"]) {
       const value = $(key).value.trim();
       if (value !== DEFAULTS[key]) query.set(key, value);
     }
@@ -289,7 +293,9 @@ function writeControls(query) {
   for (const key of ["rto", "mss", "size", "text"]) if (query.has(key)) set(key, query.get(key));
   if (query.has("msg")) set("msg", query.get("msg"));
   if (query.has("slow")) set("slow", query.get("slow"));
-  for (const key of ["window", "arq", "cc"]) if (query.has(key)) set(key, query.get(key));
+  for (const key of ["window", "arq", "cc", "read", "readPause"]) {
+    if (query.has(key)) set(key, query.get(key));
+  }
   state.unknown = [...query.keys()].find((k) =>
     !config.params.includes(k) && k !== "run" && k !== "lang"
   );
@@ -299,7 +305,7 @@ function writeControls(query) {
 
 function hasCustom(query) {
   return FAULT_KEYS.some((k) => query.has(k)) ||
-    ["timeout", "rto", "window", "arq", "cc"].some((k) => query.has(k));
+    ["timeout", "rto", "window", "arq", "cc", "read", "readPause"].some((k) => query.has(k));
 }
 
 /**
@@ -362,8 +368,15 @@ function validate(query) {
   const problem = integer("seed", 0, 2 ** 32 - 1) ??
     integer("rto", limits.minTimeout, limits.maxTimeout) ??
     integer("mss", 1, limits.maxMss) ?? integer("size", 1, limits.maxBytes) ??
-    integer("slow", 0, limits.maxSlow) ?? integer("window", 1, limits.maxWindow);
+    integer("slow", 0, limits.maxSlow) ?? integer("window", 1, limits.maxWindow) ??
+    integer("read", 1, limits.maxBytes) ?? integer("readPause", 0, limits.maxReadPause);
   if (problem) return problem;
+  if (Number(query.get("readPause") ?? 0) > 0 && (query.get("read") ?? "") === "") {
+    return {
+      en: "readPause needs read: the bytes each recv asks for",
+      es: "readPause necesita read: los bytes que pide cada recv",
+    };
+  }
   if (msg === "text" && (query.get("text") ?? "") === "") {
     return {
       en: "text is empty: write the message to send",

@@ -91,6 +91,11 @@ Deno.test("lab: every wrong run parameter is refused, naming it", () => {
     ["cc=cubic", "cc"],
     ["case=data-lost&window=8", "case"],
     ["case=lost-handshake-ack&cc=reno", "case"],
+    ["read=0", "read"],
+    [`read=${LIMITS.maxBytes + 1}`, "read"],
+    ["read=16&readPause=2001", "readPause"],
+    ["readPause=100", "read"],
+    ["case=data-lost&read=16", "case"],
   ];
   for (const [query, param] of bad) {
     assert.throws(
@@ -118,6 +123,10 @@ Deno.test("lab: every wrong run parameter is refused, naming it", () => {
   );
   const windowed = parseRunParams(new URLSearchParams("window=64&arq=sr&cc=tahoe"));
   assert.deepEqual([windowed.window, windowed.arq, windowed.cc], [64, "sr", "tahoe"]);
+  assert.equal(params.reads, undefined, "the whole message at once by default");
+  const slow = parseRunParams(new URLSearchParams("read=16&readPause=100"));
+  assert.deepEqual(slow.reads, { pause: 100, buffSize: 16 });
+  assert.deepEqual(parseRunParams(new URLSearchParams("read=4")).reads, { pause: 0, buffSize: 4 });
 });
 
 Deno.test("lab: the message is bounded in bytes and in segments, and a body only comes with msg=file", () => {
@@ -129,6 +138,9 @@ Deno.test("lab: the message is bounded in bytes and in segments, and a body only
       query,
     );
   refused(`msg=size&size=${LIMITS.maxSegments + 1}&mss=1`, none, "mss");
+  // A slow reader that would pause longer in all than the lab allows (61 recv x 1000 ms).
+  refused("msg=size&size=976&read=16&readPause=1000", none, "readPause");
+  runMessage(parseRunParams(new URLSearchParams("msg=size&size=960&read=16&readPause=1000")), none);
   refused("msg=sample", new Uint8Array(3), "msg");
   refused("msg=file", none, "msg");
   refused("msg=file", new Uint8Array(LIMITS.maxBytes + 1), "msg");
@@ -161,6 +173,9 @@ Deno.test("lab: every refusal of a parameter also comes in Spanish", async () =>
     ["msg=file", none],
     ["msg=file", new Uint8Array(LIMITS.maxBytes + 1)],
     [`msg=size&size=${LIMITS.maxSegments + 1}&mss=1`, none],
+    ["readPause=100"],
+    ["case=data-lost&read=16"],
+    ["msg=size&size=976&read=16&readPause=1000", none],
   ];
   const source = await Deno.readTextFile(new URL("../lab_params.ts", import.meta.url));
   assert.equal(bad.length, source.split("new ParamError(").length - 1, "a ParamError untested");
@@ -530,6 +545,30 @@ Deno.test("lab: the slow reader's case marks the segments refused for lack of ro
     if (attempt === 3) assert.deepEqual(drawn, expected);
     if (drawn.join() === expected.join()) break;
     console.log(`slow-reader: run ${attempt} drew ${drawn.join("; ")}; again`);
+  }
+});
+
+Deno.test("lab: a custom slow reader with the adaptive timeout: refused segments, probes that back off, the update", async () => {
+  const params = parseRunParams(
+    new URLSearchParams("case=custom&timeout=adaptive&msg=size&size=64&read=16&readPause=80"),
+  );
+  const end = await new LabTransfer(params, runMessage(params, new Uint8Array()), () => {}).done;
+  assert.equal(end.verdict, "exact");
+  const refused = end.records.filter((r) => r.room === "none");
+  const updates = end.records.filter((r) => r.room === "again");
+  assert.ok(refused.length > 0 && refused.every((r) => r.side === "c" && r.flags === "DATA"));
+  assert.ok(updates.length > 0 && updates.every((r) => r.side === "s" && r.flags === "ACK"));
+  // Each read frees room for one segment: at most one update per recv after the first.
+  assert.ok(updates.length <= 4, `${updates.length} updates`);
+  // The probes of one segment wait longer and longer (doubling, from the adaptive timeout).
+  const bySeq = Map.groupBy(end.timeouts.filter((t) => t.side === "c"), (t) => t.seq);
+  for (const [seq, probes] of bySeq) {
+    for (let i = 2; i < probes.length; i++) {
+      assert.ok(
+        probes[i].rto! >= 1.9 * probes[i - 1].rto!,
+        `seq ${seq}: ${probes.map((p) => p.rto)}`,
+      );
+    }
   }
 });
 
