@@ -334,8 +334,8 @@ export class Diagram {
       marks.push(`↻ ${this.text("retx")}${rec.fast ? ` (${this.text("fastMark")})` : ""}`);
     }
     if (rec.dup) marks.push(`×2 ${this.text("duplicate")}`);
-    if (rec.room === "none") marks.push(this.text("noRoom"));
-    if (rec.room === "again") marks.push(this.text("roomAgain"));
+    if (rec.room === "none") marks.push(`⊘ ${this.text("noRoom")}`);
+    if (rec.room === "again") marks.push(`✓ ${this.text("roomAgain")}`);
     if (rec.tSend === null) {
       // A reception with no send: a copy the network made, unless the sender is not in the trace.
       const traced = this.senders === null || this.senders.has(rec.side);

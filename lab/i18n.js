@@ -99,7 +99,7 @@ export const TEXTS = {
     pause: "Pausa",
     diagram: "Diagrama de secuencia",
     legend:
-      "✗ y línea discontinua: perdido · ↻ retransmisión · ×2 duplicado · barra ámbar: temporizador del emisor (roja si venció) · reloj rojo: timeout",
+      "✗ y línea discontinua: perdido · ↻ retransmisión · ×2 duplicado · ⊘ sin espacio (el receptor no lo toma) · ✓ hay espacio otra vez · barra ámbar: temporizador del emisor (roja si venció) · reloj rojo: timeout",
     stevens: "Gráfico tiempo-secuencia (Stevens)",
     client: "Cliente",
     server: "Servidor",
@@ -230,7 +230,7 @@ export const TEXTS = {
     pause: "Pause",
     diagram: "Sequence diagram",
     legend:
-      "✗ and dashed line: lost · ↻ retransmission · ×2 duplicate · amber bar: sender's timer (red when it ran out) · red clock: timeout",
+      "✗ and dashed line: lost · ↻ retransmission · ×2 duplicate · ⊘ no room (the receiver does not take it) · ✓ room again · amber bar: sender's timer (red when it ran out) · red clock: timeout",
     stevens: "Time-sequence graph (Stevens)",
     client: "Client",
     server: "Server",
