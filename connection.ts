@@ -65,6 +65,7 @@ import { Congestion, type CongestionControl } from "./congestion.ts";
 import { ByteQueue } from "./byte_queue.ts";
 import { Reassembly } from "./reassembly.ts";
 import { AdaptiveRto, type RtoPolicy } from "./rto.ts";
+import { ROOM_REASONS } from "./trace.ts";
 import {
   createSegment,
   NO_DATA,
@@ -1560,7 +1561,7 @@ export class Connection {
     this.#noProgress(segment, "no room to take it");
     this.#reply(control({ ack: true }, this.seq));
     if (this.#window === 1 && !this.#peerPipelines) this.#owesUpdate = true;
-    return "no room: the application has not read what came before";
+    return `${ROOM_REASONS.refused}: the application has not read what came before`;
   }
 
   #onAck(segment: Segment, now: number, recv: { duplicate: boolean }): string | undefined {
@@ -1605,7 +1606,7 @@ export class Connection {
           this.#resend(head, now, this.rto.rto);
           head.noRoom = false;
           this.#rtxAt = now + head.rto;
-          return "room again: a second answer to our last try; it goes again";
+          return `${ROOM_REASONS.again}: a second answer to our last try; it goes again`;
         }
         // Everything before our segment arrived, our segment did not get in:
         // the peer is alive, its buffer is full.
@@ -1613,7 +1614,7 @@ export class Connection {
         this.#sinceRefusal = 0;
         head.refusals++;
         this.#persist(now);
-        return "alive, no room: it acknowledges what came before our segment";
+        return `${ROOM_REASONS.noRoom}: it acknowledges what came before our segment`;
       }
       const hint = inside ? " (is it counting characters instead of bytes?)" : "";
       this.#noProgress(segment, `expected ACK seq=${head.end}${hint}`);

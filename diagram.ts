@@ -26,7 +26,7 @@ import {
   type RelayMappingRecord,
   type RelayTraceRecord,
 } from "./relay.ts";
-import { parseTrace, type TraceEvent } from "./trace.ts";
+import { parseTrace, ROOM_REASONS, type TraceEvent } from "./trace.ts";
 
 /** The role of an endpoint in a connection. */
 export type Role = "client" | "listener" | "server";
@@ -259,7 +259,9 @@ export function buildModel(
   const answeredNoRoom = new Map<string, boolean>();
   for (const e of sorted) {
     if (e.kind === "send" && e.flags !== "ACK") answeredNoRoom.set(e.local, false);
-    if (e.kind === "recv" && e.reason?.startsWith(ALIVE_NO_ROOM)) answeredNoRoom.set(e.local, true);
+    if (e.kind === "recv" && e.reason?.startsWith(ROOM_REASONS.noRoom)) {
+      answeredNoRoom.set(e.local, true);
+    }
     if (e.kind === "timeout") {
       steps.push({
         type: "timeout",
@@ -354,13 +356,6 @@ function synAnswered(sorted: TraceEvent[], syn: TraceEvent, synAck: TraceEvent):
   );
 }
 
-/** How a sender's trace says the peer answered "no room" (connection.ts). */
-const ALIVE_NO_ROOM = "alive, no room";
-/** How a receiver's trace says it refused a segment for lack of room. */
-const NO_ROOM = "no room";
-/** How a sender's trace says the peer said it has room again (its window update). */
-const ROOM_AGAIN = "room again";
-
 /** The label of an arrow: flags, seq, length of data, marks. */
 export function arrowLabel(
   step: Pick<Step, "flags" | "seq" | "len" | "retransmission" | "duplicate"> & {
@@ -374,8 +369,8 @@ export function arrowLabel(
   if (step.send?.lastAckCopy) marks.push("copia");
   if (step.duplicate) marks.push("duplicado");
   const reason = step.recv?.reason;
-  if (reason?.startsWith(NO_ROOM)) marks.push("sin espacio: no lo toma");
-  if (reason?.startsWith(ROOM_AGAIN)) marks.push("hay espacio otra vez");
+  if (reason?.startsWith(ROOM_REASONS.refused)) marks.push("sin espacio: no lo toma");
+  if (reason?.startsWith(ROOM_REASONS.again)) marks.push("hay espacio otra vez");
   const len = step.flags === "DATA" || step.len > 0 ? ` len=${step.len}` : "";
   const tail = marks.length > 0 ? ` (${marks.join(", ")})` : "";
   return `${step.flags} seq=${step.seq}${len}${tail}`;

@@ -86,6 +86,29 @@ export interface TraceEvent {
 }
 
 /**
+ * How a `recv` event's `reason` begins when it is about flow control: as
+ * `connection.ts` writes it, and as the drawings (`diagram.ts`, the lab)
+ * find it.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { ROOM_REASONS } from "./trace.ts";
+ * const reason = "room again: a second answer to our last try; it goes again";
+ * assert.ok(reason.startsWith(ROOM_REASONS.again));
+ * assert.ok(!"alive, no room: …".startsWith(ROOM_REASONS.refused));
+ * ```
+ */
+export const ROOM_REASONS = {
+  /** A receiver did not take the segment: its application had not read what came before. */
+  refused: "no room",
+  /** A sender heard its segment answered "alive, no room" (the ACK of what came before). */
+  noRoom: "alive, no room",
+  /** A sender heard the receiver's window update: room again, its segment goes at once. */
+  again: "room again",
+} as const;
+
+/**
  * Receives trace events.
  *
  * @example The segments a client sends in a connection with no data
