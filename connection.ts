@@ -1587,15 +1587,17 @@ export class Connection {
         if (this.#window > 1) return this.#onDuplicateAck(segment, head, now, recv);
         if (
           !this.#persisting && this.#sinceRefusal > REFUSAL_MEMORY &&
-          Number.isFinite(this.#minRtt) &&
+          head.transmissions === 1 && Number.isFinite(this.#minRtt) &&
           now - head.lastSentAt < SPURIOUS_FRACTION * this.#minRtt
         ) {
           // Sooner than any answer to our segment can come: a copy of the
-          // previous ACK (the network duplicated or held it back). Not once
-          // the peer said it has no room (persisting): then each resend's
-          // answer says so again, however soon; a minimum round trip taken
-          // while the JIT was cold made quick answers look too soon, and the
-          // sender gave a slow reader up after its retries.
+          // previous ACK (the network duplicated or held it back). Only for
+          // a segment's first transmission, and not once the peer said it
+          // has no room (persisting, or within REFUSAL_MEMORY segments):
+          // then each answer says so again, however soon. A minimum round
+          // trip taken while the JIT was cold made quick answers look too
+          // soon, and the sender gave a slow reader up after its retries; a
+          // copy of the previous ACK does not come again after each resend.
           recv.duplicate = true;
           return undefined;
         }

@@ -428,6 +428,32 @@ Deno.test("flow control: a slow reader's quick 'no room' for the next segment is
   assert.equal(c.stats.duplicates, 0);
 });
 
+Deno.test("flow control: a quick 'no room' after a resend is the peer's, however small the round trip measured before", () => {
+  // minRtt 10 ms (a cold start); the reader answers in 0.2 ms. The first answer may be a
+  // copy of ACK 14 (it counts as a silent try), but not the answer to the resend: it was
+  // taken for one too, the second timeout was silent again, and maxRetries 1 gave up at 220.
+  const c = client({ maxRetries: 1 });
+  const played = play(c, [
+    '10 app send "abcdefghijklmnopqrstu"',
+    '10 > DATA 12 "21"',
+    "20 < ACK 14",
+    '20 > DATA 14 "abcdefghijklmnop"',
+    "20.2 < ACK 14",
+    '120 > DATA 14 "abcdefghijklmnop" rtx',
+    "120.2 < ACK 14",
+    '220 > DATA 14 "abcdefghijklmnop" rtx',
+    "220.5 < ACK 30",
+    '220.5 > DATA 30 "qrstu"',
+    "221 < ACK 35",
+  ], { start: 5, until: 1000 });
+  assert.deepEqual(reasons(played), [
+    "alive, no room: it acknowledges what came before our segment",
+  ]);
+  assert.equal(c.stats.duplicates, 1);
+  assert.equal(c.error, undefined);
+  assert.ok(c.sent);
+});
+
 /** An adaptive timeout that reads like the fixed one: 100 ms (the samples are smaller), doubling up to 800. */
 const PERSIST_RTO = () => new AdaptiveRto({ initial: 100, min: 100, max: 800 });
 
