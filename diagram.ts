@@ -109,6 +109,8 @@ export interface DiagramOptions {
   hidePorts?: boolean;
   /** Draw only the steps from this time (epoch ms) on, with a note counting the ones left out. */
   since?: number;
+  /** The drawing's words: Spanish (default) or English. */
+  lang?: DiagramLang;
 }
 
 /** Port of a `host:port` address (also `[v6]:port`). */
@@ -160,7 +162,75 @@ function classify(events: TraceEvent[]): Map<number, Role> {
   return roles;
 }
 
-function participants(roles: Map<number, Role>, hidePorts: boolean): Map<number, Participant> {
+/** The language of a drawing's words: Spanish (the course's, by default) or English. */
+export type DiagramLang = "es" | "en";
+
+/** Every word a drawing writes, in each language. */
+const WORDS = {
+  es: {
+    client: "Cliente",
+    server: "Servidor",
+    listener: "Servidor (escucha)",
+    newSocket: "Servidor (socket nuevo)",
+    retransmission: "retransmisión",
+    copy: "copia",
+    duplicate: "duplicado",
+    refused: "sin espacio: no lo toma",
+    roomAgain: "hay espacio otra vez",
+    probe: (what: string) => `el receptor no tenía espacio; sondea con ${what}`,
+    unanswered: (what: string) => `sin respuesta a ${what}`,
+    lost: "perdido",
+    unheard: (who: string) => `sin receptor: ${who} ya cerró`,
+    earlier: " anteriores",
+    segments: (n: number, what: string) => `${n} segmentos${what}`,
+    lostCount: (n: number) => `${n} perdidos`,
+    retransmissions: (n: number) => `${n} retransmisiones`,
+    timeouts: (n: number) => `${n} timeouts`,
+    silence: (time: string) => `${time} sin tráfico`,
+    silenceToEnd: (time: string) => `${time} sin tráfico, hasta el final`,
+    invalid: "datagrama que no es un segmento",
+    relayCopy: "copia del relay",
+    relayLost: "perdido en el relay",
+    held: (ms: number) => `retenido ${ms} ms`,
+    discarded: "descartado al cerrar",
+    more: (n: number) => `${n} datagramas más`,
+  },
+  en: {
+    client: "Client",
+    server: "Server",
+    listener: "Server (listening)",
+    newSocket: "Server (new socket)",
+    retransmission: "retransmission",
+    copy: "copy",
+    duplicate: "duplicate",
+    refused: "no room: not taken",
+    roomAgain: "room again",
+    probe: (what: string) => `the receiver had no room; probes with ${what}`,
+    unanswered: (what: string) => `no answer to ${what}`,
+    lost: "lost",
+    unheard: (who: string) => `no receiver: ${who} had closed`,
+    earlier: " earlier",
+    segments: (n: number, what: string) => `${n}${what} segments`,
+    lostCount: (n: number) => `${n} lost`,
+    retransmissions: (n: number) => `${n} retransmissions`,
+    timeouts: (n: number) => `${n} timeouts`,
+    silence: (time: string) => `${time} with no traffic`,
+    silenceToEnd: (time: string) => `${time} with no traffic, to the end`,
+    invalid: "datagram that is not a segment",
+    relayCopy: "the relay's copy",
+    relayLost: "lost in the relay",
+    held: (ms: number) => `held ${ms} ms`,
+    discarded: "discarded at the close",
+    more: (n: number) => `${n} more datagrams`,
+  },
+} as const;
+
+function participants(
+  roles: Map<number, Role>,
+  hidePorts: boolean,
+  lang: DiagramLang,
+): Map<number, Participant> {
+  const words = WORDS[lang];
   const sorted = [...roles].sort((a, b) => ROLE_ORDER[a[1]] - ROLE_ORDER[b[1]]);
   const counts = new Map<Role, number>();
   for (const [, role] of sorted) counts.set(role, (counts.get(role) ?? 0) + 1);
@@ -171,13 +241,9 @@ function participants(roles: Map<number, Role>, hidePorts: boolean): Map<number,
     used.set(role, n);
     const prefix = role === "client" ? "C" : role === "listener" ? "L" : "S";
     const id = counts.get(role)! > 1 ? `${prefix}${n}` : prefix;
-    const name = role === "client" ? "Cliente" : "Servidor";
+    const name = role === "client" ? words.client : words.server;
     const label = hidePorts && counts.get(role) === 1
-      ? role === "client"
-        ? "Cliente"
-        : role === "listener"
-        ? "Servidor (escucha)"
-        : "Servidor (socket nuevo)"
+      ? role === "client" ? words.client : role === "listener" ? words.listener : words.newSocket
       : `${name} :${port}`;
     out.set(port, { id, role, port, label });
   }
@@ -211,11 +277,11 @@ const BURST = 1;
  */
 export function buildModel(
   events: readonly TraceEvent[],
-  options: { hidePorts?: boolean } = {},
+  options: { hidePorts?: boolean; lang?: DiagramLang } = {},
 ): SequenceModel {
   const sorted = [...events].sort((a, b) => a.time - b.time);
   const roles = classify(sorted);
-  const people = participants(roles, options.hidePorts ?? false);
+  const people = participants(roles, options.hidePorts ?? false, options.lang ?? "es");
   const who = (address: string): Participant => people.get(portOf(address))!;
   const traced = new Set<"client" | "server">();
   const lastSeen = new Map<number, number>();
@@ -362,15 +428,17 @@ export function arrowLabel(
     send?: Pick<TraceEvent, "lastAckCopy">;
     recv?: Pick<TraceEvent, "reason">;
   },
+  lang: DiagramLang = "es",
 ): string {
+  const words = WORDS[lang];
   const marks: string[] = [];
-  if (step.retransmission) marks.push("retransmisión");
+  if (step.retransmission) marks.push(words.retransmission);
   // The assignment's deliberate copies of the last ACK (step 8): not a retransmission.
-  if (step.send?.lastAckCopy) marks.push("copia");
-  if (step.duplicate) marks.push("duplicado");
+  if (step.send?.lastAckCopy) marks.push(words.copy);
+  if (step.duplicate) marks.push(words.duplicate);
   const reason = step.recv?.reason;
-  if (reason?.startsWith(ROOM_REASONS.refused)) marks.push("sin espacio: no lo toma");
-  if (reason?.startsWith(ROOM_REASONS.again)) marks.push("hay espacio otra vez");
+  if (reason?.startsWith(ROOM_REASONS.refused)) marks.push(words.refused);
+  if (reason?.startsWith(ROOM_REASONS.again)) marks.push(words.roomAgain);
   const len = step.flags === "DATA" || step.len > 0 ? ` len=${step.len}` : "";
   const tail = marks.length > 0 ? ` (${marks.join(", ")})` : "";
   return `${step.flags} seq=${step.seq}${len}${tail}`;
@@ -380,24 +448,26 @@ function noteSpan(a: Participant, b: Participant): string {
   return a.id === b.id ? a.id : `${a.id},${b.id}`;
 }
 
-function renderStep(step: Step): string[] {
+function renderStep(step: Step, lang: DiagramLang): string[] {
+  const words = WORDS[lang];
   if (step.type === "timeout") {
     const rto = step.rto !== undefined ? ` (${round(step.rto)} ms)` : "";
-    return [
-      step.probe
-        ? `    Note over ${step.from.id}: ⏱ timeout${rto}: el receptor no tenía espacio; sondea con ${step.flags} seq=${step.seq}`
-        : `    Note over ${step.from.id}: ⏱ timeout${rto}: sin respuesta a ${step.flags} seq=${step.seq}`,
-    ];
+    const what = `${step.flags} seq=${step.seq}`;
+    const why = step.probe ? words.probe(what) : words.unanswered(what);
+    return [`    Note over ${step.from.id}: ⏱ timeout${rto}: ${why}`];
   }
-  const label = arrowLabel(step);
+  const label = arrowLabel(step, lang);
   const span = noteSpan(step.from, step.to);
   switch (step.fate) {
     case "lost":
-      return [`    ${step.from.id}-x${step.to.id}: ${label}`, `    Note over ${span}: perdido`];
+      return [
+        `    ${step.from.id}-x${step.to.id}: ${label}`,
+        `    Note over ${span}: ${words.lost}`,
+      ];
     case "unheard":
       return [
         `    ${step.from.id}--x${step.to.id}: ${label}`,
-        `    Note over ${span}: sin receptor: ${step.to.label} ya cerró`,
+        `    Note over ${span}: ${words.unheard(step.to.label)}`,
       ];
     default:
       return [`    ${step.from.id}->>${step.to.id}: ${label}`];
@@ -408,21 +478,24 @@ function round(ms: number): number {
   return Math.round(ms * 100) / 100;
 }
 
-function summary(steps: Step[], what: string): string {
+function summary(steps: Step[], earlier: boolean, lang: DiagramLang): string {
+  const words = WORDS[lang];
   const arrows = steps.filter((s) => s.type === "segment");
   const parts: string[] = [];
   const lost = arrows.filter((s) => s.fate === "lost").length;
   const retx = arrows.filter((s) => s.retransmission).length;
   const timeouts = steps.length - arrows.length;
-  if (lost) parts.push(`${lost} perdidos`);
-  if (retx) parts.push(`${retx} retransmisiones`);
-  if (timeouts) parts.push(`${timeouts} timeouts`);
-  return `… ${arrows.length} segmentos${what}${parts.length ? ` (${parts.join(", ")})` : ""} …`;
+  if (lost) parts.push(words.lostCount(lost));
+  if (retx) parts.push(words.retransmissions(retx));
+  if (timeouts) parts.push(words.timeouts(timeouts));
+  const what = words.segments(arrows.length, earlier ? words.earlier : "");
+  return `… ${what}${parts.length ? ` (${parts.join(", ")})` : ""} …`;
 }
 
 /** Renders a model as a Markdown fenced Mermaid `sequenceDiagram`. */
 export function renderMermaid(model: SequenceModel, options: DiagramOptions = {}): string {
   const maxArrows = options.maxArrows ?? 40;
+  const lang = options.lang ?? "es";
   const { head, tail } = keptArrows(maxArrows, 12, options);
   const { participants: people } = model;
   let steps = model.steps;
@@ -433,17 +506,17 @@ export function renderMermaid(model: SequenceModel, options: DiagramOptions = {}
   if (options.since !== undefined) {
     const before = steps.filter((s) => s.time < options.since!);
     steps = steps.filter((s) => s.time >= options.since!);
-    if (before.length > 0) lines.push(`    Note over ${span}: ${summary(before, " anteriores")}`);
+    if (before.length > 0) lines.push(`    Note over ${span}: ${summary(before, true, lang)}`);
   }
   const arrowIndexes = steps.flatMap((s, i) => s.type === "segment" ? [i] : []);
   if (arrowIndexes.length > maxArrows && head + tail < arrowIndexes.length) {
     const cutStart = arrowIndexes[head];
     const cutEnd = tail > 0 ? arrowIndexes[arrowIndexes.length - tail] : steps.length;
-    for (const s of steps.slice(0, cutStart)) lines.push(...renderStep(s));
-    lines.push(`    Note over ${span}: ${summary(steps.slice(cutStart, cutEnd), "")}`);
-    for (const s of steps.slice(cutEnd)) lines.push(...renderStep(s));
+    for (const s of steps.slice(0, cutStart)) lines.push(...renderStep(s, lang));
+    lines.push(`    Note over ${span}: ${summary(steps.slice(cutStart, cutEnd), false, lang)}`);
+    for (const s of steps.slice(cutEnd)) lines.push(...renderStep(s, lang));
   } else {
-    for (const s of steps) lines.push(...renderStep(s));
+    for (const s of steps) lines.push(...renderStep(s, lang));
   }
   lines.push("```");
   return lines.join("\n") + "\n";
@@ -520,8 +593,11 @@ export function relayTraceToMermaid(
     silence?: number;
     /** When the recording ended (epoch ms): a silence up to then is noted at the end. */
     until?: number;
+    /** The drawing's words: Spanish (default) or English. */
+    lang?: DiagramLang;
   } = {},
 ): string {
+  const words = WORDS[options.lang ?? "es"];
   const silence = options.silence ?? 20;
   const maxArrows = options.maxArrows ?? 60;
   const { head, tail } = keptArrows(maxArrows, 25, options);
@@ -533,14 +609,14 @@ export function relayTraceToMermaid(
     // A silence on the wire (a timeout running, usually) is a note.
     if (last !== undefined && r.time - last >= silence && r.fate !== "held") {
       steps.push({
-        lines: [`    Note over C,S: ⏱ ${Math.round(r.time - last)} ms sin tráfico`],
+        lines: [`    Note over C,S: ⏱ ${words.silence(`${Math.round(r.time - last)} ms`)}`],
         lost: false,
       });
     }
     if (!["delayed", "reordered", "held"].includes(r.fate)) last = r.time;
     const [from, to] = r.direction === "toServer" ? ["C", "S"] : ["S", "C"];
     const label = r.flags === "INVALID"
-      ? "datagrama que no es un segmento"
+      ? words.invalid
       : `${r.flags} seq=${r.seq}${r.flags === "DATA" || r.len > 0 ? ` len=${r.len}` : ""}`;
     const span = "C,S";
     switch (r.fate) {
@@ -551,14 +627,14 @@ export function relayTraceToMermaid(
         steps.push({
           lines: [
             `    ${from}->>${to}: ${label}`,
-            `    ${from}->>${to}: ${label} (copia del relay)`,
+            `    ${from}->>${to}: ${label} (${words.relayCopy})`,
           ],
           lost: false,
         });
         break;
       case "dropped":
         steps.push({
-          lines: [`    ${from}-x${to}: ${label}`, `    Note over ${span}: perdido en el relay`],
+          lines: [`    ${from}-x${to}: ${label}`, `    Note over ${span}: ${words.relayLost}`],
           lost: true,
         });
         break;
@@ -569,13 +645,13 @@ export function relayTraceToMermaid(
         break;
       case "released": {
         const first = arrivals.get(r.id);
-        const waited = first ? ` (retenido ${Math.round(r.time - first.time)} ms)` : "";
+        const waited = first ? ` (${words.held(Math.round(r.time - first.time))})` : "";
         steps.push({ lines: [`    ${from}->>${to}: ${label}${waited}`], lost: false });
         break;
       }
       case "discarded":
         steps.push({
-          lines: [`    ${from}-x${to}: ${label}`, `    Note over ${span}: descartado al cerrar`],
+          lines: [`    ${from}-x${to}: ${label}`, `    Note over ${span}: ${words.discarded}`],
           lost: true,
         });
         break;
@@ -585,22 +661,24 @@ export function relayTraceToMermaid(
     const ms = options.until - last;
     const text = ms >= 10_000 ? `${Math.round(ms / 1000)} s` : `${Math.round(ms)} ms`;
     steps.push({
-      lines: [`    Note over C,S: ⏱ ${text} sin tráfico, hasta el final`],
+      lines: [`    Note over C,S: ⏱ ${words.silenceToEnd(text)}`],
       lost: false,
     });
   }
   const lines = [
     "```mermaid",
     "sequenceDiagram",
-    "    participant C as Cliente",
-    "    participant S as Servidor",
+    `    participant C as ${words.client}`,
+    `    participant S as ${words.server}`,
   ];
   if (steps.length > maxArrows && head + tail < steps.length) {
     const middle = steps.slice(head, steps.length - tail);
     const lost = middle.filter((s) => s.lost).length;
     for (const s of steps.slice(0, head)) lines.push(...s.lines);
     lines.push(
-      `    Note over C,S: … ${middle.length} datagramas más${lost ? ` (${lost} perdidos)` : ""} …`,
+      `    Note over C,S: … ${words.more(middle.length)}${
+        lost ? ` (${words.lostCount(lost)})` : ""
+      } …`,
     );
     for (const s of steps.slice(steps.length - tail)) lines.push(...s.lines);
   } else {
@@ -715,11 +793,13 @@ Options:
   --tail N     segments kept at the end of a summary (default: as --head);
                given, --head and --tail win over --max
   --no-ports   name participants by role only
+  --lang L     the drawing's words: es (Spanish, the default) or en (English)
   -h, --help   show this help
 
 Examples:
   deno task diagram client.jsonl server.jsonl > diagrama.md
   deno task diagram relay.jsonl > red.md
+  deno task diagram --lang en client.jsonl server.jsonl > diagram.md
 `;
 
 /** The command line: returns the exit code. */
@@ -729,10 +809,19 @@ export async function main(args: string[]): Promise<number> {
     head: { type: "string" },
     tail: { type: "string" },
     "no-ports": { type: "boolean" },
+    lang: { type: "string" },
     help: { type: "boolean", short: "h" },
   }, USAGE);
   if (typeof parsed === "number") return parsed;
   const { values, positionals } = parsed;
+  const lang = values.lang ?? "es";
+  if (lang !== "es" && lang !== "en") {
+    return reportUsageError(
+      "diagram",
+      USAGE,
+      new UsageError(`--lang is "${lang}", expected es or en`),
+    );
+  }
   const numbers: Record<string, number> = {};
   for (const name of ["max", "head", "tail"] as const) {
     const text = values[name];
@@ -777,6 +866,7 @@ export async function main(args: string[]): Promise<number> {
         maxArrows: numbers.max,
         head: numbers.head,
         tail: numbers.tail,
+        lang,
       }).trimEnd(),
     );
     return 0;
@@ -806,6 +896,7 @@ export async function main(args: string[]): Promise<number> {
       head: numbers.head,
       tail: numbers.tail,
       hidePorts: values["no-ports"],
+      lang,
     }).trimEnd(),
   );
   return 0;

@@ -46,35 +46,32 @@ Deno.test("a segment sent and never received is drawn lost with -x and a note", 
   assert.ok(lines.includes("    Note over C: ⏱ timeout (50 ms): sin respuesta a DATA seq=52"), md);
 });
 
-Deno.test("a full receiver: the refused segment, the probe's note and the window update are named", () => {
-  const handshake = lossyTrace().slice(0, 5);
-  const md = traceToMermaid([
-    ...handshake,
+/** A full receiver: its refusal, a probe refused too, then its window update and the segment taken. */
+function fullReceiverTrace(): TraceEvent[] {
+  const noRoom = { reason: "no room: the application has not read what came before" };
+  const alive = { reason: "alive, no room: it acknowledges what came before our segment" };
+  return [
+    ...lossyTrace().slice(0, 5),
     ev(5, "send", C, S, "DATA", 52, 2),
-    ev(6, "recv", S, C, "DATA", 52, 2, {
-      reason: "no room: the application has not read what came before",
-    }),
+    ev(6, "recv", S, C, "DATA", 52, 2, noRoom),
     ev(6, "send", S, C, "ACK", 52),
-    ev(7, "recv", C, S, "ACK", 52, 0, {
-      reason: "alive, no room: it acknowledges what came before our segment",
-    }),
+    ev(7, "recv", C, S, "ACK", 52, 0, alive),
     ev(55, "timeout", C, S, "DATA", 52, 2, { rto: 50 }),
     ev(55, "send", C, S, "DATA", 52, 2, { retransmission: true }),
-    ev(56, "recv", S, C, "DATA", 52, 2, {
-      reason: "no room: the application has not read what came before",
-    }),
+    ev(56, "recv", S, C, "DATA", 52, 2, noRoom),
     ev(56, "send", S, C, "ACK", 52),
-    ev(57, "recv", C, S, "ACK", 52, 0, {
-      reason: "alive, no room: it acknowledges what came before our segment",
-    }),
+    ev(57, "recv", C, S, "ACK", 52, 0, alive),
     ev(80, "send", S, C, "ACK", 52),
     ev(81, "recv", C, S, "ACK", 52, 0, {
       reason: "room again: a second answer to our last try; it goes again",
     }),
     ev(81, "send", C, S, "DATA", 52, 2, { retransmission: true }),
     ev(82, "recv", S, C, "DATA", 52, 2),
-  ]);
-  const lines = md.split("\n");
+  ];
+}
+
+Deno.test("a full receiver: the refused segment, the probe's note and the window update are named", () => {
+  const lines = traceToMermaid(fullReceiverTrace()).split("\n");
   assert.deepEqual(lines.slice(-9), [
     "    C->>S: DATA seq=52 len=2 (sin espacio: no lo toma)",
     "    S->>C: ACK seq=52",
@@ -86,6 +83,107 @@ Deno.test("a full receiver: the refused segment, the probe's note and the window
     "```",
     "",
   ]);
+});
+
+/** Words of the Spanish drawing that an English one must not have. */
+const SPANISH =
+  /Cliente|Servidor|perdido|retransmisi|duplicado|sin respuesta|sin espacio|espacio otra|ya cerró|segmentos|sin tráfico|datagramas|copia|retenido|descartado/;
+
+Deno.test("--lang en: the same drawing in English, every word of it", () => {
+  const lossy = traceToMermaid(lossyTrace(), { lang: "en" });
+  const lines = lossy.split("\n");
+  assert.ok(lines.includes("    C-xS: DATA seq=52 len=2"), lossy);
+  assert.ok(lines.includes("    Note over C,S: lost"), lossy);
+  assert.ok(lines.includes("    Note over C: ⏱ timeout (50 ms): no answer to DATA seq=52"), lossy);
+  assert.ok(lines.includes("    C->>S: DATA seq=52 len=2 (retransmission)"), lossy);
+  assert.match(lossy, /participant C as Client :5000/);
+  const full = traceToMermaid(fullReceiverTrace(), { lang: "en", hidePorts: true });
+  assert.deepEqual(full.split("\n").slice(-9, -3), [
+    "    C->>S: DATA seq=52 len=2 (no room: not taken)",
+    "    S->>C: ACK seq=52",
+    "    Note over C: ⏱ timeout (50 ms): the receiver had no room; probes with DATA seq=52",
+    "    C->>S: DATA seq=52 len=2 (retransmission, no room: not taken)",
+    "    S->>C: ACK seq=52",
+    "    S->>C: ACK seq=52 (room again)",
+  ]);
+  assert.match(full, /participant L as Server \(listening\)/);
+  assert.match(full, /participant S as Server \(new socket\)/);
+  const unheard = traceToMermaid([
+    ev(0, "send", C, S, "ACK", 76),
+    ev(1, "recv", S, C, "ACK", 76),
+    ev(50, "send", C, S, "ACK", 76, 0, { lastAckCopy: true }),
+  ], { lang: "en" });
+  assert.ok(unheard.includes("    C--xS: ACK seq=76 (copy)"), unheard);
+  assert.ok(unheard.includes(`no receiver: Server :${S.split(":")[1]} had closed`), unheard);
+  const long: TraceEvent[] = [ev(0, "send", C, L, "SYN", 0), ev(1, "send", S, C, "SYN+ACK", 1)];
+  for (let seq = 2, t = 2; seq < 2 + 50 * 16; seq += 16) {
+    long.push(ev(t++, "send", C, S, "DATA", seq, 16), ev(t++, "recv", S, C, "DATA", seq, 16));
+  }
+  const summarised = traceToMermaid(long, { lang: "en", head: 2, tail: 2, since: 10 });
+  assert.match(summarised, /… \d+ earlier segments \(1 lost\) …/);
+  assert.match(summarised, /… \d+ segments …/);
+  for (const md of [lossy, full, unheard, summarised]) assert.doesNotMatch(md, SPANISH, md);
+  const relay = relayTraceToMermaid([
+    {
+      time: 1,
+      kind: "relay",
+      id: 1,
+      direction: "toServer",
+      client: C,
+      server: S,
+      flags: "SYN",
+      seq: 7,
+      len: 0,
+      fate: "dropped",
+    },
+    {
+      time: 40,
+      kind: "relay",
+      id: 2,
+      direction: "toServer",
+      client: C,
+      server: S,
+      flags: "SYN",
+      seq: 7,
+      len: 0,
+      fate: "duplicated",
+    },
+    {
+      time: 41,
+      kind: "relay",
+      id: 3,
+      direction: "toClient",
+      client: C,
+      server: S,
+      flags: "INVALID",
+      seq: 0,
+      len: 0,
+      fate: "forwarded",
+    },
+  ], { lang: "en", until: 100 });
+  assert.ok(relay.includes("    participant C as Client"), relay);
+  assert.ok(relay.includes("    Note over C,S: lost in the relay"), relay);
+  assert.ok(relay.includes("    Note over C,S: ⏱ 39 ms with no traffic"), relay);
+  assert.ok(relay.includes("    C->>S: SYN seq=7 (the relay's copy)"), relay);
+  assert.ok(relay.includes("    S->>C: datagram that is not a segment"), relay);
+  assert.ok(relay.includes("    Note over C,S: ⏱ 59 ms with no traffic, to the end"), relay);
+  assert.doesNotMatch(relay, SPANISH, relay);
+});
+
+Deno.test("--lang: the command line draws in English, and refuses another language in one line", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const file = `${dir}/c.jsonl`;
+    await Deno.writeTextFile(file, lossyTrace().map((e) => JSON.stringify(e)).join("\n"));
+    const english = await runScript("diagram.ts", ["--lang", "en", file]);
+    assert.equal(english.code, 0, english.stderr.join("\n"));
+    assert.ok(english.stdout.includes("Note over C,S: lost"), english.stdout);
+    const french = await runScript("diagram.ts", ["--lang", "fr", file]);
+    assert.equal(french.code, 2);
+    assert.match(french.stderr[0], /--lang is "fr", expected es or en/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 Deno.test("participants are the client, the listener and the server's new port", () => {
