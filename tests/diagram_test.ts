@@ -123,43 +123,28 @@ Deno.test("--lang en: the same drawing in English, every word of it", () => {
   assert.match(summarised, /… \d+ earlier segments \(1 lost\) …/);
   assert.match(summarised, /… \d+ segments …/);
   for (const md of [lossy, full, unheard, summarised]) assert.doesNotMatch(md, SPANISH, md);
+  const at = (
+    id: number,
+    time: number,
+    direction: "toServer" | "toClient",
+    flags: string,
+    fate: RelayTraceRecord["fate"],
+  ): RelayTraceRecord => ({
+    time,
+    kind: "relay",
+    id,
+    direction,
+    client: C,
+    server: S,
+    flags,
+    seq: flags === "INVALID" ? 0 : 7,
+    len: 0,
+    fate,
+  });
   const relay = relayTraceToMermaid([
-    {
-      time: 1,
-      kind: "relay",
-      id: 1,
-      direction: "toServer",
-      client: C,
-      server: S,
-      flags: "SYN",
-      seq: 7,
-      len: 0,
-      fate: "dropped",
-    },
-    {
-      time: 40,
-      kind: "relay",
-      id: 2,
-      direction: "toServer",
-      client: C,
-      server: S,
-      flags: "SYN",
-      seq: 7,
-      len: 0,
-      fate: "duplicated",
-    },
-    {
-      time: 41,
-      kind: "relay",
-      id: 3,
-      direction: "toClient",
-      client: C,
-      server: S,
-      flags: "INVALID",
-      seq: 0,
-      len: 0,
-      fate: "forwarded",
-    },
+    at(1, 1, "toServer", "SYN", "dropped"),
+    at(2, 40, "toServer", "SYN", "duplicated"),
+    at(3, 41, "toClient", "INVALID", "forwarded"),
   ], { lang: "en", until: 100 });
   assert.ok(relay.includes("    participant C as Client"), relay);
   assert.ok(relay.includes("    Note over C,S: lost in the relay"), relay);
