@@ -55,7 +55,72 @@ export interface PlotOptions {
   maxSeq?: number;
   /** One panel per phase (handshake, data, close), each on its own time scale. Default true. */
   phases?: boolean;
+  /** The graph's words: Spanish (default, as in the report) or English. */
+  lang?: PlotLang;
 }
+
+/** The language of a graph's words. */
+export type PlotLang = "es" | "en";
+
+/** Every word a graph writes, in each language (series labels: {@linkcode seriesLabels}). */
+const WORDS = {
+  es: {
+    title: "Gráfico tiempo-secuencia",
+    phases: { handshake: "handshake", data: "datos", close: "cierre" },
+    flat: {
+      timeout: ["espera de timeout", "esperas de timeout"],
+      "close-wait": ["espera fija del cierre", "esperas fijas del cierre"],
+      answer: ["espera de respuesta", "esperas de respuesta"],
+      idle: ["tramo sin actividad", "tramos sin actividad"],
+    },
+    noFlat: "sin tramos planos",
+    flatMark: {
+      timeout: "espera de timeout",
+      answer: "espera de respuesta",
+      "close-wait": "espera fija del cierre",
+      idle: "sin actividad",
+    },
+    window: {
+      cwnd: "cwnd del emisor (ventana de congestión, en segmentos; abajo)",
+      ssthresh: "ssthresh del emisor (umbral de slow start; abajo)",
+    },
+    windowAxis: "cwnd (segmentos)",
+    windowTitle: "Ventana de congestión del emisor, en el mismo eje de tiempo",
+    xAxis: "tiempo desde el primer segmento (ms)",
+    broken: "; el eje se corta entre fases, cada una con su escala",
+    yAxis: "número de secuencia relativo al SYN (bytes)",
+    connection: (index: number, of: number, client: string) =>
+      `conexión ${index} de ${of} (cliente ${client})`,
+  },
+  en: {
+    title: "Time-sequence graph",
+    phases: { handshake: "handshake", data: "data", close: "close" },
+    flat: {
+      timeout: ["timeout wait", "timeout waits"],
+      "close-wait": ["fixed wait of the close", "fixed waits of the close"],
+      answer: ["wait for an answer", "waits for an answer"],
+      idle: ["stretch with no activity", "stretches with no activity"],
+    },
+    noFlat: "no flat stretches",
+    flatMark: {
+      timeout: "timeout wait",
+      answer: "wait for an answer",
+      "close-wait": "fixed wait of the close",
+      idle: "no activity",
+    },
+    window: {
+      cwnd: "the sender's cwnd (congestion window, in segments; below)",
+      ssthresh: "the sender's ssthresh (slow start threshold; below)",
+    },
+    windowAxis: "cwnd (segments)",
+    windowTitle: "The sender's congestion window, on the same time axis",
+    xAxis: "time since the first segment (ms)",
+    broken: "; the axis breaks between phases, each on its own scale",
+    yAxis: "sequence number relative to the SYN (bytes)",
+    connection: (index: number, of: number, client: string) =>
+      `connection ${index} of ${of} (client ${client})`,
+  },
+} as const;
 
 /** One point or bar of the graph, in trace units (ms since the first event, relative seq). */
 export interface PlotMark {
@@ -153,7 +218,8 @@ export interface WindowPoint {
  * assert.equal(labels.ack, "ACK enviado por el servidor (línea escalonada)");
  * ```
  */
-export function seriesLabels(vantage: Vantage): Record<SeriesName, string> {
+export function seriesLabels(vantage: Vantage, lang: PlotLang = "es"): Record<SeriesName, string> {
+  if (lang === "en") return seriesLabelsEn(vantage);
   const who = endName(vantage);
   const of = `de${who.slice(1)}`; // "del cliente"
   const sender = vantage.role === "sender";
@@ -171,6 +237,35 @@ export function seriesLabels(vantage: Vantage): Record<SeriesName, string> {
   };
 }
 
+/** {@linkcode seriesLabels} in English. */
+function seriesLabelsEn(vantage: Vantage): Record<SeriesName, string> {
+  const who = endNameEn(vantage);
+  const sender = vantage.role === "sender";
+  return {
+    data: `DATA ${sender ? "sent" : "received"} by ${who}`,
+    retransmission: sender ? "DATA retransmitted" : "DATA received again (duplicate)",
+    lost: "DATA lost (never arrived)",
+    ack: `ACK ${sender ? "received" : "sent"} by ${who} (step line)`,
+    "duplicate-ack": sender ? "duplicate ACK" : "ACK sent again",
+    "lost-ack": "ACK lost (never arrived)",
+    control: "SYN / FIN / control ACK, sent",
+    "control-in": "SYN+ACK / FIN+ACK, received",
+    "lost-control": "SYN / FIN / control ACK lost (never arrived)",
+    timeout: `${who}'s timeout`,
+  };
+}
+
+/** The end a graph is seen from, in English: "the client", "the server", "the sender", "the receiver". */
+function endNameEn(vantage: Vantage): string {
+  return vantage.side === "client"
+    ? "the client"
+    : vantage.side === "server"
+    ? "the server"
+    : vantage.role === "sender"
+    ? "the sender"
+    : "the receiver";
+}
+
 /** The end a graph is seen from, in Spanish: "el cliente", "el servidor", "el emisor", "el receptor". */
 function endName(vantage: Vantage): string {
   return vantage.side === "client"
@@ -183,7 +278,14 @@ function endName(vantage: Vantage): string {
 }
 
 /** The sentence over the legend that says where the graph is seen from. */
-export function vantageText(vantage: Vantage): string {
+export function vantageText(vantage: Vantage, lang: PlotLang = "es"): string {
+  if (lang === "en") {
+    const side = endNameEn(vantage).slice("the ".length);
+    const role = vantage.role === "sender" ? "it sends the data" : "it receives the data";
+    return vantage.bothEnds
+      ? `Seen from the ${side}'s side (${role}); traces of both ends: the losses show.`
+      : `Seen from the ${side}'s side (${role}); that end's trace alone: the losses do not show.`;
+  }
   const side = `de${endName(vantage).slice(1)}`;
   const role = vantage.role === "sender" ? "envía los datos" : "recibe los datos";
   return vantage.bothEnds
@@ -477,13 +579,8 @@ export function formatMs(ms: number): string {
  * );
  * ```
  */
-export function flatCaption(stretches: readonly FlatStretch[]): string {
-  const words: Record<FlatKind, [string, string]> = {
-    timeout: ["espera de timeout", "esperas de timeout"],
-    "close-wait": ["espera fija del cierre", "esperas fijas del cierre"],
-    answer: ["espera de respuesta", "esperas de respuesta"],
-    idle: ["tramo sin actividad", "tramos sin actividad"],
-  };
+export function flatCaption(stretches: readonly FlatStretch[], lang: PlotLang = "es"): string {
+  const words = WORDS[lang].flat;
   const parts: string[] = [];
   for (const kind of ["timeout", "answer", "close-wait", "idle"] as const) {
     const mine = stretches.filter((f) => f.kind === kind);
@@ -491,7 +588,7 @@ export function flatCaption(stretches: readonly FlatStretch[]): string {
     const total = mine.reduce((sum, f) => sum + f.to - f.from, 0);
     parts.push(`${mine.length} ${words[kind][mine.length === 1 ? 0 : 1]} (${formatMs(total)})`);
   }
-  return parts.length > 0 ? parts.join("; ") : "sin tramos planos";
+  return parts.length > 0 ? parts.join("; ") : WORDS[lang].noFlat;
 }
 
 /** What a flat stretch of the graph is. */
@@ -563,13 +660,6 @@ export function flatStretches(
   }
   return out;
 }
-
-const FLAT_TEXT: Record<FlatKind, string> = {
-  timeout: "espera de timeout",
-  answer: "espera de respuesta",
-  "close-wait": "espera fija del cierre",
-  idle: "sin actividad",
-};
 
 /** The shortest gap counted as a flat stretch in a panel: 3 % of it, and at least 24 px and 1 ms. */
 function minFlat(p: Panel, pxPerMs: number): number {
@@ -647,12 +737,6 @@ const WINDOW_PAINT = {
   ssthresh: `fill="none" stroke="#d62728" stroke-width="1.4" stroke-dasharray="5 3"`,
 } as const;
 
-/** The legend's text of cwnd and ssthresh. */
-const WINDOW_LABELS = {
-  cwnd: "cwnd del emisor (ventana de congestión, en segmentos; abajo)",
-  ssthresh: "ssthresh del emisor (umbral de slow start; abajo)",
-} as const;
-
 /**
  * The strip under the graph: cwnd (a step line) and ssthresh (dashed), in
  * segments, on the panels' time axis; a point that falls between two panels
@@ -664,6 +748,7 @@ function windowStrip(
   xIn: (p: Panel, t: number) => number,
   top: number,
   bottom: number,
+  lang: PlotLang,
 ): string[] {
   const maxW = Math.max(...points.map((p) => Math.max(p.cwnd, Math.min(p.ssthresh, 1e6))), 1);
   const step = niceStep(maxW, 4);
@@ -700,10 +785,10 @@ function windowStrip(
     `</g>`,
     `<text class="window-label" transform="translate(18 ${
       (top + bottom) / 2
-    }) rotate(-90)" text-anchor="middle" font-size="12">cwnd (segmentos)</text>`,
-    `<text class="window-title" x="${left + 6}" y="${
-      top - 8
-    }" font-size="12" fill="#333">Ventana de congestión del emisor, en el mismo eje de tiempo</text>`,
+    }) rotate(-90)" text-anchor="middle" font-size="12">${WORDS[lang].windowAxis}</text>`,
+    `<text class="window-title" x="${left + 6}" y="${top - 8}" font-size="12" fill="#333">${
+      WORDS[lang].windowTitle
+    }</text>`,
   );
   for (const name of ["ssthresh", "cwnd"] as const) {
     let path = "";
@@ -730,6 +815,8 @@ function windowStrip(
 
 /** Draws the series of {@linkcode plotData} as a standalone SVG document. */
 export function renderSvg(data: PlotData, options: PlotOptions = {}): string {
+  const lang = options.lang ?? "es";
+  const words = WORDS[lang];
   const present = new Set(data.marks.map((m) => m.series));
   present.add("ack");
   const names = (Object.keys(SERIES_COLORS) as SeriesName[]).filter((n) => present.has(n));
@@ -783,7 +870,8 @@ export function renderSvg(data: PlotData, options: PlotOptions = {}): string {
   const captions = panels.map((p) => {
     if (!p.phase.label) return [];
     const pxPerMs = (p.x1 - p.x0) / (p.t1 - p.t0);
-    const text = flatCaption(flatStretches(p.phase, minFlat(p, pxPerMs), data.vantage.role));
+    const stretches = flatStretches(p.phase, minFlat(p, pxPerMs), data.vantage.role);
+    const text = flatCaption(stretches, lang);
     return wrapCaption(text, Math.floor((p.x1 - p.x0) / CAPTION_CHAR_PX));
   });
   const extraLines = Math.max(0, ...captions.map((lines) => lines.length - 1));
@@ -794,7 +882,7 @@ export function renderSvg(data: PlotData, options: PlotOptions = {}): string {
   const yStep = niceStep(maxY, 6);
   const yMax = Math.ceil(maxY / yStep) * yStep;
   const y = (s: number) => margin.top + plotH - (s / yMax) * plotH;
-  const labels = seriesLabels(data.vantage);
+  const labels = seriesLabels(data.vantage, lang);
 
   const panelOfMark = new Map<PlotMark, Panel>();
   for (const p of panels) for (const m of p.phase.marks) panelOfMark.set(m, p);
@@ -806,7 +894,7 @@ export function renderSvg(data: PlotData, options: PlotOptions = {}): string {
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="system-ui, sans-serif" font-size="12">`,
     `<rect width="${width}" height="${height}" fill="#ffffff"/>`,
     `<text x="${width / 2}" y="24" text-anchor="middle" font-size="17" font-weight="600">${
-      esc(options.title ?? "Gráfico tiempo-secuencia")
+      esc(options.title ?? words.title)
     }</text>`,
   );
   if (options.subtitle) {
@@ -819,7 +907,7 @@ export function renderSvg(data: PlotData, options: PlotOptions = {}): string {
   const bottom = margin.top + plotH;
   // Each panel: its title, grid, x axis and ticks.
   for (const p of panels) {
-    const name = p.phase.label;
+    const name = p.phase.label && words.phases[p.phase.name];
     const title = name
       ? `${name[0].toUpperCase()}${name.slice(1)}: ${formatMs(p.phase.to - p.phase.from)}`
       : "";
@@ -899,14 +987,14 @@ export function renderSvg(data: PlotData, options: PlotOptions = {}): string {
     );
   }
   out.push(`</g>`);
-  const broken = panels.length > 1 ? "; el eje se corta entre fases, cada una con su escala" : "";
+  const broken = panels.length > 1 ? words.broken : "";
   out.push(
     `<text class="x-label" x="${margin.left + plotW / 2}" y="${
       bottom + 40
-    }" text-anchor="middle" font-size="13">tiempo desde el primer segmento (ms)${broken}</text>`,
+    }" text-anchor="middle" font-size="13">${words.xAxis}${broken}</text>`,
     `<text class="y-label" transform="translate(18 ${
       margin.top + plotH / 2
-    }) rotate(-90)" text-anchor="middle" font-size="13">número de secuencia relativo al SYN (bytes)</text>`,
+    }) rotate(-90)" text-anchor="middle" font-size="13">${words.yAxis}</text>`,
   );
 
   // ACK step line, per panel: flat while waiting, a jump when an ACK advances.
@@ -945,7 +1033,7 @@ export function renderSvg(data: PlotData, options: PlotOptions = {}): string {
         ...p.phase.marks.filter((m) => m.t <= flat.from).map((m) => m.y + m.len),
       );
       const ly = Math.max(margin.top + 14, y(level) - 14);
-      const long = `${FLAT_TEXT[flat.kind]}: ${formatMs(flat.to - flat.from)}`;
+      const long = `${words.flatMark[flat.kind]}: ${formatMs(flat.to - flat.from)}`;
       const short = formatMs(flat.to - flat.from);
       const room = x1 - x0;
       const text = long.length * 5.6 < room ? long : short.length * 5.6 < room ? short : "";
@@ -1044,13 +1132,13 @@ export function renderSvg(data: PlotData, options: PlotOptions = {}): string {
 
   // Legend: where the graph is seen from, then the series present, in rows of 3.
   const stripTop = bottom + strip.gap, stripBottom = stripTop + strip.height;
-  if (hasWindow) out.push(...windowStrip(data.window, panels, xIn, stripTop, stripBottom));
+  if (hasWindow) out.push(...windowStrip(data.window, panels, xIn, stripTop, stripBottom, lang));
   const legendY = bottom + 64 + stripSpace;
   const colW = plotW / perRow;
   out.push(`<g class="legend" font-size="12">`);
   out.push(
     `<text class="vantage" x="${margin.left}" y="${legendY - 4}" fill="#333">${
-      esc(vantageText(data.vantage))
+      esc(vantageText(data.vantage, lang))
     }</text>`,
   );
   names.forEach((name, i) => {
@@ -1088,7 +1176,7 @@ export function renderSvg(data: PlotData, options: PlotOptions = {}): string {
     const ly = legendY + 18 + Math.floor(i / perRow) * 20;
     out.push(
       `<path d="M${lx},${ly} h16" ${WINDOW_PAINT[name]}/>`,
-      `<text x="${lx + 22}" y="${ly + 4}">${esc(WINDOW_LABELS[name])}</text>`,
+      `<text x="${lx + 22}" y="${ly + 4}">${esc(words.window[name])}</text>`,
     );
   });
   out.push(`</g>`);
@@ -1116,6 +1204,7 @@ Options:
   --connection N      which connection of the trace to draw, 1 = the first to
                       start (default 1; stderr says how many there are)
   --title TEXT        the graph's title
+  --lang L            the graph's words: es (Spanish, the default) or en (English)
   -q, --quiet         no summary on stderr
   -h, --help          show this help
 
@@ -1131,6 +1220,7 @@ export async function main(args: string[]): Promise<number> {
       output: { type: "string", short: "o" },
       connection: { type: "string" },
       title: { type: "string" },
+      lang: { type: "string" },
       quiet: { type: "boolean", short: "q" },
       help: { type: "boolean", short: "h" },
     },
@@ -1139,6 +1229,14 @@ export async function main(args: string[]): Promise<number> {
   );
   if (typeof parsed === "number") return parsed;
   const { values, positionals } = parsed;
+  const lang = values.lang ?? "es";
+  if (lang !== "es" && lang !== "en") {
+    return reportUsageError(
+      "plot",
+      USAGE,
+      new UsageError(`--lang is "${lang}", expected es or en`),
+    );
+  }
   let wanted: number | undefined;
   if (values.connection !== undefined) {
     wanted = Number(values.connection);
@@ -1204,9 +1302,10 @@ export async function main(args: string[]): Promise<number> {
   const data = plotData(chosen.events);
   const svg = renderSvg(data, {
     title: values.title,
-    subtitle: `${
-      positionals.join(" + ")
-    }: conexión ${index} de ${connections.length} (cliente ${chosen.client})`,
+    subtitle: `${positionals.join(" + ")}: ${
+      WORDS[lang].connection(index, connections.length, chosen.client)
+    }`,
+    lang,
   });
   if (values.output !== undefined) {
     try {

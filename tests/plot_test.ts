@@ -8,6 +8,7 @@ import {
   seriesLabels,
   splitConnections,
   traceToSvg,
+  vantageText,
 } from "../plot.ts";
 import type { TraceEvent } from "../trace.ts";
 import { C, ev, L, S } from "./_traces.ts";
@@ -284,6 +285,7 @@ Deno.test("plot: bad usage is one line saying what is wrong and one pointing to 
       [[file, "--connection=x"], 'plot: --connection is "x", expected a connection number >= 1'],
       [[file, "--bogus"], "plot: unknown option --bogus"],
       [[file, "--connection"], "plot: --connection needs a value"],
+      [[file, "--lang", "fr"], 'plot: --lang is "fr", expected es or en'],
       [[], "plot: expected a trace file to read"],
     ];
     await assertUsageFailures("plot.ts", "plot", cases);
@@ -521,4 +523,59 @@ Deno.test("a long caption of the close is broken into lines that fit its panel",
   assert.ok(all.includes("2 esperas fijas del cierre"), all);
   // The close panel is 28% of 858 px: about 38 characters of 11 px.
   for (const line of captions) assert.ok(line.length <= 38, `too long for its panel: ${line}`);
+});
+
+/** Words of the Spanish graph that an English one must not have. */
+const SPANISH =
+  /[áéíóúñ]|Gráfico|enviado|recibido|perdido|reenviado|espera|datos|cierre|conexi|cliente|servidor|emisor|receptor|segmentos|tramo|Visto|eje|tiempo/;
+
+Deno.test("--lang en: the graph in English, every word of it; Spanish stays the default", () => {
+  const closed = traceToSvg(connection(C, S, 1000, 10), { lang: "en" });
+  const lossy = traceToSvg(trace, { lang: "en" });
+  const windowed = traceToSvg(withWindow, { lang: "en" });
+  for (const text of ["Time-sequence graph", "time since the first segment (ms)"]) {
+    assert.ok(closed.includes(text), text);
+  }
+  assert.ok(closed.includes("sequence number relative to the SYN (bytes)"));
+  assert.ok(closed.includes("the axis breaks between phases, each on its own scale"));
+  assert.match(closed, />Close: /);
+  assert.match(closed, /fixed waits? of the close/);
+  assert.ok(lossy.includes(">DATA sent by the client</text>"), lossy);
+  assert.ok(lossy.includes(">the client's timeout</text>"), lossy);
+  assert.ok(lossy.includes("Seen from the client's side (it sends the data)"), lossy);
+  assert.match(windowed, /The sender&#39;s congestion window|The sender's congestion window/);
+  assert.ok(windowed.includes("cwnd (segments)"));
+  for (const svg of [closed, lossy, windowed]) assert.doesNotMatch(svg, SPANISH);
+  assert.ok(
+    traceToSvg(trace).includes(">DATA enviado por el cliente</text>"),
+    "Spanish by default",
+  );
+  const receiver = { role: "receiver" as const, side: "server" as const, bothEnds: false };
+  assert.equal(seriesLabels(receiver, "en").data, "DATA received by the server");
+  assert.equal(seriesLabels(receiver, "en").ack, "ACK sent by the server (step line)");
+  assert.equal(
+    vantageText(receiver, "en"),
+    "Seen from the server's side (it receives the data); that end's trace alone: the losses do not show.",
+  );
+  assert.equal(
+    flatCaption([{ kind: "timeout", from: 0, to: 50 }, { kind: "idle", from: 60, to: 90 }], "en"),
+    "1 timeout wait (50 ms); 1 stretch with no activity (30 ms)",
+  );
+  assert.equal(flatCaption([], "en"), "no flat stretches");
+});
+
+Deno.test("plot --lang en: the subtitle names the connection in English", async () => {
+  await withTrace(twoConnections, async (dir) => {
+    const run = await runScript("plot.ts", [
+      `${dir}/trace.jsonl`,
+      "--lang",
+      "en",
+      "-o",
+      `${dir}/en.svg`,
+    ]);
+    assert.deepEqual(run.code, 0, run.stderr.join("\n"));
+    const svg = await Deno.readTextFile(`${dir}/en.svg`);
+    assert.ok(svg.includes(`connection 1 of 2 (client ${C})`), svg.slice(0, 600));
+    assert.doesNotMatch(svg, SPANISH);
+  });
 });
