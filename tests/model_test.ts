@@ -508,7 +508,7 @@ const SLOW_READERS: { name: string; config: Config; maxSegments: number; maxMs: 
       server: mode(1, "go-back-n"),
       messages: [msg("client", 100, 1), msg("server", 100, 100)],
     },
-    maxSegments: 1_500, // 1,063 now
+    maxSegments: 1_500, // 1,059 now
     maxMs: 600, // 528 now: 100 reads 5 ms apart
   },
   {
