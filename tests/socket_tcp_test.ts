@@ -603,15 +603,18 @@ Deno.test("a receiver that reads late makes the sender wait, not give up (the pe
 
 for (const buffSize of [100, 16]) {
   Deno.test(`a receiver that reads late is probed less and less often, and its window update resumes the sender at once (recv(${buffSize}))`, async () => {
-    // The adaptive timeout (default): each probe the full receiver answers
-    // "no room" doubles the wait for the next. Once the 5th is answered, the
-    // server reads: its window update comes long before the 6th probe would,
-    // when recv's buffSize makes room (100), or when what it takes does (16).
+    // The adaptive timeout: each probe the full receiver answers "no room"
+    // doubles the wait for the next. Once the 5th is answered, the server
+    // reads: its window update comes long before the 6th probe would, when
+    // recv's buffSize makes room (100), or when what it takes does (16). At
+    // least 20 ms: at the default 2 ms a loaded machine's answer came after
+    // the next timer, a silent try that does not back off (a CI run).
     const answered = Promise.withResolvers<void>();
     const updated = Promise.withResolvers<void>();
     const rtos: number[] = [];
     let updates = 0;
     const client = new SocketTCP({
+      rto: { min: 20 },
       onTrace: (e) => {
         if (e.kind === "timeout" && e.flags === "DATA") {
           rtos.push(e.rto!);
