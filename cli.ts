@@ -194,6 +194,31 @@ export function helpCommand(tool: string, usage: string): string {
   return `${match ? match[1] : tool} --help`;
 }
 
+/** The language of a drawing's words (`--lang`): Spanish, the report's, or English. */
+export type Lang = "es" | "en";
+
+/**
+ * Reads a drawing tool's `--lang`: `es` when absent.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { parseLang } from "./cli.ts";
+ * assert.equal(parseLang(undefined), "es");
+ * assert.equal(parseLang("en"), "en");
+ * assert.throws(() => parseLang("fr"), /--lang is "fr", expected es or en/);
+ * ```
+ *
+ * @throws {UsageError} for any other value.
+ */
+export function parseLang(value: string | undefined): Lang {
+  const lang = value ?? "es";
+  if (lang !== "es" && lang !== "en") {
+    throw new UsageError(`--lang is "${lang}", expected es or en`);
+  }
+  return lang;
+}
+
 /**
  * Prints bad usage the one way every tool does: `TOOL: what is wrong`, then
  * `TOOL: run "… --help" for usage`, on stderr. Returns 2, the exit code.

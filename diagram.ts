@@ -19,7 +19,7 @@
  *
  * @module
  */
-import { parseFileArgs, reportUsageError, UsageError } from "./cli.ts";
+import { type Lang, parseFileArgs, parseLang, reportUsageError, UsageError } from "./cli.ts";
 import {
   parseRelayMapping,
   parseRelayTrace,
@@ -110,7 +110,7 @@ export interface DiagramOptions {
   /** Draw only the steps from this time (epoch ms) on, with a note counting the ones left out. */
   since?: number;
   /** The drawing's words: Spanish (default) or English. */
-  lang?: DiagramLang;
+  lang?: Lang;
 }
 
 /** Port of a `host:port` address (also `[v6]:port`). */
@@ -161,9 +161,6 @@ function classify(events: TraceEvent[]): Map<number, Role> {
   }
   return roles;
 }
-
-/** The language of a drawing's words: Spanish (the course's, by default) or English. */
-export type DiagramLang = "es" | "en";
 
 /** Every word a drawing writes, in each language. */
 const WORDS = {
@@ -228,7 +225,7 @@ const WORDS = {
 function participants(
   roles: Map<number, Role>,
   hidePorts: boolean,
-  lang: DiagramLang,
+  lang: Lang,
 ): Map<number, Participant> {
   const words = WORDS[lang];
   const sorted = [...roles].sort((a, b) => ROLE_ORDER[a[1]] - ROLE_ORDER[b[1]]);
@@ -277,7 +274,7 @@ const BURST = 1;
  */
 export function buildModel(
   events: readonly TraceEvent[],
-  options: { hidePorts?: boolean; lang?: DiagramLang } = {},
+  options: { hidePorts?: boolean; lang?: Lang } = {},
 ): SequenceModel {
   const sorted = [...events].sort((a, b) => a.time - b.time);
   const roles = classify(sorted);
@@ -428,7 +425,7 @@ export function arrowLabel(
     send?: Pick<TraceEvent, "lastAckCopy">;
     recv?: Pick<TraceEvent, "reason">;
   },
-  lang: DiagramLang = "es",
+  lang: Lang = "es",
 ): string {
   const words = WORDS[lang];
   const marks: string[] = [];
@@ -448,7 +445,7 @@ function noteSpan(a: Participant, b: Participant): string {
   return a.id === b.id ? a.id : `${a.id},${b.id}`;
 }
 
-function renderStep(step: Step, lang: DiagramLang): string[] {
+function renderStep(step: Step, lang: Lang): string[] {
   const words = WORDS[lang];
   if (step.type === "timeout") {
     const rto = step.rto !== undefined ? ` (${round(step.rto)} ms)` : "";
@@ -478,7 +475,7 @@ function round(ms: number): number {
   return Math.round(ms * 100) / 100;
 }
 
-function summary(steps: Step[], earlier: boolean, lang: DiagramLang): string {
+function summary(steps: Step[], earlier: boolean, lang: Lang): string {
   const words = WORDS[lang];
   const arrows = steps.filter((s) => s.type === "segment");
   const parts: string[] = [];
@@ -594,7 +591,7 @@ export function relayTraceToMermaid(
     /** When the recording ended (epoch ms): a silence up to then is noted at the end. */
     until?: number;
     /** The drawing's words: Spanish (default) or English. */
-    lang?: DiagramLang;
+    lang?: Lang;
   } = {},
 ): string {
   const words = WORDS[options.lang ?? "es"];
@@ -814,13 +811,11 @@ export async function main(args: string[]): Promise<number> {
   }, USAGE);
   if (typeof parsed === "number") return parsed;
   const { values, positionals } = parsed;
-  const lang = values.lang ?? "es";
-  if (lang !== "es" && lang !== "en") {
-    return reportUsageError(
-      "diagram",
-      USAGE,
-      new UsageError(`--lang is "${lang}", expected es or en`),
-    );
+  let lang: Lang;
+  try {
+    lang = parseLang(values.lang);
+  } catch (error) {
+    return reportUsageError("diagram", USAGE, error as UsageError);
   }
   const numbers: Record<string, number> = {};
   for (const name of ["max", "head", "tail"] as const) {

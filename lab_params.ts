@@ -534,7 +534,8 @@ export function runMessage(params: RunParams, body: Uint8Array): Uint8Array {
       `${message.length} bytes con mss ${params.mss} son ${segments} segmentos: como máximo ${LIMITS.maxSegments} (suba mss)`,
     );
   }
-  const reads = params.case ? undefined : params.reads;
+  // A case's own reads are the report's, within bounds: only custom ones are checked.
+  const reads = params.reads;
   if (reads) {
     const calls = Math.ceil(message.length / reads.buffSize);
     const ms = calls * (reads.pause + 2 * params.slow);

@@ -36,7 +36,7 @@
  *
  * @module
  */
-import { parseFileArgs, reportUsageError, UsageError } from "./cli.ts";
+import { type Lang, parseFileArgs, parseLang, reportUsageError, UsageError } from "./cli.ts";
 import { buildModel, portOf, throughRelay } from "./diagram.ts";
 import { parseRelayMapping, parseRelayTrace, type RelayMappingRecord } from "./relay.ts";
 import { parseTrace, type TraceEvent } from "./trace.ts";
@@ -56,11 +56,8 @@ export interface PlotOptions {
   /** One panel per phase (handshake, data, close), each on its own time scale. Default true. */
   phases?: boolean;
   /** The graph's words: Spanish (default, as in the report) or English. */
-  lang?: PlotLang;
+  lang?: Lang;
 }
-
-/** The language of a graph's words. */
-export type PlotLang = "es" | "en";
 
 /** Every word a graph writes, in each language (series labels: {@linkcode seriesLabels}). */
 const WORDS = {
@@ -218,7 +215,7 @@ export interface WindowPoint {
  * assert.equal(labels.ack, "ACK enviado por el servidor (línea escalonada)");
  * ```
  */
-export function seriesLabels(vantage: Vantage, lang: PlotLang = "es"): Record<SeriesName, string> {
+export function seriesLabels(vantage: Vantage, lang: Lang = "es"): Record<SeriesName, string> {
   if (lang === "en") return seriesLabelsEn(vantage);
   const who = endName(vantage);
   const of = `de${who.slice(1)}`; // "del cliente"
@@ -278,7 +275,7 @@ function endName(vantage: Vantage): string {
 }
 
 /** The sentence over the legend that says where the graph is seen from. */
-export function vantageText(vantage: Vantage, lang: PlotLang = "es"): string {
+export function vantageText(vantage: Vantage, lang: Lang = "es"): string {
   if (lang === "en") {
     const side = endNameEn(vantage).slice("the ".length);
     const role = vantage.role === "sender" ? "it sends the data" : "it receives the data";
@@ -579,7 +576,7 @@ export function formatMs(ms: number): string {
  * );
  * ```
  */
-export function flatCaption(stretches: readonly FlatStretch[], lang: PlotLang = "es"): string {
+export function flatCaption(stretches: readonly FlatStretch[], lang: Lang = "es"): string {
   const words = WORDS[lang].flat;
   const parts: string[] = [];
   for (const kind of ["timeout", "answer", "close-wait", "idle"] as const) {
@@ -748,7 +745,7 @@ function windowStrip(
   xIn: (p: Panel, t: number) => number,
   top: number,
   bottom: number,
-  lang: PlotLang,
+  lang: Lang,
 ): string[] {
   const maxW = Math.max(...points.map((p) => Math.max(p.cwnd, Math.min(p.ssthresh, 1e6))), 1);
   const step = niceStep(maxW, 4);
@@ -1229,13 +1226,11 @@ export async function main(args: string[]): Promise<number> {
   );
   if (typeof parsed === "number") return parsed;
   const { values, positionals } = parsed;
-  const lang = values.lang ?? "es";
-  if (lang !== "es" && lang !== "en") {
-    return reportUsageError(
-      "plot",
-      USAGE,
-      new UsageError(`--lang is "${lang}", expected es or en`),
-    );
+  let lang: Lang;
+  try {
+    lang = parseLang(values.lang);
+  } catch (error) {
+    return reportUsageError("plot", USAGE, error as UsageError);
   }
   let wanted: number | undefined;
   if (values.connection !== undefined) {
