@@ -552,25 +552,38 @@ Deno.test("lab: a custom slow reader with the adaptive timeout: refused segments
   const params = parseRunParams(
     new URLSearchParams("case=custom&timeout=adaptive&msg=size&size=64&read=16&readPause=150"),
   );
-  const end = await new LabTransfer(params, runMessage(params, new Uint8Array()), () => {}).done;
-  assert.equal(end.verdict, "exact");
-  const refused = end.records.filter((r) => r.room === "none");
-  const updates = end.records.filter((r) => r.room === "again");
-  assert.ok(refused.length > 0 && refused.every((r) => r.side === "c" && r.flags === "DATA"));
-  assert.ok(updates.length > 0 && updates.every((r) => r.side === "s" && r.flags === "ACK"));
-  // Each read frees room for one segment: at most one update per recv after the first.
-  assert.ok(updates.length <= 4, `${updates.length} updates`);
   // The probes of one segment wait longer and longer (doubling, from the adaptive timeout): never
   // shorter, and twice as long at least once. Not every time: on a loaded machine an answer
-  // that comes after the next timer makes a silent try, which does not back off.
-  const bySeq = Map.groupBy(end.timeouts.filter((t) => t.side === "c"), (t) => t.seq);
-  let doubled = false;
-  for (const [seq, probes] of bySeq) {
-    const rtos = probes.map((p) => p.rto!);
-    for (let i = 1; i < rtos.length; i++) assert.ok(rtos[i] >= rtos[i - 1], `seq ${seq}: ${rtos}`);
-    if (rtos.at(-1)! >= 1.9 * rtos[0]) doubled = true;
+  // that comes after the next timer makes a silent try, which does not back off; and a machine
+  // loaded enough to learn a timeout of 40-65 ms (CI, the browser tests beside it) fits only two
+  // silent tries in a pause. So 3 runs, and one must show the backoff: without it none can.
+  for (let attempt = 1;; attempt++) {
+    const end = await new LabTransfer(params, runMessage(params, new Uint8Array()), () => {}).done;
+    assert.equal(end.verdict, "exact");
+    const refused = end.records.filter((r) => r.room === "none");
+    const updates = end.records.filter((r) => r.room === "again");
+    assert.ok(refused.length > 0 && refused.every((r) => r.side === "c" && r.flags === "DATA"));
+    assert.ok(updates.length > 0 && updates.every((r) => r.side === "s" && r.flags === "ACK"));
+    // Each read frees room for one segment: at most one update per recv after the first.
+    assert.ok(updates.length <= 4, `${updates.length} updates`);
+    const bySeq = Map.groupBy(end.timeouts.filter((t) => t.side === "c"), (t) => t.seq);
+    let doubled = false;
+    for (const [seq, probes] of bySeq) {
+      const rtos = probes.map((p) => p.rto!);
+      for (let i = 1; i < rtos.length; i++) {
+        assert.ok(rtos[i] >= rtos[i - 1], `seq ${seq}: ${rtos}`);
+      }
+      if (rtos.at(-1)! >= 1.9 * rtos[0]) doubled = true;
+    }
+    if (doubled) break;
+    const seen = [...bySeq].map(([seq, probes]) =>
+      `seq ${seq}: ${probes.map((p) => p.rto!.toFixed(1)).join(", ")} ms`
+    ).join("; ");
+    assert.ok(attempt < 3, `no probe waited twice as long in 3 runs; the last: ${seen}`);
+    console.log(
+      `slow reader: run ${attempt} showed no backoff (a loaded machine?): ${seen}; again`,
+    );
   }
-  assert.ok(doubled, `no probe waited twice as long: ${JSON.stringify([...bySeq])}`);
 });
 
 Deno.test("lab: slow motion lengthens every flight and the timeouts with it: the case unfolds the same", async () => {
