@@ -481,6 +481,14 @@ export function parseRunParams(query: URLSearchParams): RunParams {
   return params;
 }
 
+/**
+ * An application's wait of `pause` ms in slow motion: longer by a round trip
+ * of the slowed link (`slow` ms per datagram, each way), as the timeouts are.
+ */
+export function slowedPause(pause: number, slow: number): number {
+  return pause + 2 * slow;
+}
+
 /** The server's fixed timeout for a client timeout of `rto` ms: 1.6 times it, like the report's 50/80. */
 export function serverTimeout(rto: number): number {
   return Math.round(rto * SERVER_TIMEOUT / CLIENT_TIMEOUT);
@@ -538,7 +546,7 @@ export function runMessage(params: RunParams, body: Uint8Array): Uint8Array {
   const reads = params.reads;
   if (reads) {
     const calls = Math.ceil(message.length / reads.buffSize);
-    const ms = calls * (reads.pause + 2 * params.slow);
+    const ms = calls * slowedPause(reads.pause, params.slow);
     if (ms > LIMITS.maxReadMs) {
       throw new ParamError(
         "readPause",

@@ -25,7 +25,13 @@
 import { errorEs } from "./errors.ts";
 import { FaultInjector, type FaultLogEntry } from "./faults.ts";
 import type { Addr, DatagramLink, LinkWrapper } from "./link.ts";
-import { ARQ_NAMES, type LabCase, type RunParams, serverTimeout } from "./lab_params.ts";
+import {
+  ARQ_NAMES,
+  type LabCase,
+  type RunParams,
+  serverTimeout,
+  slowedPause,
+} from "./lab_params.ts";
 import * as scenarios from "./scenarios.ts";
 import { CLIENT_TIMEOUT, SERVER_TIMEOUT } from "./scenarios.ts";
 import { SocketTCP, type SocketTCPOptions } from "./socket_tcp.ts";
@@ -751,7 +757,7 @@ export class LabTransfer {
     // A case's slow reader waits before each recv (longer in slow motion, as the timeouts do).
     const reads = this.#params.case?.serverReads ?? this.#params.reads;
     while (total < this.#message.length) {
-      if (reads) await abortableDelay(reads.pause + 2 * this.#params.slow, signal);
+      if (reads) await abortableDelay(slowedPause(reads.pause, this.#params.slow), signal);
       const chunk = await socket.recv(reads?.buffSize ?? this.#message.length - total, { signal });
       if (chunk.length === 0) break;
       chunks.push(chunk);
@@ -774,7 +780,7 @@ export class LabTransfer {
   async #sendAll(client: SocketTCP, address: Addr, signal: AbortSignal): Promise<void> {
     await client.connect(address, { signal });
     const pause = this.#params.case?.pauseAfterConnect;
-    if (pause) await abortableDelay(pause + 2 * this.#params.slow, signal);
+    if (pause) await abortableDelay(slowedPause(pause, this.#params.slow), signal);
     await client.send(this.#message, { signal });
     if (signal.aborted) throw signal.reason;
     await client.close();
