@@ -31,7 +31,7 @@ import {
   sidesOf,
 } from "./lab_run.ts";
 import { parseRelayTrace, type RelayTraceRecord } from "./relay.ts";
-import { parseTrace, type TraceEvent } from "./trace.ts";
+import { parseTrace, type TraceEvent, type TraceLineProblem, TraceParseError } from "./trace.ts";
 
 /**
  * A trace the lab refuses to replay: the reason in English (`message`) and
@@ -45,18 +45,28 @@ export class TraceError extends SyntaxError {
   }
 }
 
+/** The Spanish of {@linkcode TraceParseError}'s problems with a line. */
+const LINE_PROBLEM_ES: Record<Exclude<TraceLineProblem, "json">, string> = {
+  object: "no es un objeto JSON",
+  time: 'falta "time" o no es un número',
+  kind: '"kind" no es send, recv ni timeout',
+  flags: 'falta "flags" o no es un texto',
+  seq: 'falta "seq" o no es un número',
+  len: 'falta "len" o no es un número',
+};
+
 /**
  * The Spanish of a reason a file's parser gave: the lab's own
- * ({@linkcode TraceError}), or the two of `parseTrace` (`trace.ts`); any
- * other stays in English.
+ * ({@linkcode TraceError}), or `parseTrace`'s ({@linkcode TraceParseError},
+ * `trace.ts`); any other stays in English.
  */
 function reasonEs(error: unknown): string {
   if (error instanceof TraceError) return error.messageEs;
-  const message = (error as Error)?.message ?? String(error);
-  const line = /^Cannot parse trace: line (\d+) is not (JSON|a trace event)$/.exec(message);
-  if (!line) return message;
-  const what = line[2] === "JSON" ? "JSON" : "un evento de traza";
-  return `no se puede leer la traza: la línea ${line[1]} no es ${what}`;
+  if (!(error instanceof TraceParseError)) return (error as Error)?.message ?? String(error);
+  const start = `no se puede leer la traza: la línea ${error.line}`;
+  return error.problem === "json"
+    ? `${start} no es JSON`
+    : `${start} no es un evento de traza (${LINE_PROBLEM_ES[error.problem]})`;
 }
 
 /** A trace file format the lab can replay. */

@@ -187,20 +187,58 @@ function round(ms: number): number {
 }
 
 /**
+ * What is wrong with a line of a trace: `"json"` (not JSON), `"object"` (JSON
+ * but not an object), or the field of an event that is missing or of the
+ * wrong type.
+ */
+export type TraceLineProblem = "json" | "object" | "time" | "kind" | "flags" | "seq" | "len";
+
+const PROBLEM_TEXT: Record<Exclude<TraceLineProblem, "json">, string> = {
+  object: "not a JSON object",
+  time: '"time" is missing or not a number',
+  kind: '"kind" is not send, recv or timeout',
+  flags: '"flags" is missing or not a string',
+  seq: '"seq" is missing or not a number',
+  len: '"len" is missing or not a number',
+};
+
+/**
+ * A line of a trace that is not an event: which line (from 1) and what is
+ * wrong with it, for a tool to say in its own words (the lab says it in
+ * Spanish too).
+ */
+export class TraceParseError extends SyntaxError {
+  /** Creates the error for line `line` (from 1). */
+  constructor(readonly line: number, readonly problem: TraceLineProblem) {
+    super(
+      problem === "json"
+        ? `Cannot parse trace: line ${line} is not JSON`
+        : `Cannot parse trace: line ${line} is not a trace event (${PROBLEM_TEXT[problem]})`,
+    );
+    this.name = "TraceParseError";
+  }
+}
+
+/**
  * Parses a trace file's text (JSON lines) into events, skipping blank lines.
  *
- * @throws {SyntaxError} naming the line that is not a JSON trace event.
+ * @throws {TraceParseError} naming the line that is not a JSON trace event,
+ * and what is wrong with it.
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { parseTrace } from "./trace.ts";
+ * import { parseTrace, TraceParseError } from "./trace.ts";
  * const text = '{"time":1,"kind":"send","local":"127.0.0.1:5000",' +
  *   '"peer":"127.0.0.1:8000","flags":"SYN","seq":7,"len":0}\n\n';
  * const [event] = parseTrace(text);
  * assert.equal(event.kind, "send");
  * assert.equal(event.flags, "SYN");
  * assert.equal(event.seq, 7);
+ * assert.throws(() => parseTrace(text + '{"time":2,"kind":"send","flags":"ACK","len":0}'), {
+ *   name: "TraceParseError",
+ *   message: 'Cannot parse trace: line 3 is not a trace event ("seq" is missing or not a number)',
+ * });
  * ```
  */
 export function parseTrace(text: string): TraceEvent[] {
@@ -211,22 +249,25 @@ export function parseTrace(text: string): TraceEvent[] {
     try {
       event = JSON.parse(line);
     } catch {
-      throw new SyntaxError(`Cannot parse trace: line ${index + 1} is not JSON`);
+      throw new TraceParseError(index + 1, "json");
     }
-    if (!isTraceEvent(event)) {
-      throw new SyntaxError(`Cannot parse trace: line ${index + 1} is not a trace event`);
-    }
-    events.push(event);
+    const problem = eventProblem(event);
+    if (problem) throw new TraceParseError(index + 1, problem);
+    events.push(event as TraceEvent);
   });
   return events;
 }
 
-function isTraceEvent(value: unknown): value is TraceEvent {
-  if (typeof value !== "object" || value === null) return false;
+/** What keeps `value` from being a trace event, or `undefined` when it is one. */
+function eventProblem(value: unknown): TraceLineProblem | undefined {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return "object";
   const e = value as Record<string, unknown>;
-  return typeof e.time === "number" &&
-    (e.kind === "send" || e.kind === "recv" || e.kind === "timeout") &&
-    typeof e.flags === "string" && typeof e.seq === "number" && typeof e.len === "number";
+  if (typeof e.time !== "number") return "time";
+  if (e.kind !== "send" && e.kind !== "recv" && e.kind !== "timeout") return "kind";
+  if (typeof e.flags !== "string") return "flags";
+  if (typeof e.seq !== "number") return "seq";
+  if (typeof e.len !== "number") return "len";
+  return undefined;
 }
 
 /**

@@ -739,18 +739,33 @@ Deno.test("lab: /api/trace replays trace files and refuses what is not one", asy
   assert.equal(replay.format, "socket");
   assert.deepEqual(replay.records.map((r: { seq: number }) => r.seq), [50, 51]);
   for (
-    const [text, error] of [
-      ["hola", /c\.jsonl: line 1 is not JSON/],
-      ['{"a":1}', /not a trace this lab knows/],
-      [`${line(50)}\n${line(51)}\n{"time":3}`, /c\.jsonl: .*line 3 is not a trace event/],
-      ["", /hold no events/],
+    const [text, error, errorEs] of [
+      ["hola", /c\.jsonl: line 1 is not JSON/, /c\.jsonl: la línea 1 no es JSON/],
+      ['{"a":1}', /not a trace this lab knows/, /no es una traza que este laboratorio conozca/],
+      [
+        `${line(50)}\n${line(51)}\n{"time":3}`,
+        /^c\.jsonl: Cannot parse trace: line 3 is not a trace event \("kind" is not send, recv or timeout\)$/,
+        /^c\.jsonl: no se puede leer la traza: la línea 3 no es un evento de traza \("kind" no es send, recv ni timeout\)$/,
+      ],
+      [
+        `${line(50)}\n\n${line(51).replace('"seq":51', '"seq":"51"')}`,
+        /line 3 is not a trace event \("seq" is missing or not a number\)$/,
+        /la línea 3 no es un evento de traza \(falta "seq" o no es un número\)$/,
+      ],
+      [
+        `${line(50)}\n[1]`,
+        /line 2 is not a trace event \(not a JSON object\)$/,
+        /\(no es un objeto JSON\)$/,
+      ],
+      [`${line(50)}\n{`, /line 2 is not JSON$/, /la línea 2 no es JSON$/],
+      ["", /hold no events/, /no tienen eventos/],
     ] as const
   ) {
     const response = await send([{ name: "c.jsonl", text }]);
     assert.equal(response.status, 400, text);
     const body = await response.json();
     assert.match(body.error, error);
-    assert.ok(body.errorEs && body.errorEs !== body.error, `${text}: ${body.errorEs}`);
+    assert.match(body.errorEs, errorEs);
   }
   const notJson = await fetch(new URL("/api/trace", lab.url), { method: "POST", body: "{" });
   assert.equal(notJson.status, 400);
