@@ -50,6 +50,8 @@ export {
   parseTrace,
   type TraceEvent,
   type TraceKind,
+  type TraceLineProblem,
+  TraceParseError,
   type TraceSink,
 } from "./trace.ts";
 export {
