@@ -21,12 +21,12 @@
  */
 import { type Lang, parseFileArgs, parseLang, reportUsageError, UsageError } from "./cli.ts";
 import {
-  parseRelayMapping,
-  parseRelayTrace,
+  readTraceFiles,
   type RelayMappingRecord,
   type RelayTraceRecord,
+  type TraceFiles,
 } from "./relay.ts";
-import { parseTrace, ROOM_REASONS, type TraceEvent } from "./trace.ts";
+import { ROOM_REASONS, type TraceEvent } from "./trace.ts";
 
 /** The role of an endpoint in a connection. */
 export type Role = "client" | "listener" | "server";
@@ -831,25 +831,14 @@ export async function main(args: string[]): Promise<number> {
     }
     numbers[name] = n;
   }
-  const files: { path: string; events: TraceEvent[] }[] = [];
-  const relayRecords: RelayTraceRecord[] = [];
-  const mapping: RelayMappingRecord[] = [];
-  for (const path of positionals) {
-    try {
-      const text = await Deno.readTextFile(path);
-      const records = parseRelayTrace(text);
-      const ports = parseRelayMapping(text);
-      if (records.length > 0 || ports.length > 0) {
-        relayRecords.push(...records);
-        mapping.push(...ports);
-      } else {
-        files.push({ path, events: parseTrace(text) });
-      }
-    } catch (error) {
-      console.error(`diagram: ${path}: ${(error as Error).message}`);
-      return 1;
-    }
+  let read: TraceFiles;
+  try {
+    read = await readTraceFiles(positionals);
+  } catch (error) {
+    console.error(`diagram: ${(error as Error).message}`);
+    return 1;
   }
+  const { endpoints: files, relayRecords, mapping } = read;
   if (files.length === 0) {
     if (relayRecords.length === 0) {
       console.error("diagram: the trace files hold no events");

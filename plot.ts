@@ -38,8 +38,8 @@
  */
 import { type Lang, parseFileArgs, parseLang, reportUsageError, UsageError } from "./cli.ts";
 import { buildModel, portOf, throughRelay } from "./diagram.ts";
-import { parseRelayMapping, parseRelayTrace, type RelayMappingRecord } from "./relay.ts";
-import { parseTrace, type TraceEvent } from "./trace.ts";
+import { readTraceFiles, type TraceFiles } from "./relay.ts";
+import type { TraceEvent } from "./trace.ts";
 
 /** Options of {@linkcode traceToSvg}. */
 export interface PlotOptions {
@@ -1250,25 +1250,15 @@ export async function main(args: string[]): Promise<number> {
       new UsageError("--output is empty, expected a file (leave -o out to write to stdout)"),
     );
   }
-  let events: TraceEvent[] = [];
-  const mapping: RelayMappingRecord[] = [];
-  const relayFiles: string[] = [];
-  for (const path of positionals) {
-    try {
-      const text = await Deno.readTextFile(path);
-      const ports = parseRelayMapping(text);
-      if (ports.length > 0 || parseRelayTrace(text).length > 0) {
-        // A relay's trace: its port mapping pairs a client's and a server's traces.
-        mapping.push(...ports);
-        relayFiles.push(path);
-      } else {
-        events.push(...parseTrace(text));
-      }
-    } catch (error) {
-      console.error(`plot: ${path}: ${(error as Error).message}`);
-      return 1;
-    }
+  let read: TraceFiles;
+  try {
+    read = await readTraceFiles(positionals);
+  } catch (error) {
+    console.error(`plot: ${(error as Error).message}`);
+    return 1;
   }
+  const { mapping, relays: relayFiles } = read;
+  let events = read.endpoints.flatMap((file) => file.events);
   if (events.length === 0) {
     console.error(
       relayFiles.length > 0

@@ -38,6 +38,7 @@ import {
   sameAddr,
   udpLink,
 } from "./link.ts";
+import { parseTrace, type TraceEvent } from "./trace.ts";
 
 // Defined beside the fault injector's rules (conformance cases build them too); part of the relay's API.
 export type { RelayDirection, RelayRule };
@@ -961,6 +962,61 @@ export function parseRelayTrace(text: string): RelayTraceRecord[] {
     }
   }
   return records;
+}
+
+/**
+ * Trace files as the drawing tools read them (`deno task diagram`, `plot`):
+ * each is an endpoint's (`--trace-file` of a client or server) or the
+ * relay's (`relay.ts --trace-file`), told apart by their lines.
+ */
+export interface TraceFiles {
+  /** The endpoints' traces, in the order given, with their events. */
+  endpoints: { path: string; events: TraceEvent[] }[];
+  /** The relay's traces, in the order given. */
+  relays: string[];
+  /** The datagram records of every relay trace. */
+  relayRecords: RelayTraceRecord[];
+  /** The port mapping of every relay trace (which server port served which client). */
+  mapping: RelayMappingRecord[];
+}
+
+/**
+ * Reads trace files and sorts them into endpoints' and the relay's.
+ *
+ * @throws {Error} `"PATH: reason"` when a file cannot be read, or an
+ * endpoint's trace cannot be parsed (the original error as its `cause`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { readTraceFiles } from "./relay.ts";
+ * const path = await Deno.makeTempFile();
+ * await Deno.writeTextFile(path, '{"time":1,"kind":"send","flags":"SYN","seq":7,"len":0}\n');
+ * const files = await readTraceFiles([path]);
+ * assert.equal(files.endpoints[0].events[0].seq, 7);
+ * assert.deepEqual(files.relays, []);
+ * await Deno.remove(path);
+ * ```
+ */
+export async function readTraceFiles(paths: readonly string[]): Promise<TraceFiles> {
+  const files: TraceFiles = { endpoints: [], relays: [], relayRecords: [], mapping: [] };
+  for (const path of paths) {
+    try {
+      const text = await Deno.readTextFile(path);
+      const records = parseRelayTrace(text);
+      const mapping = parseRelayMapping(text);
+      if (records.length > 0 || mapping.length > 0) {
+        files.relays.push(path);
+        files.relayRecords.push(...records);
+        files.mapping.push(...mapping);
+      } else {
+        files.endpoints.push({ path, events: parseTrace(text) });
+      }
+    } catch (error) {
+      throw new Error(`${path}: ${(error as Error).message}`, { cause: error });
+    }
+  }
+  return files;
 }
 
 const USAGE =

@@ -269,29 +269,3 @@ function eventProblem(value: unknown): TraceLineProblem | undefined {
   if (typeof e.len !== "number") return "len";
   return undefined;
 }
-
-/**
- * Reads and parses trace files (JSON lines), their events one after the
- * other in the order of `paths`.
- *
- * @throws {Error} `"PATH: reason"` when a file cannot be read or parsed (the
- * original error as its `cause`), or `"the trace files hold no events"`.
- *
- * @example
- * ```ts ignore
- * import { readTraceFiles } from "./trace.ts";
- * const events = await readTraceFiles(["client.jsonl", "server.jsonl"]);
- * ```
- */
-export async function readTraceFiles(paths: readonly string[]): Promise<TraceEvent[]> {
-  const events: TraceEvent[] = [];
-  for (const path of paths) {
-    try {
-      events.push(...parseTrace(await Deno.readTextFile(path)));
-    } catch (error) {
-      throw new Error(`${path}: ${(error as Error).message}`, { cause: error });
-    }
-  }
-  if (events.length === 0) throw new Error("the trace files hold no events");
-  return events;
-}
