@@ -298,8 +298,9 @@ const REFUSAL_MEMORY = 16;
 
 /**
  * The `retries` given to the RTO policy's backoff for a probe of a peer that
- * answered "no room" (Stop & Wait): past any linear retries, so an adaptive
- * timeout doubles, up to its maximum; a fixed one stays fixed.
+ * answered "no room" (Stop & Wait, or a window sender down to one segment):
+ * past any linear retries, so an adaptive timeout doubles, up to its
+ * maximum; a fixed one stays fixed.
  */
 const PERSIST_BACKOFF = Number.MAX_SAFE_INTEGER;
 
@@ -760,10 +761,14 @@ export class Connection {
     }
     this.#output.push({ kind: "timeout", segment: head.segment, rto: head.rto });
     // A peer alive without room is probed less and less often (TCP's persist
-    // timer): its window update (see `#owesUpdate`) says when to go on.
-    const rto = closing
-      ? this.rto.rto
-      : this.rto.backoff(head.rto, alive && this.#window === 1 ? PERSIST_BACKOFF : head.tries);
+    // timer): a Stop & Wait sender's window update (see `#owesUpdate`) says
+    // when to go on; a window sender, probing with one segment (`#room`), finds
+    // out at its next probe (an update would count as a duplicate ACK): 3.4
+    // times fewer segments to a reader that pauses 50 ms (tests/model_test.ts).
+    const rto = closing ? this.rto.rto : this.rto.backoff(
+      head.rto,
+      alive && (this.#window === 1 || this.#room === 1) ? PERSIST_BACKOFF : head.tries,
+    );
     const windowed = head.kind === "data" && this.#windowed;
     this.#episode++;
     if (windowed) this.congestion.onTimeout();

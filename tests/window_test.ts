@@ -379,6 +379,43 @@ Deno.test("flow control: a window receiver that is not reading is probed one seg
   assert.equal(c.error, undefined, "alive, no room is not a silent peer");
 });
 
+Deno.test("flow control: a window sender probing with one segment backs off (100, 200, 400, 800 ms) while the answer is no room", () => {
+  // The adaptive timeout (a fixed one stays fixed, as above), 100 ms at the least for round numbers.
+  const c = client({
+    arq: "go-back-n",
+    rto: new AdaptiveRto({ initial: 100, min: 100, max: 800 }),
+  });
+  const played = play(c, [
+    ...WINDOW_OUT,
+    "12 < ACK 14", // alive, no room (or a loss: the first timeout cannot tell)
+    '111 > DATA 14 "aaaa" rtx',
+    '111 > DATA 18 "bbbb" rtx',
+    '111 > DATA 22 "cccc" rtx',
+    '111 > DATA 26 "dddd" rtx',
+    "112 < ACK 14", // still no room: from now on only the oldest goes
+    '211 > DATA 14 "aaaa" rtx',
+    "212 < ACK 14",
+    '311 > DATA 14 "aaaa" rtx', // then each probe waits twice as long as the one before
+    "312 < ACK 14",
+    '511 > DATA 14 "aaaa" rtx',
+    "512 < ACK 14",
+    '911 > DATA 14 "aaaa" rtx',
+    "912 < ACK 14",
+    '1711 > DATA 14 "aaaa" rtx', // 800 ms: rto.max
+    "1712 < ACK 14",
+    '2511 > DATA 14 "aaaa" rtx',
+    "2512 < ACK 22", // it read: the window opens again, and the timeout is the measured one
+    '2512 > DATA 22 "cccc" rtx',
+    '2512 > DATA 26 "dddd" rtx',
+    "2513 < ACK 30",
+  ], { start: 5, until: 5000 });
+  assert.ok(c.sent, String(c.error));
+  assert.deepEqual(
+    played.outputs.flatMap(([t, o]) => o.kind === "timeout" ? [[t, o.rto]] : []),
+    [[111, 100], [211, 100], [311, 100], [511, 200], [911, 400], [1711, 800], [2511, 800]],
+  );
+});
+
 Deno.test("window 1 is Stop & Wait: the same segments at the same times as with no option", () => {
   const script = [
     '10 app send "Hola, mundo TCP!!!!!"',
