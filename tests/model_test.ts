@@ -422,7 +422,7 @@ Deno.test(`model: ${SEEDS.length} random transfers of two pure connections in ev
     // What the two messages need, plus repairs: a loss, a reordering or a
     // duplicate (its duplicate ACK may complete three) may cost a whole
     // window (Go-Back-N; selective repeat against a Stop & Wait receiver
-    // goes back too), and a slow reader is probed once a timeout (2 ms at
+    // goes back too), and a slow reader is probed at most once a timeout (2 ms at
     // least) while it pauses, each probe answered. A loose bound, against
     // storms; the tests below pin what a slow reader costs.
     const needed = config.messages.reduce((n, m) => n + Math.ceil(m.size / config.mss) + 1, 10);
