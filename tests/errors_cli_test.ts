@@ -536,7 +536,9 @@ function handServer(upTo: number, then: "silent" | "fin"): { port: number; done:
   let stopped = false;
   (async () => {
     let acked = 0; // bytes of the file acknowledged (the length announcement is not counted)
-    let announced = false;
+    // The seq expected next: a copy the client resent (its ACK was late, on a loaded machine)
+    // is acknowledged again, not counted again.
+    let next: number | null = null;
     while (!stopped) {
       const [bytes, from] = await link.receive(new Uint8Array(2048)).catch(() => [null, null]);
       if (!bytes || !from) return;
@@ -544,12 +546,15 @@ function handServer(upTo: number, then: "silent" | "fin"): { port: number; done:
       if (got.syn) {
         await link.send(segment({ syn: true, ack: true }, got.seq + 1), from);
       } else if (got.data.length > 0) {
-        if (acked >= upTo) {
+        const fresh = next === null || got.seq === next;
+        if (fresh && acked >= upTo) {
           if (then === "fin") await link.send(segment({ fin: true }, got.seq), from);
           continue;
         }
-        if (announced) acked += got.data.length;
-        announced = true;
+        if (fresh) {
+          if (next !== null) acked += got.data.length;
+          next = got.seq + got.data.length;
+        }
         await link.send(segment({ ack: true }, got.seq + got.data.length), from);
       }
     }
