@@ -248,7 +248,8 @@ Deno.test("mss: a message goes through in segments of the largest mss", async ()
   const message = new Uint8Array(2 * MAX_MSS + 7).map((_, i) => i % 251);
   const [, got] = await Promise.all([client.send(message), server.recv(message.length)]);
   assert.deepEqual(got, message);
-  assert.equal(client.stats.segmentsSent, 2 + 1 + 3); // SYN, ACK, the length, 3 data segments
+  // SYN, ACK, the length, 3 data segments (and any resend a loaded machine made)
+  assert.equal(client.stats.segmentsSent - client.stats.retransmissions, 2 + 1 + 3);
   await Promise.all([client.close(), server.recvClose()]);
   await listener.close();
 });

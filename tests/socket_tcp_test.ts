@@ -778,8 +778,9 @@ Deno.test("a peer that keeps repeating a segment it numbered wrong is given up a
       error.message,
       /no data for 150 ms; it kept sending DATA seq=10 len=1 \(\d+ times\), expected seq=9/,
     );
-    // Given up while the peer was still sending: its datagrams did not keep the wait alive.
-    assert.ok(sent >= 10 && sent < 200, `the peer sent ${sent} datagrams meanwhile`);
+    // Given up while the peer was still sending: its datagrams did not keep the wait alive
+    // (a loaded machine runs the 5 ms interval less often: at least 3).
+    assert.ok(sent >= 3 && sent < 200, `the peer sent ${sent} datagrams meanwhile`);
   } finally {
     clearInterval(timer);
     raw.close();
