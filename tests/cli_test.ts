@@ -371,20 +371,27 @@ Deno.test("a client whose every FIN is lost still leaves a complete file, and th
 });
 
 Deno.test("a clean transfer's summary: no retransmissions, the last ACK's copies and the close's time apart", async () => {
-  await using server = await startServer(["--once"]);
   // 200 ms: a timeout short enough to be the close's whole time, long enough
-  // that a server process slowed by the parallel suite does not make the client
-  // resend (CI once saw one retransmission with 20 ms).
-  const client = await runClient(["127.0.0.1", String(server.port), "--timeout", "200"], ASCII);
-  const served = await server.result();
-  assert.deepEqual([client.code, served.code], [0, 0], client.stderr);
-  assert.deepEqual(served.stdout, ASCII);
-  // The assignment's 3 copies of the last ACK are not retransmissions, and the
-  // 2 timeouts (200 ms) between them are the close's time, not the delivery's.
-  const closing = /bytes in [\d.]+ m?s; closed in (\d+) ms\n/.exec(client.stderr);
-  assert.ok(closing && Number(closing[1]) >= 400, `the close waits 2 timeouts: ${client.stderr}`);
-  assert.match(client.stderr, /retransmissions: 0; duplicates: 0\n/);
-  assert.match(client.stderr, /\n {2}last ACK sent 3 times, as the assignment asks\n/);
+  // that a server process slowed by the parallel suite rarely makes the client
+  // resend (CI once saw one retransmission with 20 ms; a machine with CPU hogs
+  // on both cores, one with 200). So up to 3 runs, one of them without a
+  // resend: counting the last ACK's copies or the close's waits as
+  // retransmissions would show in every run.
+  for (let attempt = 1;; attempt++) {
+    await using server = await startServer(["--once"]);
+    const client = await runClient(["127.0.0.1", String(server.port), "--timeout", "200"], ASCII);
+    const served = await server.result();
+    assert.deepEqual([client.code, served.code], [0, 0], client.stderr);
+    assert.deepEqual(served.stdout, ASCII);
+    // The assignment's 3 copies of the last ACK are not retransmissions, and the
+    // 2 timeouts (200 ms) between them are the close's time, not the delivery's.
+    const closing = /bytes in [\d.]+ m?s; closed in (\d+) ms\n/.exec(client.stderr);
+    assert.ok(closing && Number(closing[1]) >= 400, `the close waits 2 timeouts: ${client.stderr}`);
+    assert.match(client.stderr, /\n {2}last ACK sent 3 times, as the assignment asks\n/);
+    if (/retransmissions: 0; duplicates: 0\n/.test(client.stderr)) break;
+    assert.ok(attempt < 3, `a resend in each of 3 runs: ${client.stderr}`);
+    console.log(`clean transfer: run ${attempt} resent (a loaded machine?); again`);
+  }
 });
 
 Deno.test("the --udp verdict counts bytes in words: 1 byte, 1,234 bytes", () => {
