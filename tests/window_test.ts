@@ -355,18 +355,27 @@ Deno.test("go-back-n: the receiver drops what is out of order and repeats the AC
   assert.deepEqual(reasons(played), ["seq=18 is ahead: expected seq=14"]);
 });
 
+/**
+ * WINDOW_OUT to a receiver that is not reading: the first timeout goes back
+ * N (it cannot tell "no room" from a loss), the second resends the oldest
+ * alone, and from then on it probes with that one.
+ */
+const DOWN_TO_ONE = [
+  ...WINDOW_OUT,
+  "12 < ACK 14", // alive, no room (or a loss: the first timeout cannot tell)
+  '111 > DATA 14 "aaaa" rtx',
+  '111 > DATA 18 "bbbb" rtx',
+  '111 > DATA 22 "cccc" rtx',
+  '111 > DATA 26 "dddd" rtx',
+  "112 < ACK 14", // still no room: from now on only the oldest goes
+  '211 > DATA 14 "aaaa" rtx',
+  "212 < ACK 14",
+];
+
 Deno.test("flow control: a window receiver that is not reading is probed one segment at a time, never given up", () => {
   const c = client({ arq: "go-back-n", maxRetries: 1 });
   play(c, [
-    ...WINDOW_OUT,
-    "12 < ACK 14", // alive, no room (or a loss: the first timeout cannot tell)
-    '111 > DATA 14 "aaaa" rtx',
-    '111 > DATA 18 "bbbb" rtx',
-    '111 > DATA 22 "cccc" rtx',
-    '111 > DATA 26 "dddd" rtx',
-    "112 < ACK 14", // still no room: from now on only the oldest goes
-    '211 > DATA 14 "aaaa" rtx',
-    "212 < ACK 14",
+    ...DOWN_TO_ONE,
     '311 > DATA 14 "aaaa" rtx',
     "312 < ACK 14",
     '411 > DATA 14 "aaaa" rtx',
@@ -386,15 +395,7 @@ Deno.test("flow control: a window sender probing with one segment backs off (100
     rto: new AdaptiveRto({ initial: 100, min: 100, max: 800 }),
   });
   const played = play(c, [
-    ...WINDOW_OUT,
-    "12 < ACK 14", // alive, no room (or a loss: the first timeout cannot tell)
-    '111 > DATA 14 "aaaa" rtx',
-    '111 > DATA 18 "bbbb" rtx',
-    '111 > DATA 22 "cccc" rtx',
-    '111 > DATA 26 "dddd" rtx',
-    "112 < ACK 14", // still no room: from now on only the oldest goes
-    '211 > DATA 14 "aaaa" rtx',
-    "212 < ACK 14",
+    ...DOWN_TO_ONE,
     '311 > DATA 14 "aaaa" rtx', // then each probe waits twice as long as the one before
     "312 < ACK 14",
     '511 > DATA 14 "aaaa" rtx',
