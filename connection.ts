@@ -1266,11 +1266,19 @@ export class Connection {
     return out;
   }
 
+  /**
+   * Flow control: the inbox holds at most what the application asked for,
+   * plus one segment (plus a window of segments, for a window receiver).
+   */
+  #inboxFull(): boolean {
+    return this.#inbox.length > 0 &&
+      this.#inbox.length >= this.#want + (this.#window - 1) * this.#mss;
+  }
+
   /** After a refusal: once the next segment would fit, says so once (see `#owesUpdate`). */
   #updateRoom(): void {
     if (!this.#owesUpdate || this.closed || this.peerClosed) return;
-    const room = this.#messageLeft === null ||
-      (this.#networkLeft > 0 && (this.#inbox.length === 0 || this.#inbox.length < this.#want));
+    const room = this.#messageLeft === null || (this.#networkLeft > 0 && !this.#inboxFull());
     if (!room) return;
     this.#owesUpdate = false;
     this.#reply(control({ ack: true }, this.seq));
@@ -1538,13 +1546,7 @@ export class Connection {
         );
         return "longer than the rest of the message";
       }
-      // Flow control: hold at most what the application asked for, plus one
-      // segment (plus a window of segments, for a window receiver).
-      if (
-        this.#inbox.length > 0 && this.#inbox.length >= this.#want + (this.#window - 1) * this.#mss
-      ) {
-        return NO_ROOM;
-      }
+      if (this.#inboxFull()) return NO_ROOM;
       // What the application waits for is what the queue will hold at once.
       this.#inbox.push(data, Math.min(this.#want, this.#messageLeft ?? 0));
       this.#networkLeft -= n;
