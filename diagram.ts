@@ -26,7 +26,7 @@ import {
   type RelayTraceRecord,
   type TraceFiles,
 } from "./relay.ts";
-import { ROOM_REASONS, type TraceEvent } from "./trace.ts";
+import { ROOM_REASONS, roomOf, type TraceEvent } from "./trace.ts";
 
 /** The role of an endpoint in a connection. */
 export type Role = "client" | "listener" | "server";
@@ -433,9 +433,9 @@ export function arrowLabel(
   // The assignment's deliberate copies of the last ACK (step 8): not a retransmission.
   if (step.send?.lastAckCopy) marks.push(words.copy);
   if (step.duplicate) marks.push(words.duplicate);
-  const reason = step.recv?.reason;
-  if (reason?.startsWith(ROOM_REASONS.refused)) marks.push(words.refused);
-  if (reason?.startsWith(ROOM_REASONS.again)) marks.push(words.roomAgain);
+  const room = roomOf(step.recv?.reason);
+  if (room === "none") marks.push(words.refused);
+  if (room === "again") marks.push(words.roomAgain);
   const len = step.flags === "DATA" || step.len > 0 ? ` len=${step.len}` : "";
   const tail = marks.length > 0 ? ` (${marks.join(", ")})` : "";
   return `${step.flags} seq=${step.seq}${len}${tail}`;

@@ -37,7 +37,7 @@ import { CLIENT_TIMEOUT, SERVER_TIMEOUT } from "./scenarios.ts";
 import { SocketTCP, type SocketTCPOptions } from "./socket_tcp.ts";
 import { concatBytes } from "./segment.ts";
 import { type Relay, type RelayEvent, startRelay } from "./relay.ts";
-import { ROOM_REASONS, type TraceEvent } from "./trace.ts";
+import { type Room, roomOf, type TraceEvent } from "./trace.ts";
 
 /** Which end: `c` the client, `s` the server (the listener and its new socket). */
 export type Side = "c" | "s";
@@ -84,16 +84,6 @@ export interface LabRecord {
    * the sender took as "room again" (the receiver's window update).
    */
   room?: Room;
-}
-
-/** See {@linkcode LabRecord.room}. */
-export type Room = "none" | "again";
-
-/** What a reception's reason (connection.ts) says of the receiver's room, if anything. */
-function roomOf(reason: string | undefined): Room | undefined {
-  if (reason?.startsWith(ROOM_REASONS.refused)) return "none";
-  if (reason?.startsWith(ROOM_REASONS.again)) return "again";
-  return undefined;
 }
 
 /** A timer that ran out. */

@@ -108,6 +108,30 @@ export const ROOM_REASONS = {
   again: "room again",
 } as const;
 
+/** What a receiver's reason says of its room: see {@linkcode roomOf}. */
+export type Room = "none" | "again";
+
+/**
+ * What a receiver's `reason` says of its room, as the drawings mark it:
+ * `none`, a segment it refused (its application had not read); `again`, the
+ * repeated ACK its sender took for "room again" (the window update); else
+ * `undefined`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { roomOf } from "./trace.ts";
+ * assert.equal(roomOf("no room: the application has not read what came before"), "none");
+ * assert.equal(roomOf("room again: a second answer to our last try; it goes again"), "again");
+ * assert.equal(roomOf("alive, no room: it acknowledges what came before our segment"), undefined);
+ * ```
+ */
+export function roomOf(reason: string | undefined): Room | undefined {
+  if (reason?.startsWith(ROOM_REASONS.refused)) return "none";
+  if (reason?.startsWith(ROOM_REASONS.again)) return "again";
+  return undefined;
+}
+
 /**
  * Receives trace events.
  *
